@@ -1,0 +1,1 @@
+//! ASGI state machines.

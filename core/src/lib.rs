@@ -1,0 +1,15 @@
+//! Sans-IO protocol core of the Cormorant ASGI server.
+//!
+//! Everything here is a pure state machine: bytes and events go in, bytes and
+//! events come out. There is no I/O, no clock, no threads and no global state,
+//! so the same code runs under tokio (`native`), behind a C ABI and in wasm.
+//!
+//! * [`h1`] — an HTTP/1.1 server connection in the style of h11.
+//! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
+#![forbid(unsafe_code)]
+
+pub mod asgi;
+pub mod error;
+pub mod h1;
+
+pub use error::{PeerError, UsageError};
