@@ -1,1 +1,17 @@
-//! ASGI state machines.
+//! ASGI state machines, one per stream, shared by every protocol and frontend.
+//!
+//! * [`HttpStream`] — one HTTP request/response cycle (ASGI HTTP spec 2.5).
+//! * [`Lifespan`] — startup and shutdown (lifespan spec 2.0).
+//! * [`HttpScope`] — the connection scope as plain data.
+
+mod http;
+mod lifespan;
+mod scope;
+
+pub use http::{
+    AppMessage, HttpStream, Output, Receive, ResponseStart, SendError, internal_error,
+};
+pub use lifespan::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
+pub use scope::{
+    ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion,
+};

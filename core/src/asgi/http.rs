@@ -1,0 +1,495 @@
+//! One ASGI HTTP request/response cycle ("stream"), independent of the
+//! HTTP version that carries it.
+//!
+//! # Call order
+//! * The transport feeds the request body with [`HttpStream::handle_body`]
+//!   and the loss of the client with [`HttpStream::handle_disconnect`].
+//! * Each `receive()` of the application calls [`HttpStream::poll_receive`];
+//!   on [`Receive::Pending`] the frontend MUST wait for one of the inputs
+//!   above and ask again (level-triggered).
+//! * Each `send()` of the application calls [`HttpStream::handle_app`], which
+//!   validates the message and returns what to write.
+//! * When the application returns or raises, the frontend calls
+//!   [`HttpStream::handle_app_exit`] and writes what it returns.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+/// A message the application passed to `send()`, already converted from the
+/// host language's mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppMessage {
+    /// `http.response.start`
+    HttpResponseStart {
+        /// `status`
+        status: u16,
+        /// `headers`
+        headers: Vec<(Bytes, Bytes)>,
+        /// `trailers`: whether `http.response.trailers` will follow.
+        trailers: bool,
+    },
+    /// `http.response.body`
+    HttpResponseBody {
+        /// `body`
+        body: Bytes,
+        /// `more_body`
+        more_body: bool,
+    },
+}
+
+/// What `receive()` yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receive {
+    /// `http.request`
+    HttpRequest {
+        /// `body`: everything buffered so far, coalesced.
+        body: Bytes,
+        /// `more_body`
+        more_body: bool,
+    },
+    /// `http.disconnect`
+    HttpDisconnect,
+    /// Nothing yet: wait for body data or a disconnect.
+    Pending,
+}
+
+/// A response head to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseStart {
+    /// Status code.
+    pub status: u16,
+    /// Header fields as given by the application.
+    pub headers: Vec<(Bytes, Bytes)>,
+}
+
+/// What the frontend must write after a `send()` or the end of the app.
+/// The head is held back until the first body message so that a small
+/// response leaves in one write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// A response head to write first.
+    pub start: Option<ResponseStart>,
+    /// Body bytes to write (may be empty).
+    pub body: Bytes,
+    /// The response is complete.
+    pub end: bool,
+    /// The response cannot be completed: close the connection without
+    /// finishing the message, so the client sees it was cut off.
+    pub abort: bool,
+}
+
+/// Why `send()` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The client is gone (ASGI spec 2.4: an `OSError` subclass in Python).
+    #[error("client disconnected")]
+    Disconnected,
+    /// The message is not allowed now or is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Response {
+    /// Waiting for `http.response.start`.
+    Idle,
+    /// Start received, held back until the first body message.
+    StartPending,
+    /// Head given to the transport; body messages may follow.
+    Body,
+    /// The final body message was sent.
+    Done,
+    /// The response was cut off after an error.
+    Aborted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// More body may come from the transport.
+    Receiving,
+    /// The transport delivered the whole body; buffered chunks may remain.
+    Complete,
+    /// The last `http.request` (more_body false) was yielded.
+    Delivered,
+}
+
+/// The state of one ASGI HTTP stream.
+#[derive(Debug)]
+pub struct HttpStream {
+    request: Request,
+    response: Response,
+    disconnected: bool,
+    head_only: bool,
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
+    pending_start: Option<ResponseStart>,
+}
+
+/// The body of the 500 response sent when the application fails before
+/// starting its response.
+const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error";
+
+impl HttpStream {
+    /// A new stream. `has_body` is false when the request has no body at all
+    /// (the first `receive()` then yields an empty final `http.request`).
+    /// `head_only` is true for HEAD requests (the body sent is not written).
+    pub fn new(has_body: bool, head_only: bool) -> Self {
+        Self {
+            request: if has_body {
+                Request::Receiving
+            } else {
+                Request::Complete
+            },
+            response: Response::Idle,
+            disconnected: false,
+            head_only,
+            chunks: VecDeque::new(),
+            buffered: 0,
+            pending_start: None,
+        }
+    }
+
+    /// Feeds a piece of the request body; `more` is false on the last one.
+    pub fn handle_body(&mut self, chunk: Bytes, more: bool) {
+        if self.request != Request::Receiving {
+            return;
+        }
+        if !chunk.is_empty() {
+            self.buffered += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+        if !more {
+            self.request = Request::Complete;
+        }
+    }
+
+    /// The client went away (connection closed or stream reset).
+    pub fn handle_disconnect(&mut self) {
+        self.disconnected = true;
+    }
+
+    /// Bytes of request body buffered and not yet given to the application.
+    /// The transport reads more only while this is below its high-water mark.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Whether the application is owed more request body: the transport
+    /// should keep reading (100-continue is sent on the first such read).
+    pub fn wants_body(&self) -> bool {
+        self.request == Request::Receiving && !self.disconnected
+    }
+
+    /// Whether the client is known to be gone.
+    pub fn is_disconnected(&self) -> bool {
+        self.disconnected
+    }
+
+    /// Whether the response is complete (or was aborted).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.response, Response::Done | Response::Aborted)
+    }
+
+    /// Whether a response head was given to the transport.
+    pub fn response_started(&self) -> bool {
+        !matches!(self.response, Response::Idle | Response::StartPending)
+    }
+
+    /// What the application's `receive()` yields now.
+    pub fn poll_receive(&mut self) -> Receive {
+        if self.disconnected || self.is_finished() {
+            // After the response, nothing more can arrive for this request.
+            return Receive::HttpDisconnect;
+        }
+        match self.request {
+            Request::Delivered => Receive::Pending,
+            Request::Receiving if self.chunks.is_empty() => Receive::Pending,
+            Request::Receiving | Request::Complete => {
+                let body = self.take_chunks();
+                let more_body = self.request == Request::Receiving;
+                if !more_body {
+                    self.request = Request::Delivered;
+                }
+                Receive::HttpRequest { body, more_body }
+            }
+        }
+    }
+
+    fn take_chunks(&mut self) -> Bytes {
+        self.buffered = 0;
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.pop_front().unwrap_or_default(),
+            _ => {
+                let len = self.chunks.iter().map(Bytes::len).sum();
+                let mut all = BytesMut::with_capacity(len);
+                for c in self.chunks.drain(..) {
+                    all.extend_from_slice(&c);
+                }
+                all.freeze()
+            }
+        }
+    }
+
+    /// Validates a message from `send()` and returns what to write.
+    pub fn handle_app(&mut self, msg: AppMessage) -> Result<Output, SendError> {
+        if self.disconnected {
+            return Err(SendError::Disconnected);
+        }
+        match (self.response, msg) {
+            (
+                Response::Idle,
+                AppMessage::HttpResponseStart {
+                    status,
+                    headers,
+                    trailers: _,
+                },
+            ) => {
+                if !(100..=999).contains(&status) {
+                    return Err(SendError::Invalid(format!(
+                        "invalid HTTP status code {status} in 'http.response.start'"
+                    )));
+                }
+                if (100..200).contains(&status) {
+                    return Err(SendError::Invalid(format!(
+                        "status {status} is informational and cannot be a final response"
+                    )));
+                }
+                self.pending_start = Some(ResponseStart { status, headers });
+                self.response = Response::StartPending;
+                Ok(Output::default())
+            }
+            (Response::Idle, AppMessage::HttpResponseBody { .. }) => Err(SendError::Invalid(
+                "expected ASGI message 'http.response.start', but got 'http.response.body'".into(),
+            )),
+            (
+                Response::StartPending | Response::Body,
+                AppMessage::HttpResponseBody { body, more_body },
+            ) => {
+                let start = self.pending_start.take();
+                self.response = if more_body {
+                    Response::Body
+                } else {
+                    Response::Done
+                };
+                let body = if self.head_only { Bytes::new() } else { body };
+                Ok(Output {
+                    start,
+                    body,
+                    end: !more_body,
+                    abort: false,
+                })
+            }
+            (Response::StartPending | Response::Body, AppMessage::HttpResponseStart { .. }) => {
+                Err(SendError::Invalid(
+                    "got a second 'http.response.start' after the response started".into(),
+                ))
+            }
+            (Response::Done | Response::Aborted, _) => Err(SendError::Invalid(
+                "unexpected ASGI message after the response completed".into(),
+            )),
+        }
+    }
+
+    /// The application returned (`failed` false) or raised (`failed` true).
+    /// Returns what to write: a 500 when no response was started, an abort
+    /// when one was started and not finished.
+    pub fn handle_app_exit(&mut self, failed: bool) -> Output {
+        let _ = failed;
+        match self.response {
+            Response::Done | Response::Aborted => Output::default(),
+            // Nothing reached the wire yet, so the client can still get a 500.
+            Response::Idle | Response::StartPending => {
+                self.pending_start = None;
+                self.response = Response::Done;
+                if self.disconnected {
+                    return Output::default();
+                }
+                internal_error()
+            }
+            Response::Body => {
+                self.response = Response::Aborted;
+                Output {
+                    abort: true,
+                    ..Output::default()
+                }
+            }
+        }
+    }
+}
+
+/// A complete `500 Internal Server Error` response.
+pub fn internal_error() -> Output {
+    Output {
+        start: Some(ResponseStart {
+            status: 500,
+            headers: vec![
+                (
+                    Bytes::from_static(b"content-type"),
+                    Bytes::from_static(b"text/plain; charset=utf-8"),
+                ),
+                (
+                    Bytes::from_static(b"content-length"),
+                    Bytes::from(INTERNAL_ERROR_BODY.len().to_string()),
+                ),
+            ],
+        }),
+        body: Bytes::from_static(INTERNAL_ERROR_BODY),
+        end: true,
+        abort: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(status: u16) -> AppMessage {
+        AppMessage::HttpResponseStart {
+            status,
+            headers: vec![],
+            trailers: false,
+        }
+    }
+
+    fn body(b: &'static [u8], more_body: bool) -> AppMessage {
+        AppMessage::HttpResponseBody {
+            body: Bytes::from_static(b),
+            more_body,
+        }
+    }
+
+    #[test]
+    fn no_body_request_yields_one_empty_final_request() {
+        let mut s = HttpStream::new(false, false);
+        assert_eq!(
+            s.poll_receive(),
+            Receive::HttpRequest {
+                body: Bytes::new(),
+                more_body: false
+            }
+        );
+        assert_eq!(s.poll_receive(), Receive::Pending);
+        s.handle_disconnect();
+        assert_eq!(s.poll_receive(), Receive::HttpDisconnect);
+    }
+
+    #[test]
+    fn body_chunks_are_coalesced() {
+        let mut s = HttpStream::new(true, false);
+        assert_eq!(s.poll_receive(), Receive::Pending);
+        assert!(s.wants_body());
+        s.handle_body(Bytes::from_static(b"ab"), true);
+        s.handle_body(Bytes::from_static(b"cd"), true);
+        assert_eq!(s.buffered(), 4);
+        assert_eq!(
+            s.poll_receive(),
+            Receive::HttpRequest {
+                body: Bytes::from_static(b"abcd"),
+                more_body: true
+            }
+        );
+        assert_eq!(s.buffered(), 0);
+        s.handle_body(Bytes::from_static(b"e"), false);
+        assert!(!s.wants_body());
+        assert_eq!(
+            s.poll_receive(),
+            Receive::HttpRequest {
+                body: Bytes::from_static(b"e"),
+                more_body: false
+            }
+        );
+        assert_eq!(s.poll_receive(), Receive::Pending);
+    }
+
+    #[test]
+    fn head_is_held_until_first_body() {
+        let mut s = HttpStream::new(false, false);
+        let out = s.handle_app(start(200)).unwrap();
+        assert_eq!(out, Output::default());
+        assert!(!s.response_started());
+        let out = s.handle_app(body(b"hi", false)).unwrap();
+        assert_eq!(out.start.unwrap().status, 200);
+        assert_eq!(&out.body[..], b"hi");
+        assert!(out.end);
+        assert!(s.is_finished());
+        assert_eq!(s.poll_receive(), Receive::HttpDisconnect);
+    }
+
+    #[test]
+    fn ordering_is_enforced() {
+        let mut s = HttpStream::new(false, false);
+        assert!(matches!(
+            s.handle_app(body(b"x", false)),
+            Err(SendError::Invalid(_))
+        ));
+        s.handle_app(start(200)).unwrap();
+        assert!(matches!(
+            s.handle_app(start(200)),
+            Err(SendError::Invalid(_))
+        ));
+        s.handle_app(body(b"", true)).unwrap();
+        s.handle_app(body(b"", false)).unwrap();
+        assert!(matches!(
+            s.handle_app(body(b"", false)),
+            Err(SendError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_status_is_rejected() {
+        let mut s = HttpStream::new(false, false);
+        assert!(s.handle_app(start(99)).is_err());
+        assert!(s.handle_app(start(1000)).is_err());
+        assert!(s.handle_app(start(103)).is_err());
+        assert!(s.handle_app(start(204)).is_ok());
+    }
+
+    #[test]
+    fn send_after_disconnect_is_disconnected() {
+        let mut s = HttpStream::new(false, false);
+        s.handle_disconnect();
+        assert_eq!(s.handle_app(start(200)), Err(SendError::Disconnected));
+    }
+
+    #[test]
+    fn exit_without_response_gives_500() {
+        let mut s = HttpStream::new(false, false);
+        let out = s.handle_app_exit(false);
+        assert_eq!(out.start.unwrap().status, 500);
+        assert!(out.end);
+        assert_eq!(s.handle_app_exit(false), Output::default());
+    }
+
+    #[test]
+    fn exit_after_start_without_body_still_gives_500() {
+        let mut s = HttpStream::new(false, false);
+        s.handle_app(start(200)).unwrap();
+        // The head was never written, so the client can still get an error.
+        let out = s.handle_app_exit(true);
+        assert_eq!(out.start.unwrap().status, 500);
+        assert!(!out.abort);
+    }
+
+    #[test]
+    fn exit_mid_body_aborts() {
+        let mut s = HttpStream::new(false, false);
+        s.handle_app(start(200)).unwrap();
+        s.handle_app(body(b"part", true)).unwrap();
+        let out = s.handle_app_exit(true);
+        assert!(out.abort);
+        assert!(!out.end);
+    }
+
+    #[test]
+    fn head_request_drops_body() {
+        let mut s = HttpStream::new(false, true);
+        s.handle_app(start(200)).unwrap();
+        let out = s.handle_app(body(b"ignored", false)).unwrap();
+        assert!(out.body.is_empty());
+        assert!(out.end);
+    }
+}
