@@ -198,6 +198,18 @@ impl HttpStream {
         !matches!(self.response, Response::Idle | Response::StartPending)
     }
 
+    /// Whether [`Self::poll_receive`] would yield something other than
+    /// [`Receive::Pending`].
+    pub fn receive_ready(&self) -> bool {
+        self.disconnected
+            || self.is_finished()
+            || match self.request {
+                Request::Delivered => false,
+                Request::Receiving => !self.chunks.is_empty(),
+                Request::Complete => true,
+            }
+    }
+
     /// What the application's `receive()` yields now.
     pub fn poll_receive(&mut self) -> Receive {
         if self.disconnected || self.is_finished() {
@@ -269,7 +281,12 @@ impl HttpStream {
                 Response::StartPending | Response::Body,
                 AppMessage::HttpResponseBody { body, more_body },
             ) => {
-                let start = self.pending_start.take();
+                let mut start = self.pending_start.take();
+                if let Some(start) = &mut start {
+                    if !more_body && !self.head_only {
+                        add_content_length(start, body.len());
+                    }
+                }
                 self.response = if more_body {
                     Response::Body
                 } else {
@@ -318,6 +335,24 @@ impl HttpStream {
                 }
             }
         }
+    }
+}
+
+/// A response whose whole body is known when its head is written gets a
+/// `content-length` (unless the app set one, or the status has no body), so
+/// it needs no chunked framing.
+fn add_content_length(start: &mut ResponseStart, len: usize) {
+    if start.status == 204 || start.status == 304 || (100..200).contains(&start.status) {
+        return;
+    }
+    let has_framing = start.headers.iter().any(|(n, _)| {
+        n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding")
+    });
+    if !has_framing {
+        start.headers.push((
+            Bytes::from_static(b"content-length"),
+            Bytes::from(len.to_string()),
+        ));
     }
 }
 
@@ -412,7 +447,13 @@ mod tests {
         assert_eq!(out, Output::default());
         assert!(!s.response_started());
         let out = s.handle_app(body(b"hi", false)).unwrap();
-        assert_eq!(out.start.unwrap().status, 200);
+        let start = out.start.unwrap();
+        assert_eq!(start.status, 200);
+        // The whole body is known: it gets a content-length.
+        assert_eq!(
+            start.headers,
+            vec![(Bytes::from_static(b"content-length"), Bytes::from_static(b"2"))]
+        );
         assert_eq!(&out.body[..], b"hi");
         assert!(out.end);
         assert!(s.is_finished());

@@ -1,0 +1,149 @@
+//! The `receive` and `send` callables of the lifespan scope, around the core
+//! [`Lifespan`] machine.
+
+use cormorant_core::asgi::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+/// One application's lifespan, driven from `cormorant._worker`.
+#[pyclass(module = "cormorant._cormorant")]
+pub(crate) struct LifespanCtx {
+    machine: Lifespan,
+    create_future: PyObject,
+    /// Future of a `receive()` waiting for shutdown.
+    recv_waiter: Option<PyObject>,
+    /// Futures waiting for the phase to change.
+    phase_waiters: Vec<PyObject>,
+}
+
+fn event(py: Python<'_>, r: LifespanReceive) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let ty = match r {
+        LifespanReceive::Startup => "lifespan.startup",
+        _ => "lifespan.shutdown",
+    };
+    d.set_item(intern!(py, "type"), ty)?;
+    Ok(d)
+}
+
+fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+    }
+    Ok(())
+}
+
+impl LifespanCtx {
+    fn phase_changed(&mut self, py: Python<'_>) -> PyResult<()> {
+        for w in std::mem::take(&mut self.phase_waiters) {
+            resolve(py, &w, py.None())?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl LifespanCtx {
+    #[new]
+    fn new(event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self {
+            machine: Lifespan::new(),
+            create_future: event_loop.getattr("create_future")?.unbind(),
+            recv_waiter: None,
+            phase_waiters: Vec::new(),
+        })
+    }
+
+    /// The lifespan `receive()`.
+    fn receive(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        let fut = self.create_future.call0(py)?;
+        match self.machine.poll_receive() {
+            LifespanReceive::Pending => self.recv_waiter = Some(fut.clone_ref(py)),
+            r => resolve(py, &fut, event(py, r)?.into_any().unbind())?,
+        }
+        Ok(fut)
+    }
+
+    /// The lifespan `send()`.
+    fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<PyObject> {
+        let ty = message
+            .get_item("type")?
+            .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
+        let ty = ty.downcast::<PyString>()?.to_str()?.to_owned();
+        let text = |key: &str| -> PyResult<String> {
+            Ok(match message.get_item(key)? {
+                Some(v) if !v.is_none() => v.str()?.to_str()?.to_owned(),
+                _ => String::new(),
+            })
+        };
+        let msg = match ty.as_str() {
+            "lifespan.startup.complete" => LifespanMessage::StartupComplete,
+            "lifespan.startup.failed" => LifespanMessage::StartupFailed(text("message")?),
+            "lifespan.shutdown.complete" => LifespanMessage::ShutdownComplete,
+            "lifespan.shutdown.failed" => LifespanMessage::ShutdownFailed(text("message")?),
+            other => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "unexpected ASGI message type {other:?} on the lifespan scope"
+                )));
+            }
+        };
+        self.machine
+            .handle_app(msg)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        self.phase_changed(py)?;
+        let fut = self.create_future.call0(py)?;
+        resolve(py, &fut, py.None())?;
+        Ok(fut)
+    }
+
+    /// The lifespan task ended; `error` is the exception's text if it raised.
+    #[pyo3(signature = (error = None))]
+    fn app_exit(&mut self, py: Python<'_>, error: Option<String>) -> PyResult<()> {
+        self.machine.handle_app_exit(error);
+        self.phase_changed(py)
+    }
+
+    /// Asks the application to shut down.
+    fn shutdown(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.machine.handle_shutdown();
+        if let Some(w) = self.recv_waiter.take() {
+            let r = self.machine.poll_receive();
+            resolve(py, &w, event(py, r)?.into_any().unbind())?;
+        }
+        Ok(())
+    }
+
+    /// A future resolved at the next phase change.
+    fn wait_phase(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        let fut = self.create_future.call0(py)?;
+        self.phase_waiters.push(fut.clone_ref(py));
+        Ok(fut)
+    }
+
+    /// The phase name: starting, started, startup_failed, unsupported,
+    /// shutting_down, shut_down or shutdown_failed.
+    #[getter]
+    fn phase(&self) -> &'static str {
+        match self.machine.phase() {
+            LifespanPhase::Starting => "starting",
+            LifespanPhase::Started => "started",
+            LifespanPhase::StartupFailed(_) => "startup_failed",
+            LifespanPhase::Unsupported => "unsupported",
+            LifespanPhase::ShuttingDown => "shutting_down",
+            LifespanPhase::ShutDown => "shut_down",
+            LifespanPhase::ShutdownFailed(_) => "shutdown_failed",
+        }
+    }
+
+    /// The failure message, if the phase is a failure.
+    #[getter]
+    fn message(&self) -> Option<String> {
+        match self.machine.phase() {
+            LifespanPhase::StartupFailed(m) | LifespanPhase::ShutdownFailed(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+}

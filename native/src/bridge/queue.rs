@@ -1,0 +1,90 @@
+//! Jobs for the Python thread, handed over from the I/O thread.
+//!
+//! The I/O thread never takes the GIL: it pushes jobs here and, only when
+//! the queue was empty, writes to an eventfd that the asyncio loop watches
+//! with `add_reader`. The Python thread drains every job in one wake-up, so
+//! under load one crossing serves a whole batch of requests.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+use super::shared::{NewRequest, Shared};
+
+/// Work for the Python thread.
+pub(crate) enum Job {
+    /// A request to hand to the application.
+    Request(Box<NewRequest>),
+    /// Something changed for a request whose app is waiting on a future.
+    Wake(Arc<Shared>),
+    /// The worker should stop (for example after `--limit-max-requests`).
+    Stop,
+}
+
+/// A multi-producer queue drained by the Python thread.
+pub(crate) struct JobQueue {
+    jobs: Mutex<Vec<Job>>,
+    eventfd: OwnedFd,
+}
+
+impl JobQueue {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd has no memory-safety preconditions; the result is
+        // checked before it is wrapped.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            jobs: Mutex::new(Vec::with_capacity(64)),
+            // SAFETY: fd is a fresh descriptor that nothing else owns.
+            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The descriptor the event loop watches.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    pub(crate) fn push(&self, job: Job) {
+        let was_empty = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = jobs.is_empty();
+            jobs.push(job);
+            was_empty
+        };
+        if was_empty {
+            self.signal();
+        }
+    }
+
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. A full
+        // counter (EAGAIN) still leaves the fd readable, which is all we need.
+        unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                size_of::<u64>(),
+            );
+        }
+    }
+
+    /// Takes every pending job, clearing the wake-up signal first so that a
+    /// job pushed during the drain signals again.
+    pub(crate) fn take(&self, into: &mut Vec<Job>) {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
+        // eventfd; EAGAIN (nothing pending) is harmless.
+        unsafe {
+            libc::read(
+                self.eventfd.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                size_of::<u64>(),
+            );
+        }
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *jobs, into);
+    }
+}

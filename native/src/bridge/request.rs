@@ -1,0 +1,281 @@
+//! The `receive` and `send` callables of one HTTP request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString};
+
+use super::awaitable::Ready;
+use super::shared::{SEND_HIGH_WATER, Shared};
+use super::{ClientDisconnected, PyCtx};
+
+/// What the access log needs to know about a request.
+pub(crate) struct AccessInfo {
+    pub(crate) client: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) http_version: &'static str,
+    pub(crate) started: Instant,
+}
+
+/// The per-request object whose bound methods are the app's `receive` and
+/// `send`.
+#[pyclass(module = "cormorant._cormorant", frozen)]
+pub(crate) struct Request {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ctx: Arc<PyCtx>,
+    pub(crate) access: Option<Box<AccessInfo>>,
+}
+
+fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+    d.set_item(intern!(py, "body"), PyBytes::new(py, body))?;
+    d.set_item(intern!(py, "more_body"), PyBool::new(py, more))?;
+    Ok(d)
+}
+
+fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+    Ok(d)
+}
+
+/// The dict `receive()` returns for a core [`Receive`] (not `Pending`).
+pub(crate) fn receive_message(py: Python<'_>, r: Receive) -> PyResult<Bound<'_, PyDict>> {
+    match r {
+        Receive::HttpRequest { body, more_body } => request_message(py, &body, more_body),
+        Receive::HttpDisconnect | Receive::Pending => disconnect_message(py),
+    }
+}
+
+fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
+    if let Ok(b) = v.downcast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if let Ok(b) = v.downcast::<PyByteArray>() {
+        return Ok(Bytes::from(b.to_vec()));
+    }
+    if let Ok(b) = v.extract::<Vec<u8>>() {
+        if !v.is_instance_of::<PyString>() {
+            return Ok(Bytes::from(b));
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes, got {}",
+        v.get_type().name()?
+    )))
+}
+
+fn is_token(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(c))
+}
+
+fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes, Bytes)>> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for item in v.try_iter()? {
+        let item = item?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
+            PyTypeError::new_err("each header must be a pair of bytes: [name, value]")
+        })?;
+        let name = bytes_like(&name, "header name")?;
+        let value = bytes_like(&value, "header value")?;
+        if !is_token(&name) {
+            return Err(PyValueError::new_err(format!(
+                "invalid header name {:?}",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+            return Err(PyValueError::new_err(format!(
+                "invalid header value for {:?}: CR, LF and NUL are not allowed",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
+    match v {
+        Some(v) => v.is_truthy(),
+        None => Ok(false),
+    }
+}
+
+/// Converts a `send()` message dict into a core [`AppMessage`].
+fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
+    let py = message.py();
+    let dict = match message.downcast::<PyDict>() {
+        Ok(d) => d.clone(),
+        Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
+    };
+    let ty = dict
+        .get_item(intern!(py, "type"))?
+        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
+    let ty = ty.downcast::<PyString>()?;
+    match ty.to_str()? {
+        "http.response.start" => {
+            let status = dict
+                .get_item(intern!(py, "status"))?
+                .ok_or_else(|| PyValueError::new_err("'http.response.start' needs a 'status'"))?;
+            let status: u16 = status
+                .extract::<i64>()
+                .map_err(|_| PyTypeError::new_err("'status' must be an int"))?
+                .try_into()
+                .map_err(|_| PyValueError::new_err("invalid HTTP status code"))?;
+            Ok(AppMessage::HttpResponseStart {
+                status,
+                headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
+                trailers: truthy(dict.get_item(intern!(py, "trailers"))?)?,
+            })
+        }
+        "http.response.body" => {
+            let body = match dict.get_item(intern!(py, "body"))? {
+                Some(b) => bytes_like(&b, "'body'")?,
+                None => Bytes::new(),
+            };
+            Ok(AppMessage::HttpResponseBody {
+                body,
+                more_body: truthy(dict.get_item(intern!(py, "more_body"))?)?,
+            })
+        }
+        other => Err(PyRuntimeError::new_err(format!(
+            "unexpected ASGI message type {other:?} on an HTTP connection"
+        ))),
+    }
+}
+
+#[pymethods]
+impl Request {
+    /// The ASGI `receive()` callable.
+    fn receive(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let mut st = self.shared.lock();
+        let first_ask = !st.body_requested;
+        st.body_requested = true;
+        let r = st.stream.poll_receive();
+        if r == Receive::Pending {
+            let fut = self.ctx.create_future.call0(py)?;
+            st.recv_waiter = Some(fut.clone_ref(py));
+            st.wake_queued = false;
+            drop(st);
+            // The connection may be waiting for this first ask (100-continue)
+            // or for room in the body buffer.
+            self.shared.conn_wake.notify_one();
+            return Ok(fut);
+        }
+        let more = matches!(
+            r,
+            Receive::HttpRequest {
+                more_body: true,
+                ..
+            }
+        );
+        drop(st);
+        if more || first_ask {
+            self.shared.conn_wake.notify_one();
+        }
+        let msg = receive_message(py, r)?;
+        Ok(Py::new(py, Ready::new(msg.into_any().unbind()))?.into_any())
+    }
+
+    /// The ASGI `send()` callable.
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let msg = parse_message(message)?;
+        let mut st = self.shared.lock();
+        if let AppMessage::HttpResponseStart { status, .. } = &msg {
+            st.status = *status;
+        }
+        let out = match st.stream.handle_app(msg) {
+            Ok(out) => out,
+            Err(SendError::Disconnected) => {
+                return Err(ClientDisconnected::new_err("client disconnected"));
+            }
+            Err(e) => return Err(PyRuntimeError::new_err(e.to_string())),
+        };
+        if out == Output::default() {
+            return Ok(self.ctx.done.clone_ref(py));
+        }
+        st.body_sent += out.body.len() as u64;
+        st.out_bytes += out.body.len();
+        st.out.push_back(out);
+        let wait = st.out_bytes > SEND_HIGH_WATER;
+        let result = if wait {
+            let fut = self.ctx.create_future.call0(py)?;
+            st.send_waiter = Some(fut.clone_ref(py));
+            st.wake_queued = false;
+            fut
+        } else {
+            self.ctx.done.clone_ref(py)
+        };
+        drop(st);
+        self.shared.conn_wake.notify_one();
+        Ok(result)
+    }
+
+    /// Called by the task wrapper when the application returns (`exc` None)
+    /// or raises.
+    #[pyo3(signature = (exc = None))]
+    fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let failed = exc.is_some();
+        if let Some(exc) = &exc {
+            if exc.is_instance_of::<ClientDisconnected>() {
+                self.ctx.error_logger.call_method1(
+                    py,
+                    intern!(py, "debug"),
+                    ("client disconnected",),
+                )?;
+            } else {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "exc_info"), exc)?;
+                self.ctx.error_logger.call_method(
+                    py,
+                    intern!(py, "error"),
+                    ("Exception in ASGI application",),
+                    Some(&kwargs),
+                )?;
+            }
+        }
+        let mut st = self.shared.lock();
+        let out = st.stream.handle_app_exit(failed);
+        if let Some(start) = &out.start {
+            st.status = start.status;
+        }
+        let status = st.status;
+        let body_sent = st.body_sent;
+        if out != Output::default() {
+            st.out.push_back(out);
+        }
+        drop(st);
+        self.shared.conn_wake.notify_one();
+        if let (Some(access), Some(logger)) = (&self.access, &self.ctx.access_logger) {
+            let q = if access.query.is_empty() { "" } else { "?" };
+            let line = format!(
+                "{} - \"{} {}{}{} HTTP/{}\" {} {} {:.3}ms",
+                access.client,
+                access.method,
+                access.path,
+                q,
+                access.query,
+                access.http_version,
+                status,
+                body_sent,
+                access.started.elapsed().as_secs_f64() * 1000.0
+            );
+            logger.call_method1(py, intern!(py, "info"), (line,))?;
+        }
+        Ok(())
+    }
+}

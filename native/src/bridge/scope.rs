@@ -1,0 +1,139 @@
+//! Turns a core [`HttpScope`] into the scope dict the application sees.
+
+use bytes::Bytes;
+use cormorant_core::asgi::{ASGI_VERSION, Address, HTTP_SPEC_VERSION, HttpScope};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+/// Header names common enough that sharing one `bytes` object for each saves
+/// an allocation per header per request.
+const COMMON_HEADER_NAMES: &[&[u8]] = &[
+    b"host",
+    b"user-agent",
+    b"accept",
+    b"accept-encoding",
+    b"accept-language",
+    b"connection",
+    b"content-type",
+    b"content-length",
+    b"cookie",
+    b"authorization",
+    b"cache-control",
+    b"origin",
+    b"referer",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-request-id",
+    b"upgrade",
+    b"transfer-encoding",
+    b"expect",
+];
+
+static HEADER_NAMES: GILOnceCell<Vec<Py<PyBytes>>> = GILOnceCell::new();
+
+fn header_name<'py>(py: Python<'py>, name: &Bytes) -> Bound<'py, PyBytes> {
+    let cached = HEADER_NAMES.get_or_init(py, || {
+        COMMON_HEADER_NAMES
+            .iter()
+            .map(|n| PyBytes::new(py, n).unbind())
+            .collect()
+    });
+    for (i, n) in COMMON_HEADER_NAMES.iter().enumerate() {
+        if *n == name.as_ref() {
+            return cached[i].bind(py).clone();
+        }
+    }
+    PyBytes::new(py, name)
+}
+
+fn address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py, PyTuple>> {
+    if unix {
+        PyTuple::new(
+            py,
+            [
+                PyString::new(py, &a.host).into_any(),
+                py.None().into_bound(py),
+            ],
+        )
+    } else {
+        PyTuple::new(
+            py,
+            [
+                PyString::new(py, &a.host).into_any(),
+                a.port.into_pyobject(py)?.into_any(),
+            ],
+        )
+    }
+}
+
+/// Builds the HTTP scope dict. `state` is the lifespan state; each request
+/// gets a shallow copy of it (ASGI lifespan spec, "state").
+pub(crate) fn http_scope<'py>(
+    py: Python<'py>,
+    scope: &HttpScope,
+    unix: bool,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    let asgi = PyDict::new(py);
+    asgi.set_item(intern!(py, "version"), intern!(py, ASGI_VERSION))?;
+    asgi.set_item(intern!(py, "spec_version"), intern!(py, HTTP_SPEC_VERSION))?;
+    d.set_item(intern!(py, "asgi"), asgi)?;
+    let version = match scope.http_version.as_str() {
+        "1.0" => intern!(py, "1.0"),
+        "2" => intern!(py, "2"),
+        _ => intern!(py, "1.1"),
+    };
+    d.set_item(intern!(py, "http_version"), version)?;
+    let method = match scope.method.as_str() {
+        "GET" => intern!(py, "GET").clone(),
+        "POST" => intern!(py, "POST").clone(),
+        "HEAD" => intern!(py, "HEAD").clone(),
+        m => PyString::new(py, m),
+    };
+    d.set_item(intern!(py, "method"), method)?;
+    let scheme = if scope.scheme == "https" {
+        intern!(py, "https")
+    } else {
+        intern!(py, "http")
+    };
+    d.set_item(intern!(py, "scheme"), scheme)?;
+    d.set_item(intern!(py, "path"), PyString::new(py, &scope.path))?;
+    d.set_item(intern!(py, "raw_path"), PyBytes::new(py, &scope.raw_path))?;
+    d.set_item(
+        intern!(py, "query_string"),
+        PyBytes::new(py, &scope.query_string),
+    )?;
+    d.set_item(
+        intern!(py, "root_path"),
+        PyString::new(py, &scope.root_path),
+    )?;
+    let headers = PyList::empty(py);
+    for (name, value) in &scope.headers {
+        let pair = PyTuple::new(
+            py,
+            [
+                header_name(py, name).into_any(),
+                PyBytes::new(py, value).into_any(),
+            ],
+        )?;
+        headers.append(pair)?;
+    }
+    d.set_item(intern!(py, "headers"), headers)?;
+    match &scope.client {
+        Some(c) if !unix => d.set_item(intern!(py, "client"), address(py, c, false)?)?,
+        _ => d.set_item(intern!(py, "client"), py.None())?,
+    }
+    match &scope.server {
+        Some(s) => d.set_item(intern!(py, "server"), address(py, s, unix)?)?,
+        None => d.set_item(intern!(py, "server"), py.None())?,
+    }
+    if let Some(state) = state {
+        d.set_item(intern!(py, "state"), state.copy()?)?;
+    }
+    d.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    Ok(d)
+}

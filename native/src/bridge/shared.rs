@@ -1,0 +1,110 @@
+//! State of one request shared between its connection task (I/O thread) and
+//! its application (Python thread).
+//!
+//! Lock discipline: the mutex is held only for short bookkeeping, never
+//! across an await or a call into Python, and the I/O thread never takes the
+//! GIL while holding it (it never takes the GIL at all).
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use cormorant_core::asgi::{HttpScope, HttpStream, Output};
+use pyo3::PyObject;
+use tokio::sync::Notify;
+
+/// Response bytes queued by `send()` above which `send()` waits for the
+/// connection to drain: bounds memory per slow client.
+pub(crate) const SEND_HIGH_WATER: usize = 256 * 1024;
+/// Queued response bytes at or below which a waiting `send()` resumes.
+pub(crate) const SEND_LOW_WATER: usize = 64 * 1024;
+/// Request body bytes buffered ahead of the application before the
+/// connection stops reading: large enough that a 4 MB upload arrives in a
+/// handful of `http.request` messages, small enough to bound memory.
+pub(crate) const RECV_HIGH_WATER: usize = 1024 * 1024;
+
+/// A request handed to the Python thread.
+pub(crate) struct NewRequest {
+    pub(crate) scope: HttpScope,
+    /// The server side is a Unix socket (then `scope["server"]` has no port).
+    pub(crate) unix: bool,
+    pub(crate) shared: std::sync::Arc<Shared>,
+}
+
+/// The request's shared state.
+pub(crate) struct Shared {
+    state: Mutex<StreamState>,
+    /// Wakes the connection task: output was queued, or the app asked for
+    /// body.
+    pub(crate) conn_wake: Notify,
+}
+
+/// Everything behind the lock.
+pub(crate) struct StreamState {
+    /// The ASGI machine: validates `send()` and decides `receive()`.
+    pub(crate) stream: HttpStream,
+    /// Output from the application, in order, for the connection to write.
+    pub(crate) out: VecDeque<Output>,
+    /// Body bytes in `out` or written-but-unacknowledged.
+    pub(crate) out_bytes: usize,
+    /// The application called `receive()` at least once (for 100-continue).
+    pub(crate) body_requested: bool,
+    /// Future of a `receive()` waiting for body or a disconnect.
+    pub(crate) recv_waiter: Option<PyObject>,
+    /// Future of a `send()` waiting for the connection to drain.
+    pub(crate) send_waiter: Option<PyObject>,
+    /// A wake job is already queued for the Python thread.
+    pub(crate) wake_queued: bool,
+    /// Status of the response, for the access log.
+    pub(crate) status: u16,
+    /// Response body bytes sent by the application, for the access log.
+    pub(crate) body_sent: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(stream: HttpStream) -> Self {
+        Self {
+            state: Mutex::new(StreamState {
+                stream,
+                out: VecDeque::new(),
+                out_bytes: 0,
+                body_requested: false,
+                recv_waiter: None,
+                send_waiter: None,
+                wake_queued: false,
+                status: 0,
+                body_sent: 0,
+            }),
+            conn_wake: Notify::new(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StreamState {
+    /// Whether the Python side must be woken: a waiter exists that can now
+    /// make progress and no wake is queued yet. Marks the wake as queued.
+    pub(crate) fn needs_wake(&mut self) -> bool {
+        if self.wake_queued {
+            return false;
+        }
+        let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
+        let send_ready = self.send_waiter.is_some()
+            && (self.out_bytes <= SEND_LOW_WATER || self.stream.is_disconnected());
+        if recv_ready || send_ready {
+            self.wake_queued = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Feeds a body chunk from the connection.
+    pub(crate) fn push_body(&mut self, chunk: Bytes, more: bool) {
+        self.stream.handle_body(chunk, more);
+    }
+}

@@ -1,0 +1,328 @@
+//! The Python-facing handle of one worker: owns the listener and the I/O
+//! thread, and drains the job queue on the Python thread.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cormorant_core::h1;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tokio::sync::{Notify, watch};
+
+use super::queue::{Job, JobQueue};
+use super::request::{AccessInfo, Request, receive_message};
+use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
+use super::{ClientDisconnected, PyCtx, StartupError, scope};
+use crate::config::ServerConfig;
+use crate::server::listener::Listener;
+use crate::server::{self, ServerCtx};
+
+/// Python objects the drain needs, set by `start`.
+struct Running {
+    app: PyObject,
+    run_http: PyObject,
+    spawn: PyObject,
+    on_stop: PyObject,
+    state: Option<Py<PyDict>>,
+    pyctx: Arc<PyCtx>,
+}
+
+/// One worker: a listener, an I/O thread, and the Python side's entry points.
+#[pyclass(module = "cormorant._cormorant")]
+pub(crate) struct Worker {
+    config: ServerConfig,
+    listener: Option<Listener>,
+    url: String,
+    queue: Arc<JobQueue>,
+    ctx: Option<Arc<ServerCtx>>,
+    running: Option<Running>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    jobs: Vec<Job>,
+}
+
+fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+    }
+    Ok(())
+}
+
+fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
+    }
+    Ok(())
+}
+
+impl Worker {
+    fn h1_config(&self) -> PyResult<h1::Config> {
+        let c = &self.config;
+        let mut extra = Vec::new();
+        for h in &c.headers {
+            let (n, v) = c.parse_header(h).map_err(StartupError::new_err)?;
+            extra.push((Bytes::from(n), Bytes::from(v)));
+        }
+        Ok(h1::Config {
+            max_request_line: c.limit_request_line,
+            max_head_size: c.limit_request_head_size,
+            max_headers: c.limit_request_fields,
+            max_body_size: (c.limit_request_body > 0).then_some(c.limit_request_body),
+            server_header: c.server_header.then(|| Bytes::from_static(b"cormorant")),
+            date_header: c.date_header,
+            extra_headers: extra,
+            ..h1::Config::default()
+        })
+    }
+
+    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
+        let NewRequest {
+            scope: s,
+            unix,
+            shared,
+        } = *nr;
+        let state = run.state.as_ref().map(|d| d.bind(py));
+        let dict = scope::http_scope(py, &s, unix, state)?;
+        let access = run.pyctx.access_logger.is_some().then(|| {
+            Box::new(AccessInfo {
+                client: s
+                    .client
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |c| format!("{}:{}", c.host, c.port)),
+                method: s.method.clone(),
+                path: s.path.clone(),
+                query: String::from_utf8_lossy(&s.query_string).into_owned(),
+                http_version: s.http_version.as_str(),
+                started: Instant::now(),
+            })
+        });
+        let req = Py::new(
+            py,
+            Request {
+                shared,
+                ctx: run.pyctx.clone(),
+                access,
+            },
+        )?;
+        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
+        run.spawn.call1(py, (coro,))?;
+        Ok(())
+    }
+
+    fn wake(py: Python<'_>, shared: &Arc<Shared>) -> PyResult<()> {
+        let mut st = shared.lock();
+        st.wake_queued = false;
+        let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
+            let r = st.stream.poll_receive();
+            st.recv_waiter.take().map(|w| (w, r))
+        } else {
+            None
+        };
+        let disconnected = st.stream.is_disconnected();
+        let send = if st.send_waiter.is_some() && (st.out_bytes <= SEND_LOW_WATER || disconnected) {
+            st.send_waiter.take()
+        } else {
+            None
+        };
+        let more_body = st.stream.wants_body();
+        drop(st);
+        if let Some((w, r)) = recv {
+            resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+            if more_body {
+                shared.conn_wake.notify_one();
+            }
+        }
+        if let Some(w) = send {
+            if disconnected {
+                reject(py, &w, ClientDisconnected::new_err("client disconnected"))?;
+            } else {
+                resolve(py, &w, py.None())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Worker {
+    /// Validates the configuration and binds the listener.
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let config: ServerConfig = serde_json::from_str(config_json)
+            .map_err(|e| StartupError::new_err(format!("invalid configuration: {e}")))?;
+        config.validate().map_err(StartupError::new_err)?;
+        let listener = Listener::bind(&config).map_err(StartupError::new_err)?;
+        let url = listener.url();
+        let queue = JobQueue::new()
+            .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;
+        Ok(Self {
+            config,
+            listener: Some(listener),
+            url,
+            queue: Arc::new(queue),
+            ctx: None,
+            running: None,
+            thread: None,
+            jobs: Vec::new(),
+        })
+    }
+
+    /// Where the worker listens, as a URL.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The descriptor the event loop must watch and answer with `drain`.
+    #[getter]
+    fn fd(&self) -> i32 {
+        self.queue.fd()
+    }
+
+    /// Starts serving: `run_http(app, scope, request)` makes the coroutine of
+    /// one request, `spawn(coro)` schedules it, `on_stop()` is called when
+    /// the worker wants to stop on its own.
+    #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None))]
+    fn start(
+        &mut self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        app: PyObject,
+        run_http: PyObject,
+        spawn: PyObject,
+        on_stop: PyObject,
+        state: Option<Py<PyDict>>,
+    ) -> PyResult<()> {
+        let listener = self
+            .listener
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("worker already started"))?;
+        let create_future = event_loop.getattr(intern!(py, "create_future"))?;
+        let done = create_future.call0()?;
+        done.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        let logging = py.import("logging")?;
+        let error_logger = logging.call_method1("getLogger", ("cormorant.error",))?;
+        let access_logger = if self.config.access_log {
+            Some(
+                logging
+                    .call_method1("getLogger", ("cormorant.access",))?
+                    .unbind(),
+            )
+        } else {
+            None
+        };
+        let pyctx = Arc::new(PyCtx {
+            create_future: create_future.unbind(),
+            done: done.unbind(),
+            error_logger: error_logger.unbind(),
+            access_logger,
+        });
+        let (shutdown, _) = watch::channel(false);
+        let ctx = Arc::new(ServerCtx {
+            h1: self.h1_config()?,
+            queue: self.queue.clone(),
+            keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
+            root_path: self.config.root_path.clone(),
+            limit_concurrency: self.config.limit_concurrency,
+            limit_max_requests: self.config.limit_max_requests,
+            in_flight: Default::default(),
+            connections: Default::default(),
+            requests: Default::default(),
+            shutdown,
+            abort: Notify::new(),
+        });
+        self.running = Some(Running {
+            app,
+            run_http,
+            spawn,
+            on_stop,
+            state,
+            pyctx,
+        });
+        self.ctx = Some(ctx.clone());
+        let thread = std::thread::Builder::new()
+            .name("cormorant-io".into())
+            .spawn(move || server::run(listener, ctx))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Handles every pending job. Called by the event loop when `fd` is
+    /// readable.
+    fn drain(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        self.queue.take(&mut jobs);
+        let Some(run) = self.running.as_ref() else {
+            return Ok(());
+        };
+        let mut first_err = None;
+        for job in jobs.drain(..) {
+            let r = match job {
+                Job::Request(nr) => self.new_request(py, run, nr),
+                Job::Wake(shared) => Self::wake(py, &shared),
+                Job::Stop => run.on_stop.call0(py).map(drop),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.jobs = jobs;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and lets in-flight
+    /// requests finish.
+    fn shutdown(&self) {
+        if let Some(ctx) = &self.ctx {
+            let _ = ctx.shutdown.send(true);
+        }
+    }
+
+    /// Drops every connection now.
+    fn abort(&self) {
+        if let Some(ctx) = &self.ctx {
+            let _ = ctx.shutdown.send(true);
+            ctx.abort.notify_one();
+        }
+    }
+
+    /// Open connections.
+    #[getter]
+    fn connections(&self) -> usize {
+        self.ctx
+            .as_ref()
+            .map_or(0, |c| c.connections.load(Ordering::Relaxed))
+    }
+
+    /// Requests whose response is not complete.
+    #[getter]
+    fn in_flight(&self) -> usize {
+        self.ctx
+            .as_ref()
+            .map_or(0, |c| c.in_flight.load(Ordering::Relaxed))
+    }
+
+    /// Waits for the I/O thread to end.
+    fn join(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = self.thread.take() {
+            let r = py.allow_threads(|| t.join());
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("I/O thread: {e}"))),
+                Err(_) => return Err(PyRuntimeError::new_err("I/O thread panicked")),
+            }
+        }
+        self.running = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! The `cormorant` command line (clap); every flag also reads a
+//! `CORMORANT_*` environment variable.
+
+use clap::Parser;
+
+use crate::config::ServerConfig;
+
+/// Cormorant: a fast ASGI server for Python, written in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "cormorant", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// The ASGI application, as `module:attribute`.
+    #[arg(env = "CORMORANT_APP", value_name = "APP")]
+    app: String,
+    /// Treat APP as a factory: call it with no arguments to get the app.
+    #[arg(long, env = "CORMORANT_FACTORY")]
+    factory: bool,
+    /// Look for APP's module in this directory first.
+    #[arg(long, env = "CORMORANT_APP_DIR", default_value = ".")]
+    app_dir: String,
+    /// Bind to this address.
+    #[arg(long, env = "CORMORANT_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Bind to this port (0 picks a free one).
+    #[arg(long, env = "CORMORANT_PORT", default_value_t = 8000)]
+    port: u16,
+    /// Bind to this Unix domain socket instead.
+    #[arg(long, env = "CORMORANT_UDS")]
+    uds: Option<String>,
+    /// Serve on this already bound socket file descriptor.
+    #[arg(long, env = "CORMORANT_FD")]
+    fd: Option<i32>,
+    /// Maximum number of pending connections.
+    #[arg(long, env = "CORMORANT_BACKLOG", default_value_t = 2048)]
+    backlog: i32,
+    /// Number of worker processes.
+    #[arg(long, env = "CORMORANT_WORKERS", default_value_t = 1)]
+    workers: usize,
+    /// Event loop implementation.
+    #[arg(long = "loop", env = "CORMORANT_LOOP", default_value = "auto",
+          value_parser = ["auto", "asyncio", "uvloop"])]
+    loop_impl: String,
+    /// Lifespan protocol: auto (use it if the app supports it), on, off.
+    #[arg(long, env = "CORMORANT_LIFESPAN", default_value = "auto",
+          value_parser = ["auto", "on", "off"])]
+    lifespan: String,
+    /// Log level.
+    #[arg(long, env = "CORMORANT_LOG_LEVEL", default_value = "info",
+          value_parser = ["critical", "error", "warning", "info", "debug", "trace"])]
+    log_level: String,
+    /// Log every request (logger `cormorant.access`).
+    #[arg(long, env = "CORMORANT_ACCESS_LOG", overrides_with = "no_access_log")]
+    access_log: bool,
+    /// Do not log requests (the default).
+    #[arg(long, hide = true)]
+    no_access_log: bool,
+    /// ASGI root_path: where the app is mounted.
+    #[arg(long, env = "CORMORANT_ROOT_PATH", default_value = "")]
+    root_path: String,
+    /// Close idle keep-alive connections after this many seconds.
+    #[arg(long, env = "CORMORANT_TIMEOUT_KEEP_ALIVE", default_value_t = 5.0)]
+    timeout_keep_alive: f64,
+    /// Seconds to let in-flight requests finish on shutdown (default: wait).
+    #[arg(long, env = "CORMORANT_TIMEOUT_GRACEFUL_SHUTDOWN")]
+    timeout_graceful_shutdown: Option<f64>,
+    /// Most requests handled at once; more get 503 Service Unavailable.
+    #[arg(long, env = "CORMORANT_LIMIT_CONCURRENCY")]
+    limit_concurrency: Option<usize>,
+    /// Stop a worker after this many requests.
+    #[arg(long, env = "CORMORANT_LIMIT_MAX_REQUESTS")]
+    limit_max_requests: Option<u64>,
+    /// Do not send the `Server` header.
+    #[arg(long, env = "CORMORANT_NO_SERVER_HEADER")]
+    no_server_header: bool,
+    /// Do not send the `Date` header.
+    #[arg(long, env = "CORMORANT_NO_DATE_HEADER")]
+    no_date_header: bool,
+    /// Add a response header, as NAME:VALUE (repeatable).
+    #[arg(
+        long = "header",
+        env = "CORMORANT_HEADERS",
+        value_delimiter = ',',
+        value_name = "NAME:VALUE"
+    )]
+    headers: Vec<String>,
+    /// Longest request-line in bytes (longer: 414).
+    #[arg(long, env = "CORMORANT_LIMIT_REQUEST_LINE", default_value_t = 8 * 1024)]
+    limit_request_line: usize,
+    /// Most request header fields (more: 431).
+    #[arg(long, env = "CORMORANT_LIMIT_REQUEST_FIELDS", default_value_t = 100)]
+    limit_request_fields: usize,
+    /// Largest request head in bytes (larger: 431).
+    #[arg(long, env = "CORMORANT_LIMIT_REQUEST_HEAD_SIZE", default_value_t = 64 * 1024)]
+    limit_request_head_size: usize,
+    /// Largest request body in bytes, 0 for no limit (larger: 413).
+    #[arg(long, env = "CORMORANT_LIMIT_REQUEST_BODY", default_value_t = 0)]
+    limit_request_body: u64,
+}
+
+impl Cli {
+    /// The configuration these flags describe.
+    pub(crate) fn into_config(self) -> ServerConfig {
+        ServerConfig {
+            target: Some(self.app),
+            factory: self.factory,
+            app_dir: self.app_dir,
+            host: self.host,
+            port: self.port,
+            uds: self.uds,
+            fd: self.fd,
+            backlog: self.backlog,
+            workers: self.workers,
+            loop_impl: self.loop_impl,
+            lifespan: self.lifespan,
+            log_level: self.log_level,
+            access_log: self.access_log && !self.no_access_log,
+            root_path: self.root_path,
+            timeout_keep_alive: self.timeout_keep_alive,
+            timeout_graceful_shutdown: self.timeout_graceful_shutdown,
+            limit_concurrency: self.limit_concurrency,
+            limit_max_requests: self.limit_max_requests,
+            server_header: !self.no_server_header,
+            date_header: !self.no_date_header,
+            headers: self.headers,
+            limit_request_line: self.limit_request_line,
+            limit_request_fields: self.limit_request_fields,
+            limit_request_head_size: self.limit_request_head_size,
+            limit_request_body: self.limit_request_body,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Server configuration shared by the CLI, the Python API and the workers.
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a server run. Serialized to JSON to hand it to worker
+/// processes and from the Python API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ServerConfig {
+    /// The application, as `module:attribute`.
+    pub(crate) target: Option<String>,
+    /// Call the target with no arguments to get the application.
+    pub(crate) factory: bool,
+    /// Directory put first on `sys.path` before importing the target.
+    pub(crate) app_dir: String,
+    /// Address to bind.
+    pub(crate) host: String,
+    /// Port to bind.
+    pub(crate) port: u16,
+    /// Unix socket path to bind instead of host and port.
+    pub(crate) uds: Option<String>,
+    /// An already bound listening socket to serve on.
+    pub(crate) fd: Option<i32>,
+    /// Listen backlog.
+    pub(crate) backlog: i32,
+    /// Worker processes.
+    pub(crate) workers: usize,
+    /// Event loop: auto, asyncio or uvloop.
+    #[serde(rename = "loop")]
+    pub(crate) loop_impl: String,
+    /// Lifespan: auto, on or off.
+    pub(crate) lifespan: String,
+    /// Python log level name.
+    pub(crate) log_level: String,
+    /// Log every request to `cormorant.access`.
+    pub(crate) access_log: bool,
+    /// ASGI `root_path`.
+    pub(crate) root_path: String,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub(crate) timeout_keep_alive: f64,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub(crate) timeout_graceful_shutdown: Option<f64>,
+    /// Most requests served at once; more get 503.
+    pub(crate) limit_concurrency: Option<usize>,
+    /// Requests after which a worker stops (and is replaced when there
+    /// are several workers).
+    pub(crate) limit_max_requests: Option<u64>,
+    /// Send a `Server` header.
+    pub(crate) server_header: bool,
+    /// Send a `Date` header.
+    pub(crate) date_header: bool,
+    /// Extra response headers, as `name:value`.
+    pub(crate) headers: Vec<String>,
+    /// Longest request-line, in bytes.
+    pub(crate) limit_request_line: usize,
+    /// Most request header fields.
+    pub(crate) limit_request_fields: usize,
+    /// Largest request head, in bytes.
+    pub(crate) limit_request_head_size: usize,
+    /// Largest request body, in bytes (0: no limit).
+    pub(crate) limit_request_body: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            target: None,
+            factory: false,
+            app_dir: ".".into(),
+            host: "127.0.0.1".into(),
+            port: 8000,
+            uds: None,
+            fd: None,
+            backlog: 2048,
+            workers: 1,
+            loop_impl: "auto".into(),
+            lifespan: "auto".into(),
+            log_level: "info".into(),
+            access_log: false,
+            root_path: String::new(),
+            timeout_keep_alive: 5.0,
+            timeout_graceful_shutdown: None,
+            limit_concurrency: None,
+            limit_max_requests: None,
+            server_header: true,
+            date_header: true,
+            headers: Vec::new(),
+            limit_request_line: 8 * 1024,
+            limit_request_fields: 100,
+            limit_request_head_size: 64 * 1024,
+            limit_request_body: 0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks values that the types alone do not.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !matches!(self.loop_impl.as_str(), "auto" | "asyncio" | "uvloop") {
+            return Err(format!(
+                "invalid loop {:?}: expected auto, asyncio or uvloop",
+                self.loop_impl
+            ));
+        }
+        if !matches!(self.lifespan.as_str(), "auto" | "on" | "off") {
+            return Err(format!(
+                "invalid lifespan {:?}: expected auto, on or off",
+                self.lifespan
+            ));
+        }
+        if !matches!(
+            self.log_level.to_ascii_lowercase().as_str(),
+            "critical" | "error" | "warning" | "info" | "debug" | "trace"
+        ) {
+            return Err(format!("invalid log level {:?}", self.log_level));
+        }
+        if self.workers == 0 {
+            return Err("workers must be at least 1".into());
+        }
+        for h in &self.headers {
+            self.parse_header(h)?;
+        }
+        if self.timeout_keep_alive < 0.0 {
+            return Err("timeout-keep-alive must not be negative".into());
+        }
+        Ok(())
+    }
+
+    /// Splits a `name:value` header option.
+    pub(crate) fn parse_header(&self, h: &str) -> Result<(String, String), String> {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("invalid header {h:?}: expected NAME:VALUE"))?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Err(format!("invalid header name in {h:?}"));
+        }
+        let value = value.trim();
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(format!("invalid header value in {h:?}"));
+        }
+        Ok((name.to_ascii_lowercase(), value.to_owned()))
+    }
+}

@@ -1,0 +1,85 @@
+//! Cormorant's native server: tokio drives `cormorant-core` over sockets,
+//! pyo3 runs the Python ASGI application, clap parses the command line.
+//!
+//! Built by maturin as the extension module `cormorant._cormorant`.
+
+mod bridge;
+mod cli;
+mod config;
+mod server;
+mod supervisor;
+
+use clap::Parser;
+use pyo3::prelude::*;
+
+use bridge::{ClientDisconnected, StartupError};
+use config::ServerConfig;
+
+/// Runs the `cormorant` command line; returns the process exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    let args = std::iter::once("cormorant".to_owned()).chain(argv);
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return Ok(0);
+            }
+            // One readable line, not clap's whole usage block.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see 'cormorant --help')");
+            return Ok(2);
+        }
+    };
+    serve_config(py, cli.into_config(), None)
+}
+
+/// Serves with a JSON configuration (the Python API's entry point).
+#[pyfunction]
+#[pyo3(signature = (config_json, app = None))]
+fn serve(py: Python<'_>, config_json: &str, app: Option<PyObject>) -> PyResult<i32> {
+    let config: ServerConfig = match serde_json::from_str(config_json) {
+        Ok(c) => c,
+        Err(e) => return Err(StartupError::new_err(format!("invalid configuration: {e}"))),
+    };
+    serve_config(py, config, app)
+}
+
+fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> PyResult<i32> {
+    if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return Ok(2);
+    }
+    if config.workers > 1 && app.is_none() {
+        return match supervisor::supervise(py, &config) {
+            Ok(code) => Ok(code),
+            Err(e) if e.is_instance_of::<StartupError>(py) => {
+                eprintln!("error: {}", e.value(py));
+                Ok(1)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let json = serde_json::to_string(&config).map_err(|e| StartupError::new_err(e.to_string()))?;
+    let worker = py.import("cormorant._worker")?;
+    worker.call_method1("run", (json, app))?.extract()
+}
+
+/// The extension module.
+#[pymodule]
+fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("ClientDisconnected", py.get_type::<ClientDisconnected>())?;
+    m.add("StartupError", py.get_type::<StartupError>())?;
+    m.add_class::<bridge::worker::Worker>()?;
+    m.add_class::<bridge::request::Request>()?;
+    m.add_class::<bridge::awaitable::Ready>()?;
+    m.add_class::<bridge::lifespan::LifespanCtx>()?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(serve, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! One HTTP/1.1 connection: bytes from the socket into `core::h1`, requests
+//! to the Python thread, the application's output back to the socket.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use cormorant_core::asgi::{Address, ConnectionInfo, HttpScope, HttpStream, Output};
+use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{CountGuard, ServerCtx, date};
+use crate::bridge::queue::Job;
+use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared};
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Pipelined bytes read ahead while a response is pending; past this the
+/// connection stops reading until the response is done.
+const PIPELINE_READ_AHEAD: usize = 64 * 1024;
+
+/// Who is on the other end.
+pub(crate) struct PeerInfo {
+    client: Option<Address>,
+    server: Option<Address>,
+    unix: bool,
+}
+
+impl PeerInfo {
+    pub(crate) fn tcp(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
+        let addr = |a: SocketAddr| Address {
+            host: a.ip().to_string(),
+            port: a.port(),
+        };
+        Self {
+            client: Some(addr(peer)),
+            server: server.map(addr),
+            unix: false,
+        }
+    }
+
+    pub(crate) fn unix(path: &str) -> Self {
+        Self {
+            client: None,
+            server: Some(Address {
+                host: path.to_owned(),
+                port: 0,
+            }),
+            unix: true,
+        }
+    }
+}
+
+/// What became of a request.
+enum Next {
+    /// Serve the next request on this connection.
+    KeepAlive,
+    /// Close the connection after flushing.
+    Close,
+}
+
+struct Conn<S> {
+    io: S,
+    h1: h1::Connection,
+    ctx: Arc<ServerCtx>,
+    info: ConnectionInfo,
+    unix: bool,
+    rbuf: BytesMut,
+    wbufs: Vec<Bytes>,
+    eof: bool,
+}
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve<S>(io: S, peer: PeerInfo, ctx: Arc<ServerCtx>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ctx2 = ctx.clone();
+    let _open = CountGuard::new(&ctx2.connections);
+    let info = ConnectionInfo {
+        scheme: "http",
+        client: peer.client,
+        server: peer.server,
+        root_path: ctx.root_path.clone(),
+    };
+    let mut c = Conn {
+        io,
+        h1: h1::Connection::new(ctx.h1.clone()),
+        ctx,
+        info,
+        unix: peer.unix,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbufs: Vec::new(),
+        eof: false,
+    };
+    c.run().await;
+    let _ = c.io.shutdown().await;
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn run(&mut self) {
+        let mut stop = self.ctx.shutdown.subscribe();
+        let mut idle_since_bytes = true;
+        loop {
+            match self.h1.poll_event() {
+                Event::NeedData => {
+                    if self.eof {
+                        return;
+                    }
+                    if idle_since_bytes && self.ctx.is_shutting_down() {
+                        return;
+                    }
+                    let timeout = tokio::time::sleep(self.ctx.keep_alive);
+                    tokio::select! {
+                        r = self.read() => match r {
+                            Ok(true) => idle_since_bytes = false,
+                            Ok(false) => {}
+                            Err(()) => return,
+                        },
+                        _ = timeout => return,
+                        _ = stop.changed(), if idle_since_bytes => return,
+                    }
+                }
+                Event::RequestHead(head) => {
+                    idle_since_bytes = true;
+                    match self.serve_request(head).await {
+                        Next::KeepAlive => {}
+                        Next::Close => return,
+                    }
+                }
+                Event::Error(_) => {
+                    // core queued the error response, if one can be sent.
+                    let _ = self.flush().await;
+                    return;
+                }
+                // Closed, or an event that cannot happen between requests.
+                _ => return,
+            }
+        }
+    }
+
+    /// Reads once; Ok(true) when bytes arrived, Ok(false) at EOF.
+    async fn read(&mut self) -> Result<bool, ()> {
+        self.rbuf.clear();
+        match self.io.read_buf(&mut self.rbuf).await {
+            Ok(0) => {
+                self.eof = true;
+                self.h1.handle_eof();
+                Ok(false)
+            }
+            Ok(_) => {
+                self.h1.handle_bytes(&self.rbuf);
+                Ok(true)
+            }
+            Err(_) => {
+                self.eof = true;
+                Err(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<usize> {
+        if !self.h1.has_transmit() {
+            return Ok(0);
+        }
+        self.wbufs.clear();
+        self.h1.poll_transmit(&mut self.wbufs);
+        let total: usize = self.wbufs.iter().map(Bytes::len).sum();
+        write_all(&mut self.io, &mut self.wbufs).await?;
+        Ok(total)
+    }
+
+    /// Writes a complete response made by the server itself (503, 400...).
+    async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
+        self.h1.set_date(date::http_date());
+        self.h1.close_after_response();
+        let head = ResponseHead {
+            status,
+            headers: vec![
+                (
+                    Bytes::from_static(b"content-type"),
+                    Bytes::from_static(b"text/plain; charset=utf-8"),
+                ),
+                (
+                    Bytes::from_static(b"content-length"),
+                    Bytes::from(body.len().to_string()),
+                ),
+            ],
+        };
+        if self.h1.send_response(head).is_ok()
+            && self.h1.send_body(Bytes::from_static(body)).is_ok()
+        {
+            let _ = self.h1.send_end();
+        }
+        let _ = self.flush().await;
+        Next::Close
+    }
+
+    async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
+        let ctx = self.ctx.clone();
+        let _in_flight = CountGuard::new(&ctx.in_flight);
+        if let Some(limit) = ctx.limit_concurrency {
+            if ctx.in_flight.load(Ordering::Relaxed) > limit {
+                return self.simple_response(503, b"Service Unavailable").await;
+            }
+        }
+        ctx.count_request();
+        if ctx.is_shutting_down() {
+            self.h1.close_after_response();
+        }
+        let has_body = head.body != BodyKind::Empty;
+        let expect_continue = head.expect_continue;
+        let head_only = head.method.as_ref() == b"HEAD";
+        let scope = match HttpScope::new(
+            head.version.into(),
+            &head.method,
+            &head.target,
+            head.headers,
+            &self.info,
+        ) {
+            Ok(s) => s,
+            Err(_) => return self.simple_response(400, b"Bad Request").await,
+        };
+        let shared = Arc::new(Shared::new(HttpStream::new(has_body, head_only)));
+        let mut body_done = !has_body;
+        if has_body && !expect_continue {
+            // Hand over whatever body came with the head in the same crossing.
+            let mut st = shared.lock();
+            body_done = self.pump_body(&mut st);
+        }
+        ctx.queue.push(Job::Request(Box::new(NewRequest {
+            scope,
+            unix: self.unix,
+            shared: shared.clone(),
+        })));
+
+        let mut stop = ctx.shutdown.subscribe();
+        let mut read_ahead = 0usize;
+        let mut finished = false;
+        loop {
+            // 1. Apply the application's output, in order.
+            let (outs, want_read) = {
+                let mut st = shared.lock();
+                let outs: Vec<Output> = st.out.drain(..).collect();
+                let want_body = !body_done
+                    && st.stream.wants_body()
+                    && st.stream.buffered() < RECV_HIGH_WATER
+                    && (!expect_continue || st.body_requested);
+                (outs, want_body)
+            };
+            for out in outs {
+                if let Some(start) = out.start {
+                    self.h1.set_date(date::http_date());
+                    let head = ResponseHead {
+                        status: start.status,
+                        headers: start.headers,
+                    };
+                    if self.h1.send_response(head).is_err() {
+                        return self.abort(&shared);
+                    }
+                }
+                if !out.body.is_empty() && self.h1.send_body(out.body).is_err() {
+                    return self.abort(&shared);
+                }
+                if out.end {
+                    if self.h1.send_end().is_err() {
+                        return self.abort(&shared);
+                    }
+                    finished = true;
+                }
+                if out.abort {
+                    return self.abort(&shared);
+                }
+            }
+            if want_read && expect_continue {
+                self.h1.send_continue();
+            }
+            // 2. Write it.
+            if self.h1.has_transmit() {
+                match self.flush().await {
+                    Ok(n) => self.written(&shared, n),
+                    Err(_) => {
+                        self.disconnect(&shared);
+                        return Next::Close;
+                    }
+                }
+            }
+            if finished {
+                break;
+            }
+            // 3. Wait for the app, or for the socket when we want body bytes
+            //    or need to notice the client leaving.
+            let read_enabled =
+                !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
+            tokio::select! {
+                _ = shared.conn_wake.notified() => {}
+                r = self.read(), if read_enabled => {
+                    match r {
+                        Ok(true) => {
+                            if body_done {
+                                read_ahead += self.rbuf.len();
+                            }
+                        }
+                        Ok(false) | Err(()) => {}
+                    }
+                    let mut st = shared.lock();
+                    if !body_done {
+                        body_done = self.pump_body(&mut st);
+                    }
+                    if self.eof && !st.stream.is_finished() {
+                        st.stream.handle_disconnect();
+                    }
+                    let wake = st.needs_wake();
+                    drop(st);
+                    if wake {
+                        ctx.queue.push(Job::Wake(shared.clone()));
+                    }
+                }
+                _ = stop.changed() => {
+                    self.h1.close_after_response();
+                }
+            }
+        }
+        if self.eof || !self.h1.is_keep_alive() || ctx.is_shutting_down() {
+            return Next::Close;
+        }
+        match self.h1.start_next_cycle() {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
+    /// Moves parsed body events into the stream. Returns whether the body is
+    /// complete.
+    fn pump_body(&mut self, st: &mut crate::bridge::shared::StreamState) -> bool {
+        loop {
+            match self.h1.poll_event() {
+                Event::BodyChunk(b) => st.push_body(b, true),
+                Event::EndOfMessage => {
+                    st.push_body(Bytes::new(), false);
+                    return true;
+                }
+                Event::NeedData | Event::Paused => return false,
+                _ => {
+                    // Error or Closed in the middle of a body.
+                    st.stream.handle_disconnect();
+                    self.eof = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges written body bytes; wakes a `send()` waiting for room.
+    fn written(&mut self, shared: &Arc<Shared>, n: usize) {
+        let mut st = shared.lock();
+        st.out_bytes = st.out_bytes.saturating_sub(n);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            self.ctx.queue.push(Job::Wake(shared.clone()));
+        }
+    }
+
+    fn disconnect(&mut self, shared: &Arc<Shared>) {
+        let mut st = shared.lock();
+        st.stream.handle_disconnect();
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            self.ctx.queue.push(Job::Wake(shared.clone()));
+        }
+    }
+
+    /// The response cannot be completed: close without finishing it, so the
+    /// client sees a truncated message rather than a wrong one.
+    fn abort(&mut self, shared: &Arc<Shared>) -> Next {
+        self.disconnect(shared);
+        Next::Close
+    }
+}
+
+async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    bufs: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < bufs.len() {
+        let n = if bufs.len() - start == 1 {
+            io.write(&bufs[start]).await?
+        } else {
+            let slices: Vec<IoSlice<'_>> = bufs[start..].iter().map(|b| IoSlice::new(b)).collect();
+            io.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 && start < bufs.len() {
+            let len = bufs[start].len();
+            if left >= len {
+                left -= len;
+                start += 1;
+            } else {
+                let _ = bufs[start].split_to(left);
+                left = 0;
+            }
+        }
+        while start < bufs.len() && bufs[start].is_empty() {
+            start += 1;
+        }
+    }
+    bufs.clear();
+    Ok(())
+}

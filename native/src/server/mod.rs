@@ -1,0 +1,143 @@
+//! The I/O side of a worker: a tokio runtime on its own thread that accepts
+//! connections and drives `core::h1` over them. It never touches Python; it
+//! hands requests to the Python thread through the [`JobQueue`].
+
+mod conn;
+pub(crate) mod date;
+pub(crate) mod listener;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cormorant_core::h1;
+use tokio::sync::{Notify, watch};
+
+use crate::bridge::queue::{Job, JobQueue};
+use listener::Listener;
+
+/// Settings and counters shared by every connection of a worker.
+pub(crate) struct ServerCtx {
+    pub(crate) h1: h1::Config,
+    pub(crate) queue: Arc<JobQueue>,
+    pub(crate) keep_alive: Duration,
+    pub(crate) root_path: String,
+    pub(crate) limit_concurrency: Option<usize>,
+    pub(crate) limit_max_requests: Option<u64>,
+    /// Requests whose response is not complete.
+    pub(crate) in_flight: AtomicUsize,
+    /// Open connections.
+    pub(crate) connections: AtomicUsize,
+    /// Requests started since the worker began.
+    pub(crate) requests: AtomicU64,
+    /// Set to true to stop accepting and close idle connections.
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// Wakes the runtime thread to drop every connection at once.
+    pub(crate) abort: Notify,
+}
+
+impl ServerCtx {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Counts a new request; asks the worker to stop when it reaches
+    /// `--limit-max-requests`.
+    pub(crate) fn count_request(&self) {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.limit_max_requests == Some(n) {
+            self.queue.push(Job::Stop);
+        }
+    }
+}
+
+/// Decrements a counter when dropped.
+pub(crate) struct CountGuard<'a>(pub(crate) &'a AtomicUsize);
+
+impl<'a> CountGuard<'a> {
+    pub(crate) fn new(c: &'a AtomicUsize) -> Self {
+        c.fetch_add(1, Ordering::Relaxed);
+        Self(c)
+    }
+}
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the accept loop until shutdown, then waits for connections to finish
+/// (or for an abort). Blocks the calling thread.
+pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let accept = accept_loop(listener, ctx.clone());
+        tokio::select! {
+            r = accept => r?,
+            _ = ctx.abort.notified() => return Ok(()),
+        }
+        // Graceful: wait for open connections to close by themselves.
+        loop {
+            if ctx.connections.load(Ordering::Relaxed) == 0 {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = ctx.abort.notified() => return Ok(()),
+            }
+        }
+    })
+}
+
+async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+    let mut stop = ctx.shutdown.subscribe();
+    match listener {
+        Listener::Tcp(l) => {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let server = l.local_addr().ok();
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((sock, peer)) => {
+                            let _ = sock.set_nodelay(true);
+                            let info = conn::PeerInfo::tcp(peer, server);
+                            tokio::spawn(conn::serve(sock, info, ctx.clone()));
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        }
+        Listener::Unix(l, path) => {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::UnixListener::from_std(l)?;
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((sock, _)) => {
+                            let info = conn::PeerInfo::unix(&path);
+                            tokio::spawn(conn::serve(sock, info, ctx.clone()));
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Out of file descriptors and similar: back off instead of spinning.
+async fn accept_error(e: std::io::Error) {
+    if !matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+    ) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,173 @@
+//! Several worker processes sharing one listener. The supervisor never
+//! imports the application: it binds, starts the workers, forwards stop
+//! signals and reports (and replaces) workers that die.
+
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+use crate::bridge::StartupError;
+use crate::config::ServerConfig;
+use crate::server::listener::Listener;
+
+/// A worker that dies within this long of starting counts as a crash at
+/// startup; this many in a row stop the server instead of looping forever.
+const CRASH_WINDOW: Duration = Duration::from_secs(2);
+const MAX_QUICK_CRASHES: u32 = 5;
+
+fn log(level: &str, msg: &str) {
+    Python::with_gil(|py| {
+        let r = py
+            .import("logging")
+            .and_then(|l| l.call_method1("getLogger", ("cormorant.error",)))
+            .and_then(|l| l.call_method1(level, (msg,)));
+        if r.is_err() {
+            eprintln!("{msg}");
+        }
+    });
+}
+
+struct Slot {
+    child: Child,
+    started: Instant,
+}
+
+/// Runs the supervisor until SIGTERM/SIGINT. Returns the exit code.
+pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
+    let listener = Listener::bind(config).map_err(StartupError::new_err)?;
+    let fd = listener.raw_fd();
+    // SAFETY: fd is our open listening socket; clearing FD_CLOEXEC only lets
+    // the worker processes inherit it.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+    }
+    let mut child_config = config.clone();
+    child_config.workers = 1;
+    child_config.fd = Some(fd);
+    child_config.uds = None;
+    let child_json =
+        serde_json::to_string(&child_config).map_err(|e| StartupError::new_err(e.to_string()))?;
+    let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
+    let spawn = || -> std::io::Result<Slot> {
+        let child = Command::new(&exe)
+            .args([
+                "-c",
+                "from cormorant._worker import worker_main; worker_main()",
+            ])
+            .env("CORMORANT_WORKER_CONFIG", &child_json)
+            .spawn()?;
+        Ok(Slot {
+            child,
+            started: Instant::now(),
+        })
+    };
+
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone())
+            .map_err(|e| StartupError::new_err(format!("cannot install signal handler: {e}")))?;
+    }
+    log(
+        "info",
+        &format!(
+            "Cormorant supervisor (pid {}) serving on {} with {} workers",
+            std::process::id(),
+            listener.url(),
+            config.workers
+        ),
+    );
+    let mut slots = Vec::with_capacity(config.workers);
+    for _ in 0..config.workers {
+        slots
+            .push(spawn().map_err(|e| StartupError::new_err(format!("cannot start worker: {e}")))?);
+    }
+    let graceful = config.timeout_graceful_shutdown;
+    let code = py.allow_threads(|| {
+        let mut quick_crashes = 0;
+        loop {
+            if term.load(Ordering::Relaxed) {
+                stop_all(&mut slots, graceful);
+                return 0;
+            }
+            for slot in &mut slots {
+                let Ok(Some(status)) = slot.child.try_wait() else {
+                    continue;
+                };
+                let pid = slot.child.id();
+                let lived = slot.started.elapsed();
+                if status.success() {
+                    log("info", &format!("worker {pid} exited; starting a new one"));
+                    quick_crashes = 0;
+                } else {
+                    log(
+                        "error",
+                        &format!("worker {pid} died ({status}); starting a new one"),
+                    );
+                    if lived < CRASH_WINDOW {
+                        quick_crashes += 1;
+                    } else {
+                        quick_crashes = 0;
+                    }
+                }
+                if quick_crashes >= MAX_QUICK_CRASHES {
+                    log(
+                        "critical",
+                        "workers keep dying right after they start; stopping the server",
+                    );
+                    term.store(true, Ordering::Relaxed);
+                    break;
+                }
+                match spawn() {
+                    Ok(s) => *slot = s,
+                    Err(e) => {
+                        log("critical", &format!("cannot start worker: {e}"));
+                        term.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            if term.load(Ordering::Relaxed) && quick_crashes >= MAX_QUICK_CRASHES {
+                stop_all(&mut slots, graceful);
+                return 1;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    drop(listener);
+    Ok(code)
+}
+
+/// SIGTERM to every worker, then SIGKILL to those still alive after the
+/// graceful timeout (plus a margin for their lifespan shutdown).
+fn stop_all(slots: &mut [Slot], graceful: Option<f64>) {
+    for s in slots.iter() {
+        // SAFETY: sending a signal to our own child by pid.
+        unsafe {
+            libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    let deadline = graceful.map(|g| Instant::now() + Duration::from_secs_f64(g + 5.0));
+    loop {
+        let mut alive = 0;
+        for s in slots.iter_mut() {
+            if matches!(s.child.try_wait(), Ok(None)) {
+                alive += 1;
+            }
+        }
+        if alive == 0 {
+            return;
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            for s in slots.iter_mut() {
+                let _ = s.child.kill();
+                let _ = s.child.wait();
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,125 @@
+"""Cormorant: a fast, correct ASGI server for Python, written in Rust.
+
+    from cormorant import Server
+    Server("pkg.mod:app", address="127.0.0.1", port=8000, workers=2).serve()
+
+or, like ``uvicorn.run``::
+
+    import cormorant
+    cormorant.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Optional, Union
+
+from ._cormorant import ClientDisconnected, StartupError, __version__
+
+__all__ = ["ClientDisconnected", "Server", "StartupError", "run", "__version__"]
+
+# Keyword names accepted by Server/run, mapped to configuration keys. Both
+# uvicorn's and granian's names are accepted where they mean the same thing.
+_ALIASES = {
+    "host": "host",
+    "address": "host",  # granian
+    "port": "port",
+    "uds": "uds",
+    "fd": "fd",
+    "backlog": "backlog",
+    "workers": "workers",
+    "loop": "loop",
+    "lifespan": "lifespan",
+    "log_level": "log_level",
+    "access_log": "access_log",
+    "log_access": "access_log",  # granian
+    "root_path": "root_path",
+    "url_path_prefix": "root_path",  # granian
+    "timeout_keep_alive": "timeout_keep_alive",
+    "timeout_graceful_shutdown": "timeout_graceful_shutdown",
+    "limit_concurrency": "limit_concurrency",
+    "limit_max_requests": "limit_max_requests",
+    "server_header": "server_header",
+    "date_header": "date_header",
+    "headers": "headers",
+    "factory": "factory",
+    "app_dir": "app_dir",
+    "limit_request_line": "limit_request_line",
+    "limit_request_fields": "limit_request_fields",
+    "limit_request_head_size": "limit_request_head_size",
+    "limit_request_body": "limit_request_body",
+}
+
+
+def _value(v: Any) -> Any:
+    # granian passes enums (Loops.uvloop, LogLevels.info...): use their value.
+    return getattr(v, "value", v)
+
+
+def _config(target: Optional[str], kwargs: dict) -> dict:
+    cfg: dict = {"target": target}
+    interface = _value(kwargs.pop("interface", "asgi"))
+    if str(interface).lower() not in ("asgi", "asginl"):
+        raise ValueError(f"interface {interface!r} is not supported: Cormorant serves ASGI")
+    http = str(_value(kwargs.pop("http", "auto"))).lower()
+    if http not in ("auto", "1", "http1", "1.1"):
+        raise ValueError(f"http {http!r} is not supported yet: Cormorant serves HTTP/1.1")
+    for key, value in kwargs.items():
+        name = _ALIASES.get(key)
+        if name is None:
+            raise TypeError(f"unexpected keyword argument {key!r}")
+        value = _value(value)
+        if name == "headers" and value is not None:
+            value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
+        if name in ("timeout_keep_alive", "timeout_graceful_shutdown") and value is not None:
+            value = float(value)
+        if name == "log_level" and isinstance(value, int):
+            value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(
+                value, "info"
+            )
+        if name == "uds" and value is not None:
+            value = os.fspath(value)
+        if name == "app_dir" and value is not None:
+            value = os.fspath(value)
+        cfg[name] = value
+    if cfg.get("workers") is None:
+        env = os.environ.get("WEB_CONCURRENCY")
+        cfg["workers"] = int(env) if env else 1
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
+class Server:
+    """A Cormorant server for one ASGI application.
+
+    ``target`` is ``"module:attribute"`` (required for several workers) or
+    the application object itself. Keywords follow uvicorn's names, and
+    granian's where they mean the same thing (``address``, ``log_access``,
+    ``url_path_prefix``, ``interface="asgi"``).
+    """
+
+    def __init__(self, target: Union[str, Callable[..., Any]], **kwargs: Any) -> None:
+        if isinstance(target, str):
+            self._app = None
+            self.config = _config(target, kwargs)
+        else:
+            self._app = target
+            self.config = _config(None, kwargs)
+            if self.config.get("workers", 1) > 1:
+                raise ValueError(
+                    "pass the application as an import string such as 'main:app' "
+                    "to run several workers"
+                )
+
+    def serve(self) -> None:
+        """Serve until stopped by SIGINT or SIGTERM. Raises SystemExit on failure."""
+        from . import _cormorant
+
+        code = _cormorant.serve(json.dumps(self.config), self._app)
+        if code:
+            raise SystemExit(code)
+
+
+def run(app: Union[str, Callable[..., Any]], **kwargs: Any) -> None:
+    """Serve ``app`` like ``uvicorn.run``."""
+    Server(app, **kwargs).serve()

@@ -1,0 +1,284 @@
+"""One worker process: import the app, run its lifespan, serve until stopped.
+
+The hot path (sockets, HTTP parsing, scope building, receive/send) is in the
+Rust extension; this module only orchestrates startup and shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from . import _cormorant
+
+logger = logging.getLogger("cormorant.error")
+
+_LOG_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
+class AppLoadError(Exception):
+    """The application target could not be imported."""
+
+
+def setup_logging(level: str) -> None:
+    """Give the cormorant loggers handlers unless the host app configured them."""
+    logging.addLevelName(5, "TRACE")
+    root = logging.getLogger("cormorant")
+    root.setLevel(_LOG_LEVELS.get(level.lower(), logging.INFO))
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+        root.addHandler(handler)
+        root.propagate = False
+    access = logging.getLogger("cormorant.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+
+
+def load_app(target: str, factory: bool = False, app_dir: str = ".") -> Any:
+    """Import `module:attribute` and return the application."""
+    module_name, sep, attrs = target.partition(":")
+    if not sep or not module_name or not attrs:
+        raise AppLoadError(f'app {target!r} must be in the form "module:attribute"')
+    if app_dir:
+        sys.path.insert(0, os.path.abspath(app_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise AppLoadError(f'could not import module "{module_name}"') from exc
+        logger.debug("import of %s failed", module_name, exc_info=True)
+        raise AppLoadError(f'error while importing "{module_name}": {exc}') from exc
+    except Exception as exc:
+        logger.debug("import of %s failed", module_name, exc_info=True)
+        raise AppLoadError(
+            f'error while importing "{module_name}": {type(exc).__name__}: {exc}'
+        ) from exc
+    app: Any = module
+    for attr in attrs.split("."):
+        try:
+            app = getattr(app, attr)
+        except AttributeError:
+            raise AppLoadError(
+                f'attribute "{attrs}" not found in module "{module_name}"'
+            ) from None
+    if factory:
+        try:
+            app = app()
+        except Exception as exc:
+            raise AppLoadError(f"app factory {target!r} raised {type(exc).__name__}: {exc}") from exc
+    if not callable(app):
+        raise AppLoadError(f"{target!r} is not callable, so it is not an ASGI application")
+    return app
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise AppLoadError("--loop uvloop: uvloop is not installed") from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+async def run_http(app: Any, scope: dict, req: Any) -> None:
+    """The task of one request: run the app and report how it ended."""
+    try:
+        await app(scope, req.receive, req.send)
+    except asyncio.CancelledError:
+        req.exit(None)
+        raise
+    except BaseException as exc:
+        req.exit(exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        req.exit(None)
+
+
+def _make_spawn(loop: asyncio.AbstractEventLoop) -> Any:
+    # Eager tasks (3.12+) run the app at once, inside the drain, and only
+    # become scheduled tasks if they really suspend.
+    if sys.version_info >= (3, 12) and os.environ.get("CORMORANT_EAGER_TASKS", "1") != "0":
+        task_cls = asyncio.Task
+
+        def spawn(coro: Any) -> None:
+            task_cls(coro, loop=loop, eager_start=True)
+
+        return spawn
+    return loop.create_task
+
+
+class _Lifespan:
+    def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
+        self.ctx = _cormorant.LifespanCtx(loop)
+        self.mode = mode
+        self.state: dict = {}
+        self.error: BaseException | None = None
+        self.task: asyncio.Task | None = None
+        self.loop = loop
+        self.app = app
+
+    async def _main(self) -> None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        try:
+            await self.app(scope, self.ctx.receive, self.ctx.send)
+        except BaseException as exc:
+            self.error = exc
+            self.ctx.app_exit(f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self.ctx.app_exit(None)
+
+    async def startup(self) -> bool | None:
+        """True: started; None: the app has no lifespan; False: failed."""
+        self.task = self.loop.create_task(self._main())
+        while self.ctx.phase == "starting":
+            await self.ctx.wait_phase()
+        phase = self.ctx.phase
+        if phase == "unsupported":
+            if self.mode == "on":
+                logger.error("the application does not support the lifespan protocol",
+                             exc_info=self.error)
+                return False
+            logger.warning("ASGI 'lifespan' protocol appears unsupported; serving without it")
+            return None
+        if phase == "startup_failed":
+            if self.error is not None:
+                logger.error("Application startup failed", exc_info=self.error)
+            else:
+                logger.error("Application startup failed: %s", self.ctx.message or "(no message)")
+            return False
+        logger.info("Application startup complete.")
+        return True
+
+    async def shutdown(self) -> None:
+        assert self.task is not None
+        if self.task.done():
+            return
+        self.ctx.shutdown()
+        while self.ctx.phase in ("started", "shutting_down") and not self.task.done():
+            waiter = asyncio.ensure_future(self.ctx.wait_phase())
+            await asyncio.wait([waiter, self.task], return_when=asyncio.FIRST_COMPLETED)
+        if self.ctx.phase == "shutdown_failed":
+            logger.error("Application shutdown failed: %s", self.ctx.message)
+        else:
+            logger.info("Application shutdown complete.")
+
+
+async def serve(worker: Any, app: Any, cfg: dict) -> int:
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    signals = {"count": 0}
+
+    def request_stop(*_: Any) -> None:
+        signals["count"] += 1
+        if not stop.done():
+            stop.set_result(None)
+        elif signals["count"] > 1:
+            logger.warning("second stop signal: closing every connection now")
+            worker.abort()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop)
+
+    lifespan = None
+    if cfg["lifespan"] != "off":
+        lifespan = _Lifespan(loop, app, cfg["lifespan"])
+        started = await lifespan.startup()
+        if started is False:
+            return 3
+        if started is None:
+            lifespan = None
+
+    worker.start(loop, app, run_http, _make_spawn(loop), request_stop,
+                 lifespan.state if lifespan is not None else None)
+    loop.add_reader(worker.fd, worker.drain)
+    logger.info("Cormorant running on %s (pid %d; press CTRL+C to quit)", worker.url, os.getpid())
+
+    await stop
+    logger.info("Shutting down")
+    worker.shutdown()
+    timeout = cfg.get("timeout_graceful_shutdown")
+    deadline = None if timeout is None else loop.time() + timeout
+    while worker.connections > 0:
+        if deadline is not None and loop.time() >= deadline:
+            logger.warning("graceful shutdown timed out; closing %d connection(s)",
+                           worker.connections)
+            worker.abort()
+            break
+        await asyncio.sleep(0.01)
+    await loop.run_in_executor(None, worker.join)
+    loop.remove_reader(worker.fd)
+    if lifespan is not None:
+        await lifespan.shutdown()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+    return 0
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def run(config_json: str, app: Any = None) -> int:
+    """Serve in this process. Returns the exit code."""
+    cfg = json.loads(config_json)
+    setup_logging(cfg.get("log_level", "info"))
+    try:
+        if app is None:
+            app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+        loop = new_event_loop(cfg.get("loop", "auto"))
+    except AppLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        worker = _cormorant.Worker(config_json)
+    except _cormorant.StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        loop.close()
+        return 1
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(serve(worker, app, cfg))
+    finally:
+        try:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def worker_main() -> None:
+    """Entry point of a worker process started by the supervisor."""
+    config_json = os.environ.pop("CORMORANT_WORKER_CONFIG")
+    sys.exit(run(config_json))
