@@ -1,44 +1,241 @@
 //! The HTTP/1.1 connection state machine: reading, writing and keep-alive.
+//!
+//! Three small machines, all transitions in this file:
+//!
+//! * [`Reading`]: `Idle` → `RecvBody` → `Done` → (`start_next_cycle`) `Idle`;
+//!   `Closed` on a clean end, `Failed` after a peer error.
+//! * [`Writing`]: `Idle` → `Body` → `Done` → (`start_next_cycle`) `Idle`.
+//! * [`KeepAlive`]: `Open` until something decides the connection must close
+//!   after the current exchange (`MustClose`), which is final.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Config, Event, ResponseHead};
-use crate::UsageError;
+use super::decode::{Decoded, Decoder};
+use super::encode::{self, Framing, HeadContext, Output};
+use super::head::{self, FieldPos, HeadScan};
+use super::{BodyKind, Config, Event, ResponseHead, Version};
+use crate::{PeerError, UsageError};
+
+/// Receive buffer capacity reserved up front: one typical request head.
+/// Grows as needed; the limits in [`Config`] bound it while a head is read.
+const INITIAL_RECV: usize = 8 * 1024;
+
+/// Reading side.
+#[derive(Debug)]
+enum Reading {
+    /// Waiting for a request head.
+    Idle,
+    /// Head yielded; reading the body.
+    RecvBody(Decoder),
+    /// `EndOfMessage` yielded; paused until the next cycle.
+    Done,
+    /// Nothing more will be read: clean EOF, or the exchange ended the
+    /// connection.
+    Closed,
+    /// A peer error was yielded; only `Closed` follows.
+    Failed,
+}
+
+/// Writing side, for the current request.
+#[derive(Debug)]
+enum Writing {
+    /// No final response started.
+    Idle,
+    /// Head queued; body in progress.
+    Body(Framing),
+    /// Response complete (or abandoned after a usage error, with
+    /// [`KeepAlive::MustClose`]).
+    Done,
+}
+
+/// Whether another exchange may follow the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeepAlive {
+    Open,
+    MustClose,
+}
+
+/// Facts about the current request the writer needs.
+#[derive(Debug, Clone, Copy)]
+struct Cycle {
+    version: Version,
+    head_request: bool,
+    expect_continue: bool,
+    continue_sent: bool,
+}
+
+impl Cycle {
+    const NONE: Self = Self {
+        version: Version::Http11,
+        head_request: false,
+        expect_continue: false,
+        continue_sent: false,
+    };
+}
 
 /// One HTTP/1.1 server connection. See the [module docs](super) for the call
 /// order.
+///
+/// Parsing happens in [`Self::poll_event`]; [`Self::handle_bytes`] only
+/// buffers. Output accumulates until [`Self::poll_transmit`].
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
+    date: Option<Bytes>,
+    /// Received, not yet consumed bytes.
+    recv: BytesMut,
+    /// The peer closed its sending side.
+    eof: bool,
+    scan: HeadScan,
+    /// Reused positions of header fields while parsing a head.
+    fields: Vec<FieldPos>,
+    reading: Reading,
+    writing: Writing,
+    keep_alive: KeepAlive,
+    cycle: Cycle,
+    out: Output,
 }
 
 impl Connection {
     /// A new connection, waiting for its first request.
     pub fn new(config: Config) -> Self {
-        Self { config }
+        Self {
+            config,
+            date: None,
+            recv: BytesMut::with_capacity(INITIAL_RECV),
+            eof: false,
+            scan: HeadScan::default(),
+            fields: Vec::new(),
+            reading: Reading::Idle,
+            writing: Writing::Idle,
+            keep_alive: KeepAlive::Open,
+            cycle: Cycle::NONE,
+            out: Output::default(),
+        }
     }
 
     /// Sets the value of the `Date` header (an IMF-fixdate, RFC 9110 §5.6.7)
     /// used by later responses. The driver refreshes it once a second.
     pub fn set_date(&mut self, date: Bytes) {
-        let _ = date;
-        todo!()
+        self.date = Some(date);
     }
 
-    /// Feeds bytes read from the peer.
+    /// Feeds bytes read from the peer. Bytes arriving after the connection
+    /// failed or closed are dropped.
+    ///
+    /// While [`Event::Paused`] is returned the driver SHOULD stop reading:
+    /// everything fed is buffered (pipelined requests) until
+    /// [`Self::start_next_cycle`].
     pub fn handle_bytes(&mut self, data: &[u8]) {
-        let _ = data;
-        todo!()
+        if matches!(self.reading, Reading::Failed | Reading::Closed) {
+            return;
+        }
+        self.recv.extend_from_slice(data);
     }
 
     /// Tells the connection that the peer closed its sending side.
     pub fn handle_eof(&mut self) {
-        todo!()
+        self.eof = true;
     }
 
     /// The next event. Level-triggered; see [`Event`].
     pub fn poll_event(&mut self) -> Event {
-        todo!()
+        let finished =
+            matches!(self.writing, Writing::Done) && self.keep_alive == KeepAlive::MustClose;
+        match &mut self.reading {
+            Reading::Failed | Reading::Closed => Event::Closed,
+            // The response ended the connection: nothing more to read.
+            _ if finished => {
+                self.reading = Reading::Closed;
+                Event::Closed
+            }
+            Reading::Idle if self.keep_alive == KeepAlive::MustClose => {
+                self.reading = Reading::Closed;
+                Event::Closed
+            }
+            Reading::Idle => self.read_head(),
+            Reading::RecvBody(decoder) => match decoder.decode(&mut self.recv, &self.config) {
+                Ok(Decoded::Data(data)) => Event::BodyChunk(data),
+                Ok(Decoded::End) => {
+                    self.reading = Reading::Done;
+                    Event::EndOfMessage
+                }
+                Ok(Decoded::NeedData) if self.eof => self.fail(PeerError::IncompleteMessage),
+                Ok(Decoded::NeedData) => Event::NeedData,
+                Err(e) => self.fail(e),
+            },
+            Reading::Done => Event::Paused,
+        }
+    }
+
+    /// Reads a request head from the buffer (state `Idle`).
+    fn read_head(&mut self) -> Event {
+        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line
+        // received before the request-line.
+        let mut skipped = false;
+        while self.recv.starts_with(b"\r\n") {
+            self.recv.advance(2);
+            skipped = true;
+        }
+        if skipped {
+            self.scan.reset();
+        }
+        match head::scan(&self.recv, &mut self.scan, &self.config) {
+            Err(e) => self.fail(e),
+            Ok(None) if self.eof => {
+                if self.recv.is_empty() {
+                    self.reading = Reading::Closed;
+                    Event::Closed
+                } else {
+                    self.fail(PeerError::IncompleteMessage)
+                }
+            }
+            Ok(None) => Event::NeedData,
+            Ok(Some(len)) => {
+                let raw = self.recv.split_to(len);
+                match head::parse(raw, &self.config, &mut self.fields) {
+                    Err(e) => self.fail(e),
+                    Ok(req) => {
+                        self.cycle = Cycle {
+                            version: req.version,
+                            head_request: req.method.as_ref() == b"HEAD",
+                            expect_continue: req.expect_continue,
+                            continue_sent: false,
+                        };
+                        if !req.keep_alive {
+                            self.keep_alive = KeepAlive::MustClose;
+                        }
+                        let decoder = match req.body {
+                            BodyKind::Empty => Decoder::length(0),
+                            BodyKind::Length(n) => Decoder::length(n),
+                            BodyKind::Chunked => Decoder::chunked(),
+                        };
+                        self.reading = Reading::RecvBody(decoder);
+                        Event::RequestHead(req)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Enters `Failed` with `err`, queuing an error response when no
+    /// response was started.
+    fn fail(&mut self, err: PeerError) -> Event {
+        if matches!(self.writing, Writing::Idle) {
+            let ctx = head_context(
+                &self.config,
+                self.date.as_ref(),
+                self.cycle,
+                self.keep_alive,
+            );
+            encode::error_response(&mut self.out, &err, &ctx);
+            self.writing = Writing::Done;
+        }
+        self.keep_alive = KeepAlive::MustClose;
+        self.reading = Reading::Failed;
+        // The rest of the input will never be read.
+        self.recv.clear();
+        Event::Error(err)
     }
 
     /// Queues `100 Continue` if the current request sent
@@ -46,65 +243,338 @@ impl Connection {
     /// Returns whether it was queued. Call it when the application first asks
     /// for the body.
     pub fn send_continue(&mut self) -> bool {
-        todo!()
+        match (&self.reading, &self.writing) {
+            (Reading::RecvBody(_), Writing::Idle)
+                if self.cycle.expect_continue && !self.cycle.continue_sent =>
+            {
+                encode::continue_100(&mut self.out);
+                self.cycle.continue_sent = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Queues an informational (1xx, not 101) response such as 103.
+    ///
+    /// To an HTTP/1.0 client nothing is sent (RFC 9110 §15.2: a server MUST
+    /// NOT send a 1xx response to an HTTP/1.0 client), and `Ok` is returned.
     pub fn send_informational(&mut self, head: ResponseHead) -> Result<(), UsageError> {
-        let _ = head;
-        todo!()
+        match (&self.reading, &self.writing) {
+            (Reading::RecvBody(_) | Reading::Done, Writing::Idle) => {
+                if self.cycle.version == Version::Http10 {
+                    // Still validate, so the error does not depend on the peer.
+                    let mut scratch = Output::default();
+                    return encode::informational(&mut scratch, &head);
+                }
+                encode::informational(&mut self.out, &head)?;
+                if head.status == 100 {
+                    self.cycle.continue_sent = true;
+                }
+                Ok(())
+            }
+            (_, Writing::Body(_) | Writing::Done) => Err(UsageError::InvalidState(
+                "informational response after the final response",
+            )),
+            (Reading::Idle | Reading::Closed | Reading::Failed, Writing::Idle) => {
+                Err(UsageError::InvalidState("no request to respond to"))
+            }
+        }
     }
 
     /// Queues the response head for the current request.
+    ///
+    /// The framing is decided here: the application's `content-length` is
+    /// used and enforced; otherwise chunked for HTTP/1.1 and close-delimited
+    /// for HTTP/1.0. `transfer-encoding` and `connection` headers given by
+    /// the application are replaced by our own (a `close` option is honoured).
     pub fn send_response(&mut self, head: ResponseHead) -> Result<(), UsageError> {
-        let _ = head;
-        todo!()
+        match (&self.reading, &self.writing) {
+            (Reading::RecvBody(_) | Reading::Done, Writing::Idle) => {
+                let ctx = head_context(
+                    &self.config,
+                    self.date.as_ref(),
+                    self.cycle,
+                    self.keep_alive,
+                );
+                let enc = encode::response(&mut self.out, &head, &ctx)?;
+                if !enc.keep_alive {
+                    self.keep_alive = KeepAlive::MustClose;
+                }
+                self.writing = Writing::Body(enc.framing);
+                Ok(())
+            }
+            (_, Writing::Body(_) | Writing::Done) => {
+                Err(UsageError::InvalidState("response already started"))
+            }
+            (Reading::Idle | Reading::Closed | Reading::Failed, Writing::Idle) => {
+                Err(UsageError::InvalidState("no request to respond to"))
+            }
+        }
     }
 
-    /// Queues a piece of the response body.
+    /// Queues a piece of the response body. For a HEAD request or a
+    /// 1xx/204/304 response the data is dropped.
+    ///
+    /// More bytes than the response's `content-length` is
+    /// [`UsageError::LengthMismatch`]: nothing of `data` is sent and the
+    /// connection will close.
     pub fn send_body(&mut self, data: Bytes) -> Result<(), UsageError> {
-        let _ = data;
-        todo!()
+        match &mut self.writing {
+            Writing::Body(framing) => match encode::body(&mut self.out, framing, data) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.writing = Writing::Done;
+                    self.keep_alive = KeepAlive::MustClose;
+                    Err(e)
+                }
+            },
+            Writing::Idle => Err(UsageError::InvalidState("body before the response head")),
+            Writing::Done => Err(UsageError::InvalidState("response already complete")),
+        }
     }
 
-    /// Ends the response body.
+    /// Ends the response body. Fewer bytes than the response's
+    /// `content-length` is [`UsageError::LengthMismatch`], and the connection
+    /// will close.
     pub fn send_end(&mut self) -> Result<(), UsageError> {
-        todo!()
+        let framing = match &self.writing {
+            Writing::Body(framing) => *framing,
+            Writing::Idle => return Err(UsageError::InvalidState("end before the response head")),
+            Writing::Done => return Err(UsageError::InvalidState("response already complete")),
+        };
+        self.writing = Writing::Done;
+        if let Err(e) = encode::end(&mut self.out, framing) {
+            self.keep_alive = KeepAlive::MustClose;
+            return Err(e);
+        }
+        self.finish_request_body();
+        Ok(())
+    }
+
+    /// The response is complete: if the request body was not read, skip it
+    /// when it is already buffered, else give up on keep-alive (we could
+    /// wait for it, but it may be large or never come: an unanswered
+    /// `Expect: 100-continue` peer won't send it).
+    fn finish_request_body(&mut self) {
+        let Reading::RecvBody(decoder) = &mut self.reading else {
+            return;
+        };
+        if self.keep_alive == KeepAlive::MustClose {
+            return;
+        }
+        loop {
+            match decoder.decode(&mut self.recv, &self.config) {
+                Ok(Decoded::Data(_)) => {}
+                Ok(Decoded::End) => {
+                    self.reading = Reading::Done;
+                    return;
+                }
+                Ok(Decoded::NeedData) | Err(_) => {
+                    self.keep_alive = KeepAlive::MustClose;
+                    return;
+                }
+            }
+        }
     }
 
     /// Moves every pending output segment, in order, into `out`.
     pub fn poll_transmit(&mut self, out: &mut Vec<Bytes>) {
-        let _ = out;
-        todo!()
+        self.out.drain_into(out);
     }
 
     /// Whether output is waiting for [`Self::poll_transmit`].
     pub fn has_transmit(&self) -> bool {
-        todo!()
+        !self.out.is_empty()
     }
 
     /// After a complete response, readies the connection for the next request.
+    ///
+    /// Fails if the exchange is not complete or the connection must close.
     pub fn start_next_cycle(&mut self) -> Result<(), UsageError> {
-        todo!()
+        match (&self.reading, &self.writing, self.keep_alive) {
+            (Reading::Done, Writing::Done, KeepAlive::Open) => {
+                self.reading = Reading::Idle;
+                self.writing = Writing::Idle;
+                self.cycle = Cycle::NONE;
+                self.scan.reset();
+                Ok(())
+            }
+            (_, _, KeepAlive::MustClose) | (Reading::Closed | Reading::Failed, _, _) => {
+                Err(UsageError::InvalidState("connection must close"))
+            }
+            (_, Writing::Idle | Writing::Body(_), KeepAlive::Open) => {
+                Err(UsageError::InvalidState("response not complete"))
+            }
+            (Reading::Idle | Reading::RecvBody(_), Writing::Done, KeepAlive::Open) => {
+                Err(UsageError::InvalidState("request not complete"))
+            }
+        }
     }
 
     /// Whether the connection may serve another request after the current one.
     pub fn is_keep_alive(&self) -> bool {
-        todo!()
+        self.keep_alive == KeepAlive::Open
+            && !matches!(self.reading, Reading::Closed | Reading::Failed)
     }
 
-    /// Makes the connection close after the current response.
+    /// Makes the connection close after the current response (or now, if
+    /// idle between requests).
     pub fn close_after_response(&mut self) {
-        todo!()
+        self.keep_alive = KeepAlive::MustClose;
     }
 
     /// Whether a response head was sent for the current request.
     pub fn response_started(&self) -> bool {
-        todo!()
+        !matches!(self.writing, Writing::Idle)
     }
 
     /// Takes the bytes received but not parsed (after an accepted upgrade).
     pub fn take_buffered(&mut self) -> Bytes {
-        todo!()
+        self.scan.reset();
+        self.recv.split().freeze()
+    }
+}
+
+/// What the encoder needs, borrowed field by field so `out` stays free.
+fn head_context<'a>(
+    config: &'a Config,
+    date: Option<&'a Bytes>,
+    cycle: Cycle,
+    keep_alive: KeepAlive,
+) -> HeadContext<'a> {
+    HeadContext {
+        version: cycle.version,
+        head_request: cycle.head_request,
+        keep_alive: keep_alive == KeepAlive::Open,
+        server: config.server_header.as_ref(),
+        date: date.filter(|_| config.date_header),
+        extra: &config.extra_headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        Connection::new(Config {
+            server_header: None,
+            date_header: false,
+            ..Config::default()
+        })
+    }
+
+    fn out(c: &mut Connection) -> String {
+        let mut v = Vec::new();
+        c.poll_transmit(&mut v);
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    fn head_of(e: Event) -> super::super::RequestHead {
+        match e {
+            Event::RequestHead(h) => h,
+            other => panic!("expected a head, got {other:?}"),
+        }
+    }
+
+    fn ok200(len: usize) -> ResponseHead {
+        ResponseHead {
+            status: 200,
+            headers: vec![(
+                Bytes::from_static(b"content-length"),
+                Bytes::from(len.to_string()),
+            )],
+        }
+    }
+
+    #[test]
+    fn transcript_of_states() {
+        let mut c = conn();
+        assert!(matches!(c.reading, Reading::Idle));
+        assert_eq!(c.poll_event(), Event::NeedData);
+        c.handle_bytes(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab");
+        head_of(c.poll_event());
+        assert!(matches!(c.reading, Reading::RecvBody(_)));
+        assert_eq!(c.poll_event(), Event::BodyChunk(Bytes::from_static(b"ab")));
+        assert_eq!(c.poll_event(), Event::EndOfMessage);
+        assert!(matches!(c.reading, Reading::Done));
+        assert_eq!(c.poll_event(), Event::Paused);
+        c.send_response(ok200(0)).unwrap();
+        assert!(matches!(c.writing, Writing::Body(Framing::Length(0))));
+        c.send_end().unwrap();
+        assert!(matches!(c.writing, Writing::Done));
+        assert_eq!(c.poll_event(), Event::Paused);
+        c.start_next_cycle().unwrap();
+        assert!(matches!(
+            (&c.reading, &c.writing),
+            (Reading::Idle, Writing::Idle)
+        ));
+        c.handle_eof();
+        assert_eq!(c.poll_event(), Event::Closed);
+        assert!(matches!(c.reading, Reading::Closed));
+    }
+
+    #[test]
+    fn illegal_pairs_are_usage_errors() {
+        let mut c = conn();
+        assert!(matches!(
+            c.send_response(ok200(0)),
+            Err(UsageError::InvalidState(_))
+        ));
+        assert!(matches!(
+            c.send_body(Bytes::new()),
+            Err(UsageError::InvalidState(_))
+        ));
+        assert!(matches!(c.send_end(), Err(UsageError::InvalidState(_))));
+        assert!(matches!(
+            c.start_next_cycle(),
+            Err(UsageError::InvalidState(_))
+        ));
+        assert!(!c.send_continue());
+        c.handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        head_of(c.poll_event());
+        assert!(matches!(
+            c.start_next_cycle(),
+            Err(UsageError::InvalidState(_))
+        ));
+        c.send_response(ok200(0)).unwrap();
+        assert!(matches!(
+            c.send_response(ok200(0)),
+            Err(UsageError::InvalidState(_))
+        ));
+        assert!(matches!(
+            c.start_next_cycle(),
+            Err(UsageError::InvalidState(_))
+        ));
+        c.send_end().unwrap();
+        assert!(matches!(c.send_end(), Err(UsageError::InvalidState(_))));
+        assert!(matches!(
+            c.send_body(Bytes::new()),
+            Err(UsageError::InvalidState(_))
+        ));
+        // Empty body was skipped at send_end: the request is complete.
+        c.start_next_cycle().unwrap();
+    }
+
+    #[test]
+    fn error_response_only_when_none_started() {
+        let mut c = conn();
+        c.handle_bytes(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        head_of(c.poll_event());
+        c.send_response(ok200(2)).unwrap();
+        let _ = out(&mut c);
+        c.handle_bytes(b"zz\r\n");
+        assert!(matches!(
+            c.poll_event(),
+            Event::Error(PeerError::BadRequest(_))
+        ));
+        assert!(!c.has_transmit());
+        assert_eq!(c.poll_event(), Event::Closed);
+        // The application may still finish its response; the driver closes.
+        c.send_body(Bytes::from_static(b"ok")).unwrap();
+        assert!(!c.is_keep_alive());
     }
 }
