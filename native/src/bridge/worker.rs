@@ -246,6 +246,7 @@ impl Worker {
             pyctx,
         });
         self.ctx = Some(ctx.clone());
+        server::batch_scheduling();
         let thread = std::thread::Builder::new()
             .name("cormorant-io".into())
             .spawn(move || server::run(listener, ctx))

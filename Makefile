@@ -1,0 +1,57 @@
+# One entry point for humans and CI. `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+
+.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench clean
+
+help:
+	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
+	@echo "make test    set everything up and run the whole test suite (Rust and Python)"
+	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
+	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
+	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+build: venv
+	$(VENV)/bin/maturin develop --release -q
+
+serve: build
+	$(VENV)/bin/cormorant examples.fastapi_app:app --host 127.0.0.1 --port 8000
+
+test: test-rust test-python
+
+test-rust:
+	cargo test -p cormorant-core
+
+test-python: build
+	$(PY) -m pytest tests -q
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	rustup target add wasm32-wasip1
+	cargo build -p cormorant-core --target wasm32-wasip1
+
+wasm:
+	rustup target add wasm32-wasip1
+	cargo build -p cormorant-core --target wasm32-wasip1
+
+fuzz:
+	cargo install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run h1_server -- -max_total_time=300
+
+bench: build
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) target

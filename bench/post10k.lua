@@ -1,0 +1,3 @@
+wrk.method = "POST"
+wrk.body = string.rep("z", 10240)
+wrk.headers["Content-Type"] = "application/octet-stream"
