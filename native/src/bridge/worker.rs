@@ -189,6 +189,7 @@ impl Worker {
     /// one request, `spawn(coro)` schedules it, `on_stop()` is called when
     /// the worker wants to stop on its own.
     #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python call
     fn start(
         &mut self,
         py: Python<'_>,

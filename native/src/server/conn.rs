@@ -106,6 +106,9 @@ where
     async fn run(&mut self) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut idle_since_bytes = true;
+        // One timer per connection, re-armed per wait: no allocation per request.
+        let keep_alive = tokio::time::sleep(self.ctx.keep_alive);
+        tokio::pin!(keep_alive);
         loop {
             match self.h1.poll_event() {
                 Event::NeedData => {
@@ -115,14 +118,16 @@ where
                     if idle_since_bytes && self.ctx.is_shutting_down() {
                         return;
                     }
-                    let timeout = tokio::time::sleep(self.ctx.keep_alive);
+                    keep_alive
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + self.ctx.keep_alive);
                     tokio::select! {
                         r = self.read() => match r {
                             Ok(true) => idle_since_bytes = false,
                             Ok(false) => {}
                             Err(()) => return,
                         },
-                        _ = timeout => return,
+                        _ = &mut keep_alive => return,
                         _ = stop.changed(), if idle_since_bytes => return,
                     }
                 }
@@ -161,6 +166,16 @@ where
                 self.eof = true;
                 Err(())
             }
+        }
+    }
+
+    /// Reads once if bytes (or EOF) are ready now, without waiting.
+    fn read_now(&mut self) -> Option<Result<bool, ()>> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let fut = std::pin::pin!(self.read());
+        match fut.poll(&mut cx) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
         }
     }
 
@@ -216,15 +231,14 @@ where
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
-        let scope = match HttpScope::new(
+        let Ok(scope) = HttpScope::new(
             head.version.into(),
             &head.method,
             &head.target,
             head.headers,
             &self.info,
-        ) {
-            Ok(s) => s,
-            Err(_) => return self.simple_response(400, b"Bad Request").await,
+        ) else {
+            return self.simple_response(400, b"Bad Request").await;
         };
         let shared = Arc::new(Shared::new(HttpStream::new(has_body, head_only)));
         let mut body_done = !has_body;
@@ -293,6 +307,22 @@ where
             if finished {
                 break;
             }
+            if want_read {
+                // Body bytes may already be buffered in `h1`: they came with
+                // the head of a 100-continue request the app had not read yet.
+                let mut st = shared.lock();
+                let before = st.stream.buffered();
+                body_done = self.pump_body(&mut st);
+                let progressed = body_done || st.stream.buffered() != before;
+                let wake = st.needs_wake();
+                drop(st);
+                if wake {
+                    ctx.queue.push(Job::Wake(shared.clone()));
+                }
+                if progressed {
+                    continue;
+                }
+            }
             // 3. Wait for the app, or for the socket when we want body bytes
             //    or need to notice the client leaving.
             let read_enabled =
@@ -300,17 +330,21 @@ where
             tokio::select! {
                 _ = shared.conn_wake.notified() => {}
                 r = self.read(), if read_enabled => {
-                    match r {
-                        Ok(true) => {
-                            if body_done {
-                                read_ahead += self.rbuf.len();
-                            }
-                        }
-                        Ok(false) | Err(()) => {}
+                    if r == Ok(true) && body_done {
+                        read_ahead += self.rbuf.len();
                     }
                     let mut st = shared.lock();
                     if !body_done {
                         body_done = self.pump_body(&mut st);
+                        // Take whatever else the socket already holds, so the
+                        // app gets the body in few large messages.
+                        while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
+                            match self.read_now() {
+                                Some(Ok(true)) => body_done = self.pump_body(&mut st),
+                                Some(Ok(false)) => body_done = self.pump_body(&mut st),
+                                Some(Err(())) | None => break,
+                            }
+                        }
                     }
                     if self.eof && !st.stream.is_finished() {
                         st.stream.handle_disconnect();
@@ -319,6 +353,11 @@ where
                     drop(st);
                     if wake {
                         ctx.queue.push(Job::Wake(shared.clone()));
+                    }
+                    if self.eof {
+                        // The client is gone: nothing the app sends can be
+                        // delivered; its next send() raises ClientDisconnected.
+                        return Next::Close;
                     }
                 }
                 _ = stop.changed() => {
