@@ -1,0 +1,1 @@
+"""Small ASGI applications served by the black-box tests."""

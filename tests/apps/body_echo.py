@@ -1,0 +1,59 @@
+"""Request body tests.
+
+/            echoes the body in one response message (gets content-length)
+/count       JSON: number of http.request messages, total length, more_body flags
+/noread      answers at once without reading the body
+/stream-echo echoes each received chunk as its own response chunk (chunked)
+"""
+
+import hashlib
+import json
+
+
+async def _read_all(receive):
+    chunks = []
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/noread":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"not read"})
+        return
+    if path == "/stream-echo":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        while True:
+            message = await receive()
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if body:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            if not more:
+                break
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    chunks = await _read_all(receive)
+    body = b"".join(chunks)
+    if path == "/count":
+        out = json.dumps({
+            "messages": len(chunks),
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": out})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")]})
+    await send({"type": "http.response.body", "body": body})
