@@ -1147,3 +1147,22 @@ fn same_events_however_the_input_is_split() {
         ]
     );
 }
+
+#[test]
+fn output_buffer_is_reused_between_responses() {
+    let mut c = Connection::new(config());
+    let mut first = None;
+    for _ in 0..3 {
+        request(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        respond_ok(&mut c, b"hello");
+        let mut segs = Vec::new();
+        c.poll_transmit(&mut segs);
+        assert_eq!(segs.len(), 1);
+        let ptr = segs[0].as_ptr();
+        // The driver wrote and dropped the segment: the next response
+        // reuses the same allocation.
+        drop(segs);
+        assert_eq!(*first.get_or_insert(ptr), ptr);
+        c.start_next_cycle().unwrap();
+    }
+}

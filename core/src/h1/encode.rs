@@ -14,6 +14,12 @@ use crate::{PeerError, UsageError};
 /// syscall.
 const COPY_MAX: usize = 16 * 1024;
 
+/// Least capacity reserved in the output buffer before a response head:
+/// room for a typical head plus a small body, so a whole small response is
+/// one buffer, and the same allocation is reclaimed response after response
+/// once the driver has dropped the previous segments.
+const OUT_MIN: usize = 4 * 1024;
+
 /// Output queue: segments in order, the last one still open for appending.
 #[derive(Debug, Default)]
 pub(super) struct Output {
@@ -277,7 +283,7 @@ pub(super) fn response(
     }
     let buf = out.buf();
     let start = buf.len();
-    buf.reserve(head_size_hint(head, ctx));
+    buf.reserve(head_size_hint(head, ctx).max(OUT_MIN));
     match write_response(buf, head, ctx) {
         Ok(enc) => Ok(enc),
         Err(e) => {
