@@ -258,14 +258,15 @@ where
         let mut finished = false;
         loop {
             // 1. Apply the application's output, in order.
-            let (outs, want_read) = {
+            let (outs, want_read, app_done) = {
                 let mut st = shared.lock();
                 let outs: Vec<Output> = st.out.drain(..).collect();
+                let app_done = st.stream.is_finished();
                 let want_body = !body_done
                     && st.stream.wants_body()
                     && st.stream.buffered() < RECV_HIGH_WATER
                     && (!expect_continue || st.body_requested);
-                (outs, want_body)
+                (outs, want_body, app_done)
             };
             for out in outs {
                 if let Some(start) = out.start {
@@ -275,21 +276,26 @@ where
                         headers: start.headers,
                     };
                     if self.h1.send_response(head).is_err() {
-                        return self.abort(&shared);
+                        return self.abort(&shared).await;
                     }
                 }
                 if !out.body.is_empty() && self.h1.send_body(out.body).is_err() {
-                    return self.abort(&shared);
+                    return self.abort(&shared).await;
                 }
                 if out.end {
                     if self.h1.send_end().is_err() {
-                        return self.abort(&shared);
+                        return self.abort(&shared).await;
                     }
                     finished = true;
                 }
                 if out.abort {
-                    return self.abort(&shared);
+                    return self.abort(&shared).await;
                 }
+            }
+            if app_done && !finished {
+                // The stream ended without a complete response: the app
+                // returned after the client left, so nothing is owed.
+                return self.abort(&shared).await;
             }
             if want_read && expect_continue {
                 self.h1.send_continue();
@@ -333,6 +339,7 @@ where
                     if r == Ok(true) && body_done {
                         read_ahead += self.rbuf.len();
                     }
+                    let wake = {
                     let mut st = shared.lock();
                     if !body_done {
                         body_done = self.pump_body(&mut st);
@@ -349,14 +356,16 @@ where
                     if self.eof && !st.stream.is_finished() {
                         st.stream.handle_disconnect();
                     }
-                    let wake = st.needs_wake();
-                    drop(st);
+                    st.needs_wake()
+                    };
                     if wake {
                         ctx.queue.push(Job::Wake(shared.clone()));
                     }
                     if self.eof {
                         // The client is gone: nothing the app sends can be
                         // delivered; its next send() raises ClientDisconnected.
+                        // (After a malformed body, core may have queued a 400.)
+                        let _ = self.flush().await;
                         return Next::Close;
                     }
                 }
@@ -418,7 +427,9 @@ where
 
     /// The response cannot be completed: close without finishing it, so the
     /// client sees a truncated message rather than a wrong one.
-    fn abort(&mut self, shared: &Arc<Shared>) -> Next {
+    async fn abort(&mut self, shared: &Arc<Shared>) -> Next {
+        // Whatever part of the response is queued still goes out first.
+        let _ = self.flush().await;
         self.disconnect(shared);
         Next::Close
     }
