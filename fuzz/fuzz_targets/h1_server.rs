@@ -101,6 +101,14 @@ impl Harness {
         match &ev {
             Event::RequestHead(h) => {
                 assert_eq!(self.phase, Phase::Idle, "head while a request is open");
+                for (name, value) in &h.headers {
+                    assert!(!name.is_empty());
+                    assert!(
+                        !name.iter().any(u8::is_ascii_uppercase),
+                        "name not lowercased"
+                    );
+                    assert!(!value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n' | 0x7f)));
+                }
                 self.phase = Phase::Body;
                 self.body_kind = h.body;
                 self.body_len = 0;

@@ -323,10 +323,8 @@ fn semantics(
     let mut upgrade: Option<&Bytes> = None;
 
     for (name, value) in &headers {
-        // Defence in depth: httparse already refuses these bytes.
-        if value.iter().any(|&b| !is_field_value_byte(b)) {
-            return Err(PeerError::BadRequest("invalid header value"));
-        }
+        // Values need no check here: httparse accepts only HTAB, SP, VCHAR
+        // and obs-text in them (RFC 9110 §5.5), so no NUL, CR or LF.
         match name.as_ref() {
             b"host" => {
                 hosts += 1;
