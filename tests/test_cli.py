@@ -1,0 +1,203 @@
+"""The command line and the Python API."""
+
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+import pytest
+
+import cormorant
+from conftest import READY_LINE, TESTS_DIR, can_connect, free_port
+
+
+def run_cli(*args, timeout=10):
+    return subprocess.run(
+        [sys.executable, "-m", "cormorant", *args],
+        cwd=TESTS_DIR, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def assert_one_error_line(result, *needles):
+    assert result.returncode != 0
+    out = (result.stdout + result.stderr).strip()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    assert "Traceback" not in out
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"cormorant {cormorant.__version__}"
+
+
+def test_help():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for flag in ("--port", "--uds", "--workers", "--loop", "--root-path",
+                 "--limit-concurrency", "--timeout-graceful-shutdown"):
+        assert flag in r.stdout
+
+
+def test_bad_flag():
+    assert_one_error_line(run_cli("apps.pid:app", "--no-such-flag"), "--no-such-flag")
+
+
+def test_bad_flag_value():
+    assert_one_error_line(run_cli("apps.pid:app", "--port", "not-a-port"), "--port")
+
+
+def test_bad_loop_value():
+    assert_one_error_line(run_cli("apps.pid:app", "--loop", "trio"), "trio")
+
+
+def test_missing_app_argument():
+    r = run_cli()
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_module():
+    assert_one_error_line(run_cli("no_such_module_xyz:app", "--port", str(free_port())),
+                          "no_such_module_xyz")
+
+
+def test_missing_attribute():
+    assert_one_error_line(run_cli("apps.pid:nope", "--port", str(free_port())),
+                          "nope", "apps.pid")
+
+
+def test_target_without_colon():
+    assert_one_error_line(run_cli("apps.pid", "--port", str(free_port())), "module:attribute")
+
+
+def test_module_raising_on_import():
+    assert_one_error_line(run_cli("apps.broken_import:app", "--port", str(free_port())),
+                          "broken on purpose")
+
+
+def test_invalid_header_option():
+    assert_one_error_line(run_cli("apps.pid:app", "--header", "no-colon"), "no-colon")
+
+
+def test_port_in_use():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_cli("apps.pid:app", "--port", str(port))
+        line = assert_one_error_line(r, str(port))
+        assert "in use" in line
+
+
+def test_port_in_use_with_workers():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_cli("apps.pid:app", "--port", str(port), "--workers", "2")
+        assert_one_error_line(r, str(port))
+
+
+def test_app_dir_option(server_factory):
+    server = server_factory.start("pid:app", "--app-dir", str(TESTS_DIR / "apps"))
+    assert httpx.get(server.url("/")).text == str(server.pid)
+
+
+def test_factory_option(server_factory, tmp_path):
+    server = server_factory.start("apps.factory:create_app", "--factory")
+    assert httpx.get(server.url("/")).text == "made by factory"
+
+
+def test_environment_variables_configure_server(server_factory):
+    port = free_port()
+    proc, log = server_factory.spawn(["-m", "cormorant"], env={
+        "CORMORANT_APP": "apps.pid:app",
+        "CORMORANT_PORT": str(port),
+        "CORMORANT_NO_SERVER_HEADER": "true",
+    })
+    try:
+        _wait_port(port, proc, log)
+        r = httpx.get(f"http://127.0.0.1:{port}/")
+        assert r.text == str(proc.pid)
+        assert "server" not in r.headers
+    finally:
+        _stop(proc)
+
+
+def _wait_port(port, proc, log, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not (can_connect("127.0.0.1", port) and READY_LINE in log.read_text()):
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}: {log.read_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("not ready: " + log.read_text())
+        time.sleep(0.02)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    return proc.returncode
+
+
+def _python_api(server_factory, code):
+    port = free_port()
+    proc, log = server_factory.spawn(["-c", textwrap.dedent(code).replace("PORT", str(port))])
+    try:
+        _wait_port(port, proc, log)
+        r = httpx.get(f"http://127.0.0.1:{port}/")
+        assert r.status_code == 200
+        assert r.text == str(proc.pid)
+    finally:
+        assert _stop(proc) == 0, log.read_text()
+    return log.read_text()
+
+
+def test_python_api_server_serve(server_factory):
+    _python_api(server_factory, """
+        import cormorant
+        cormorant.Server("apps.pid:app", address="127.0.0.1", port=PORT).serve()
+    """)
+
+
+def test_python_api_run_with_app_object(server_factory):
+    _python_api(server_factory, """
+        import cormorant
+        from apps.pid import app
+        cormorant.run(app, host="127.0.0.1", port=PORT)
+    """)
+
+
+def test_python_api_granian_style_keywords(server_factory):
+    _python_api(server_factory, """
+        import cormorant
+        cormorant.Server("apps.pid:app", address="127.0.0.1", port=PORT,
+                         interface="asgi", log_access=False, url_path_prefix="").serve()
+    """)
+
+
+def test_python_api_rejects_unknown_keyword():
+    with pytest.raises(TypeError):
+        cormorant.Server("apps.pid:app", no_such_option=1)
+
+
+def test_python_api_rejects_app_object_with_workers():
+    async def app(scope, receive, send):
+        pass
+
+    with pytest.raises(ValueError):
+        cormorant.Server(app, workers=2)

@@ -1,0 +1,123 @@
+"""Command-line options that change what is served."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from rawhttp import RawConnection, request_bytes
+
+
+def test_limit_concurrency_503_beyond_limit(server_factory):
+    server = server_factory.start("apps.streaming:app", "--limit-concurrency", "1")
+    results = []
+    t = threading.Thread(target=lambda: results.append(httpx.get(server.url("/slow?s=1"))))
+    t.start()
+    time.sleep(0.3)
+    try:
+        with RawConnection(server.host, server.port) as c:
+            c.send(request_bytes("GET", "/single"))
+            resp = c.read_response()
+            assert resp.status == 503
+            assert c.wait_closed(3)
+    finally:
+        t.join(10)
+    assert results[0].status_code == 200
+    # Once the slow request is done, requests are served again.
+    assert httpx.get(server.url("/single")).status_code == 200
+
+
+def test_no_server_header_and_no_date_header(server_factory):
+    server = server_factory.start("apps.streaming:app", "--no-server-header", "--no-date-header")
+    for path in ("/single", "/stream?n=2"):
+        r = httpx.get(server.url(path))
+        assert r.status_code == 200
+        assert "server" not in r.headers
+        assert "date" not in r.headers
+
+
+def test_no_server_header_keeps_date(server_factory):
+    server = server_factory.start("apps.streaming:app", "--no-server-header")
+    r = httpx.get(server.url("/single"))
+    assert "server" not in r.headers
+    assert r.headers["date"].endswith("GMT")
+
+
+def test_extra_headers(server_factory):
+    server = server_factory.start(
+        "apps.streaming:app", "--header", "X-Powered-By:cormorant-tests",
+        "--header", "X-Second: two words")
+    for path in ("/single", "/stream?n=1"):
+        r = httpx.get(server.url(path))
+        assert r.headers["x-powered-by"] == "cormorant-tests"
+        assert r.headers["x-second"] == "two words"
+    # Also on the server's own error responses? At least on app responses.
+
+
+def test_extra_headers_from_environment(server_factory):
+    server = server_factory.start("apps.streaming:app", env={"CORMORANT_HEADERS": "X-Env:yes"})
+    assert httpx.get(server.url("/single")).headers["x-env"] == "yes"
+
+
+def test_root_path_from_environment(server_factory):
+    server = server_factory.start("apps.scope_echo:app", env={"CORMORANT_ROOT_PATH": "/mnt"})
+    scope = httpx.get(server.url("/x")).json()
+    assert scope["root_path"] == "/mnt"
+    assert scope["path"] == "/mnt/x"
+
+
+def test_timeout_keep_alive_closes_idle_connection(server_factory):
+    server = server_factory.start("apps.streaming:app", "--timeout-keep-alive", "0.3")
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/single"))
+        assert c.read_response().status == 200
+        started = time.monotonic()
+        assert c.wait_closed(5)
+        elapsed = time.monotonic() - started
+    assert 0.2 < elapsed < 2, elapsed
+
+
+def test_access_log(server_factory):
+    server = server_factory.start("apps.streaming:app", "--access-log")
+    httpx.get(server.url("/single?x=1"))
+    out = server.wait_for_output("GET /single?x=1 HTTP/1.1")
+    line = next(line for line in out.splitlines() if "GET /single?x=1" in line)
+    assert " 200 " in line
+
+
+def test_no_access_log_by_default(server_factory):
+    server = server_factory.start("apps.streaming:app")
+    httpx.get(server.url("/single"))
+    time.sleep(0.1)
+    assert "GET /single" not in server.output()
+
+
+@pytest.mark.parametrize("loop, expected", [
+    ("asyncio", "asyncio.unix_events._UnixSelectorEventLoop"),
+    ("uvloop", "uvloop.Loop"),
+])
+def test_loop_choice(server_factory, loop, expected):
+    server = server_factory.start("apps.loopinfo:app", "--loop", loop)
+    r = httpx.get(server.url("/"))
+    assert r.status_code == 200
+    assert r.text == expected
+    # A streamed body and a request body work on that loop too.
+    echo = server_factory.start("apps.body_echo:app", "--loop", loop)
+    assert httpx.post(echo.url("/stream-echo"), content=b"x" * 100000).content == b"x" * 100000
+
+
+def test_limit_request_line_option(server_factory):
+    server = server_factory.start("apps.streaming:app", "--limit-request-line", "100")
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/" + "a" * 200))
+        assert c.read_response().status == 414
+    assert httpx.get(server.url("/single")).status_code == 200
+
+
+def test_limit_request_fields_option(server_factory):
+    server = server_factory.start("apps.streaming:app", "--limit-request-fields", "5")
+    headers = [(f"X-{i}", "v") for i in range(10)]
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/single", headers=headers))
+        assert c.read_response().status == 431
