@@ -1,0 +1,132 @@
+"""Several worker processes, and Unix domain sockets."""
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from rawhttp import RawConnection, request_bytes
+
+
+def _children(pid):
+    """PIDs of the direct children of `pid` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_workers(server, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while server.output().count("Cormorant running on") < n:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.02)
+
+
+def test_two_workers_serve_from_two_pids_and_sigterm_stops_all(server_factory):
+    server = server_factory.start("apps.pid:app", "--workers", "2")
+    _wait_workers(server, 2)
+    workers = _children(server.pid)
+    assert len(workers) == 2, workers
+    pids = set()
+    deadline = time.monotonic() + 10
+    while len(pids) < 2 and time.monotonic() < deadline:
+        with httpx.Client() as client:  # a new connection each time
+            pids.add(int(client.get(server.url("/")).text))
+    assert pids == set(workers)
+    assert server.pid not in pids
+    assert server.stop() == 0
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(_alive(p) for p in workers)
+
+
+def test_dead_worker_is_replaced(server_factory):
+    server = server_factory.start("apps.pid:app", "--workers", "2")
+    _wait_workers(server, 2)
+    workers = _children(server.pid)
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:
+        now = _children(server.pid)
+        if len(now) == 2 and workers[0] not in now:
+            break
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+    _wait_workers(server, 3)
+    assert httpx.get(server.url("/")).status_code == 200
+    assert "died" in server.output()
+    assert server.stop() == 0
+
+
+def test_workers_finish_in_flight_requests_on_sigterm(server_factory):
+    server = server_factory.start("apps.streaming:app", "--workers", "2")
+    _wait_workers(server, 2)
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/slow?s=0.8"))
+        time.sleep(0.3)
+        server.signal(signal.SIGTERM)
+        resp = c.read_response()
+    assert resp.status == 200 and resp.body == b"done"
+    assert server.wait_exit(10) == 0
+
+
+@pytest.fixture
+def uds_path(tmp_path):
+    return str(tmp_path / "cormorant.sock")
+
+
+def test_unix_socket(server_factory, uds_path):
+    server = server_factory.start("apps.scope_echo:app", uds=uds_path)
+    transport = httpx.HTTPTransport(uds=uds_path)
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        r = client.get("/over/uds?x=1")
+        assert r.status_code == 200
+        scope = r.json()
+        r2 = client.post("/post", content=b"body")
+        assert r2.status_code == 200
+    assert scope["path"] == "/over/uds"
+    assert scope["query_string"] == "x=1"
+    assert scope["type"] == "http"
+    # No TCP peer: client is None (or a placeholder); server names the path.
+    assert scope["client"] is None
+    assert scope["server"][0] == uds_path
+    assert server.stop() == 0
+
+
+def test_unix_socket_streaming(server_factory, uds_path):
+    server_factory.start("apps.streaming:app", uds=uds_path)
+    transport = httpx.HTTPTransport(uds=uds_path)
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        r = client.get("/stream?n=50")
+    assert r.text == "".join(f"chunk-{i}\n" for i in range(50))
+
+
+def test_unix_socket_with_workers(server_factory, uds_path):
+    server = server_factory.start("apps.pid:app", "--workers", "2", uds=uds_path)
+    _wait_workers(server, 2)
+    transport = httpx.HTTPTransport(uds=uds_path)
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        pid = int(client.get("/").text)
+    assert pid in _children(server.pid)
+    assert server.stop() == 0
