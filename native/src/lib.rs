@@ -54,6 +54,9 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
         return Ok(2);
     }
     if config.workers > 1 && app.is_none() {
+        // The supervisor logs through `cormorant.error` too.
+        py.import("cormorant._worker")?
+            .call_method1("setup_logging", (config.log_level.as_str(),))?;
         return match supervisor::supervise(py, &config) {
             Ok(code) => Ok(code),
             Err(e) if e.is_instance_of::<StartupError>(py) => {
