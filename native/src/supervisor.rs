@@ -138,6 +138,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         }
     });
     drop(listener);
+    crate::bridge::worker::remove_socket_file(config);
     Ok(code)
 }
 

@@ -325,6 +325,14 @@ impl Worker {
             }
         }
         self.running = None;
+        remove_socket_file(&self.config);
         Ok(())
+    }
+}
+
+/// Removes the Unix socket file this process bound (not an inherited one).
+pub(crate) fn remove_socket_file(config: &ServerConfig) {
+    if let (Some(path), None) = (&config.uds, config.fd) {
+        let _ = std::fs::remove_file(path);
     }
 }
