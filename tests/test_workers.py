@@ -47,6 +47,7 @@ def test_two_workers_serve_from_two_pids_and_sigterm_stops_all(server_factory):
     _wait_workers(server, 2)
     workers = _children(server.pid)
     assert len(workers) == 2, workers
+    assert f"supervisor (pid {server.pid})" in server.output()
     pids = set()
     deadline = time.monotonic() + 10
     while len(pids) < 2 and time.monotonic() < deadline:
@@ -112,6 +113,20 @@ def test_unix_socket(server_factory, uds_path):
     assert scope["client"] is None
     assert scope["server"][0] == uds_path
     assert server.stop() == 0
+    # Like uvicorn, the server removes the socket file it created.
+    assert not os.path.exists(uds_path)
+
+
+def test_stale_unix_socket_file_is_replaced(server_factory, uds_path):
+    import socket as _socket
+
+    stale = _socket.socket(_socket.AF_UNIX)
+    stale.bind(uds_path)
+    stale.close()  # the file stays behind, nobody listens
+    server = server_factory.start("apps.pid:app", uds=uds_path)
+    transport = httpx.HTTPTransport(uds=uds_path)
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        assert client.get("/").text == str(server.pid)
 
 
 def test_unix_socket_streaming(server_factory, uds_path):
@@ -130,3 +145,4 @@ def test_unix_socket_with_workers(server_factory, uds_path):
         pid = int(client.get("/").text)
     assert pid in _children(server.pid)
     assert server.stop() == 0
+    assert not os.path.exists(uds_path)

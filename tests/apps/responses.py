@@ -1,0 +1,65 @@
+"""Response shapes chosen by the path.
+
+/cl-short       declares content-length 10, sends 3 bytes and finishes
+/cl-long        declares content-length 2, sends 5 bytes
+/cl-exact       declares content-length 5 over two messages
+/204            204 with no body
+/headers        repeated and mixed-case response headers
+/custom-status  status 299 (unknown reason phrase)
+/big?mb=N       N MiB in 64 KiB messages
+"""
+
+from urllib.parse import parse_qs
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    q = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    if path == "/cl-short":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"abc"})
+        return
+    if path == "/cl-long":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2")]})
+        try:
+            await send({"type": "http.response.body", "body": b"hello"})
+        except Exception:
+            pass
+        return
+    if path == "/cl-exact":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"he", "more_body": True})
+        await send({"type": "http.response.body", "body": b"llo"})
+        return
+    if path == "/204":
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/headers":
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"Set-Cookie", b"a=1"),
+            (b"set-cookie", b"b=2"),
+            (b"X-Mixed-Case", b"Value"),
+            (b"content-type", b"text/plain"),
+        ]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if path == "/custom-status":
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b"odd"})
+        return
+    if path == "/big":
+        n = int(q.get("mb", "1")) * 16
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        block = b"b" * 65536
+        for _ in range(n):
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,113 @@
+"""How application responses reach the wire."""
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from rawhttp import RawConnection, request_bytes
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory):
+    return module_server_factory.start("apps.responses:app")
+
+
+def _rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_app_content_length_over_several_messages(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/cl-exact"))
+        resp = c.read_response()
+        assert resp.header("content-length") == "5"
+        assert resp.header("transfer-encoding") is None
+        assert resp.body == b"hello"
+        # Still usable.
+        c.send(request_bytes("GET", "/cl-exact"))
+        assert c.read_response().body == b"hello"
+
+
+def test_body_shorter_than_content_length_closes_connection(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/cl-short"))
+        raw = c.read_until_close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"content-length: 10" in head.lower()
+    assert len(body) < 10
+
+
+def test_body_longer_than_content_length_is_not_sent(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/cl-long") + request_bytes("GET", "/cl-exact"))
+        raw = c.read_until_close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"content-length: 2" in head.lower()
+    # Never more than the declared length, and no smuggled bytes after.
+    assert len(rest) <= 2
+
+
+def test_204_has_no_body_and_no_framing(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/204"))
+        resp = c.read_response()
+        assert resp.status == 204
+        assert resp.header("content-length") is None
+        assert resp.header("transfer-encoding") is None
+        c.send(request_bytes("GET", "/cl-exact"))
+        assert c.read_response().body == b"hello"
+
+
+def test_response_headers_kept_in_order_with_duplicates(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/headers"))
+        resp = c.read_response()
+    names = [n.lower() for n, _ in resp.headers]
+    assert resp.header_all("set-cookie") == ["a=1", "b=2"]
+    assert names.index("x-mixed-case") > names.index("set-cookie")
+    assert resp.header("x-mixed-case") == "Value"
+    r = httpx.get(server.url("/headers"))
+    assert r.headers.get_list("set-cookie") == ["a=1", "b=2"]
+
+
+def test_unknown_status_code(server):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/custom-status"))
+        resp = c.read_response()
+    assert resp.status == 299
+    assert resp.body == b"odd"
+
+
+def test_slow_reader_backpressure_bounds_memory(server):
+    before = _rss_mb(server.pid)
+    c = RawConnection(server.host, server.port)
+    try:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.send(request_bytes("GET", "/big?mb=200"))
+        time.sleep(1.0)  # the app would have produced 200 MB by now
+        assert _rss_mb(server.pid) - before < 50
+        got = 0
+        while got < 20 * 1024 * 1024:
+            data = c.sock.recv(1 << 20)
+            assert data
+            got += len(data)
+    finally:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        c.close()
+    # The app's next send() fails with a disconnect, which is not an error.
+    time.sleep(0.3)
+    out = server.output()
+    assert "Exception in ASGI application" not in out
+    assert httpx.get(server.url("/cl-exact")).text == "hello"
+
+
+def test_big_streamed_response_intact(server):
+    r = httpx.get(server.url("/big?mb=8"), timeout=30)
+    assert len(r.content) == 8 * 1024 * 1024
+    assert r.content.count(b"b") == len(r.content)
