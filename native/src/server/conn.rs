@@ -20,6 +20,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Pipelined bytes read ahead while a response is pending; past this the
 /// connection stops reading until the response is done.
 const PIPELINE_READ_AHEAD: usize = 64 * 1024;
+/// After closing our side with request bytes possibly unread, how long we
+/// keep reading (and discarding) so the client can finish sending and read
+/// the response before we close: closing with unread input sends RST, which
+/// can destroy a response the client has not read yet (RFC 9112 §9.6).
+const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes discarded while lingering.
+const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// Who is on the other end.
 pub(crate) struct PeerInfo {
@@ -70,6 +77,9 @@ struct Conn<S> {
     rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
+    /// The connection closes with request bytes possibly unread: close
+    /// gently (see [`LINGER_TIMEOUT`]).
+    linger: bool,
 }
 
 /// Serves one connection until it closes.
@@ -94,9 +104,13 @@ where
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
+        linger: false,
     };
     c.run().await;
     let _ = c.io.shutdown().await;
+    if c.linger && !c.eof {
+        c.linger_close().await;
+    }
 }
 
 impl<S> Conn<S>
@@ -140,6 +154,7 @@ where
                 }
                 Event::Error(_) => {
                     // core queued the error response, if one can be sent.
+                    self.linger = true;
                     let _ = self.flush().await;
                     return;
                 }
@@ -213,6 +228,7 @@ where
             let _ = self.h1.send_end();
         }
         let _ = self.flush().await;
+        self.linger = true;
         Next::Close
     }
 
@@ -270,6 +286,13 @@ where
             };
             for out in outs {
                 if let Some(start) = out.start {
+                    if !body_done {
+                        // The app answers before the whole request body
+                        // arrived (or without asking for it after `Expect:
+                        // 100-continue`): the connection cannot be reused
+                        // safely, so say so in this response.
+                        self.h1.close_after_response();
+                    }
                     self.h1.set_date(date::http_date());
                     let head = ResponseHead {
                         status: start.status,
@@ -374,6 +397,9 @@ where
                 }
             }
         }
+        if !body_done {
+            self.linger = true;
+        }
         if self.eof || !self.h1.is_keep_alive() || ctx.is_shutting_down() {
             return Next::Close;
         }
@@ -431,7 +457,22 @@ where
         // Whatever part of the response is queued still goes out first.
         let _ = self.flush().await;
         self.disconnect(shared);
+        self.linger = true;
         Next::Close
+    }
+
+    /// Reads and discards what the client still sends after our FIN, until
+    /// it closes, [`LINGER_TIMEOUT`] passes or [`LINGER_MAX_BYTES`] arrive.
+    async fn linger_close(&mut self) {
+        let deadline = tokio::time::Instant::now() + LINGER_TIMEOUT;
+        let mut discarded = 0;
+        while discarded < LINGER_MAX_BYTES {
+            self.rbuf.clear();
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf)).await {
+                Ok(Ok(n)) if n > 0 => discarded += n,
+                _ => return,
+            }
+        }
     }
 }
 
