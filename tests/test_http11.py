@@ -256,6 +256,49 @@ def test_no_100_continue_when_app_does_not_read_body(echo):
         assert b"100 Continue" not in rest
 
 
+def test_unread_expect_body_response_announces_close(echo):
+    # No 100 was sent, so the client may never send the body: the server
+    # cannot reuse the connection and must say so.
+    with RawConnection(echo.host, echo.port) as c:
+        c.send(expect_head("/noread", 5))
+        resp = c.read_response()
+        assert resp.status == 200
+        assert (resp.header("connection") or "").lower() == "close"
+        assert c.wait_closed(3)
+
+
+def _keep_alive_is_honest(c, resp):
+    """Either the response says close and the server closes, or the
+    connection really serves the next request."""
+    if (resp.header("connection") or "").lower() == "close":
+        assert c.wait_closed(3)
+    else:
+        c.send(request_bytes("POST", "/", body=b"next"))
+        assert c.read_response().body == b"next"
+
+
+def test_unread_small_body_keeps_connection_usable(echo):
+    with RawConnection(echo.host, echo.port) as c:
+        c.send(request_bytes("POST", "/noread", body=b"ignored body"))
+        resp = c.read_response()
+        assert resp.body == b"not read"
+        _keep_alive_is_honest(c, resp)
+
+
+def test_unread_large_body_keep_alive_is_honest(echo):
+    body = b"u" * (4 * 1024 * 1024)
+    with RawConnection(echo.host, echo.port) as c:
+        c.send(request_bytes("POST", "/noread", headers=[("Content-Length", str(len(body)))]))
+        c.send(body[:1024 * 1024])
+        resp = c.read_response()
+        assert resp.body == b"not read"
+        try:
+            c.send(body[1024 * 1024:])
+        except OSError:
+            return  # closed by the server, as announced
+        _keep_alive_is_honest(c, resp)
+
+
 def test_100_continue_not_sent_before_app_asks(echo):
     # The /noread app answers without reading; the first bytes on the wire
     # must be the final response.
@@ -263,6 +306,16 @@ def test_100_continue_not_sent_before_app_asks(echo):
         c.send(expect_head("/noread", 10))
         first = c.read_until(b"\r\n")
     assert first.startswith(b"HTTP/1.1 200")
+
+
+def test_no_100_continue_for_http10(echo):
+    with RawConnection(echo.host, echo.port) as c:
+        c.send(b"POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        assert c.peek(0.3) == b""
+        c.send(b"hello")
+        resp = c.read_response()
+    assert resp.status == 200
+    assert resp.body == b"hello"
 
 
 def test_expect_with_body_already_sent(echo):
