@@ -99,6 +99,22 @@ def test_server_still_serves_after_disconnects(server):
         assert c.read_until(b"waiting\n").startswith(b"HTTP/1.1 200")
 
 
+def test_disconnect_during_upload(server):
+    ident = uuid.uuid4().hex
+    c = RawConnection(server.host, server.port)
+    c.send(request_bytes("POST", f"/wait?id={ident}",
+                         headers=[("Content-Length", "100000")]) + b"x" * 1000)
+    time.sleep(0.1)
+    closed_at = time.monotonic()
+    c.close()
+    # The body loop ends on http.disconnect, and the next receive() yields
+    # it again at once.
+    _wait_file(server.results_dir / f"{ident}.waiting")
+    result = _wait_file(server.results_dir / f"{ident}.json")
+    assert result["type"] == "http.disconnect"
+    assert result["t"] - closed_at < 1
+
+
 def test_zz_server_stops_promptly_after_disconnects(server):
     # No connection may be left behind by the requests above (an app that
     # returns after a disconnect without responding used to leak its

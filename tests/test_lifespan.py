@@ -82,3 +82,23 @@ def test_lifespan_on_with_unsupported_app_fails(server_factory):
     code = server.wait_exit(10)
     assert code != 0
     assert "lifespan" in server.output().lower()
+
+
+def test_no_request_served_before_startup_completes(server_factory):
+    server = server_factory.start("apps.lifespan_state:app", env={"STARTUP_DELAY": "0.7"},
+                                  ready_line=None)
+    # The port accepts connections (the listener is bound) while startup
+    # still runs; the request waits for it and then sees its state.
+    r = httpx.get(server.url("/"), timeout=10)
+    assert r.json()["state"] == {"db": "connected", "answer": 42}
+    out = server.output()
+    assert "Application startup complete" in out
+
+
+def test_lifespan_state_in_every_worker(server_factory):
+    server = server_factory.start("apps.lifespan_state:app", "--workers", "2")
+    for _ in range(10):
+        with httpx.Client() as client:
+            assert client.get(server.url("/")).json()["state"] == {
+                "db": "connected", "answer": 42}
+    assert server.stop() == 0

@@ -121,3 +121,11 @@ def test_limit_request_fields_option(server_factory):
     with RawConnection(server.host, server.port) as c:
         c.send(request_bytes("GET", "/single", headers=headers))
         assert c.read_response().status == 431
+
+
+def test_limit_max_requests_single_process_exits(server_factory):
+    server = server_factory.start("apps.pid:app", "--limit-max-requests", "3")
+    for _ in range(3):
+        with httpx.Client() as client:
+            assert client.get(server.url("/")).status_code == 200
+    assert server.wait_exit(10) == 0

@@ -146,3 +146,21 @@ def test_unix_socket_with_workers(server_factory, uds_path):
     assert pid in _children(server.pid)
     assert server.stop() == 0
     assert not os.path.exists(uds_path)
+
+
+def test_limit_max_requests_recycles_workers(server_factory):
+    server = server_factory.start("apps.pid:app", "--workers", "2",
+                                  "--limit-max-requests", "5")
+    _wait_workers(server, 2)
+    pids = []
+    for _ in range(30):
+        with httpx.Client() as client:
+            r = client.get(server.url("/"))
+        assert r.status_code == 200
+        pids.append(int(r.text))
+    # Each worker served at most 5 requests before being replaced.
+    counts = {p: pids.count(p) for p in set(pids)}
+    assert max(counts.values()) <= 5, counts
+    assert len(counts) >= 6
+    assert "exited; starting a new one" in server.output()
+    assert server.stop() == 0

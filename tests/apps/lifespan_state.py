@@ -5,6 +5,7 @@ sees as JSON and then mutates its copy (which must not leak into the next
 request). Shutdown writes $CORMORANT_TEST_RESULTS/shutdown.
 """
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ async def app(scope, receive, send):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await asyncio.sleep(float(os.environ.get("STARTUP_DELAY", "0")))
                 scope["state"]["db"] = "connected"
                 scope["state"]["answer"] = 42
                 await send({"type": "lifespan.startup.complete"})
