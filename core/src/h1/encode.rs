@@ -8,11 +8,11 @@ use super::{ResponseHead, Version};
 use crate::{PeerError, UsageError};
 
 /// Body pieces up to this size are copied into the head buffer, so a small
-/// response leaves as one buffer (one write syscall). Larger ones stay
-/// separate `Bytes` for a vectored write: copying them would cost more than
-/// the extra iovec. 16 KiB is about where a memcpy costs as much as a
-/// syscall.
-const COPY_MAX: usize = 16 * 1024;
+/// response (or a run of small chunks) leaves as one contiguous buffer.
+/// Larger ones stay separate `Bytes` segments: the driver writes all
+/// segments with one vectored write, so copying them would only add a
+/// memcpy. 2 KiB is about where the copy starts to cost more than an iovec.
+const COPY_MAX: usize = 2 * 1024;
 
 /// Least capacity reserved in the output buffer before a response head:
 /// room for a typical head plus a small body, so a whole small response is

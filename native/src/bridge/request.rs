@@ -55,9 +55,43 @@ pub(crate) fn receive_message(py: Python<'_>, r: Receive) -> PyResult<Bound<'_, 
     }
 }
 
+/// Bodies at least this large are shared with Python instead of copied:
+/// below it a memcpy is cheaper than keeping the object alive.
+const ZERO_COPY_MIN: usize = 4 * 1024;
+
+/// A Python `bytes` object kept alive while its buffer is written out.
+struct SharedPyBytes {
+    _owner: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a `bytes` object is immutable, and `_owner` keeps it alive, so
+// its buffer may be read from any thread without the GIL. Dropping the `Py`
+// without the GIL is handled by pyo3, which defers the decref.
+unsafe impl Send for SharedPyBytes {}
+// SAFETY: as above: the buffer is never written.
+unsafe impl Sync for SharedPyBytes {}
+
+impl AsRef<[u8]> for SharedPyBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: ptr/len describe the immutable buffer of `_owner`, which
+        // lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
 fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     if let Ok(b) = v.downcast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+        let data = b.as_bytes();
+        if data.len() < ZERO_COPY_MIN {
+            return Ok(Bytes::copy_from_slice(data));
+        }
+        return Ok(Bytes::from_owner(SharedPyBytes {
+            ptr: data.as_ptr(),
+            len: data.len(),
+            _owner: b.clone().unbind(),
+        }));
     }
     if let Ok(b) = v.downcast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
