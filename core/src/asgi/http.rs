@@ -452,7 +452,10 @@ mod tests {
         // The whole body is known: it gets a content-length.
         assert_eq!(
             start.headers,
-            vec![(Bytes::from_static(b"content-length"), Bytes::from_static(b"2"))]
+            vec![(
+                Bytes::from_static(b"content-length"),
+                Bytes::from_static(b"2")
+            )]
         );
         assert_eq!(&out.body[..], b"hi");
         assert!(out.end);

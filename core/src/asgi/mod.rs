@@ -8,10 +8,6 @@ mod http;
 mod lifespan;
 mod scope;
 
-pub use http::{
-    AppMessage, HttpStream, Output, Receive, ResponseStart, SendError, internal_error,
-};
+pub use http::{AppMessage, HttpStream, Output, Receive, ResponseStart, SendError, internal_error};
 pub use lifespan::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
-pub use scope::{
-    ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion,
-};
+pub use scope::{ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion};
