@@ -46,8 +46,9 @@ wasm:
 	cargo build -p cormorant-core --target wasm32-wasip1
 
 fuzz:
-	cargo install cargo-fuzz --locked
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run h1_server -- -max_total_time=300
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	sh fuzz/seed.sh
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run h1_server corpus/h1_server -- -max_total_time=300 -rss_limit_mb=2048
 
 bench: build
 	$(PY) -m pip install -q -r bench/requirements.txt
