@@ -111,3 +111,36 @@ def test_big_streamed_response_intact(server):
     r = httpx.get(server.url("/big?mb=8"), timeout=30)
     assert len(r.content) == 8 * 1024 * 1024
     assert r.content.count(b"b") == len(r.content)
+
+
+@pytest.fixture(scope="module")
+def header_server(module_server_factory):
+    return module_server_factory.start("apps.responses:app_headers")
+
+
+def test_app_chunked_header_is_not_doubled(header_server):
+    with RawConnection(header_server.host, header_server.port) as c:
+        c.send(request_bytes("GET", "/te") + request_bytes("GET", "/te"))
+        r1 = c.read_response()
+        r2 = c.read_response()
+    assert r1.header_all("transfer-encoding") == ["chunked"]
+    assert r1.body == b"abcdef" and r1.chunks == [b"abc", b"def"]
+    assert r2.body == b"abcdef"
+
+
+def test_app_connection_close_header_closes(header_server):
+    with RawConnection(header_server.host, header_server.port) as c:
+        c.send(request_bytes("GET", "/close") + request_bytes("GET", "/close"))
+        raw = c.read_until_close()
+    assert raw.count(b"HTTP/1.1 200") == 1
+    assert raw.lower().count(b"connection: close") == 1
+    assert raw.endswith(b"\r\n\r\nbye")
+
+
+def test_app_keep_alive_header_not_duplicated(header_server):
+    with RawConnection(header_server.host, header_server.port) as c:
+        c.send(request_bytes("GET", "/keep") + request_bytes("GET", "/keep"))
+        r1 = c.read_response()
+        r2 = c.read_response()
+    assert r1.body == r2.body == b"kept"
+    assert len(r1.header_all("connection")) <= 1

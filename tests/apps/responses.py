@@ -63,3 +63,25 @@ async def app(scope, receive, send):
         return
     await send({"type": "http.response.start", "status": 404, "headers": []})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def app_headers(scope, receive, send):
+    """/te: the app sets transfer-encoding itself; /close: the app sets
+    connection: close; /keep: the app sets connection: keep-alive."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/te":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"transfer-encoding", b"chunked")]})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        await send({"type": "http.response.body", "body": b"def"})
+        return
+    if path == "/close":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": b"bye"})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"connection", b"keep-alive")]})
+    await send({"type": "http.response.body", "body": b"kept"})
