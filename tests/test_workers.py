@@ -164,3 +164,21 @@ def test_limit_max_requests_recycles_workers(server_factory):
     assert len(counts) >= 6
     assert "exited; starting a new one" in server.output()
     assert server.stop() == 0
+
+
+def test_workers_that_cannot_start_stop_the_server(server_factory):
+    server = server_factory.start("apps.lifespan_fail:app", "--workers", "2", wait=False)
+    code = server.wait_exit(20)
+    out = server.output()
+    assert code != 0
+    assert "database is unreachable" in out
+    assert "workers keep dying" in out
+
+
+def test_workers_missing_module_exits_nonzero(server_factory):
+    server = server_factory.start("apps.no_such_module:app", "--workers", "2", wait=False)
+    code = server.wait_exit(20)
+    out = server.output()
+    assert code != 0
+    assert 'could not import module "apps.no_such_module"' in out
+    assert "Traceback" not in out
