@@ -201,3 +201,22 @@ def test_python_api_rejects_app_object_with_workers():
 
     with pytest.raises(ValueError):
         cormorant.Server(app, workers=2)
+
+
+def test_serve_on_inherited_fd(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    log = tmp_path / "fd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cormorant", "apps.pid:app", "--fd", str(sock.fileno())],
+            cwd=TESTS_DIR, stdout=out, stderr=subprocess.STDOUT, pass_fds=[sock.fileno()],
+        )
+    sock.close()
+    try:
+        _wait_port(port, proc, log)
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == str(proc.pid)
+    finally:
+        assert _stop(proc) == 0
