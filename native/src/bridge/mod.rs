@@ -37,4 +37,6 @@ pub(crate) struct PyCtx {
     pub(crate) error_logger: PyObject,
     /// The `cormorant.access` logger, when access logging is on.
     pub(crate) access_logger: Option<PyObject>,
+    /// The I/O thread's mailbox.
+    pub(crate) conn_wakes: std::sync::Arc<queue::ConnWakes>,
 }

@@ -1,9 +1,11 @@
-//! Jobs for the Python thread, handed over from the I/O thread.
+//! Mailboxes between the I/O thread and the Python thread.
 //!
-//! The I/O thread never takes the GIL: it pushes jobs here and, only when
-//! the queue was empty, writes to an eventfd that the asyncio loop watches
-//! with `add_reader`. The Python thread drains every job in one wake-up, so
-//! under load one crossing serves a whole batch of requests.
+//! Each side pushes work into the other's mailbox and, only when it was
+//! empty, writes to the mailbox's eventfd, which the other side watches
+//! (asyncio `add_reader` on the Python side, tokio `AsyncFd` on the I/O
+//! side). The receiver drains everything in one wake-up, so under load one
+//! crossing serves a whole batch of requests, in both directions. The I/O
+//! thread never takes the GIL.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
@@ -20,13 +22,21 @@ pub(crate) enum Job {
     Stop,
 }
 
-/// A multi-producer queue drained by the Python thread.
-pub(crate) struct JobQueue {
-    jobs: Mutex<Vec<Job>>,
+/// The Python thread's mailbox.
+pub(crate) type JobQueue = Mailbox<Job>;
+
+/// The I/O thread's mailbox: requests whose connection task must look at
+/// their shared state again.
+pub(crate) type ConnWakes = Mailbox<Arc<Shared>>;
+
+/// A multi-producer queue with an eventfd that is readable while it holds
+/// items.
+pub(crate) struct Mailbox<T> {
+    jobs: Mutex<Vec<T>>,
     eventfd: OwnedFd,
 }
 
-impl JobQueue {
+impl<T> Mailbox<T> {
     pub(crate) fn new() -> std::io::Result<Self> {
         // SAFETY: eventfd has no memory-safety preconditions; the result is
         // checked before it is wrapped.
@@ -41,12 +51,17 @@ impl JobQueue {
         })
     }
 
+    /// A duplicate of the eventfd, for an owner that watches it.
+    pub(crate) fn clone_fd(&self) -> std::io::Result<OwnedFd> {
+        self.eventfd.try_clone()
+    }
+
     /// The descriptor the event loop watches.
     pub(crate) fn fd(&self) -> RawFd {
         self.eventfd.as_raw_fd()
     }
 
-    pub(crate) fn push(&self, job: Job) {
+    pub(crate) fn push(&self, job: T) {
         let was_empty = {
             let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = jobs.is_empty();
@@ -73,7 +88,7 @@ impl JobQueue {
 
     /// Takes every pending job, clearing the wake-up signal first so that a
     /// job pushed during the drain signals again.
-    pub(crate) fn take(&self, into: &mut Vec<Job>) {
+    pub(crate) fn take(&self, into: &mut Vec<T>) {
         let mut counter: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
         // eventfd; EAGAIN (nothing pending) is harmless.

@@ -207,7 +207,7 @@ impl Request {
             drop(st);
             // The connection may be waiting for this first ask (100-continue)
             // or for room in the body buffer.
-            self.shared.conn_wake.notify_one();
+            self.shared.wake_conn(&self.ctx.conn_wakes);
             return Ok(fut);
         }
         let more = matches!(
@@ -219,7 +219,7 @@ impl Request {
         );
         drop(st);
         if more || first_ask {
-            self.shared.conn_wake.notify_one();
+            self.shared.wake_conn(&self.ctx.conn_wakes);
         }
         let msg = receive_message(py, r)?;
         Ok(Py::new(py, Ready::new(msg.into_any().unbind()))?.into_any())
@@ -255,7 +255,7 @@ impl Request {
             self.ctx.done.clone_ref(py)
         };
         drop(st);
-        self.shared.conn_wake.notify_one();
+        self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
     }
 
@@ -283,6 +283,9 @@ impl Request {
             }
         }
         let mut st = self.shared.lock();
+        // A response completed before the app returned needs nothing more
+        // from the connection: skip the cross-thread wake-up.
+        let was_finished = st.stream.is_finished();
         let out = st.stream.handle_app_exit(failed);
         if let Some(start) = &out.start {
             st.status = start.status;
@@ -293,7 +296,9 @@ impl Request {
             st.out.push_back(out);
         }
         drop(st);
-        self.shared.conn_wake.notify_one();
+        if !was_finished {
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+        }
         if let (Some(access), Some(logger)) = (&self.access, &self.ctx.access_logger) {
             let q = if access.query.is_empty() { "" } else { "?" };
             let line = format!(

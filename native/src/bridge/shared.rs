@@ -6,12 +6,15 @@
 //! GIL while holding it (it never takes the GIL at all).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, HttpStream, Output};
 use pyo3::PyObject;
 use tokio::sync::Notify;
+
+use super::queue::ConnWakes;
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -28,15 +31,18 @@ pub(crate) struct NewRequest {
     pub(crate) scope: HttpScope,
     /// The server side is a Unix socket (then `scope["server"]` has no port).
     pub(crate) unix: bool,
-    pub(crate) shared: std::sync::Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// The request's shared state.
 pub(crate) struct Shared {
     state: Mutex<StreamState>,
     /// Wakes the connection task: output was queued, or the app asked for
-    /// body.
+    /// body. The Python thread does not call it directly but goes through
+    /// [`Shared::wake_conn`], which batches the cross-thread wake-ups.
     pub(crate) conn_wake: Notify,
+    /// A wake-up for this request is already in the I/O thread's mailbox.
+    wake_pending: AtomicBool,
 }
 
 /// Everything behind the lock.
@@ -76,7 +82,22 @@ impl Shared {
                 body_sent: 0,
             }),
             conn_wake: Notify::new(),
+            wake_pending: AtomicBool::new(false),
         }
+    }
+
+    /// From the Python thread: asks the connection task to look at this
+    /// request again, through the I/O thread's mailbox.
+    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            wakes.push(self.clone());
+        }
+    }
+
+    /// On the I/O thread, for a request taken from the mailbox.
+    pub(crate) fn deliver_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+        self.conn_wake.notify_one();
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {

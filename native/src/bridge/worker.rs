@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio::sync::{Notify, watch};
 
-use super::queue::{Job, JobQueue};
+use super::queue::{ConnWakes, Job, JobQueue};
 use super::request::{AccessInfo, Request, receive_message};
 use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
 use super::{ClientDisconnected, PyCtx, StartupError, scope};
@@ -115,7 +115,7 @@ impl Worker {
         Ok(())
     }
 
-    fn wake(py: Python<'_>, shared: &Arc<Shared>) -> PyResult<()> {
+    fn wake(py: Python<'_>, shared: &Arc<Shared>, conn_wakes: &ConnWakes) -> PyResult<()> {
         let mut st = shared.lock();
         st.wake_queued = false;
         let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
@@ -135,7 +135,7 @@ impl Worker {
         if let Some((w, r)) = recv {
             resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
             if more_body {
-                shared.conn_wake.notify_one();
+                shared.wake_conn(conn_wakes);
             }
         }
         if let Some(w) = send {
@@ -218,16 +218,22 @@ impl Worker {
         } else {
             None
         };
+        let conn_wakes = Arc::new(
+            ConnWakes::new()
+                .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
+        );
         let pyctx = Arc::new(PyCtx {
             create_future: create_future.unbind(),
             done: done.unbind(),
             error_logger: error_logger.unbind(),
             access_logger,
+            conn_wakes: conn_wakes.clone(),
         });
         let (shutdown, _) = watch::channel(false);
         let ctx = Arc::new(ServerCtx {
             h1: self.h1_config()?,
             queue: self.queue.clone(),
+            conn_wakes,
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
             root_path: self.config.root_path.clone(),
             limit_concurrency: self.config.limit_concurrency,
@@ -268,7 +274,7 @@ impl Worker {
         for job in jobs.drain(..) {
             let r = match job {
                 Job::Request(nr) => self.new_request(py, run, nr),
-                Job::Wake(shared) => Self::wake(py, &shared),
+                Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
             };
             if let Err(e) = r {

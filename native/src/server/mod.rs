@@ -13,13 +13,15 @@ use std::time::Duration;
 use cormorant_core::h1;
 use tokio::sync::{Notify, watch};
 
-use crate::bridge::queue::{Job, JobQueue};
+use crate::bridge::queue::{ConnWakes, Job, JobQueue};
 use listener::Listener;
 
 /// Settings and counters shared by every connection of a worker.
 pub(crate) struct ServerCtx {
     pub(crate) h1: h1::Config,
     pub(crate) queue: Arc<JobQueue>,
+    /// Wake-ups from the Python thread for connection tasks.
+    pub(crate) conn_wakes: Arc<ConnWakes>,
     pub(crate) keep_alive: Duration,
     pub(crate) root_path: String,
     pub(crate) limit_concurrency: Option<usize>,
@@ -75,6 +77,7 @@ pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        tokio::spawn(deliver_wakes(ctx.conn_wakes.clone()));
         let accept = accept_loop(listener, ctx.clone());
         tokio::select! {
             r = accept => r?,
@@ -146,6 +149,32 @@ pub(crate) fn batch_scheduling() {
     // failure only leaves the default policy.
     unsafe {
         libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
+/// The I/O thread's side of its mailbox: one wake-up of this task per batch
+/// from the Python thread, then cheap same-thread notifications.
+async fn deliver_wakes(wakes: Arc<ConnWakes>) {
+    let Ok(owned) = wakes.clone_fd() else {
+        return;
+    };
+    // SAFETY: `owned` is our own duplicate of the mailbox's eventfd; the
+    // AsyncFd owns it and nothing else closes or replaces it.
+    let Ok(fd) = (unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }) else {
+        return;
+    };
+    let mut batch = Vec::new();
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        ready.clear_ready();
+        wakes.take(&mut batch);
+        for shared in batch.drain(..) {
+            shared.deliver_wake();
+        }
     }
 }
 
