@@ -78,6 +78,41 @@ def test_timeout_keep_alive_closes_idle_connection(server_factory):
     assert 0.2 < elapsed < 2, elapsed
 
 
+def test_slow_request_head_is_cut_off(server_factory):
+    # A head trickling in byte by byte must not hold the connection forever:
+    # the head timeout counts from its first byte and is not re-armed by
+    # each new byte, unlike the idle keep-alive timeout.
+    server = server_factory.start(
+        "apps.streaming:app", "--timeout-request-head", "0.6", "--timeout-keep-alive", "5"
+    )
+    head = request_bytes("GET", "/single")
+    with RawConnection(server.host, server.port) as c:
+        started = time.monotonic()
+        closed = False
+        for byte in head[:-2]:
+            try:
+                c.send(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - started > 3:
+                break
+        if not closed:
+            closed = c.wait_closed(3)
+        elapsed = time.monotonic() - started
+    assert closed
+    assert 0.5 < elapsed < 2.5, elapsed
+
+
+def test_timeout_request_head_rejects_nonsense(server_factory):
+    proc, log_path = server_factory.spawn(
+        ["-m", "cormorant", "apps.streaming:app", "--timeout-request-head", "0"]
+    )
+    assert proc.wait(timeout=20) != 0
+    assert "timeout-request-head" in log_path.read_text()
+
+
 def test_access_log(server_factory):
     server = server_factory.start("apps.streaming:app", "--access-log")
     httpx.get(server.url("/single?x=1"))

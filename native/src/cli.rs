@@ -60,6 +60,10 @@ pub(crate) struct Cli {
     /// Close idle keep-alive connections after this many seconds.
     #[arg(long, env = "CORMORANT_TIMEOUT_KEEP_ALIVE", default_value_t = 5.0)]
     timeout_keep_alive: f64,
+    /// Close a connection whose request head takes longer than this many
+    /// seconds to arrive, from its first byte (slow-client protection).
+    #[arg(long, env = "CORMORANT_TIMEOUT_REQUEST_HEAD", default_value_t = 30.0)]
+    timeout_request_head: f64,
     /// Seconds to let in-flight requests finish on shutdown (default: wait).
     #[arg(long, env = "CORMORANT_TIMEOUT_GRACEFUL_SHUTDOWN")]
     timeout_graceful_shutdown: Option<f64>,
@@ -116,6 +120,7 @@ impl Cli {
             access_log: self.access_log && !self.no_access_log,
             root_path: self.root_path,
             timeout_keep_alive: self.timeout_keep_alive,
+            timeout_request_head: self.timeout_request_head,
             timeout_graceful_shutdown: self.timeout_graceful_shutdown,
             limit_concurrency: self.limit_concurrency,
             limit_max_requests: self.limit_max_requests,

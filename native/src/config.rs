@@ -38,6 +38,8 @@ pub(crate) struct ServerConfig {
     pub(crate) root_path: String,
     /// Seconds an idle keep-alive connection is kept open.
     pub(crate) timeout_keep_alive: f64,
+    /// Seconds a request head may take to arrive, from its first byte.
+    pub(crate) timeout_request_head: f64,
     /// Seconds to let in-flight requests finish on shutdown.
     pub(crate) timeout_graceful_shutdown: Option<f64>,
     /// Most requests served at once; more get 503.
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             access_log: false,
             root_path: String::new(),
             timeout_keep_alive: 5.0,
+            timeout_request_head: 30.0,
             timeout_graceful_shutdown: None,
             limit_concurrency: None,
             limit_max_requests: None,
@@ -120,8 +123,11 @@ impl ServerConfig {
         for h in &self.headers {
             self.parse_header(h)?;
         }
-        if self.timeout_keep_alive < 0.0 {
-            return Err("timeout-keep-alive must not be negative".into());
+        if !(self.timeout_keep_alive >= 0.0 && self.timeout_keep_alive.is_finite()) {
+            return Err("timeout-keep-alive must be a number of seconds, not negative".into());
+        }
+        if !(self.timeout_request_head > 0.0 && self.timeout_request_head.is_finite()) {
+            return Err("timeout-request-head must be a positive number of seconds".into());
         }
         Ok(())
     }

@@ -37,6 +37,7 @@ _ALIASES = {
     "root_path": "root_path",
     "url_path_prefix": "root_path",  # granian
     "timeout_keep_alive": "timeout_keep_alive",
+    "timeout_request_head": "timeout_request_head",
     "timeout_graceful_shutdown": "timeout_graceful_shutdown",
     "limit_concurrency": "limit_concurrency",
     "limit_max_requests": "limit_max_requests",
@@ -72,7 +73,7 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
         value = _value(value)
         if name == "headers" and value is not None:
             value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
-        if name in ("timeout_keep_alive", "timeout_graceful_shutdown") and value is not None:
+        if name.startswith("timeout_") and value is not None:
             value = float(value)
         if name == "log_level" and isinstance(value, int):
             value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(

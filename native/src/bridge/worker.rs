@@ -235,6 +235,7 @@ impl Worker {
             queue: self.queue.clone(),
             conn_wakes,
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
+            head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
             root_path: self.config.root_path.clone(),
             limit_concurrency: self.config.limit_concurrency,
             limit_max_requests: self.config.limit_max_requests,

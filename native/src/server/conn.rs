@@ -120,9 +120,13 @@ where
     async fn run(&mut self) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut idle_since_bytes = true;
-        // One timer per connection, re-armed per wait: no allocation per request.
-        let keep_alive = tokio::time::sleep(self.ctx.keep_alive);
-        tokio::pin!(keep_alive);
+        // One timer per connection, re-armed only when the phase changes (no
+        // allocation per request): an idle connection gets the keep-alive
+        // timeout; once a head has started, the whole head must arrive within
+        // the head timeout, however slowly its bytes trickle in.
+        let deadline = tokio::time::sleep(self.ctx.keep_alive);
+        tokio::pin!(deadline);
+        let mut armed_for_idle = false;
         loop {
             match self.h1.poll_event() {
                 Event::NeedData => {
@@ -132,21 +136,32 @@ where
                     if idle_since_bytes && self.ctx.is_shutting_down() {
                         return;
                     }
-                    keep_alive
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + self.ctx.keep_alive);
+                    if idle_since_bytes && !armed_for_idle {
+                        deadline
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + self.ctx.keep_alive);
+                        armed_for_idle = true;
+                    }
                     tokio::select! {
                         r = self.read() => match r {
-                            Ok(true) => idle_since_bytes = false,
+                            Ok(true) => {
+                                if idle_since_bytes {
+                                    idle_since_bytes = false;
+                                    deadline.as_mut().reset(
+                                        tokio::time::Instant::now() + self.ctx.head_timeout,
+                                    );
+                                }
+                            }
                             Ok(false) => {}
                             Err(()) => return,
                         },
-                        _ = &mut keep_alive => return,
+                        _ = &mut deadline => return,
                         _ = stop.changed(), if idle_since_bytes => return,
                     }
                 }
                 Event::RequestHead(head) => {
                     idle_since_bytes = true;
+                    armed_for_idle = false;
                     match self.serve_request(head).await {
                         Next::KeepAlive => {}
                         Next::Close => return,

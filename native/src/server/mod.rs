@@ -23,6 +23,8 @@ pub(crate) struct ServerCtx {
     /// Wake-ups from the Python thread for connection tasks.
     pub(crate) conn_wakes: Arc<ConnWakes>,
     pub(crate) keep_alive: Duration,
+    /// Longest time a request head may take to arrive, from its first byte.
+    pub(crate) head_timeout: Duration,
     pub(crate) root_path: String,
     pub(crate) limit_concurrency: Option<usize>,
     pub(crate) limit_max_requests: Option<u64>,
