@@ -62,6 +62,40 @@ def test_two_workers_serve_from_two_pids_and_sigterm_stops_all(server_factory):
     assert not any(_alive(p) for p in workers)
 
 
+def test_new_connections_are_spread_over_workers(server_factory):
+    # One SO_REUSEPORT socket per worker: the kernel spreads connections by
+    # hash, so 40 fresh connections all landing on one worker would be a
+    # 1-in-10^11 event, where a shared socket sends nearly all to one.
+    server = server_factory.start("apps.pid:app", "--workers", "2")
+    _wait_workers(server, 2)
+    counts: dict = {}
+    for _ in range(40):
+        with httpx.Client() as client:  # a new connection each time
+            pid = int(client.get(server.url("/")).text)
+        counts[pid] = counts.get(pid, 0) + 1
+    assert len(counts) == 2, counts
+    assert min(counts.values()) >= 5, counts
+
+
+def test_port_held_by_another_server_is_reported(server_factory):
+    first = server_factory.start("apps.pid:app", "--workers", "2")
+    _wait_workers(first, 2)
+    # Even though our own sockets use SO_REUSEPORT, a second server must not
+    # silently share the port.
+    proc, log_path = server_factory.spawn(
+        ["-m", "cormorant", "apps.pid:app", "--host", "127.0.0.1",
+         "--port", str(first.port), "--workers", "2"]
+    )
+    try:
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code != 0
+    assert "address already in use" in log_path.read_text()
+
+
 def test_dead_worker_is_replaced(server_factory):
     server = server_factory.start("apps.pid:app", "--workers", "2")
     _wait_workers(server, 2)
@@ -172,7 +206,7 @@ def test_workers_that_cannot_start_stop_the_server(server_factory):
     out = server.output()
     assert code != 0
     assert "database is unreachable" in out
-    assert "workers keep dying" in out
+    assert "failed to boot; stopping the server" in out
 
 
 def test_workers_missing_module_exits_nonzero(server_factory):

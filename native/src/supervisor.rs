@@ -17,6 +17,8 @@ use crate::server::listener::Listener;
 /// startup; this many in a row stop the server instead of looping forever.
 const CRASH_WINDOW: Duration = Duration::from_secs(2);
 const MAX_QUICK_CRASHES: u32 = 5;
+/// Exit code of a worker that could not boot (`cormorant._worker`).
+const WORKER_BOOT_ERROR: i32 = 3;
 
 fn log(level: &str, msg: &str) {
     Python::with_gil(|py| {
@@ -37,28 +39,37 @@ struct Slot {
 
 /// Runs the supervisor until SIGTERM/SIGINT. Returns the exit code.
 pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
-    let listener = Listener::bind(config).map_err(StartupError::new_err)?;
-    let fd = listener.raw_fd();
-    // SAFETY: fd is our open listening socket; clearing FD_CLOEXEC only lets
-    // the worker processes inherit it.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+    let listeners = bind_all(config).map_err(StartupError::new_err)?;
+    let mut child_jsons = Vec::with_capacity(listeners.len());
+    for listener in &listeners {
+        let fd = listener.raw_fd();
+        // SAFETY: fd is our open listening socket; clearing FD_CLOEXEC only
+        // lets the worker processes inherit it.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+        }
+        let mut child_config = config.clone();
+        child_config.workers = 1;
+        child_config.fd = Some(fd);
+        child_config.uds = None;
+        child_jsons.push(
+            serde_json::to_string(&child_config)
+                .map_err(|e| StartupError::new_err(e.to_string()))?,
+        );
     }
-    let mut child_config = config.clone();
-    child_config.workers = 1;
-    child_config.fd = Some(fd);
-    child_config.uds = None;
-    let child_json =
-        serde_json::to_string(&child_config).map_err(|e| StartupError::new_err(e.to_string()))?;
     let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
-    let spawn = || -> std::io::Result<Slot> {
+    // Worker i serves listener i (or the one shared listener).
+    let spawn = |i: usize| -> std::io::Result<Slot> {
         let child = Command::new(&exe)
             .args([
                 "-c",
                 "from cormorant._worker import worker_main; worker_main()",
             ])
-            .env("CORMORANT_WORKER_CONFIG", &child_json)
+            .env(
+                "CORMORANT_WORKER_CONFIG",
+                &child_jsons[i % child_jsons.len()],
+            )
             .spawn()?;
         Ok(Slot {
             child,
@@ -76,29 +87,41 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         &format!(
             "Cormorant supervisor (pid {}) serving on {} with {} workers",
             std::process::id(),
-            listener.url(),
+            listeners[0].url(),
             config.workers
         ),
     );
     let mut slots = Vec::with_capacity(config.workers);
-    for _ in 0..config.workers {
-        slots
-            .push(spawn().map_err(|e| StartupError::new_err(format!("cannot start worker: {e}")))?);
+    for i in 0..config.workers {
+        slots.push(
+            spawn(i).map_err(|e| StartupError::new_err(format!("cannot start worker: {e}")))?,
+        );
     }
     let graceful = config.timeout_graceful_shutdown;
     let code = py.allow_threads(|| {
         let mut quick_crashes = 0;
+        let mut boot_failed = false;
         loop {
             if term.load(Ordering::Relaxed) {
                 stop_all(&mut slots, graceful);
-                return 0;
+                return if boot_failed { 1 } else { 0 };
             }
-            for slot in &mut slots {
+            for (i, slot) in slots.iter_mut().enumerate() {
                 let Ok(Some(status)) = slot.child.try_wait() else {
                     continue;
                 };
                 let pid = slot.child.id();
                 let lived = slot.started.elapsed();
+                if status.code() == Some(WORKER_BOOT_ERROR) {
+                    // The worker said why on stderr; respawning cannot help.
+                    log(
+                        "critical",
+                        &format!("worker {pid} failed to boot; stopping the server"),
+                    );
+                    boot_failed = true;
+                    term.store(true, Ordering::Relaxed);
+                    break;
+                }
                 if status.success() {
                     log("info", &format!("worker {pid} exited; starting a new one"));
                     quick_crashes = 0;
@@ -121,10 +144,11 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
                     term.store(true, Ordering::Relaxed);
                     break;
                 }
-                match spawn() {
+                match spawn(i) {
                     Ok(s) => *slot = s,
                     Err(e) => {
                         log("critical", &format!("cannot start worker: {e}"));
+                        boot_failed = true;
                         term.store(true, Ordering::Relaxed);
                         break;
                     }
@@ -137,9 +161,30 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             std::thread::sleep(Duration::from_millis(50));
         }
     });
-    drop(listener);
+    drop(listeners);
     crate::bridge::worker::remove_socket_file(config);
     Ok(code)
+}
+
+/// The listeners of the workers. For TCP, one SO_REUSEPORT socket per
+/// worker, so the kernel spreads connections evenly over them (a shared
+/// socket lets the busiest worker take almost everything at low load). The
+/// supervisor keeps every socket open, so connections queued on a worker's
+/// socket wait for its replacement instead of being reset. Unix sockets and
+/// inherited fds are shared.
+fn bind_all(config: &ServerConfig) -> Result<Vec<Listener>, String> {
+    if config.fd.is_some() || config.uds.is_some() || config.workers < 2 {
+        return Ok(vec![Listener::bind(config)?]);
+    }
+    // A plain bind first: it fails if anything else holds the port (even a
+    // process that also uses SO_REUSEPORT), and resolves port 0.
+    let probe = Listener::bind(config)?;
+    let mut same_port = config.clone();
+    same_port.port = probe.tcp_port().unwrap_or(config.port);
+    drop(probe);
+    (0..config.workers)
+        .map(|_| Listener::bind_reuse_port(&same_port, true))
+        .collect()
 }
 
 /// SIGTERM to every worker, then SIGKILL to those still alive after the

@@ -278,7 +278,13 @@ def run(config_json: str, app: Any = None) -> int:
             loop.close()
 
 
+#: Exit code of a worker that could not boot (app import, bind or lifespan
+#: startup failed): the supervisor stops instead of respawning it.
+WORKER_BOOT_ERROR = 3
+
+
 def worker_main() -> None:
     """Entry point of a worker process started by the supervisor."""
     config_json = os.environ.pop("CORMORANT_WORKER_CONFIG")
-    sys.exit(run(config_json))
+    code = run(config_json)
+    sys.exit(WORKER_BOOT_ERROR if code in (1, 3) else code)

@@ -20,6 +20,12 @@ pub(crate) enum Listener {
 impl Listener {
     /// Binds what the configuration asks for.
     pub(crate) fn bind(config: &ServerConfig) -> Result<Self, String> {
+        Self::bind_reuse_port(config, false)
+    }
+
+    /// Binds, with SO_REUSEPORT on a TCP socket when `reuse_port` is set so
+    /// that several sockets can share the port.
+    pub(crate) fn bind_reuse_port(config: &ServerConfig, reuse_port: bool) -> Result<Self, String> {
         if let Some(fd) = config.fd {
             return Self::from_fd(fd);
         }
@@ -51,6 +57,10 @@ impl Listener {
             .map_err(|e| format!("cannot create socket: {e}"))?;
         sock.set_reuse_address(true)
             .map_err(|e| format!("cannot set SO_REUSEADDR: {e}"))?;
+        if reuse_port {
+            sock.set_reuse_port(true)
+                .map_err(|e| format!("cannot set SO_REUSEPORT: {e}"))?;
+        }
         if addr.is_ipv6() {
             let _ = sock.set_only_v6(true);
         }
@@ -98,6 +108,14 @@ impl Listener {
                 Err(_) => "http://?".into(),
             },
             Self::Unix(_, path) => format!("unix:{path}"),
+        }
+    }
+
+    /// The bound TCP port, for a TCP listener.
+    pub(crate) fn tcp_port(&self) -> Option<u16> {
+        match self {
+            Self::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Self::Unix(..) => None,
         }
     }
 
