@@ -299,16 +299,7 @@ fn write_response(
     ctx: &HeadContext<'_>,
 ) -> Result<Encoded, UsageError> {
     let status = head.status;
-    put_status_line(buf, status);
-    if let Some(server) = ctx.server {
-        put_field(buf, b"server", server);
-    }
-    if let Some(date) = ctx.date {
-        put_field(buf, b"date", date);
-    }
-    for (n, v) in ctx.extra {
-        put_field(buf, n, v);
-    }
+    put_status_and_server_fields(buf, status, ctx);
 
     let switching = status == 101;
     let mut length: Option<u64> = None;
@@ -432,10 +423,9 @@ pub(super) fn continue_100(out: &mut Output) {
 }
 
 /// A complete minimal error response for `err`, closing the connection.
-pub(super) fn error_response(out: &mut Output, err: &PeerError, ctx: &HeadContext<'_>) {
-    let status = err.status_hint();
-    let text = reason(status).as_bytes();
-    let buf = out.buf();
+/// The status line, then the fields the server adds to every response:
+/// `server`, `date` and the configured extra headers.
+fn put_status_and_server_fields(buf: &mut BytesMut, status: u16, ctx: &HeadContext<'_>) {
     put_status_line(buf, status);
     if let Some(server) = ctx.server {
         put_field(buf, b"server", server);
@@ -446,6 +436,13 @@ pub(super) fn error_response(out: &mut Output, err: &PeerError, ctx: &HeadContex
     for (n, v) in ctx.extra {
         put_field(buf, n, v);
     }
+}
+
+pub(super) fn error_response(out: &mut Output, err: &PeerError, ctx: &HeadContext<'_>) {
+    let status = err.status_hint();
+    let text = reason(status).as_bytes();
+    let buf = out.buf();
+    put_status_and_server_fields(buf, status, ctx);
     put_field(buf, b"content-type", b"text/plain; charset=utf-8");
     buf.extend_from_slice(b"content-length: ");
     put_decimal(buf, text.len() as u64);
