@@ -38,6 +38,9 @@ def setup_logging(level: str) -> None:
     logging.addLevelName(5, "TRACE")
     root = logging.getLogger("cormorant")
     root.setLevel(_LOG_LEVELS.get(level.lower(), logging.INFO))
+    # An embedding program that configured logging keeps its handlers.
+    if logging.getLogger().handlers:
+        return
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
