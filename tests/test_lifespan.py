@@ -102,3 +102,13 @@ def test_lifespan_state_in_every_worker(server_factory):
             assert client.get(server.url("/")).json()["state"] == {
                 "db": "connected", "answer": 42}
     assert server.stop() == 0
+
+
+def test_app_returning_on_lifespan_is_noted_without_warning(server_factory):
+    # `if scope["type"] != "http": return` is the common way to opt out of
+    # lifespan: an INFO line, not a WARNING.
+    server = server_factory.start("apps.pid:app")
+    assert httpx.get(server.url("/")).status_code == 200
+    lines = [line for line in server.output().splitlines() if "lifespan" in line.lower()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("INFO")

@@ -168,7 +168,12 @@ class _Lifespan:
                 logger.error("the application does not support the lifespan protocol",
                              exc_info=self.error)
                 return False
-            logger.warning("ASGI 'lifespan' protocol appears unsupported; serving without it")
+            if self.error is not None:
+                logger.warning(
+                    "ASGI 'lifespan' protocol appears unsupported (the app raised %s); "
+                    "serving without it", type(self.error).__name__)
+            else:
+                logger.info("ASGI 'lifespan' protocol appears unsupported; serving without it")
             return None
         if phase == "startup_failed":
             if self.error is not None:
