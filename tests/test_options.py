@@ -121,6 +121,15 @@ def test_access_log(server_factory):
     assert " 200 " in line
 
 
+def test_access_log_configured_by_the_app_goes_through_logging(server_factory):
+    server = server_factory.start("apps.access_custom:app", "--access-log")
+    httpx.get(server.url("/custom?q=2"))
+    out = server.wait_for_output("GET /custom?q=2")
+    line = next(line for line in out.splitlines() if "GET /custom?q=2" in line)
+    assert line.startswith("cormorant.access [tagged] ")
+    assert " 200 " in line
+
+
 def test_no_access_log_by_default(server_factory):
     server = server_factory.start("apps.streaming:app")
     httpx.get(server.url("/single"))

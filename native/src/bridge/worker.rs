@@ -96,7 +96,7 @@ impl Worker {
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |c| format!("{}:{}", c.host, c.port)),
                 method: s.method.clone(),
-                path: s.path.clone(),
+                path: String::from_utf8_lossy(&s.raw_path).into_owned(),
                 query: String::from_utf8_lossy(&s.query_string).into_owned(),
                 http_version: s.http_version.as_str(),
                 started: Instant::now(),
@@ -112,6 +112,26 @@ impl Worker {
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
         run.spawn.call1(py, (coro,))?;
+        Ok(())
+    }
+
+    /// The app could not even be started for a request (its scope or its
+    /// coroutine could not be made): log why and answer 500, so the client
+    /// is not left waiting.
+    fn fail_request(py: Python<'_>, run: &Running, shared: &Arc<Shared>, e: PyErr) -> PyResult<()> {
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "exc_info"), e.value(py))?;
+        run.pyctx.error_logger.call_method(
+            py,
+            intern!(py, "error"),
+            ("Exception while starting the ASGI application",),
+            Some(&kwargs),
+        )?;
+        let mut st = shared.lock();
+        let out = st.stream.handle_app_exit(true);
+        st.out.push_back(out);
+        drop(st);
+        shared.wake_conn(&run.pyctx.conn_wakes);
         Ok(())
     }
 
@@ -188,7 +208,7 @@ impl Worker {
     /// Starts serving: `run_http(app, scope, request)` makes the coroutine of
     /// one request, `spawn(coro)` schedules it, `on_stop()` is called when
     /// the worker wants to stop on its own.
-    #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None))]
+    #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None, access_log = "off"))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python call
     fn start(
         &mut self,
@@ -199,6 +219,7 @@ impl Worker {
         spawn: PyObject,
         on_stop: PyObject,
         state: Option<Py<PyDict>>,
+        access_log: &str,
     ) -> PyResult<()> {
         let listener = self
             .listener
@@ -209,15 +230,24 @@ impl Worker {
         done.call_method1(intern!(py, "set_result"), (py.None(),))?;
         let logging = py.import("logging")?;
         let error_logger = logging.call_method1("getLogger", ("cormorant.error",))?;
-        let access_logger = if self.config.access_log {
-            Some(
+        // Decided once: a disabled access logger costs nothing per request,
+        // and Cormorant's own default handler is replaced by the I/O thread
+        // writing the same lines (Python logging costs ~10 µs a record).
+        let access_logger = match access_log {
+            "python" => Some(
                 logging
                     .call_method1("getLogger", ("cormorant.access",))?
                     .unbind(),
-            )
-        } else {
-            None
+            ),
+            "native" | "off" => None,
+            other => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "access_log must be off, python or native, not {other:?}"
+                )));
+            }
         };
+        let native_access_log =
+            (access_log == "native").then(|| Arc::new(server::access_log::AccessLog::new()));
         let conn_wakes = Arc::new(
             ConnWakes::new()
                 .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
@@ -236,6 +266,7 @@ impl Worker {
             conn_wakes,
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
             head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
+            access_log: native_access_log,
             root_path: self.config.root_path.clone(),
             limit_concurrency: self.config.limit_concurrency,
             limit_max_requests: self.config.limit_max_requests,
@@ -274,7 +305,11 @@ impl Worker {
         let mut first_err = None;
         for job in jobs.drain(..) {
             let r = match job {
-                Job::Request(nr) => self.new_request(py, run, nr),
+                Job::Request(nr) => {
+                    let shared = nr.shared.clone();
+                    self.new_request(py, run, nr)
+                        .or_else(|e| Self::fail_request(py, run, &shared, e))
+                }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
             };

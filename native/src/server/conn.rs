@@ -5,9 +5,10 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use cormorant_core::asgi::{Address, ConnectionInfo, HttpScope, HttpStream, Output};
+use cormorant_core::asgi::{Address, ConnectionInfo, HttpScope, HttpStream, HttpVersion, Output};
 use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -77,6 +78,8 @@ struct Conn<S> {
     rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
+    /// `host:port` of the client, for the access log (empty when it is off).
+    client_label: String,
     /// The connection closes with request bytes possibly unread: close
     /// gently (see [`LINGER_TIMEOUT`]).
     linger: bool,
@@ -89,6 +92,11 @@ where
 {
     let ctx2 = ctx.clone();
     let _open = CountGuard::new(&ctx2.connections);
+    let client_label = match (&ctx.access_log, &peer.client) {
+        (Some(_), Some(c)) => format!("{}:{}", c.host, c.port),
+        (Some(_), None) => "-".to_owned(),
+        (None, _) => String::new(),
+    };
     let info = ConnectionInfo {
         scheme: "http",
         client: peer.client,
@@ -104,6 +112,7 @@ where
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
+        client_label,
         linger: false,
     };
     c.run().await;
@@ -259,6 +268,17 @@ where
         if ctx.is_shutting_down() {
             self.h1.close_after_response();
         }
+        // What the access log needs, kept only when it is on.
+        let access = ctx.access_log.as_ref().map(|_| {
+            (
+                Instant::now(),
+                head.method.clone(),
+                head.target.clone(),
+                HttpVersion::from(head.version).as_str(),
+            )
+        });
+        let mut status = 0u16;
+        let mut sent_bytes = 0u64;
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
@@ -300,7 +320,9 @@ where
                 (outs, want_body, app_done)
             };
             for out in outs {
+                sent_bytes += out.body.len() as u64;
                 if let Some(start) = out.start {
+                    status = start.status;
                     if !body_done {
                         // The app answers before the whole request body
                         // arrived (or without asking for it after `Expect:
@@ -349,6 +371,19 @@ where
                 }
             }
             if finished {
+                if let (Some(log), Some((started, method, target, version))) =
+                    (&ctx.access_log, &access)
+                {
+                    log.record(
+                        &self.client_label,
+                        method,
+                        target,
+                        version,
+                        status,
+                        sent_bytes,
+                        started.elapsed(),
+                    );
+                }
                 break;
             }
             if want_read {

@@ -2,6 +2,7 @@
 //! connections and drives `core::h1` over them. It never touches Python; it
 //! hands requests to the Python thread through the [`JobQueue`].
 
+pub(crate) mod access_log;
 mod conn;
 pub(crate) mod date;
 pub(crate) mod listener;
@@ -23,6 +24,9 @@ pub(crate) struct ServerCtx {
     /// Wake-ups from the Python thread for connection tasks.
     pub(crate) conn_wakes: Arc<ConnWakes>,
     pub(crate) keep_alive: Duration,
+    /// The access log written on this thread, when it is on and not routed
+    /// through Python logging.
+    pub(crate) access_log: Option<Arc<access_log::AccessLog>>,
     /// Longest time a request head may take to arrive, from its first byte.
     pub(crate) head_timeout: Duration,
     pub(crate) root_path: String,
@@ -78,8 +82,18 @@ pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let access_log = ctx.access_log.clone();
+    let result = rt.block_on(async move {
         tokio::spawn(deliver_wakes(ctx.conn_wakes.clone()));
+        if let Some(log) = ctx.access_log.clone() {
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(ACCESS_LOG_FLUSH);
+                loop {
+                    every.tick().await;
+                    log.flush();
+                }
+            });
+        }
         let accept = accept_loop(listener, ctx.clone());
         tokio::select! {
             r = accept => r?,
@@ -95,8 +109,15 @@ pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()
                 _ = ctx.abort.notified() => return Ok(()),
             }
         }
-    })
+    });
+    if let Some(log) = access_log {
+        log.flush();
+    }
+    result
 }
+
+/// How often the access log buffer is written out.
+const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
 
 async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     let mut stop = ctx.shutdown.subscribe();
