@@ -1,13 +1,19 @@
 //! ASGI state machines, one per stream, shared by every protocol and frontend.
 //!
 //! * [`HttpStream`] — one HTTP request/response cycle (ASGI HTTP spec 2.5).
+//! * [`WebSocketStream`] — one WebSocket connection (ASGI WebSocket spec 2.5).
 //! * [`Lifespan`] — startup and shutdown (lifespan spec 2.0).
 //! * [`HttpScope`] — the connection scope as plain data.
 
 mod http;
 mod lifespan;
 mod scope;
+mod websocket;
 
 pub use http::{AppMessage, HttpStream, Output, Receive, ResponseStart, SendError, internal_error};
 pub use lifespan::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
 pub use scope::{ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion};
+pub use websocket::{
+    CLOSE_ABNORMAL, CLOSE_NO_STATUS, WEBSOCKET_SPEC_VERSION, WebSocketScope, WebSocketStream,
+    WsAppMessage, WsOutput, WsReceive,
+};
