@@ -5,11 +5,13 @@
 //! so the same code runs under tokio (`native`), behind a C ABI and in wasm.
 //!
 //! * [`h1`] — an HTTP/1.1 server connection in the style of h11.
+//! * [`ws`] — a WebSocket server connection (RFC 6455, RFC 7692).
 //! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
 #![forbid(unsafe_code)]
 
 pub mod asgi;
 pub mod error;
 pub mod h1;
+pub mod ws;
 
 pub use error::{PeerError, UsageError};
