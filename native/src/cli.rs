@@ -99,6 +99,27 @@ pub(crate) struct Cli {
     /// Largest request body in bytes, 0 for no limit (larger: 413).
     #[arg(long, env = "CORMORANT_LIMIT_REQUEST_BODY", default_value_t = 0)]
     limit_request_body: u64,
+    /// WebSocket support: auto (on) or none (upgrade requests are served as
+    /// plain HTTP). `websockets` and `wsproto` are accepted as auto.
+    #[arg(long, env = "CORMORANT_WS", default_value = "auto",
+          value_parser = ["auto", "none", "websockets", "wsproto"])]
+    ws: String,
+    /// Largest WebSocket message in bytes (larger: close 1009).
+    #[arg(long, env = "CORMORANT_WS_MAX_SIZE", default_value_t = 16 * 1024 * 1024)]
+    ws_max_size: usize,
+    /// WebSocket messages buffered for the app before reading pauses.
+    #[arg(long, env = "CORMORANT_WS_MAX_QUEUE", default_value_t = 32)]
+    ws_max_queue: usize,
+    /// Seconds between WebSocket pings (0: none).
+    #[arg(long, env = "CORMORANT_WS_PING_INTERVAL", default_value_t = 20.0)]
+    ws_ping_interval: f64,
+    /// Seconds to wait for a pong before closing a dead connection (0: wait).
+    #[arg(long, env = "CORMORANT_WS_PING_TIMEOUT", default_value_t = 20.0)]
+    ws_ping_timeout: f64,
+    /// Negotiate permessage-deflate compression (RFC 7692): true or false.
+    #[arg(long, env = "CORMORANT_WS_PER_MESSAGE_DEFLATE", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    ws_per_message_deflate: bool,
 }
 
 impl Cli {
@@ -131,6 +152,12 @@ impl Cli {
             limit_request_fields: self.limit_request_fields,
             limit_request_head_size: self.limit_request_head_size,
             limit_request_body: self.limit_request_body,
+            ws: self.ws,
+            ws_max_size: self.ws_max_size,
+            ws_max_queue: self.ws_max_queue,
+            ws_ping_interval: Some(self.ws_ping_interval),
+            ws_ping_timeout: Some(self.ws_ping_timeout),
+            ws_per_message_deflate: self.ws_per_message_deflate,
         }
     }
 }

@@ -61,6 +61,18 @@ pub(crate) struct ServerConfig {
     pub(crate) limit_request_head_size: usize,
     /// Largest request body, in bytes (0: no limit).
     pub(crate) limit_request_body: u64,
+    /// WebSocket support: auto (on) or none (upgrades served as HTTP).
+    pub(crate) ws: String,
+    /// Largest WebSocket message, in bytes.
+    pub(crate) ws_max_size: usize,
+    /// WebSocket messages buffered for the app before reading pauses.
+    pub(crate) ws_max_queue: usize,
+    /// Seconds between pings (None or 0: no pings).
+    pub(crate) ws_ping_interval: Option<f64>,
+    /// Seconds to wait for a pong before dropping the connection.
+    pub(crate) ws_ping_timeout: Option<f64>,
+    /// Negotiate permessage-deflate (RFC 7692) when the client offers it.
+    pub(crate) ws_per_message_deflate: bool,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +104,12 @@ impl Default for ServerConfig {
             limit_request_fields: 100,
             limit_request_head_size: 64 * 1024,
             limit_request_body: 0,
+            ws: "auto".into(),
+            ws_max_size: 16 * 1024 * 1024,
+            ws_max_queue: 32,
+            ws_ping_interval: Some(20.0),
+            ws_ping_timeout: Some(20.0),
+            ws_per_message_deflate: true,
         }
     }
 }
@@ -116,6 +134,22 @@ impl ServerConfig {
             "critical" | "error" | "warning" | "info" | "debug" | "trace"
         ) {
             return Err(format!("invalid log level {:?}", self.log_level));
+        }
+        if !matches!(self.ws.as_str(), "auto" | "none" | "websockets" | "wsproto") {
+            return Err(format!("invalid ws {:?}: expected auto or none", self.ws));
+        }
+        for (name, v) in [
+            ("ws-ping-interval", self.ws_ping_interval),
+            ("ws-ping-timeout", self.ws_ping_timeout),
+        ] {
+            if let Some(v) = v {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(format!("{name} must be a number of seconds, not negative"));
+                }
+            }
+        }
+        if self.ws_max_size == 0 || self.ws_max_queue == 0 {
+            return Err("ws-max-size and ws-max-queue must be at least 1".into());
         }
         if self.workers == 0 {
             return Err("workers must be at least 1".into());
@@ -150,5 +184,20 @@ impl ServerConfig {
             return Err(format!("invalid header value in {h:?}"));
         }
         Ok((name.to_ascii_lowercase(), value.to_owned()))
+    }
+}
+
+impl ServerConfig {
+    /// The WebSocket settings, or None when WebSockets are off.
+    pub(crate) fn ws_settings(&self) -> Option<crate::server::WsSettings> {
+        use std::time::Duration;
+        let secs = |v: Option<f64>| v.filter(|&s| s > 0.0).map(Duration::from_secs_f64);
+        (self.ws != "none").then(|| crate::server::WsSettings {
+            max_size: self.ws_max_size,
+            max_queue: self.ws_max_queue,
+            ping_interval: secs(self.ws_ping_interval),
+            ping_timeout: secs(self.ws_ping_timeout),
+            per_message_deflate: self.ws_per_message_deflate,
+        })
     }
 }

@@ -50,6 +50,13 @@ _ALIASES = {
     "limit_request_fields": "limit_request_fields",
     "limit_request_head_size": "limit_request_head_size",
     "limit_request_body": "limit_request_body",
+    "ws": "ws",
+    "ws_max_size": "ws_max_size",
+    "ws_max_queue": "ws_max_queue",
+    "ws_ping_interval": "ws_ping_interval",
+    "ws_ping_timeout": "ws_ping_timeout",
+    "ws_per_message_deflate": "ws_per_message_deflate",
+    "websockets": "ws",  # granian: True/False
 }
 
 
@@ -73,7 +80,9 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
         value = _value(value)
         if name == "headers" and value is not None:
             value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
-        if name.startswith("timeout_") and value is not None:
+        if name == "ws" and isinstance(value, bool):
+            value = "auto" if value else "none"
+        if (name.startswith("timeout_") or name.startswith("ws_ping")) and value is not None:
             value = float(value)
         if name == "log_level" and isinstance(value, int):
             value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(

@@ -7,6 +7,7 @@ pub(crate) mod queue;
 pub(crate) mod request;
 pub(crate) mod scope;
 pub(crate) mod shared;
+pub(crate) mod websocket;
 pub(crate) mod worker;
 
 use pyo3::PyObject;

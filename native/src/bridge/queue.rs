@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use super::shared::{NewRequest, Shared};
+use super::websocket::{NewWebSocket, WsShared};
 
 /// Work for the Python thread.
 pub(crate) enum Job {
@@ -18,6 +19,10 @@ pub(crate) enum Job {
     Request(Box<NewRequest>),
     /// Something changed for a request whose app is waiting on a future.
     Wake(Arc<Shared>),
+    /// A WebSocket connection to hand to the application.
+    WebSocket(Box<NewWebSocket>),
+    /// Something changed for a WebSocket whose app is waiting on a future.
+    WsWake(Arc<WsShared>),
     /// The worker should stop (for example after `--limit-max-requests`).
     Stop,
 }
@@ -25,9 +30,27 @@ pub(crate) enum Job {
 /// The Python thread's mailbox.
 pub(crate) type JobQueue = Mailbox<Job>;
 
-/// The I/O thread's mailbox: requests whose connection task must look at
+/// The I/O thread's mailbox: streams whose connection task must look at
 /// their shared state again.
-pub(crate) type ConnWakes = Mailbox<Arc<Shared>>;
+pub(crate) type ConnWakes = Mailbox<ConnWake>;
+
+/// A stream whose connection task must be woken.
+pub(crate) enum ConnWake {
+    /// An HTTP request.
+    Http(Arc<Shared>),
+    /// A WebSocket connection.
+    WebSocket(Arc<WsShared>),
+}
+
+impl ConnWake {
+    /// Wakes the connection task (on the I/O thread).
+    pub(crate) fn deliver(self) {
+        match self {
+            Self::Http(s) => s.deliver_wake(),
+            Self::WebSocket(s) => s.deliver_wake(),
+        }
+    }
+}
 
 /// A multi-producer queue with an eventfd that is readable while it holds
 /// items.

@@ -81,7 +81,7 @@ impl AsRef<[u8]> for SharedPyBytes {
     }
 }
 
-fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
+pub(crate) fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     if let Ok(b) = v.downcast::<PyBytes>() {
         let data = b.as_bytes();
         if data.len() < ZERO_COPY_MIN {
@@ -113,7 +113,7 @@ fn is_token(b: &[u8]) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(c))
 }
 
-fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes, Bytes)>> {
+pub(crate) fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes, Bytes)>> {
     let Some(v) = v else {
         return Ok(Vec::new());
     };

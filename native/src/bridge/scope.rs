@@ -1,7 +1,9 @@
 //! Turns a core [`HttpScope`] into the scope dict the application sees.
 
 use bytes::Bytes;
-use cormorant_core::asgi::{ASGI_VERSION, Address, HTTP_SPEC_VERSION, HttpScope};
+use cormorant_core::asgi::{
+    ASGI_VERSION, Address, HTTP_SPEC_VERSION, HttpScope, WEBSOCKET_SPEC_VERSION, WebSocketScope,
+};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -66,6 +68,42 @@ fn address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py,
             ],
         )
     }
+}
+
+/// Builds the WebSocket scope dict (ASGI WebSocket spec 2.5): the HTTP
+/// fields minus `method`, plus `subprotocols`, and the denial-response
+/// extension.
+pub(crate) fn websocket_scope<'py>(
+    py: Python<'py>,
+    scope: &WebSocketScope,
+    unix: bool,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = http_scope(py, &scope.http, unix, state)?;
+    d.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
+    d.del_item(intern!(py, "method"))?;
+    let scheme = if scope.http.scheme == "wss" {
+        intern!(py, "wss")
+    } else {
+        intern!(py, "ws")
+    };
+    d.set_item(intern!(py, "scheme"), scheme)?;
+    let asgi = PyDict::new(py);
+    asgi.set_item(intern!(py, "version"), intern!(py, ASGI_VERSION))?;
+    asgi.set_item(
+        intern!(py, "spec_version"),
+        intern!(py, WEBSOCKET_SPEC_VERSION),
+    )?;
+    d.set_item(intern!(py, "asgi"), asgi)?;
+    let subprotocols = PyList::empty(py);
+    for p in &scope.subprotocols {
+        subprotocols.append(PyString::new(py, p))?;
+    }
+    d.set_item(intern!(py, "subprotocols"), subprotocols)?;
+    let extensions = PyDict::new(py);
+    extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+    d.set_item(intern!(py, "extensions"), extensions)?;
+    Ok(d)
 }
 
 /// Builds the HTTP scope dict. `state` is the lifespan state; each request

@@ -14,7 +14,7 @@ use cormorant_core::asgi::{HttpScope, HttpStream, Output};
 use pyo3::PyObject;
 use tokio::sync::Notify;
 
-use super::queue::ConnWakes;
+use super::queue::{ConnWake, ConnWakes};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -90,7 +90,7 @@ impl Shared {
     /// request again, through the I/O thread's mailbox.
     pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(self.clone());
+            wakes.push(ConnWake::Http(self.clone()));
         }
     }
 

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 use super::queue::{ConnWakes, Job, JobQueue};
 use super::request::{AccessInfo, Request, receive_message};
 use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
+use super::websocket::{self, NewWebSocket, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, scope};
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
@@ -45,7 +46,7 @@ pub(crate) struct Worker {
     jobs: Vec<Job>,
 }
 
-fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
+pub(crate) fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
     let fut = fut.bind(py);
     if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         fut.call_method1(intern!(py, "set_result"), (value,))?;
@@ -53,7 +54,7 @@ fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
     Ok(())
 }
 
-fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
+pub(crate) fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
     let fut = fut.bind(py);
     if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
@@ -111,6 +112,26 @@ impl Worker {
             },
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
+        run.spawn.call1(py, (coro,))?;
+        Ok(())
+    }
+
+    fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
+        let NewWebSocket {
+            scope: s,
+            unix,
+            shared,
+        } = *nw;
+        let state = run.state.as_ref().map(|d| d.bind(py));
+        let dict = scope::websocket_scope(py, &s, unix, state)?;
+        let ws = Py::new(
+            py,
+            WebSocket {
+                shared,
+                ctx: run.pyctx.clone(),
+            },
+        )?;
+        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, ws))?;
         run.spawn.call1(py, (coro,))?;
         Ok(())
     }
@@ -267,6 +288,7 @@ impl Worker {
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
             head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
             access_log: native_access_log,
+            ws: self.config.ws_settings(),
             root_path: self.config.root_path.clone(),
             limit_concurrency: self.config.limit_concurrency,
             limit_max_requests: self.config.limit_max_requests,
@@ -311,6 +333,8 @@ impl Worker {
                         .or_else(|e| Self::fail_request(py, run, &shared, e))
                 }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
+                Job::WebSocket(nw) => self.new_websocket(py, run, nw),
+                Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
             };
             if let Err(e) = r {

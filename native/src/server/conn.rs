@@ -13,8 +13,12 @@ use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{CountGuard, ServerCtx, date};
+
+mod websocket;
+
 use crate::bridge::queue::Job;
 use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared};
+pub(crate) use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -279,6 +283,9 @@ where
         });
         let mut status = 0u16;
         let mut sent_bytes = 0u64;
+        if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
+            return self.serve_websocket(head, settings).await;
+        }
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";

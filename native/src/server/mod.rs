@@ -4,6 +4,7 @@
 
 pub(crate) mod access_log;
 mod conn;
+pub(crate) use conn::WsSettings;
 pub(crate) mod date;
 pub(crate) mod listener;
 
@@ -27,6 +28,9 @@ pub(crate) struct ServerCtx {
     /// The access log written on this thread, when it is on and not routed
     /// through Python logging.
     pub(crate) access_log: Option<Arc<access_log::AccessLog>>,
+    /// WebSocket settings, or None with `--ws none` (upgrade requests are
+    /// then served as plain HTTP).
+    pub(crate) ws: Option<WsSettings>,
     /// Longest time a request head may take to arrive, from its first byte.
     pub(crate) head_timeout: Duration,
     pub(crate) root_path: String,
@@ -195,8 +199,8 @@ async fn deliver_wakes(wakes: Arc<ConnWakes>) {
         };
         ready.clear_ready();
         wakes.take(&mut batch);
-        for shared in batch.drain(..) {
-            shared.deliver_wake();
+        for wake in batch.drain(..) {
+            wake.deliver();
         }
     }
 }

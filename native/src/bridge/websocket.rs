@@ -1,0 +1,356 @@
+//! The `receive` and `send` callables of one WebSocket connection, and the
+//! state they share with its connection task.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use cormorant_core::asgi::{
+    SendError, WebSocketScope, WebSocketStream, WsAppMessage, WsOutput, WsReceive,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use tokio::sync::Notify;
+
+use super::awaitable::Ready;
+use super::queue::{ConnWake, ConnWakes};
+use super::request::{bytes_like, parse_headers};
+use super::{ClientDisconnected, PyCtx};
+
+/// Outgoing message bytes queued by `send()` above which `send()` waits for
+/// the connection to drain.
+pub(crate) const WS_SEND_HIGH_WATER: usize = 256 * 1024;
+/// Queued bytes at or below which a waiting `send()` resumes.
+pub(crate) const WS_SEND_LOW_WATER: usize = 64 * 1024;
+
+/// A WebSocket connection handed to the Python thread.
+pub(crate) struct NewWebSocket {
+    pub(crate) scope: WebSocketScope,
+    pub(crate) unix: bool,
+    pub(crate) shared: Arc<WsShared>,
+}
+
+/// State shared by the connection task and the application.
+pub(crate) struct WsShared {
+    state: Mutex<WsState>,
+    /// Wakes the connection task.
+    pub(crate) conn_wake: Notify,
+    wake_pending: AtomicBool,
+}
+
+/// Everything behind the lock.
+pub(crate) struct WsState {
+    /// The ASGI machine.
+    pub(crate) stream: WebSocketStream,
+    /// Output from the application, in order.
+    pub(crate) out: VecDeque<WsOutput>,
+    /// Message bytes in `out` or not yet written.
+    pub(crate) out_bytes: usize,
+    /// Future of a `receive()` waiting for a message.
+    pub(crate) recv_waiter: Option<PyObject>,
+    /// Future of a `send()` waiting for room.
+    pub(crate) send_waiter: Option<PyObject>,
+    /// A wake job is already queued for the Python thread.
+    pub(crate) wake_queued: bool,
+}
+
+impl WsShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(WsState {
+                stream: WebSocketStream::new(),
+                out: VecDeque::new(),
+                out_bytes: 0,
+                recv_waiter: None,
+                send_waiter: None,
+                wake_queued: false,
+            }),
+            conn_wake: Notify::new(),
+            wake_pending: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From the Python thread: asks the connection task to look again.
+    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            wakes.push(ConnWake::WebSocket(self.clone()));
+        }
+    }
+
+    /// On the I/O thread, for a wake-up taken from the mailbox.
+    pub(crate) fn deliver_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+        self.conn_wake.notify_one();
+    }
+}
+
+impl WsState {
+    /// Whether the Python side must be woken; marks the wake as queued.
+    pub(crate) fn needs_wake(&mut self) -> bool {
+        if self.wake_queued {
+            return false;
+        }
+        let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
+        let send_ready = self.send_waiter.is_some()
+            && (self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone());
+        if recv_ready || send_ready {
+            self.wake_queued = true;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The dict `receive()` returns.
+pub(crate) fn receive_message(py: Python<'_>, r: WsReceive) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    match r {
+        WsReceive::Connect => d.set_item(intern!(py, "type"), intern!(py, "websocket.connect"))?,
+        WsReceive::Text(t) => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
+            d.set_item(intern!(py, "text"), PyString::new(py, &t))?;
+        }
+        WsReceive::Bytes(b) => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
+            d.set_item(intern!(py, "bytes"), PyBytes::new(py, &b))?;
+        }
+        WsReceive::Disconnect { code, reason } => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.disconnect"))?;
+            d.set_item(intern!(py, "code"), code)?;
+            d.set_item(intern!(py, "reason"), PyString::new(py, &reason))?;
+        }
+        WsReceive::Pending => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.disconnect"))?;
+            d.set_item(intern!(py, "code"), 1006)?;
+        }
+    }
+    Ok(d)
+}
+
+fn optional_str(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+    match d.get_item(key)? {
+        Some(v) if !v.is_none() => Ok(Some(
+            v.downcast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("{key} must be a str")))?
+                .to_str()?
+                .to_owned(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Converts a `send()` message dict into a core [`WsAppMessage`].
+fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<WsAppMessage> {
+    let py = message.py();
+    let dict = match message.downcast::<PyDict>() {
+        Ok(d) => d.clone(),
+        Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
+    };
+    let ty = dict
+        .get_item(intern!(py, "type"))?
+        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
+    let ty = ty.downcast::<PyString>()?;
+    match ty.to_str()? {
+        "websocket.send" => {
+            let text = optional_str(&dict, intern!(py, "text"))?;
+            let data = match dict.get_item(intern!(py, "bytes"))? {
+                Some(b) if !b.is_none() => Some(bytes_like(&b, "'bytes'")?),
+                _ => None,
+            };
+            match (text, data) {
+                (Some(t), None) => Ok(WsAppMessage::SendText(t)),
+                (None, Some(b)) => Ok(WsAppMessage::SendBytes(b)),
+                _ => Err(PyValueError::new_err(
+                    "'websocket.send' needs exactly one of 'text' and 'bytes'",
+                )),
+            }
+        }
+        "websocket.accept" => Ok(WsAppMessage::Accept {
+            subprotocol: optional_str(&dict, intern!(py, "subprotocol"))?,
+            headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
+        }),
+        "websocket.close" => {
+            let code = match dict.get_item(intern!(py, "code"))? {
+                Some(c) if !c.is_none() => c
+                    .extract::<i64>()
+                    .map_err(|_| PyTypeError::new_err("'code' must be an int"))?
+                    .try_into()
+                    .map_err(|_| PyValueError::new_err("invalid WebSocket close code"))?,
+                _ => 1000,
+            };
+            Ok(WsAppMessage::Close {
+                code,
+                reason: optional_str(&dict, intern!(py, "reason"))?.unwrap_or_default(),
+            })
+        }
+        "websocket.http.response.start" => {
+            let status = dict
+                .get_item(intern!(py, "status"))?
+                .ok_or_else(|| {
+                    PyValueError::new_err("'websocket.http.response.start' needs a 'status'")
+                })?
+                .extract::<i64>()
+                .map_err(|_| PyTypeError::new_err("'status' must be an int"))?
+                .try_into()
+                .map_err(|_| PyValueError::new_err("invalid HTTP status code"))?;
+            Ok(WsAppMessage::HttpResponseStart {
+                status,
+                headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
+            })
+        }
+        "websocket.http.response.body" => Ok(WsAppMessage::HttpResponseBody {
+            body: match dict.get_item(intern!(py, "body"))? {
+                Some(b) => bytes_like(&b, "'body'")?,
+                None => Bytes::new(),
+            },
+            more_body: match dict.get_item(intern!(py, "more_body"))? {
+                Some(v) => v.is_truthy()?,
+                None => false,
+            },
+        }),
+        other => Err(PyRuntimeError::new_err(format!(
+            "unexpected ASGI message type {other:?} on a WebSocket connection"
+        ))),
+    }
+}
+
+fn output_len(out: &WsOutput) -> usize {
+    match out {
+        WsOutput::Text(t) => t.len(),
+        WsOutput::Binary(b) => b.len(),
+        WsOutput::DenyBody { body, .. } => body.len(),
+        _ => 0,
+    }
+}
+
+/// The per-connection object whose bound methods are the app's `receive`
+/// and `send`.
+#[pyclass(module = "cormorant._cormorant", frozen)]
+pub(crate) struct WebSocket {
+    pub(crate) shared: Arc<WsShared>,
+    pub(crate) ctx: Arc<PyCtx>,
+}
+
+#[pymethods]
+impl WebSocket {
+    /// The ASGI `receive()` callable.
+    fn receive(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let mut st = self.shared.lock();
+        let was_full = st.stream.queued() > 0;
+        let r = st.stream.poll_receive();
+        if r == WsReceive::Pending {
+            let fut = self.ctx.create_future.call0(py)?;
+            st.recv_waiter = Some(fut.clone_ref(py));
+            st.wake_queued = false;
+            return Ok(fut);
+        }
+        drop(st);
+        if was_full {
+            // The connection may have stopped reading at --ws-max-queue.
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+        }
+        let msg = receive_message(py, r)?;
+        Ok(Py::new(py, Ready::new(msg.into_any().unbind()))?.into_any())
+    }
+
+    /// The ASGI `send()` callable.
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let msg = parse_message(message)?;
+        let mut st = self.shared.lock();
+        let out = match st.stream.handle_app(msg) {
+            Ok(out) => out,
+            Err(SendError::Disconnected) => {
+                return Err(ClientDisconnected::new_err("WebSocket peer disconnected"));
+            }
+            Err(e) => return Err(PyRuntimeError::new_err(e.to_string())),
+        };
+        if out == WsOutput::Nothing {
+            return Ok(self.ctx.done.clone_ref(py));
+        }
+        st.out_bytes += output_len(&out);
+        st.out.push_back(out);
+        let result = if st.out_bytes > WS_SEND_HIGH_WATER {
+            let fut = self.ctx.create_future.call0(py)?;
+            st.send_waiter = Some(fut.clone_ref(py));
+            st.wake_queued = false;
+            fut
+        } else {
+            self.ctx.done.clone_ref(py)
+        };
+        drop(st);
+        self.shared.wake_conn(&self.ctx.conn_wakes);
+        Ok(result)
+    }
+
+    /// Called by the task wrapper when the application returns or raises.
+    #[pyo3(signature = (exc = None))]
+    fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let failed = exc.is_some();
+        if let Some(exc) = &exc {
+            if !exc.is_instance_of::<ClientDisconnected>() {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "exc_info"), exc)?;
+                self.ctx.error_logger.call_method(
+                    py,
+                    intern!(py, "error"),
+                    ("Exception in ASGI application",),
+                    Some(&kwargs),
+                )?;
+            }
+        }
+        let mut st = self.shared.lock();
+        let out = st.stream.handle_app_exit(failed);
+        if out != WsOutput::Nothing {
+            st.out.push_back(out);
+        }
+        drop(st);
+        self.shared.wake_conn(&self.ctx.conn_wakes);
+        Ok(())
+    }
+}
+
+/// Resolves the futures of a woken WebSocket on the Python thread.
+pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) -> PyResult<()> {
+    let mut st = shared.lock();
+    st.wake_queued = false;
+    let was_queued = st.stream.queued() > 0;
+    let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
+        let r = st.stream.poll_receive();
+        st.recv_waiter.take().map(|w| (w, r))
+    } else {
+        None
+    };
+    let gone = st.stream.is_gone();
+    let send = if st.send_waiter.is_some() && (st.out_bytes <= WS_SEND_LOW_WATER || gone) {
+        st.send_waiter.take()
+    } else {
+        None
+    };
+    drop(st);
+    if let Some((w, r)) = recv {
+        super::worker::resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+        if was_queued {
+            shared.wake_conn(wakes);
+        }
+    }
+    if let Some(w) = send {
+        if gone {
+            super::worker::reject(
+                py,
+                &w,
+                ClientDisconnected::new_err("WebSocket peer disconnected"),
+            )?;
+        } else {
+            super::worker::resolve(py, &w, py.None())?;
+        }
+    }
+    Ok(())
+}
