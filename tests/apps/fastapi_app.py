@@ -3,7 +3,7 @@
 import asyncio
 from pathlib import Path
 
-from fastapi import BackgroundTasks, FastAPI, File, Form, UploadFile
+from fastapi import BackgroundTasks, FastAPI, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 app = FastAPI()
@@ -49,3 +49,14 @@ def _write_file(path: str, content: str) -> None:
 async def background(path: str, tasks: BackgroundTasks):
     tasks.add_task(_write_file, path, "written in the background")
     return {"scheduled": True}
+
+
+@app.websocket("/ws/items")
+async def ws_items(websocket: WebSocket):
+    await websocket.accept()
+    try:
+        while True:
+            data = await websocket.receive_json()
+            await websocket.send_json({"n": data["n"], "double": data["n"] * 2})
+    except WebSocketDisconnect:
+        pass

@@ -7,7 +7,8 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 
 @contextlib.asynccontextmanager
@@ -44,8 +45,15 @@ async def background(request: Request):
     return PlainTextResponse("ok", background=BackgroundTask(_write, path))
 
 
+async def ws_echo(websocket: WebSocket):
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(f"echo: {text}")
+
+
 app = Starlette(
     routes=[
+        WebSocketRoute("/ws", ws_echo),
         Route("/", home),
         Route("/form", form, methods=["POST"]),
         Route("/stream", stream),
