@@ -38,6 +38,8 @@ WORKLOADS = [
     ("10k-post-echo", "bench.apps.raw:app", "/echo", "post10k.lua"),
     ("stream-100", "bench.apps.raw:app", "/stream", None),
     ("fastapi-json", "bench.apps.fastapi_app:app", "/json", None),
+    # WebSocket echo round trips, driven by bench/wsload (Rust) instead of wrk.
+    ("ws-echo", "bench.apps.ws_echo:app", "/", "ws"),
 ]
 
 
@@ -54,7 +56,8 @@ def cmd_granian(app: str, port: int) -> list[str]:
 
 def cmd_uvicorn(app: str, port: int) -> list[str]:
     return [PY, "-m", "uvicorn", app, "--port", str(port), "--loop", "uvloop", "--http",
-            "httptools", "--workers", "1", "--log-level", "warning", "--no-access-log"]
+            "httptools", "--ws", "websockets", "--workers", "1", "--log-level", "warning",
+            "--no-access-log"]
 
 
 SERVERS = {"cormorant": cmd_cormorant, "granian": cmd_granian, "uvicorn": cmd_uvicorn}
@@ -170,6 +173,30 @@ def run_wrk(port: int, path: str, script: str | None, duration: int, conns: int)
     return rps, parse_latency(out), errors, requests
 
 
+def wsload_path() -> str:
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    path = os.path.join(target, "release", "cormorant-wsload")
+    if not os.path.exists(path):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "cormorant-wsload"],
+                       cwd=ROOT, check=True)
+    return path
+
+
+def run_wsload(port: int, path: str, duration: int, conns: int) -> tuple:
+    cmd = ["taskset", "-c", "1", wsload_path(), "--addr", f"127.0.0.1:{port}", "--path", path,
+           "--connections", str(conns), "--duration", str(duration), "--size", "64"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    values = dict(line.split() for line in out.splitlines() if line.strip())
+    return (float(values["round_trips_per_sec"]), float(values["p99_ms"]),
+            int(values["errors"]), int(values["round_trips"]))
+
+
+def measure(port: int, path: str, script, duration: int, conns: int) -> tuple:
+    if script == "ws":
+        return run_wsload(port, path, duration, min(conns, 32))
+    return run_wrk(port, path, script, duration, conns)
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -189,11 +216,11 @@ def bench_server(server: str, app: str, jobs: list, args) -> dict[str, Sample]:
     try:
         wait_port(port, proc)
         for name, path, script in jobs:
-            run_wrk(port, path, script, args.warmup, args.connections)
+            measure(port, path, script, args.warmup, args.connections)
             pids = tree(proc.pid)
             cpu0 = cpu_seconds(pids)
-            rps, p99, errors, requests = run_wrk(port, path, script, args.duration,
-                                                  args.connections)
+            rps, p99, errors, requests = measure(port, path, script, args.duration,
+                                                 args.connections)
             cpu = cpu_seconds(tree(proc.pid)) - cpu0
             out[name] = Sample(rps, p99, errors, requests,
                                cpu / max(requests, 1) * 1e6, rss_mb(tree(proc.pid)))
@@ -231,7 +258,8 @@ def main() -> int:
                     results.setdefault((name, server), Result()).samples.append(sample)
 
     lines = [
-        "| workload | server | req/s | vs granian | p99 ms | CPU µs/req | RSS MB | errors |",
+        "| workload | server | req/s (ws: round trips/s) | vs granian | p99 ms | CPU µs/req | "
+        "RSS MB | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, *_ in workloads:
