@@ -29,6 +29,11 @@ pub const MIN_COMPRESS_SIZE: usize = 64;
 /// Receive buffer capacity reserved up front: many small frames.
 const INITIAL_RECV: usize = 4 * 1024;
 
+/// Most receive buffer space reserved ahead for a frame's payload, before
+/// it arrives: large enough that big frames rarely regrow the buffer, small
+/// enough that a lying header costs little.
+const MAX_RESERVE_AHEAD: usize = 256 * 1024;
+
 /// Longest close reason: a control payload (125) minus the code (RFC 6455
 /// §5.5, §5.5.1).
 const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
@@ -203,10 +208,11 @@ impl Connection {
                             Err(e) => return self.fail(e),
                         };
                         self.recv.advance(head_len);
-                        // Bounded by `max_frame_size`: room for the whole
-                        // frame now, rather than regrowing as it arrives.
+                        // Room for the frame now rather than regrowing as
+                        // it arrives, up to a cap: a header alone must not
+                        // make us allocate megabytes.
                         if let Some(missing) = len.checked_sub(self.recv.len()) {
-                            self.recv.reserve(missing);
+                            self.recv.reserve(missing.min(MAX_RESERVE_AHEAD));
                         }
                         self.reading = Reading::Payload {
                             head,
