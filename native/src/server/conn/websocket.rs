@@ -269,7 +269,7 @@ where
                             let _ = conn.send_text(&t);
                         }
                         WsOutput::Binary(b) => {
-                            let _ = conn.send_binary(&b);
+                            let _ = conn.send_binary_bytes(b);
                         }
                         WsOutput::Close { code, reason } => {
                             let _ = conn.send_close(code, &reason);
