@@ -262,3 +262,61 @@ def test_fastapi_websocket_route(server_factory):
     with connect(ws_url(server, "/ws/items")) as ws:
         ws.send(json.dumps({"n": 2}))
         assert json.loads(ws.recv()) == {"n": 2, "double": 4}
+
+
+def _rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _masked_binary(payload):
+    mask = b"\x01\x02\x03\x04"
+    n = len(payload)
+    head = b"\x82" + (bytes([0x80 | 127]) + n.to_bytes(8, "big") if n > 65535
+                       else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload[:4])) * (n // 4)
+    return head + mask + body
+
+
+def test_app_that_does_not_read_stops_the_peer_not_memory(server):
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection((server.host, server.port), timeout=5)
+    s.sendall(("GET /no-reader HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Key: {key}\r\n\r\n").encode())
+    assert s.recv(4096).startswith(b"HTTP/1.1 101")
+    frame = _masked_binary(b"abcd" * 16384)  # 64 KiB
+    s.settimeout(1.5)
+    sent = 0
+    try:
+        while sent < 400 * len(frame):  # 25 MiB if nothing pushed back
+            s.sendall(frame)
+            sent += len(frame)
+    except socket.timeout:
+        pass
+    rss = _rss_mb(server.pid)
+    s.close()
+    # --ws-max-queue (32) messages plus socket buffers, not everything sent.
+    assert sent < 20 * 1024 * 1024, sent
+    assert rss < 150, rss
+
+
+def test_peer_that_does_not_read_pauses_send(server):
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection((server.host, server.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(("GET /flood?id=flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Key: {key}\r\n\r\n").encode())
+    time.sleep(1.5)  # never read: the server's send() must block, not buffer
+    first = wait_result(server, "flood")["sent"]
+    time.sleep(0.5)
+    second = wait_result(server, "flood")["sent"]
+    rss = _rss_mb(server.pid)
+    s.close()
+    assert second == first, (first, second)  # send() is waiting
+    assert first * 65536 < 32 * 1024 * 1024, first
+    assert rss < 150, rss

@@ -12,6 +12,8 @@
 /no-reader          accept, never receive (for backpressure), echo nothing
 /bad-send           accept, then send a message with both text and bytes;
                     sends back the exception type and message as text
+/flood?id=ID        accept, then send 64 KiB binary messages as fast as send()
+                    allows, writing the count sent so far to ID.json
 """
 
 import json
@@ -95,6 +97,19 @@ async def app(scope, receive, send):
             result["send"] = type(exc).__name__
             result["oserror"] = isinstance(exc, OSError)
         _write(f"{ident}.json", result)
+        return
+    if path == "/flood":
+        ident = parse_qs(scope["query_string"].decode())["id"][0]
+        chunk = b"f" * 65536
+        sent = 0
+        try:
+            while True:
+                await send({"type": "websocket.send", "bytes": chunk})
+                sent += 1
+                if sent % 8 == 0:
+                    _write(f"{ident}.json", {"sent": sent})
+        except OSError:
+            _write(f"{ident}.json", {"sent": sent, "stopped": True})
         return
     if path == "/no-reader":
         import asyncio
