@@ -154,6 +154,18 @@ def test_permessage_deflate_negotiated_by_default(server):
         assert ws.recv() == big
 
 
+def test_many_compressed_messages_keep_flowing(server):
+    # Compressed frames are smaller than the messages: send-side accounting
+    # must count messages, or send() ends up waiting forever (a bug once
+    # hit after ~1000 messages of 256 bytes).
+    msg = "0123456789abcdef" * 16
+    with connect(ws_url(server, "/echo")) as ws:
+        assert ws.response.headers.get("sec-websocket-extensions")
+        for _ in range(3000):
+            ws.send(msg)
+            assert ws.recv(timeout=5) == msg
+
+
 def test_plain_http_on_same_app(server):
     assert httpx.get(f"http://{server.host}:{server.port}/").text == "plain http"
 

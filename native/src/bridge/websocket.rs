@@ -222,7 +222,8 @@ fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<WsAppMessage> {
     }
 }
 
-fn output_len(out: &WsOutput) -> usize {
+/// Message bytes an output carries, for send-side backpressure.
+pub(crate) fn output_len(out: &WsOutput) -> usize {
     match out {
         WsOutput::Text(t) => t.len(),
         WsOutput::Binary(b) => b.len(),

@@ -326,7 +326,11 @@ where
                     && (!expect_continue || st.body_requested);
                 (outs, want_body, app_done)
             };
+            // Body bytes taken from the app in this round, acknowledged to
+            // `send()` once written (not the wire bytes, which add framing).
+            let mut taken = 0usize;
             for out in outs {
+                taken += out.body.len();
                 sent_bytes += out.body.len() as u64;
                 if let Some(start) = out.start {
                     status = start.status;
@@ -370,7 +374,7 @@ where
             // 2. Write it.
             if self.h1.has_transmit() {
                 match self.flush().await {
-                    Ok(n) => self.written(&shared, n),
+                    Ok(_) => self.written(&shared, taken),
                     Err(_) => {
                         self.disconnect(&shared);
                         return Next::Close;
@@ -487,7 +491,8 @@ where
         }
     }
 
-    /// Acknowledges written body bytes; wakes a `send()` waiting for room.
+    /// Acknowledges body bytes now written; wakes a `send()` waiting for
+    /// room.
     fn written(&mut self, shared: &Arc<Shared>, n: usize) {
         let mut st = shared.lock();
         st.out_bytes = st.out_bytes.saturating_sub(n);

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{Conn, Next, write_all};
 use crate::bridge::queue::Job;
-use crate::bridge::websocket::{NewWebSocket, WsShared, WsState};
+use crate::bridge::websocket::{NewWebSocket, WsShared, WsState, output_len};
 use crate::server::date;
 
 /// How long to wait for the peer's close frame after ours, before dropping
@@ -260,10 +260,14 @@ where
         let mut closing = false;
         loop {
             // 1. Peer events into the stream; app output into frames.
+            // `taken` counts message bytes, acknowledged to `send()` once
+            // written (compression makes the wire bytes differ).
+            let mut taken = 0usize;
             let (wake, queue_full, got_pong) = {
                 let mut st = shared.lock();
                 let (done, got_pong) = pump_events(&mut conn, &mut st);
                 for out in std::mem::take(&mut st.out) {
+                    taken += output_len(&out);
                     match out {
                         WsOutput::Text(t) => {
                             let _ = conn.send_text(&t);
@@ -303,12 +307,13 @@ where
             if conn.has_transmit() {
                 bufs.clear();
                 conn.poll_transmit(&mut bufs);
-                let n: usize = bufs.iter().map(Bytes::len).sum();
                 if write_all(&mut self.io, &mut bufs).await.is_err() {
                     break;
                 }
+            }
+            if taken > 0 {
                 let mut st = shared.lock();
-                st.out_bytes = st.out_bytes.saturating_sub(n);
+                st.out_bytes = st.out_bytes.saturating_sub(taken);
                 let wake = st.needs_wake();
                 drop(st);
                 if wake {
