@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench clean
+.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench autobahn autobahn-ci clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
@@ -12,6 +12,8 @@ help:
 	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
+	@echo "make autobahn     Autobahn|Testsuite, all 517 WebSocket cases, against cormorant (writes tests/autobahn/SUMMARY.md)"
+	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 90 s; at most 10 minutes)"
 
 $(VENV)/.installed: requirements-dev.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +55,15 @@ fuzz:
 bench: build
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py
+
+# wstest needs Python 2.7: setup.sh keeps its virtualenv in ~/.cache/cormorant (AUTOBAHN_VENV).
+autobahn: build
+	sh tests/autobahn/setup.sh
+	$(PY) tests/autobahn/run.py --server cormorant --no-setup --write-summary
+
+autobahn-ci: build
+	sh tests/autobahn/setup.sh
+	$(PY) tests/autobahn/run.py --server cormorant --no-setup --cases ci --timeout 600 --case-timeout 30
 
 clean:
 	rm -rf $(VENV) target
