@@ -13,7 +13,7 @@ help:
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
 	@echo "make autobahn     Autobahn|Testsuite, all 517 WebSocket cases, against cormorant (writes tests/autobahn/SUMMARY.md)"
-	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 90 s; at most 10 minutes)"
+	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 2 minutes; at most 10)"
 
 $(VENV)/.installed: requirements-dev.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
