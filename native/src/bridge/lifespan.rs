@@ -7,6 +7,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use super::resolve;
+
 /// One application's lifespan, driven from `cormorant._worker`.
 #[pyclass(module = "cormorant._cormorant")]
 pub(crate) struct LifespanCtx {
@@ -26,14 +28,6 @@ fn event(py: Python<'_>, r: LifespanReceive) -> PyResult<Bound<'_, PyDict>> {
     };
     d.set_item(intern!(py, "type"), ty)?;
     Ok(d)
-}
-
-fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
-    let fut = fut.bind(py);
-    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-        fut.call_method1(intern!(py, "set_result"), (value,))?;
-    }
-    Ok(())
 }
 
 impl LifespanCtx {

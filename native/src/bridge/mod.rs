@@ -10,9 +10,11 @@ pub(crate) mod shared;
 pub(crate) mod websocket;
 pub(crate) mod worker;
 
-use pyo3::PyObject;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOSError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 create_exception!(
     _cormorant,
@@ -40,4 +42,63 @@ pub(crate) struct PyCtx {
     pub(crate) access_logger: Option<PyObject>,
     /// The I/O thread's mailbox.
     pub(crate) conn_wakes: std::sync::Arc<queue::ConnWakes>,
+}
+
+impl PyCtx {
+    /// Logs an exception that ended an application task: a client that went
+    /// away at debug level, anything else as an error with its traceback.
+    pub(crate) fn log_app_error(
+        &self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        what: &str,
+    ) -> PyResult<()> {
+        if exc.is_instance_of::<ClientDisconnected>() {
+            self.error_logger
+                .call_method1(py, intern!(py, "debug"), ("client disconnected",))?;
+            return Ok(());
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "exc_info"), exc)?;
+        self.error_logger
+            .call_method(py, intern!(py, "error"), (what,), Some(&kwargs))?;
+        Ok(())
+    }
+
+    /// What `send()` returns: the shared resolved future, or, when the
+    /// connection is behind (`wait`), a new future parked in `waiter` until
+    /// the connection drains.
+    pub(crate) fn send_result(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        waiter: &mut Option<PyObject>,
+        wake_queued: &mut bool,
+    ) -> PyResult<PyObject> {
+        if !wait {
+            return Ok(self.done.clone_ref(py));
+        }
+        let fut = self.create_future.call0(py)?;
+        *waiter = Some(fut.clone_ref(py));
+        *wake_queued = false;
+        Ok(fut)
+    }
+}
+
+/// Resolves an asyncio future unless it is already done (cancelled).
+pub(crate) fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+    }
+    Ok(())
+}
+
+/// Fails an asyncio future unless it is already done (cancelled).
+pub(crate) fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
+    }
+    Ok(())
 }

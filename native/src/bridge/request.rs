@@ -246,14 +246,10 @@ impl Request {
         st.out_bytes += out.body.len();
         st.out.push_back(out);
         let wait = st.out_bytes > SEND_HIGH_WATER;
-        let result = if wait {
-            let fut = self.ctx.create_future.call0(py)?;
-            st.send_waiter = Some(fut.clone_ref(py));
-            st.wake_queued = false;
-            fut
-        } else {
-            self.ctx.done.clone_ref(py)
-        };
+        let state = &mut *st;
+        let result =
+            self.ctx
+                .send_result(py, wait, &mut state.send_waiter, &mut state.wake_queued)?;
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
@@ -265,22 +261,8 @@ impl Request {
     fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         let failed = exc.is_some();
         if let Some(exc) = &exc {
-            if exc.is_instance_of::<ClientDisconnected>() {
-                self.ctx.error_logger.call_method1(
-                    py,
-                    intern!(py, "debug"),
-                    ("client disconnected",),
-                )?;
-            } else {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item(intern!(py, "exc_info"), exc)?;
-                self.ctx.error_logger.call_method(
-                    py,
-                    intern!(py, "error"),
-                    ("Exception in ASGI application",),
-                    Some(&kwargs),
-                )?;
-            }
+            self.ctx
+                .log_app_error(py, exc, "Exception in ASGI application")?;
         }
         let mut st = self.shared.lock();
         // A response completed before the app returned needs nothing more

@@ -278,14 +278,11 @@ impl WebSocket {
         }
         st.out_bytes += output_len(&out);
         st.out.push_back(out);
-        let result = if st.out_bytes > WS_SEND_HIGH_WATER {
-            let fut = self.ctx.create_future.call0(py)?;
-            st.send_waiter = Some(fut.clone_ref(py));
-            st.wake_queued = false;
-            fut
-        } else {
-            self.ctx.done.clone_ref(py)
-        };
+        let wait = st.out_bytes > WS_SEND_HIGH_WATER;
+        let state = &mut *st;
+        let result =
+            self.ctx
+                .send_result(py, wait, &mut state.send_waiter, &mut state.wake_queued)?;
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
@@ -296,16 +293,8 @@ impl WebSocket {
     fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
         let failed = exc.is_some();
         if let Some(exc) = &exc {
-            if !exc.is_instance_of::<ClientDisconnected>() {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item(intern!(py, "exc_info"), exc)?;
-                self.ctx.error_logger.call_method(
-                    py,
-                    intern!(py, "error"),
-                    ("Exception in ASGI application",),
-                    Some(&kwargs),
-                )?;
-            }
+            self.ctx
+                .log_app_error(py, exc, "Exception in ASGI application")?;
         }
         let mut st = self.shared.lock();
         let out = st.stream.handle_app_exit(failed);
@@ -337,20 +326,20 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     };
     drop(st);
     if let Some((w, r)) = recv {
-        super::worker::resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+        super::resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
         if was_queued {
             shared.wake_conn(wakes);
         }
     }
     if let Some(w) = send {
         if gone {
-            super::worker::reject(
+            super::reject(
                 py,
                 &w,
                 ClientDisconnected::new_err("WebSocket peer disconnected"),
             )?;
         } else {
-            super::worker::resolve(py, &w, py.None())?;
+            super::resolve(py, &w, py.None())?;
         }
     }
     Ok(())

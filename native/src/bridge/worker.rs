@@ -18,7 +18,7 @@ use super::queue::{ConnWakes, Job, JobQueue};
 use super::request::{AccessInfo, Request, receive_message};
 use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
 use super::websocket::{self, NewWebSocket, WebSocket};
-use super::{ClientDisconnected, PyCtx, StartupError, scope};
+use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
@@ -44,22 +44,6 @@ pub(crate) struct Worker {
     running: Option<Running>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     jobs: Vec<Job>,
-}
-
-pub(crate) fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
-    let fut = fut.bind(py);
-    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-        fut.call_method1(intern!(py, "set_result"), (value,))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
-    let fut = fut.bind(py);
-    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-        fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
-    }
-    Ok(())
 }
 
 impl Worker {
@@ -140,13 +124,10 @@ impl Worker {
     /// coroutine could not be made): log why and answer 500, so the client
     /// is not left waiting.
     fn fail_request(py: Python<'_>, run: &Running, shared: &Arc<Shared>, e: PyErr) -> PyResult<()> {
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "exc_info"), e.value(py))?;
-        run.pyctx.error_logger.call_method(
+        run.pyctx.log_app_error(
             py,
-            intern!(py, "error"),
-            ("Exception while starting the ASGI application",),
-            Some(&kwargs),
+            e.value(py),
+            "Exception while starting the ASGI application",
         )?;
         let mut st = shared.lock();
         let out = st.stream.handle_app_exit(true);
