@@ -235,22 +235,37 @@ where
 
     /// Writes a complete response made by the server itself (503, 400...).
     async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
+        self.server_response(status, &[], body).await
+    }
+
+    /// [`Self::simple_response`] with extra header fields.
+    async fn server_response(
+        &mut self,
+        status: u16,
+        extra: &[(&'static [u8], &'static [u8])],
+        body: &'static [u8],
+    ) -> Next {
         self.h1.set_date(date::http_date());
         self.h1.close_after_response();
-        let head = ResponseHead {
-            status,
-            headers: vec![
-                (
-                    Bytes::from_static(b"content-type"),
-                    Bytes::from_static(b"text/plain; charset=utf-8"),
-                ),
-                (
-                    Bytes::from_static(b"content-length"),
-                    Bytes::from(body.len().to_string()),
-                ),
-            ],
-        };
-        if self.h1.send_response(head).is_ok()
+        let mut headers = vec![
+            (
+                Bytes::from_static(b"content-type"),
+                Bytes::from_static(b"text/plain; charset=utf-8"),
+            ),
+            (
+                Bytes::from_static(b"content-length"),
+                Bytes::from(body.len().to_string()),
+            ),
+        ];
+        headers.extend(
+            extra
+                .iter()
+                .map(|&(n, v)| (Bytes::from_static(n), Bytes::from_static(v))),
+        );
+        if self
+            .h1
+            .send_response(ResponseHead { status, headers })
+            .is_ok()
             && self.h1.send_body(Bytes::from_static(body)).is_ok()
         {
             let _ = self.h1.send_end();

@@ -140,26 +140,8 @@ where
     async fn bad_handshake(&mut self, status: u16) -> Next {
         if status == 426 {
             // RFC 6455 §4.4: name the version we speak.
-            self.h1.set_date(date::http_date());
-            self.h1.close_after_response();
-            let head = ResponseHead {
-                status,
-                headers: vec![
-                    (
-                        Bytes::from_static(b"sec-websocket-version"),
-                        Bytes::from_static(b"13"),
-                    ),
-                    (
-                        Bytes::from_static(b"content-length"),
-                        Bytes::from_static(b"0"),
-                    ),
-                ],
-            };
-            if self.h1.send_response(head).is_ok() {
-                let _ = self.h1.send_end();
-            }
-            let _ = self.flush().await;
-            return Next::Close;
+            let extra: &[(&[u8], &[u8])] = &[(b"sec-websocket-version", b"13")];
+            return self.server_response(426, extra, b"Upgrade Required").await;
         }
         self.simple_response(400, b"Bad WebSocket handshake").await
     }
