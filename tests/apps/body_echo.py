@@ -1,16 +1,20 @@
 """Request body tests.
 
 /            echoes the body in one response message (gets content-length)
-/count       JSON: number of http.request messages, total length, more_body flags
+/count       JSON: number of http.request messages, total length, more_body flags;
+             ?work=S makes the app spend S seconds (awaiting) after each message,
+             like an app that parses what it reads
 /noread      answers at once without reading the body
 /stream-echo echoes each received chunk as its own response chunk (chunked)
 """
 
+import asyncio
 import hashlib
 import json
+from urllib.parse import parse_qs
 
 
-async def _read_all(receive):
+async def _read_all(receive, work=0.0):
     chunks = []
     while True:
         message = await receive()
@@ -18,6 +22,8 @@ async def _read_all(receive):
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return chunks
+        if work:
+            await asyncio.sleep(work)
 
 
 async def app(scope, receive, send):
@@ -42,11 +48,13 @@ async def app(scope, receive, send):
                 break
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
-    chunks = await _read_all(receive)
+    query = parse_qs(scope["query_string"].decode())
+    chunks = await _read_all(receive, float(query.get("work", ["0"])[0]))
     body = b"".join(chunks)
     if path == "/count":
         out = json.dumps({
             "messages": len(chunks),
+            "sizes": [len(c) for c in chunks],
             "length": len(body),
             "sha256": hashlib.sha256(body).hexdigest(),
         }).encode()
