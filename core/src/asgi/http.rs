@@ -37,6 +37,39 @@ pub enum AppMessage {
         /// `more_body`
         more_body: bool,
     },
+    /// `http.response.trailers` (extension): trailer fields after the final
+    /// body, when the start message said `trailers`.
+    HttpResponseTrailers {
+        /// `headers`
+        headers: Vec<(Bytes, Bytes)>,
+        /// `more_trailers`
+        more_trailers: bool,
+    },
+    /// `http.response.early_hint` (extension): a `103 Early Hints` interim
+    /// response with one `link` field per entry, before the response starts.
+    HttpResponseEarlyHint {
+        /// `links`
+        links: Vec<Bytes>,
+    },
+    /// `http.response.pathsend` (extension): the whole body is the file at
+    /// `path`, which the frontend streams itself.
+    HttpResponsePathsend {
+        /// `path`: absolute path of the file.
+        path: String,
+    },
+}
+
+/// The optional ASGI HTTP extensions a frontend supports on one stream; it
+/// advertises exactly these in `scope["extensions"]`, and the stream accepts
+/// their messages only when they are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extensions {
+    /// `http.response.trailers`
+    pub trailers: bool,
+    /// `http.response.early_hint`
+    pub early_hint: bool,
+    /// `http.response.pathsend`
+    pub pathsend: bool,
 }
 
 /// What `receive()` yields.
@@ -69,10 +102,18 @@ pub struct ResponseStart {
 /// response leaves in one write.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
+    /// An interim (1xx) response to write before anything else.
+    pub informational: Option<ResponseStart>,
     /// A response head to write first.
     pub start: Option<ResponseStart>,
     /// Body bytes to write (may be empty).
     pub body: Bytes,
+    /// The rest of the body is this file (`http.response.pathsend`); `end`
+    /// is set too. The frontend adds `content-length` when the head lacks
+    /// framing and the request is not HEAD.
+    pub file: Option<String>,
+    /// Trailer fields to end the body with (`end` is set too).
+    pub trailers: Option<Vec<(Bytes, Bytes)>>,
     /// The response is complete.
     pub end: bool,
     /// The response cannot be completed: close the connection without
@@ -100,6 +141,8 @@ enum Response {
     StartPending,
     /// Head given to the transport; body messages may follow.
     Body,
+    /// The final body was sent; `http.response.trailers` messages follow.
+    Trailers,
     /// The final body message was sent.
     Done,
     /// The response was cut off after an error.
@@ -126,6 +169,11 @@ pub struct HttpStream {
     chunks: VecDeque<Bytes>,
     buffered: usize,
     pending_start: Option<ResponseStart>,
+    extensions: Extensions,
+    /// The start message announced trailers.
+    trailers_announced: bool,
+    /// Trailer fields gathered from `more_trailers` messages.
+    trailers: Vec<(Bytes, Bytes)>,
 }
 
 /// The body of the 500 response sent when the application fails before
@@ -149,7 +197,21 @@ impl HttpStream {
             chunks: VecDeque::new(),
             buffered: 0,
             pending_start: None,
+            extensions: Extensions::default(),
+            trailers_announced: false,
+            trailers: Vec::new(),
         }
+    }
+
+    /// Turns on the extensions the frontend supports for this stream.
+    pub fn with_extensions(mut self, extensions: Extensions) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// The extensions on for this stream (what `scope["extensions"]` lists).
+    pub fn extensions(&self) -> Extensions {
+        self.extensions
     }
 
     /// Feeds a piece of the request body; `more` is false on the last one.
@@ -257,7 +319,7 @@ impl HttpStream {
                 AppMessage::HttpResponseStart {
                     status,
                     headers,
-                    trailers: _,
+                    trailers,
                 },
             ) => {
                 if !(100..=999).contains(&status) {
@@ -270,34 +332,99 @@ impl HttpStream {
                         "status {status} is informational and cannot be a final response"
                     )));
                 }
+                self.trailers_announced = trailers;
                 self.pending_start = Some(ResponseStart { status, headers });
                 self.response = Response::StartPending;
                 Ok(Output::default())
             }
-            (Response::Idle, AppMessage::HttpResponseBody { .. }) => Err(SendError::Invalid(
-                "expected ASGI message 'http.response.start', but got 'http.response.body'".into(),
-            )),
+            (Response::Idle, AppMessage::HttpResponseEarlyHint { links }) => {
+                if !self.extensions.early_hint {
+                    // Not advertised: an app that sends it anyway loses only
+                    // a hint.
+                    return Ok(Output::default());
+                }
+                let headers = links
+                    .into_iter()
+                    .map(|l| (Bytes::from_static(b"link"), l))
+                    .collect();
+                Ok(Output {
+                    informational: Some(ResponseStart {
+                        status: 103,
+                        headers,
+                    }),
+                    ..Output::default()
+                })
+            }
+            (Response::Idle, other) => Err(SendError::Invalid(format!(
+                "expected ASGI message 'http.response.start', but got '{}'",
+                message_type(&other)
+            ))),
             (
                 Response::StartPending | Response::Body,
                 AppMessage::HttpResponseBody { body, more_body },
             ) => {
+                let trailers_follow = !more_body && self.trailers_announced;
                 let mut start = self.pending_start.take();
                 if let Some(start) = &mut start {
-                    if !more_body && !self.head_only {
+                    // With trailers to come on HTTP/1.1 the body must be
+                    // chunked, so no length.
+                    if !more_body && !self.head_only && !trailers_follow {
                         add_content_length(start, body.len());
                     }
                 }
-                self.response = if more_body {
-                    Response::Body
-                } else {
-                    Response::Done
+                self.response = match (more_body, trailers_follow) {
+                    (true, _) => Response::Body,
+                    (false, true) => Response::Trailers,
+                    (false, false) => Response::Done,
                 };
                 let body = if self.head_only { Bytes::new() } else { body };
                 Ok(Output {
                     start,
                     body,
-                    end: !more_body,
-                    abort: false,
+                    end: !more_body && !trailers_follow,
+                    ..Output::default()
+                })
+            }
+            (Response::StartPending, AppMessage::HttpResponsePathsend { path }) => {
+                if !self.extensions.pathsend {
+                    return Err(SendError::Invalid(
+                        "'http.response.pathsend' is not supported here".into(),
+                    ));
+                }
+                if !path.starts_with('/') {
+                    return Err(SendError::Invalid(format!(
+                        "'http.response.pathsend' needs an absolute path, got {path:?}"
+                    )));
+                }
+                self.response = if self.trailers_announced {
+                    Response::Trailers
+                } else {
+                    Response::Done
+                };
+                Ok(Output {
+                    start: self.pending_start.take(),
+                    file: (!self.head_only).then_some(path),
+                    end: !self.trailers_announced,
+                    ..Output::default()
+                })
+            }
+            (
+                Response::Trailers,
+                AppMessage::HttpResponseTrailers {
+                    headers,
+                    more_trailers,
+                },
+            ) => {
+                self.trailers.extend(headers);
+                if more_trailers {
+                    return Ok(Output::default());
+                }
+                self.response = Response::Done;
+                let fields = std::mem::take(&mut self.trailers);
+                Ok(Output {
+                    trailers: self.extensions.trailers.then_some(fields),
+                    end: true,
+                    ..Output::default()
                 })
             }
             (Response::StartPending | Response::Body, AppMessage::HttpResponseStart { .. }) => {
@@ -305,6 +432,14 @@ impl HttpStream {
                     "got a second 'http.response.start' after the response started".into(),
                 ))
             }
+            (Response::Trailers, other) => Err(SendError::Invalid(format!(
+                "expected ASGI message 'http.response.trailers', but got '{}'",
+                message_type(&other)
+            ))),
+            (Response::StartPending | Response::Body, other) => Err(SendError::Invalid(format!(
+                "unexpected ASGI message '{}' in the middle of the response",
+                message_type(&other)
+            ))),
             (Response::Done | Response::Aborted, _) => Err(SendError::Invalid(
                 "unexpected ASGI message after the response completed".into(),
             )),
@@ -326,6 +461,15 @@ impl HttpStream {
                     return Output::default();
                 }
                 internal_error()
+            }
+            // The body is complete; only the announced trailers are
+            // missing. End the message without them.
+            Response::Trailers => {
+                self.response = Response::Done;
+                Output {
+                    end: true,
+                    ..Output::default()
+                }
             }
             Response::Body => {
                 self.response = Response::Aborted;
@@ -374,7 +518,18 @@ pub fn internal_error() -> Output {
         }),
         body: Bytes::from_static(INTERNAL_ERROR_BODY),
         end: true,
-        abort: false,
+        ..Output::default()
+    }
+}
+
+/// The `type` of a message, for error text.
+fn message_type(msg: &AppMessage) -> &'static str {
+    match msg {
+        AppMessage::HttpResponseStart { .. } => "http.response.start",
+        AppMessage::HttpResponseBody { .. } => "http.response.body",
+        AppMessage::HttpResponseTrailers { .. } => "http.response.trailers",
+        AppMessage::HttpResponseEarlyHint { .. } => "http.response.early_hint",
+        AppMessage::HttpResponsePathsend { .. } => "http.response.pathsend",
     }
 }
 
@@ -534,6 +689,140 @@ mod tests {
         s.handle_app(start(200)).unwrap();
         let out = s.handle_app(body(b"ignored", false)).unwrap();
         assert!(out.body.is_empty());
+        assert!(out.end);
+    }
+
+    const ALL: Extensions = Extensions {
+        trailers: true,
+        early_hint: true,
+        pathsend: true,
+    };
+
+    fn start_with_trailers(status: u16) -> AppMessage {
+        AppMessage::HttpResponseStart {
+            status,
+            headers: vec![],
+            trailers: true,
+        }
+    }
+
+    fn trailers(name: &'static [u8], more_trailers: bool) -> AppMessage {
+        AppMessage::HttpResponseTrailers {
+            headers: vec![(Bytes::from_static(name), Bytes::from_static(b"v"))],
+            more_trailers,
+        }
+    }
+
+    #[test]
+    fn trailers_end_the_response_and_are_gathered() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start_with_trailers(200)).unwrap();
+        let out = s.handle_app(body(b"data", false)).unwrap();
+        assert!(!out.end, "the message ends with the trailers");
+        let head = out.start.unwrap();
+        assert!(
+            !head.headers.iter().any(|(n, _)| n.as_ref() == b"content-length"),
+            "trailers need chunked framing on HTTP/1.1"
+        );
+        assert_eq!(s.handle_app(trailers(b"a", true)).unwrap(), Output::default());
+        let out = s.handle_app(trailers(b"b", false)).unwrap();
+        assert!(out.end);
+        let names: Vec<_> = out.trailers.unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [&b"a"[..], &b"b"[..]]);
+        assert!(s.is_finished());
+        assert!(s.handle_app(trailers(b"c", false)).is_err());
+    }
+
+    #[test]
+    fn trailers_in_the_wrong_place_are_refused() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        let err = s.handle_app(trailers(b"a", false)).unwrap_err();
+        assert!(err.to_string().contains("http.response.trailers"), "{err}");
+
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start_with_trailers(200)).unwrap();
+        s.handle_app(body(b"", false)).unwrap();
+        let err = s.handle_app(body(b"x", false)).unwrap_err();
+        assert!(err.to_string().contains("expected ASGI message 'http.response.trailers'"));
+    }
+
+    #[test]
+    fn trailers_without_the_extension_are_dropped() {
+        let mut s = HttpStream::new(false, false);
+        s.handle_app(start_with_trailers(200)).unwrap();
+        s.handle_app(body(b"data", false)).unwrap();
+        let out = s.handle_app(trailers(b"a", false)).unwrap();
+        assert!(out.end);
+        assert_eq!(out.trailers, None);
+    }
+
+    #[test]
+    fn exit_while_trailers_are_owed_ends_the_message() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start_with_trailers(200)).unwrap();
+        s.handle_app(body(b"data", false)).unwrap();
+        let out = s.handle_app_exit(false);
+        assert!(out.end && !out.abort);
+    }
+
+    #[test]
+    fn early_hint_gives_a_103_with_links() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        let out = s
+            .handle_app(AppMessage::HttpResponseEarlyHint {
+                links: vec![Bytes::from_static(b"</a.css>; rel=preload")],
+            })
+            .unwrap();
+        let hint = out.informational.unwrap();
+        assert_eq!(hint.status, 103);
+        assert_eq!(hint.headers[0].0.as_ref(), b"link");
+        assert!(out.start.is_none() && !out.end);
+        s.handle_app(start(200)).unwrap();
+        let late = AppMessage::HttpResponseEarlyHint { links: vec![] };
+        assert!(s.handle_app(late).is_err(), "no hint after the start");
+    }
+
+    #[test]
+    fn early_hint_without_the_extension_is_ignored() {
+        let mut s = HttpStream::new(false, false);
+        let out = s
+            .handle_app(AppMessage::HttpResponseEarlyHint { links: vec![] })
+            .unwrap();
+        assert_eq!(out, Output::default());
+    }
+
+    #[test]
+    fn pathsend_is_the_whole_body() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        let out = s
+            .handle_app(AppMessage::HttpResponsePathsend {
+                path: "/tmp/f".into(),
+            })
+            .unwrap();
+        assert_eq!(out.file.as_deref(), Some("/tmp/f"));
+        assert!(out.end && out.start.is_some());
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn pathsend_rules() {
+        let send = |p: &str| AppMessage::HttpResponsePathsend { path: p.into() };
+        let mut s = HttpStream::new(false, false);
+        s.handle_app(start(200)).unwrap();
+        assert!(s.handle_app(send("/f")).is_err(), "not advertised");
+
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        assert!(s.handle_app(send("relative")).is_err());
+        s.handle_app(body(b"x", true)).unwrap();
+        assert!(s.handle_app(send("/f")).is_err(), "after body started");
+
+        let mut s = HttpStream::new(false, true).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        let out = s.handle_app(send("/f")).unwrap();
+        assert_eq!(out.file, None, "HEAD sends no file");
         assert!(out.end);
     }
 }

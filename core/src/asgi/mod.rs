@@ -10,7 +10,9 @@ mod lifespan;
 mod scope;
 mod websocket;
 
-pub use http::{AppMessage, HttpStream, Output, Receive, ResponseStart, SendError, internal_error};
+pub use http::{
+    AppMessage, Extensions, HttpStream, Output, Receive, ResponseStart, SendError, internal_error,
+};
 pub use lifespan::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
 pub use scope::{ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion};
 pub use websocket::{

@@ -352,6 +352,24 @@ impl Connection {
         Ok(())
     }
 
+    /// Ends the response body with trailer fields. They go on the wire only
+    /// with chunked framing (offer trailers to an application only when the
+    /// request said `TE: trailers`); otherwise this is [`Self::send_end`].
+    pub fn send_trailers(&mut self, fields: &[(Bytes, Bytes)]) -> Result<(), UsageError> {
+        let framing = match &self.writing {
+            Writing::Body(framing) => *framing,
+            Writing::Idle => return Err(UsageError::InvalidState("end before the response head")),
+            Writing::Done => return Err(UsageError::InvalidState("response already complete")),
+        };
+        self.writing = Writing::Done;
+        if let Err(e) = encode::end_with_trailers(&mut self.out, framing, fields) {
+            self.keep_alive = KeepAlive::MustClose;
+            return Err(e);
+        }
+        self.finish_request_body();
+        Ok(())
+    }
+
     /// The response is complete: if the request body was not read, skip it
     /// when it is already buffered, else give up on keep-alive (we could
     /// wait for it, but it may be large or never come: an unanswered

@@ -416,6 +416,29 @@ pub(super) fn end(out: &mut Output, framing: Framing) -> Result<(), UsageError> 
     }
 }
 
+/// Ends a chunked body with a trailer section (RFC 9112 §7.1.2); for any
+/// other framing the fields are dropped, as there is nowhere to put them.
+/// Invalid fields write nothing.
+pub(super) fn end_with_trailers(
+    out: &mut Output,
+    framing: Framing,
+    fields: &[(Bytes, Bytes)],
+) -> Result<(), UsageError> {
+    if framing != Framing::Chunked {
+        return end(out, framing);
+    }
+    for (name, value) in fields {
+        check_field(name, value)?;
+    }
+    let buf = out.buf();
+    buf.extend_from_slice(b"0\r\n");
+    for (name, value) in fields {
+        put_field(buf, name, value);
+    }
+    buf.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
 /// The bare `100 Continue` interim response (RFC 9110 §15.2.1).
 pub(super) fn continue_100(out: &mut Output) {
     out.buf()
@@ -515,6 +538,19 @@ mod tests {
             text(&mut out),
             "HTTP/1.1 200 OK\r\nX-A: b\r\ntransfer-encoding: chunked\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn trailers_end_a_chunked_body_and_are_dropped_otherwise() {
+        let fields = [(Bytes::from_static(b"grpc-status"), Bytes::from_static(b"0"))];
+        let mut out = Output::default();
+        end_with_trailers(&mut out, Framing::Chunked, &fields).unwrap();
+        assert_eq!(text(&mut out), "0\r\ngrpc-status: 0\r\n\r\n");
+        end_with_trailers(&mut out, Framing::Length(0), &fields).unwrap();
+        assert_eq!(text(&mut out), "");
+        let bad = [(Bytes::from_static(b"x"), Bytes::from_static(b"a\r\nb"))];
+        assert!(end_with_trailers(&mut out, Framing::Chunked, &bad).is_err());
+        assert_eq!(text(&mut out), "");
     }
 
     #[test]
