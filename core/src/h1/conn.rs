@@ -334,6 +334,48 @@ impl Connection {
         }
     }
 
+    /// Accounts for `len` body bytes the caller writes to the transport
+    /// itself (with `sendfile`, say) right after draining
+    /// [`Self::poll_transmit`]. Only a body framed by `content-length` (or
+    /// one with no body on the wire, whose bytes the caller then skips)
+    /// allows it: with chunked or close-delimited framing this is a
+    /// [`UsageError::InvalidState`] and nothing changes; more bytes than the
+    /// length allows is [`UsageError::LengthMismatch`].
+    pub fn send_body_external(&mut self, len: u64) -> Result<(), UsageError> {
+        match &mut self.writing {
+            Writing::Body(Framing::Length(remaining)) => {
+                if len > *remaining {
+                    self.writing = Writing::Done;
+                    self.keep_alive = KeepAlive::MustClose;
+                    return Err(UsageError::LengthMismatch);
+                }
+                *remaining -= len;
+                Ok(())
+            }
+            Writing::Body(Framing::Empty) => Ok(()),
+            Writing::Body(_) => Err(UsageError::InvalidState(
+                "external body bytes need a content-length body",
+            )),
+            Writing::Idle => Err(UsageError::InvalidState("body before the response head")),
+            Writing::Done => Err(UsageError::InvalidState("response already complete")),
+        }
+    }
+
+    /// Whether the current response's body is framed by `content-length` (or
+    /// has no body on the wire), so [`Self::send_body_external`] applies.
+    pub fn body_is_length_framed(&self) -> bool {
+        matches!(
+            self.writing,
+            Writing::Body(Framing::Length(_) | Framing::Empty)
+        )
+    }
+
+    /// Whether the current response sends no body bytes on the wire (HEAD,
+    /// 204, 304).
+    pub fn body_is_empty(&self) -> bool {
+        matches!(self.writing, Writing::Body(Framing::Empty))
+    }
+
     /// Ends the response body. Fewer bytes than the response's
     /// `content-length` is [`UsageError::LengthMismatch`], and the connection
     /// will close.
@@ -533,6 +575,49 @@ mod tests {
         c.handle_eof();
         assert_eq!(c.poll_event(), Event::Closed);
         assert!(matches!(c.reading, Reading::Closed));
+    }
+
+    #[test]
+    fn external_body_bytes_count_against_content_length() {
+        let mut c = conn();
+        c.handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        head_of(c.poll_event());
+        c.send_response(ok200(10)).unwrap();
+        assert!(c.body_is_length_framed());
+        c.send_body_external(6).unwrap();
+        c.send_body_external(4).unwrap();
+        c.send_end().unwrap();
+        c.start_next_cycle().unwrap();
+
+        c.handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        head_of(c.poll_event());
+        c.send_response(ok200(3)).unwrap();
+        assert_eq!(c.send_body_external(4), Err(UsageError::LengthMismatch));
+        assert!(!c.is_keep_alive());
+    }
+
+    #[test]
+    fn external_body_bytes_need_a_length() {
+        let mut c = conn();
+        c.handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        head_of(c.poll_event());
+        c.send_response(ResponseHead {
+            status: 200,
+            headers: vec![],
+        })
+        .unwrap();
+        assert!(!c.body_is_length_framed());
+        assert!(matches!(
+            c.send_body_external(1),
+            Err(UsageError::InvalidState(_))
+        ));
+        c.send_body(Bytes::from_static(b"x")).unwrap();
+        c.send_trailers(&[(Bytes::from_static(b"t"), Bytes::from_static(b"1"))])
+            .unwrap();
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        let wire: Vec<u8> = out.concat();
+        assert!(wire.ends_with(b"1\r\nx\r\n0\r\nt: 1\r\n\r\n"), "{wire:?}");
     }
 
     #[test]
