@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Side-by-side HTTP/1.1 benchmark: cormorant vs granian vs uvicorn.
+"""Side-by-side HTTP benchmark: cormorant vs granian vs uvicorn.
 
-Every server runs the same app, one worker, uvloop, pinned to CPU 0; wrk is
-pinned to CPU 1. Servers are interleaved round by round so that a noisy
-neighbour hurts all of them alike; the table reports medians over rounds and
-ratios against granian.
+Every server runs the same app, one worker, uvloop, pinned to CPU 0; the load
+generator (wrk, h2load, wsload) is pinned to CPU 1. Servers are interleaved
+round by round so that a noisy neighbour hurts all of them alike; the table
+reports medians over rounds and ratios against granian.
+
+Workloads run over plain HTTP/1.1 unless their name says otherwise: `h2-*`
+are HTTP/2 cleartext with prior knowledge (h2load; each server started in its
+HTTP/2-only mode; uvicorn has no HTTP/2 and is skipped), `https-*` are
+HTTP/1.1 over TLS (wrk; a throw-away self-signed P-256 certificate made with
+the openssl CLI).
 
     python bench/run.py                   # full run, prints a markdown table
     python bench/run.py --write           # ... and saves it to bench/RESULTS.md
     python bench/run.py --rounds 1 --duration 5 --servers cormorant,granian
+    python bench/run.py --workloads h2-hello,h2-10k-get,https-hello --rounds 1
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -31,7 +39,9 @@ BENCH = os.path.join(ROOT, "bench")
 PY = sys.executable
 BIN = os.path.dirname(PY)
 
-# (name, app, path, wrk lua script)
+# (name, app, path, driver): the driver is a wrk lua script, None (plain wrk),
+# "ws" (bench/wsload), "h2" (h2load, HTTP/2 prior knowledge) or "tls" (wrk over
+# https).
 WORKLOADS = [
     ("hello", "bench.apps.raw:app", "/", None),
     ("10k-get", "bench.apps.raw:app", "/10k", None),
@@ -40,24 +50,63 @@ WORKLOADS = [
     ("fastapi-json", "bench.apps.fastapi_app:app", "/json", None),
     # WebSocket echo round trips, driven by bench/wsload (Rust) instead of wrk.
     ("ws-echo", "bench.apps.ws_echo:app", "/", "ws"),
+    # HTTP/2 cleartext (prior knowledge), driven by h2load.
+    ("h2-hello", "bench.apps.raw:app", "/", "h2"),
+    ("h2-10k-get", "bench.apps.raw:app", "/10k", "h2"),
+    # HTTP/1.1 over TLS, driven by wrk.
+    ("https-hello", "bench.apps.raw:app", "/", "tls"),
 ]
 
 
-def cmd_cormorant(app: str, port: int) -> list[str]:
-    return [PY, "-m", "cormorant", app, "--port", str(port), "--loop", "uvloop",
-            "--log-level", "warning"]
+def mode_of(driver) -> str:
+    """How the server must be started for a workload's driver."""
+    return driver if driver in ("h2", "tls") else "h1"
 
 
-def cmd_granian(app: str, port: int) -> list[str]:
-    return [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
-            "--http", "1", "--workers", "1", "--port", str(port), "--log-level", "warning",
-            app]
+@dataclass
+class Tls:
+    cert: str
+    key: str
 
 
-def cmd_uvicorn(app: str, port: int) -> list[str]:
-    return [PY, "-m", "uvicorn", app, "--port", str(port), "--loop", "uvloop", "--http",
-            "httptools", "--ws", "websockets", "--workers", "1", "--log-level", "warning",
-            "--no-access-log"]
+def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    cmd = [PY, "-m", "cormorant", app, "--host", "127.0.0.1", "--port", str(port),
+           "--loop", "uvloop", "--log-level", "warning"]
+    if mode == "h2":
+        cmd += ["--http", "2"]
+    if mode == "tls":
+        cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
+    return cmd
+
+
+def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    cmd = [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
+           "--http", "2" if mode == "h2" else "1", "--workers", "1", "--host", "127.0.0.1",
+           "--port", str(port), "--log-level", "warning"]
+    if mode == "tls":
+        cmd += ["--ssl-certificate", tls.cert, "--ssl-keyfile", tls.key]
+    return cmd + [app]
+
+
+def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    if mode == "h2":
+        return None  # no HTTP/2 in uvicorn
+    cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
+           "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
+           "--log-level", "warning", "--no-access-log"]
+    if mode == "tls":
+        cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
+    return cmd
+
+
+def make_cert(directory: str) -> Tls:
+    """A self-signed P-256 certificate for localhost (valid two days)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+    return Tls(cert, key)
 
 
 SERVERS = {"cormorant": cmd_cormorant, "granian": cmd_granian, "uvicorn": cmd_uvicorn}
@@ -154,12 +203,13 @@ def parse_latency(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def run_wrk(port: int, path: str, script: str | None, duration: int, conns: int) -> tuple:
+def run_wrk(port: int, path: str, script: str | None, duration: int, conns: int,
+            scheme: str = "http") -> tuple:
     cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
            "--timeout", "5s"]
     if script:
         cmd += ["-s", os.path.join(BENCH, script)]
-    cmd.append(f"http://127.0.0.1:{port}{path}")
+    cmd.append(f"{scheme}://127.0.0.1:{port}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -191,9 +241,53 @@ def run_wsload(port: int, path: str, duration: int, conns: int) -> tuple:
             int(values["errors"]), int(values["round_trips"]))
 
 
-def measure(port: int, path: str, script, duration: int, conns: int) -> tuple:
+def parse_h2load(out: str) -> tuple[float, int, int]:
+    """req/s, completed requests and errors from h2load's summary."""
+    m = re.search(r"^finished in [\d.]+\w*, ([\d.]+) req/s", out, re.M)
+    if not m:
+        raise RuntimeError("unexpected h2load output:\n" + out[-2000:])
+    rps = float(m.group(1))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M)
+    total, started, done, succeeded, failed, errored, timeout = map(int, m.groups())
+    # "failed" counts HTTP-level failures (4xx/5xx) as well as the "errored"
+    # ones (resets, protocol errors), which include the timeouts.
+    errors = max(failed, errored, timeout)
+    return rps, done, errors
+
+
+def p99_from_h2load_log(path: str) -> float:
+    """h2load --log-file rows: start time (µs), status, duration (µs)."""
+    durations = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                durations.append(int(parts[2]))
+    if not durations:
+        return float("nan")
+    durations.sort()
+    return durations[min(len(durations) - 1, int(len(durations) * 0.99))] / 1000
+
+
+def run_h2load(port: int, path: str, duration: int, conns: int, streams: int) -> tuple:
+    with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
+        log = os.path.join(tmp, "requests.log")
+        cmd = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
+               "-D", str(duration), "--log-file", log, f"http://127.0.0.1:{port}{path}"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+        rps, done, errors = parse_h2load(out)
+        return rps, p99_from_h2load_log(log), errors, done
+
+
+def measure(port: int, path: str, script, duration: int, args) -> tuple:
+    conns = args.connections
     if script == "ws":
         return run_wsload(port, path, duration, min(conns, 32))
+    if script == "h2":
+        return run_h2load(port, path, duration, args.h2_connections, args.h2_streams)
+    if script == "tls":
+        return run_wrk(port, path, None, duration, conns, scheme="https")
     return run_wrk(port, path, script, duration, conns)
 
 
@@ -207,20 +301,23 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def bench_server(server: str, app: str, jobs: list, args) -> dict[str, Sample]:
+def bench_server(server: str, app: str, mode: str, jobs: list, args,
+                 tls: Tls | None) -> dict[str, Sample]:
     port = free_port()
-    cmd = ["taskset", "-c", "0"] + SERVERS[server](app, port)
+    server_cmd = SERVERS[server](app, port, mode, tls)
+    if server_cmd is None:
+        return {}
+    cmd = ["taskset", "-c", "0"] + server_cmd
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     out = {}
     try:
         wait_port(port, proc)
         for name, path, script in jobs:
-            measure(port, path, script, args.warmup, args.connections)
+            measure(port, path, script, args.warmup, args)
             pids = tree(proc.pid)
             cpu0 = cpu_seconds(pids)
-            rps, p99, errors, requests = measure(port, path, script, args.duration,
-                                                 args.connections)
+            rps, p99, errors, requests = measure(port, path, script, args.duration, args)
             cpu = cpu_seconds(tree(proc.pid)) - cpu0
             out[name] = Sample(rps, p99, errors, requests,
                                cpu / max(requests, 1) * 1e6, rss_mb(tree(proc.pid)))
@@ -237,6 +334,10 @@ def main() -> int:
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per workload")
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--h2-connections", type=int, default=16,
+                   help="h2load connections for the h2-* workloads")
+    p.add_argument("--h2-streams", type=int, default=10,
+                   help="concurrent streams per h2load connection (-m)")
     p.add_argument("--servers", default="cormorant,granian,uvicorn")
     p.add_argument("--workloads", default=",".join(w[0] for w in WORKLOADS))
     p.add_argument("--write", action="store_true", help="save the table to bench/RESULTS.md")
@@ -244,18 +345,30 @@ def main() -> int:
     servers = args.servers.split(",")
     wanted = args.workloads.split(",")
     workloads = [w for w in WORKLOADS if w[0] in wanted]
-    by_app: dict[str, list] = {}
+    unknown = set(wanted) - {w[0] for w in WORKLOADS}
+    if unknown:
+        p.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    # One server process per (app, mode): HTTP/1.1, HTTP/2 and TLS need
+    # different command lines.
+    by_app: dict[tuple[str, str], list] = {}
     for name, app, path, script in workloads:
-        by_app.setdefault(app, []).append((name, path, script))
+        by_app.setdefault((app, mode_of(script)), []).append((name, path, script))
 
+    cert_dir = tempfile.TemporaryDirectory(prefix="bench-tls-")
+    tls = make_cert(cert_dir.name) if any(m == "tls" for _, m in by_app) else None
     results: dict[tuple[str, str], Result] = {}
-    for r in range(args.rounds):
-        order = servers[r % len(servers):] + servers[:r % len(servers)]
-        for server in order:
-            for app, jobs in by_app.items():
-                print(f"round {r + 1}/{args.rounds}: {server} {app}", file=sys.stderr)
-                for name, sample in bench_server(server, app, jobs, args).items():
-                    results.setdefault((name, server), Result()).samples.append(sample)
+    try:
+        for r in range(args.rounds):
+            order = servers[r % len(servers):] + servers[:r % len(servers)]
+            for server in order:
+                for (app, mode), jobs in by_app.items():
+                    print(f"round {r + 1}/{args.rounds}: {server} {app} ({mode})",
+                          file=sys.stderr)
+                    for name, sample in bench_server(server, app, mode, jobs, args,
+                                                     tls).items():
+                        results.setdefault((name, server), Result()).samples.append(sample)
+    finally:
+        cert_dir.cleanup()
 
     lines = [
         "| workload | server | req/s (ws: round trips/s) | vs granian | p99 ms | CPU µs/req | "
@@ -265,7 +378,9 @@ def main() -> int:
     for name, *_ in workloads:
         base = results.get((name, "granian"))
         for server in servers:
-            res = results[(name, server)]
+            res = results.get((name, server))
+            if res is None:  # e.g. uvicorn has no HTTP/2
+                continue
             rps = res.median("rps")
             ratio = f"{rps / base.median('rps'):.2f}×" if base else "-"
             errors = sum(s.errors for s in res.samples)
@@ -283,7 +398,10 @@ def main() -> int:
             f"{uname.machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n"
             f"Command: `python bench/run.py --rounds {args.rounds} --duration {args.duration} "
             f"--connections {args.connections}`; each server 1 worker with uvloop, pinned to "
-            "CPU 0, wrk pinned to CPU 1; medians over rounds, servers interleaved.\n\n"
+            "CPU 0, wrk pinned to CPU 1; medians over rounds, servers interleaved.\n"
+            f"h2-* workloads: h2load -c {args.h2_connections} -m {args.h2_streams}, h2c "
+            "prior knowledge, p99 from h2load's per-request log; https-*: wrk over TLS "
+            "with a self-signed P-256 certificate.\n\n"
         )
         with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
             f.write(header + table + "\n")
