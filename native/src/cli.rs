@@ -120,6 +120,88 @@ pub(crate) struct Cli {
     #[arg(long, env = "CORMORANT_WS_PER_MESSAGE_DEFLATE", default_value_t = true,
           action = clap::ArgAction::Set, value_name = "BOOL")]
     ws_per_message_deflate: bool,
+    /// HTTP versions: auto (HTTP/1.1, and HTTP/2 by ALPN or h2c prior
+    /// knowledge), 1 or 2.
+    #[arg(long, env = "CORMORANT_HTTP", default_value = "auto",
+          value_parser = ["auto", "1", "2"])]
+    http: String,
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(
+        long,
+        env = "CORMORANT_HTTP2_MAX_CONCURRENT_STREAMS",
+        default_value_t = 200
+    )]
+    http2_max_concurrent_streams: u32,
+    /// Initial HTTP/2 stream flow-control window, in bytes.
+    #[arg(long, env = "CORMORANT_HTTP2_INITIAL_STREAM_WINDOW_SIZE", default_value_t = 1024 * 1024)]
+    http2_initial_stream_window_size: u32,
+    /// Initial HTTP/2 connection flow-control window, in bytes.
+    #[arg(long, env = "CORMORANT_HTTP2_INITIAL_CONNECTION_WINDOW_SIZE",
+          default_value_t = 2 * 1024 * 1024)]
+    http2_initial_connection_window_size: u32,
+    /// Size HTTP/2 windows from the measured bandwidth-delay product.
+    #[arg(long, env = "CORMORANT_HTTP2_ADAPTIVE_WINDOW")]
+    http2_adaptive_window: bool,
+    /// Largest HTTP/2 frame payload accepted, in bytes.
+    #[arg(long, env = "CORMORANT_HTTP2_MAX_FRAME_SIZE", default_value_t = 16 * 1024)]
+    http2_max_frame_size: u32,
+    /// Largest HTTP/2 request header list, in bytes (larger: 431).
+    #[arg(long, env = "CORMORANT_HTTP2_MAX_HEADER_LIST_SIZE", default_value_t = 64 * 1024)]
+    http2_max_header_list_size: u32,
+    /// Seconds between HTTP/2 keep-alive pings (default: none).
+    #[arg(long, env = "CORMORANT_HTTP2_KEEP_ALIVE_INTERVAL")]
+    http2_keep_alive_interval: Option<f64>,
+    /// Seconds to wait for a keep-alive ping's answer before closing.
+    #[arg(
+        long,
+        env = "CORMORANT_HTTP2_KEEP_ALIVE_TIMEOUT",
+        default_value_t = 20.0
+    )]
+    http2_keep_alive_timeout: f64,
+    /// Serve TLS with this PEM certificate chain.
+    #[arg(
+        long,
+        env = "CORMORANT_SSL_CERTFILE",
+        alias = "ssl-certificate",
+        value_name = "FILE"
+    )]
+    ssl_certfile: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 RSA, SEC1 EC, or encrypted PKCS#8).
+    #[arg(long, env = "CORMORANT_SSL_KEYFILE", value_name = "FILE")]
+    ssl_keyfile: Option<String>,
+    /// Password of an encrypted private key.
+    #[arg(long, env = "CORMORANT_SSL_KEYFILE_PASSWORD", value_name = "PASSWORD")]
+    ssl_keyfile_password: Option<String>,
+    /// PEM CA certificates that client certificates must chain to.
+    #[arg(
+        long,
+        env = "CORMORANT_SSL_CA_CERTS",
+        alias = "ssl-ca",
+        value_name = "FILE"
+    )]
+    ssl_ca_certs: Option<String>,
+    /// Client certificates: none, optional or required (0, 1, 2 as in
+    /// uvicorn).
+    #[arg(long, env = "CORMORANT_SSL_CERT_REQS", default_value = "none",
+          value_parser = ["none", "optional", "required", "0", "1", "2"])]
+    ssl_cert_reqs: String,
+    /// Require client certificates (granian's name for
+    /// `--ssl-cert-reqs required`).
+    #[arg(long, hide = true)]
+    ssl_client_verify: bool,
+    /// Certificate revocation list(s) for client certificates (PEM or DER).
+    #[arg(long, env = "CORMORANT_SSL_CRL", value_name = "FILE")]
+    ssl_crl: Option<String>,
+    /// Oldest TLS version accepted.
+    #[arg(long, env = "CORMORANT_SSL_PROTOCOL_MIN", default_value = "tls1.2",
+          value_parser = ["tls1.2", "tls1.3"])]
+    ssl_protocol_min: String,
+    /// Allowed cipher suites, by name, separated by ':' or ','.
+    #[arg(long, env = "CORMORANT_SSL_CIPHERS", value_name = "SUITES")]
+    ssl_ciphers: Option<String>,
+    /// Seconds a TLS handshake may take before the connection is dropped.
+    #[arg(long, env = "CORMORANT_TIMEOUT_TLS_HANDSHAKE", default_value_t = 10.0)]
+    timeout_tls_handshake: f64,
 }
 
 impl Cli {
@@ -158,6 +240,33 @@ impl Cli {
             ws_ping_interval: Some(self.ws_ping_interval),
             ws_ping_timeout: Some(self.ws_ping_timeout),
             ws_per_message_deflate: self.ws_per_message_deflate,
+            http: self.http,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
+            http2_initial_stream_window_size: self.http2_initial_stream_window_size,
+            http2_initial_connection_window_size: self.http2_initial_connection_window_size,
+            http2_adaptive_window: self.http2_adaptive_window,
+            http2_max_frame_size: self.http2_max_frame_size,
+            http2_max_header_list_size: self.http2_max_header_list_size,
+            http2_keep_alive_interval: self.http2_keep_alive_interval.filter(|s| *s > 0.0),
+            http2_keep_alive_timeout: self.http2_keep_alive_timeout,
+            ssl_certfile: self.ssl_certfile,
+            ssl_keyfile: self.ssl_keyfile,
+            ssl_keyfile_password: self.ssl_keyfile_password,
+            ssl_ca_certs: self.ssl_ca_certs,
+            ssl_cert_reqs: if self.ssl_client_verify {
+                "required".into()
+            } else {
+                match self.ssl_cert_reqs.as_str() {
+                    "0" => "none".into(),
+                    "1" => "optional".into(),
+                    "2" => "required".into(),
+                    _ => self.ssl_cert_reqs,
+                }
+            },
+            ssl_crl: self.ssl_crl,
+            ssl_protocol_min: self.ssl_protocol_min,
+            ssl_ciphers: self.ssl_ciphers,
+            timeout_tls_handshake: self.timeout_tls_handshake,
         }
     }
 }

@@ -73,6 +73,42 @@ pub(crate) struct ServerConfig {
     pub(crate) ws_ping_timeout: Option<f64>,
     /// Negotiate permessage-deflate (RFC 7692) when the client offers it.
     pub(crate) ws_per_message_deflate: bool,
+    /// HTTP versions served: auto (1.1 and 2), 1 or 2.
+    pub(crate) http: String,
+    /// Most concurrent HTTP/2 streams per connection.
+    pub(crate) http2_max_concurrent_streams: u32,
+    /// Initial HTTP/2 stream window, in bytes.
+    pub(crate) http2_initial_stream_window_size: u32,
+    /// Initial HTTP/2 connection window, in bytes.
+    pub(crate) http2_initial_connection_window_size: u32,
+    /// Size the HTTP/2 windows from the measured bandwidth-delay product.
+    pub(crate) http2_adaptive_window: bool,
+    /// Largest HTTP/2 frame payload we accept, in bytes.
+    pub(crate) http2_max_frame_size: u32,
+    /// Largest HTTP/2 header list (decoded), in bytes.
+    pub(crate) http2_max_header_list_size: u32,
+    /// Seconds between HTTP/2 keep-alive pings (None: no pings).
+    pub(crate) http2_keep_alive_interval: Option<f64>,
+    /// Seconds to wait for a keep-alive ping's answer.
+    pub(crate) http2_keep_alive_timeout: f64,
+    /// PEM certificate chain: serve TLS.
+    pub(crate) ssl_certfile: Option<String>,
+    /// PEM private key for `ssl_certfile`.
+    pub(crate) ssl_keyfile: Option<String>,
+    /// Password of an encrypted PKCS#8 key.
+    pub(crate) ssl_keyfile_password: Option<String>,
+    /// PEM CA certificates that client certificates must chain to.
+    pub(crate) ssl_ca_certs: Option<String>,
+    /// Client certificates: none, optional or required.
+    pub(crate) ssl_cert_reqs: String,
+    /// Certificate revocation lists (PEM or DER) for client certificates.
+    pub(crate) ssl_crl: Option<String>,
+    /// Oldest TLS version accepted: tls1.2 or tls1.3.
+    pub(crate) ssl_protocol_min: String,
+    /// Cipher suites allowed, by name, separated by ':' or ','.
+    pub(crate) ssl_ciphers: Option<String>,
+    /// Seconds a TLS handshake may take.
+    pub(crate) timeout_tls_handshake: f64,
 }
 
 impl Default for ServerConfig {
@@ -110,6 +146,24 @@ impl Default for ServerConfig {
             ws_ping_interval: Some(20.0),
             ws_ping_timeout: Some(20.0),
             ws_per_message_deflate: true,
+            http: "auto".into(),
+            http2_max_concurrent_streams: 200,
+            http2_initial_stream_window_size: 1024 * 1024,
+            http2_initial_connection_window_size: 2 * 1024 * 1024,
+            http2_adaptive_window: false,
+            http2_max_frame_size: 16 * 1024,
+            http2_max_header_list_size: 64 * 1024,
+            http2_keep_alive_interval: None,
+            http2_keep_alive_timeout: 20.0,
+            ssl_certfile: None,
+            ssl_keyfile: None,
+            ssl_keyfile_password: None,
+            ssl_ca_certs: None,
+            ssl_cert_reqs: "none".into(),
+            ssl_crl: None,
+            ssl_protocol_min: "tls1.2".into(),
+            ssl_ciphers: None,
+            timeout_tls_handshake: 10.0,
         }
     }
 }
@@ -122,6 +176,28 @@ impl ServerConfig {
                 "invalid loop {:?}: expected auto, asyncio or uvloop",
                 self.loop_impl
             ));
+        }
+        if !matches!(self.http.as_str(), "auto" | "1" | "2") {
+            return Err(format!(
+                "invalid http {:?}: expected auto, 1 or 2",
+                self.http
+            ));
+        }
+        if !(16 * 1024..=16 * 1024 * 1024 - 1).contains(&self.http2_max_frame_size) {
+            return Err(format!(
+                "invalid --http2-max-frame-size {}: must be between 16384 and 16777215",
+                self.http2_max_frame_size
+            ));
+        }
+        if self.http2_initial_stream_window_size > i32::MAX as u32
+            || self.http2_initial_connection_window_size > i32::MAX as u32
+        {
+            return Err("HTTP/2 window sizes must be at most 2147483647".into());
+        }
+        match (&self.ssl_certfile, &self.ssl_keyfile) {
+            (Some(_), None) => return Err("--ssl-certfile needs --ssl-keyfile".into()),
+            (None, Some(_)) => return Err("--ssl-keyfile needs --ssl-certfile".into()),
+            _ => {}
         }
         if !matches!(self.lifespan.as_str(), "auto" | "on" | "off") {
             return Err(format!(

@@ -57,7 +57,45 @@ _ALIASES = {
     "ws_ping_timeout": "ws_ping_timeout",
     "ws_per_message_deflate": "ws_per_message_deflate",
     "websockets": "ws",  # granian: True/False
+    "http2_max_concurrent_streams": "http2_max_concurrent_streams",
+    "http2_initial_stream_window_size": "http2_initial_stream_window_size",
+    "http2_initial_connection_window_size": "http2_initial_connection_window_size",
+    "http2_adaptive_window": "http2_adaptive_window",
+    "http2_max_frame_size": "http2_max_frame_size",
+    "http2_max_header_list_size": "http2_max_header_list_size",
+    "http2_keep_alive_interval": "http2_keep_alive_interval",
+    "http2_keep_alive_timeout": "http2_keep_alive_timeout",
+    "ssl_certfile": "ssl_certfile",
+    "ssl_cert": "ssl_certfile",  # granian
+    "ssl_keyfile": "ssl_keyfile",
+    "ssl_key": "ssl_keyfile",  # granian
+    "ssl_keyfile_password": "ssl_keyfile_password",
+    "ssl_key_password": "ssl_keyfile_password",  # granian
+    "ssl_ca_certs": "ssl_ca_certs",
+    "ssl_ca": "ssl_ca_certs",  # granian
+    "ssl_cert_reqs": "ssl_cert_reqs",
+    "ssl_client_verify": "ssl_cert_reqs",  # granian: True/False
+    "ssl_crl": "ssl_crl",
+    "ssl_protocol_min": "ssl_protocol_min",
+    "ssl_ciphers": "ssl_ciphers",
+    "timeout_tls_handshake": "timeout_tls_handshake",
 }
+
+# granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
+# its attributes, mapped to ours.
+_HTTP2_SETTINGS = {
+    "adaptive_window": "http2_adaptive_window",
+    "initial_connection_window_size": "http2_initial_connection_window_size",
+    "initial_stream_window_size": "http2_initial_stream_window_size",
+    "keep_alive_interval": "http2_keep_alive_interval",
+    "keep_alive_timeout": "http2_keep_alive_timeout",
+    "max_concurrent_streams": "http2_max_concurrent_streams",
+    "max_frame_size": "http2_max_frame_size",
+    "max_headers_size": "http2_max_header_list_size",
+}
+
+# uvicorn's ssl_cert_reqs is an ssl.VerifyMode (0, 1, 2).
+_CERT_REQS = {0: "none", 1: "optional", 2: "required"}
 
 
 def _value(v: Any) -> Any:
@@ -71,8 +109,16 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
     if str(interface).lower() not in ("asgi", "asginl"):
         raise ValueError(f"interface {interface!r} is not supported: Cormorant serves ASGI")
     http = str(_value(kwargs.pop("http", "auto"))).lower()
-    if http not in ("auto", "1", "http1", "1.1"):
-        raise ValueError(f"http {http!r} is not supported yet: Cormorant serves HTTP/1.1")
+    http = {"http1": "1", "1.1": "1", "http2": "2"}.get(http, http)
+    if http not in ("auto", "1", "2"):
+        raise ValueError(f"http {http!r} is not supported: expected auto, 1 or 2")
+    cfg["http"] = http
+    settings = kwargs.pop("http2_settings", None)
+    if settings is not None:
+        for attr, name in _HTTP2_SETTINGS.items():
+            value = getattr(settings, attr, None)
+            if value is not None:
+                kwargs.setdefault(name, value)
     for key, value in kwargs.items():
         name = _ALIASES.get(key)
         if name is None:
@@ -88,6 +134,17 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
             value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(
                 value, "info"
             )
+        if name == "ssl_cert_reqs":
+            if isinstance(value, bool):
+                value = "required" if value else "none"
+            elif isinstance(value, int):
+                value = _CERT_REQS.get(int(value), "none")
+        if name.startswith("ssl_") and name not in ("ssl_cert_reqs",) and value is not None:
+            value = os.fspath(value) if not isinstance(value, str) else value
+        if name == "http2_keep_alive_interval" and value is not None:
+            value = float(value) or None
+        if name == "http2_keep_alive_timeout" and value is not None:
+            value = float(value)
         if name == "uds" and value is not None:
             value = os.fspath(value)
         if name == "app_dir" and value is not None:

@@ -25,6 +25,9 @@ pub(crate) enum Job {
     WsWake(Arc<WsShared>),
     /// The worker should stop (for example after `--limit-max-requests`).
     Stop,
+    /// A line for the `cormorant.error` logger from the I/O thread, at a
+    /// Python logging level (10 debug ... 40 error).
+    Log(u8, String),
 }
 
 /// The Python thread's mailbox.

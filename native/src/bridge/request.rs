@@ -186,6 +186,36 @@ fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
                 more_body: truthy(dict.get_item(intern!(py, "more_body"))?)?,
             })
         }
+        "http.response.trailers" => Ok(AppMessage::HttpResponseTrailers {
+            headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
+            more_trailers: truthy(dict.get_item(intern!(py, "more_trailers"))?)?,
+        }),
+        "http.response.early_hint" => {
+            let mut links = Vec::new();
+            if let Some(v) = dict.get_item(intern!(py, "links"))? {
+                for link in v.try_iter()? {
+                    let link = bytes_like(&link?, "each of 'links'")?;
+                    if link.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+                        return Err(PyValueError::new_err(
+                            "invalid link in 'http.response.early_hint': CR, LF and NUL are not allowed",
+                        ));
+                    }
+                    links.push(link);
+                }
+            }
+            Ok(AppMessage::HttpResponseEarlyHint { links })
+        }
+        "http.response.pathsend" => {
+            let path = dict
+                .get_item(intern!(py, "path"))?
+                .ok_or_else(|| PyValueError::new_err("'http.response.pathsend' needs a 'path'"))?;
+            let path = py
+                .import(intern!(py, "os"))?
+                .call_method1(intern!(py, "fsdecode"), (path,))?
+                .extract::<String>()
+                .map_err(|_| PyTypeError::new_err("'path' must be a str or os.PathLike"))?;
+            Ok(AppMessage::HttpResponsePathsend { path })
+        }
         other => Err(PyRuntimeError::new_err(format!(
             "unexpected ASGI message type {other:?} on an HTTP connection"
         ))),

@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    ASGI_VERSION, Address, HTTP_SPEC_VERSION, HttpScope, WEBSOCKET_SPEC_VERSION, WebSocketScope,
+    ASGI_VERSION, Address, Extensions, HTTP_SPEC_VERSION, HttpScope, WEBSOCKET_SPEC_VERSION,
+    WebSocketScope,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -79,7 +80,7 @@ pub(crate) fn websocket_scope<'py>(
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = http_scope(py, &scope.http, unix, state)?;
+    let d = http_scope(py, &scope.http, unix, state, Extensions::default())?;
     d.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
     d.del_item(intern!(py, "method"))?;
     let scheme = if scope.http.scheme == "wss" {
@@ -107,12 +108,14 @@ pub(crate) fn websocket_scope<'py>(
 }
 
 /// Builds the HTTP scope dict. `state` is the lifespan state; each request
-/// gets a shallow copy of it (ASGI lifespan spec, "state").
+/// gets a shallow copy of it (ASGI lifespan spec, "state"). `ext` are the
+/// response extensions this stream supports.
 pub(crate) fn http_scope<'py>(
     py: Python<'py>,
     scope: &HttpScope,
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
+    ext: Extensions,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "type"), intern!(py, "http"))?;
@@ -172,6 +175,16 @@ pub(crate) fn http_scope<'py>(
     if let Some(state) = state {
         d.set_item(intern!(py, "state"), state.copy()?)?;
     }
-    d.set_item(intern!(py, "extensions"), PyDict::new(py))?;
+    let extensions = PyDict::new(py);
+    if ext.trailers {
+        extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+    }
+    if ext.early_hint {
+        extensions.set_item(intern!(py, "http.response.early_hint"), PyDict::new(py))?;
+    }
+    if ext.pathsend {
+        extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    }
+    d.set_item(intern!(py, "extensions"), extensions)?;
     Ok(d)
 }

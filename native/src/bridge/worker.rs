@@ -73,7 +73,8 @@ impl Worker {
             shared,
         } = *nr;
         let state = run.state.as_ref().map(|d| d.bind(py));
-        let dict = scope::http_scope(py, &s, unix, state)?;
+        let ext = shared.lock().stream.extensions();
+        let dict = scope::http_scope(py, &s, unix, state, ext)?;
         let access = run.pyctx.access_logger.is_some().then(|| {
             Box::new(AccessInfo {
                 client: s
@@ -268,6 +269,13 @@ impl Worker {
             conn_wakes,
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
             head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
+            http: server::HttpVersions::parse(&self.config.http),
+            h2: (self.config.http != "1")
+                .then(|| server::h2::H2Settings::from_config(&self.config)),
+            log_level: match self.config.log_level.to_ascii_lowercase().as_str() {
+                "debug" | "trace" => server::DEBUG,
+                _ => server::DEBUG + 1,
+            },
             access_log: native_access_log,
             ws: self.config.ws_settings(),
             root_path: self.config.root_path.clone(),
@@ -317,6 +325,11 @@ impl Worker {
                 Job::WebSocket(nw) => self.new_websocket(py, run, nw),
                 Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
+                Job::Log(level, message) => run
+                    .pyctx
+                    .error_logger
+                    .call_method1(py, intern!(py, "log"), (level, message))
+                    .map(drop),
             };
             if let Err(e) = r {
                 first_err.get_or_insert(e);

@@ -8,11 +8,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use cormorant_core::asgi::{Address, ConnectionInfo, HttpScope, HttpStream, HttpVersion, Output};
-use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use cormorant_core::asgi::{
+    Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
+};
+use cormorant_core::h1::{self, BodyKind, Event, ResponseHead, Version};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{CountGuard, ServerCtx, date};
+use super::file::{BodyFile, add_content_length};
+use super::transport::Transport;
+use super::{CountGuard, ERROR, ServerCtx, date};
 
 mod websocket;
 
@@ -37,10 +41,29 @@ const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 pub(crate) struct PeerInfo {
     client: Option<Address>,
     server: Option<Address>,
-    unix: bool,
+    pub(crate) unix: bool,
 }
 
 impl PeerInfo {
+    /// `host:port` of the client for the access log, or "" when it is off.
+    pub(crate) fn label(&self, access_log: bool) -> String {
+        match (access_log, &self.client) {
+            (true, Some(c)) => format!("{}:{}", c.host, c.port),
+            (true, None) => "-".to_owned(),
+            (false, _) => String::new(),
+        }
+    }
+
+    /// What the scope of each request on this connection says about it.
+    pub(crate) fn connection_info(self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
+        ConnectionInfo {
+            scheme,
+            client: self.client,
+            server: self.server,
+            root_path: root_path.to_owned(),
+        }
+    }
+
     pub(crate) fn tcp(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
         let addr = |a: SocketAddr| Address {
             host: a.ip().to_string(),
@@ -90,29 +113,23 @@ struct Conn<S> {
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve<S>(io: S, peer: PeerInfo, ctx: Arc<ServerCtx>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub(crate) async fn serve<S: Transport>(
+    io: S,
+    peer: PeerInfo,
+    scheme: &'static str,
+    ctx: Arc<ServerCtx>,
+) {
     let ctx2 = ctx.clone();
     let _open = CountGuard::new(&ctx2.connections);
-    let client_label = match (&ctx.access_log, &peer.client) {
-        (Some(_), Some(c)) => format!("{}:{}", c.host, c.port),
-        (Some(_), None) => "-".to_owned(),
-        (None, _) => String::new(),
-    };
-    let info = ConnectionInfo {
-        scheme: "http",
-        client: peer.client,
-        server: peer.server,
-        root_path: ctx.root_path.clone(),
-    };
+    let client_label = peer.label(ctx.access_log.is_some());
+    let unix = peer.unix;
+    let info = peer.connection_info(scheme, &ctx.root_path);
     let mut c = Conn {
         io,
         h1: h1::Connection::new(ctx.h1.clone()),
         ctx,
         info,
-        unix: peer.unix,
+        unix,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
@@ -126,10 +143,7 @@ where
     }
 }
 
-impl<S> Conn<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<S: Transport> Conn<S> {
     async fn run(&mut self) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut idle_since_bytes = true;
@@ -304,6 +318,14 @@ where
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
+        let extensions = Extensions {
+            // Trailers need chunked framing, and a client that said it
+            // can take them (RFC 9110 §6.5.1).
+            trailers: head.version == Version::Http11 && accepts_trailers(&head.headers),
+            // No 1xx responses to HTTP/1.0 clients (RFC 9110 §15.2).
+            early_hint: head.version == Version::Http11,
+            pathsend: true,
+        };
         let Ok(scope) = HttpScope::new(
             head.version.into(),
             &head.method,
@@ -313,7 +335,9 @@ where
         ) else {
             return self.simple_response(400, b"Bad Request").await;
         };
-        let shared = Arc::new(Shared::new(HttpStream::new(has_body, head_only)));
+        let shared = Arc::new(Shared::new(
+            HttpStream::new(has_body, head_only).with_extensions(extensions),
+        ));
         let mut body_done = !has_body;
         if has_body && !expect_continue {
             // Hand over whatever body came with the head in the same crossing.
@@ -344,10 +368,39 @@ where
             // Body bytes taken from the app in this round, acknowledged to
             // `send()` once written (not the wire bytes, which add framing).
             let mut taken = 0usize;
-            for out in outs {
+            for mut out in outs {
                 taken += out.body.len();
                 sent_bytes += out.body.len() as u64;
-                if let Some(start) = out.start {
+                if let Some(hint) = out.informational.take() {
+                    let head = ResponseHead {
+                        status: hint.status,
+                        headers: hint.headers,
+                    };
+                    if self.h1.send_informational(head).is_err() {
+                        return self.abort(&shared).await;
+                    }
+                }
+                let file = match out.file.take() {
+                    None => None,
+                    Some(path) => match BodyFile::open(&path).await {
+                        Ok(f) => Some(f),
+                        Err(e) => {
+                            ctx.log(ERROR, || {
+                                format!("cannot send {path:?} (http.response.pathsend): {e}")
+                            });
+                            if out.start.is_none() {
+                                return self.abort(&shared).await;
+                            }
+                            // Nothing was written yet: the client gets a 500.
+                            out = cormorant_core::asgi::internal_error();
+                            None
+                        }
+                    },
+                };
+                if let Some(mut start) = out.start {
+                    if let Some(f) = &file {
+                        add_content_length(&mut start.headers, f.len);
+                    }
                     status = start.status;
                     if !body_done {
                         // The app answers before the whole request body
@@ -368,8 +421,18 @@ where
                 if !out.body.is_empty() && self.h1.send_body(out.body).is_err() {
                     return self.abort(&shared).await;
                 }
+                if let Some(f) = file {
+                    sent_bytes += f.len;
+                    if self.send_file(f).await.is_err() {
+                        return self.abort(&shared).await;
+                    }
+                }
                 if out.end {
-                    if self.h1.send_end().is_err() {
+                    let ended = match &out.trailers {
+                        Some(fields) => self.h1.send_trailers(fields),
+                        None => self.h1.send_end(),
+                    };
+                    if ended.is_err() {
                         return self.abort(&shared).await;
                     }
                     finished = true;
@@ -485,6 +548,34 @@ where
         }
     }
 
+    /// Writes the body from a file: with sendfile when the body has a
+    /// length and the transport allows it, else in bounded chunks.
+    async fn send_file(&mut self, mut f: BodyFile) -> Result<(), ()> {
+        if self.h1.body_is_empty() {
+            return Ok(());
+        }
+        if self.h1.body_is_length_framed() && self.io.can_sendfile() {
+            self.h1.send_body_external(f.len).map_err(drop)?;
+            self.flush().await.map_err(drop)?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&f.file);
+            let mut offset = 0i64;
+            while (offset as u64) < f.len {
+                let left = (f.len - offset as u64).min(1 << 30) as usize;
+                match self.io.sendfile(fd, &mut offset, left).await {
+                    // The file shrank: the response cannot be completed.
+                    Ok(0) | Err(_) => return Err(()),
+                    Ok(_) => {}
+                }
+            }
+            return Ok(());
+        }
+        while let Some(chunk) = f.next_chunk().await.map_err(drop)? {
+            self.h1.send_body(chunk).map_err(drop)?;
+            self.flush().await.map_err(drop)?;
+        }
+        Ok(())
+    }
+
     /// Moves parsed body events into the stream. Returns whether the body is
     /// complete.
     fn pump_body(&mut self, st: &mut crate::bridge::shared::StreamState) -> bool {
@@ -551,6 +642,18 @@ where
             }
         }
     }
+}
+
+/// Whether the request's `TE` fields list `trailers`.
+fn accepts_trailers(headers: &[(Bytes, Bytes)]) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.as_ref() == b"te")
+        .flat_map(|(_, v)| v.split(|&c| c == b','))
+        .any(|t| {
+            let t = t.split(|&c| c == b';').next().unwrap_or_default();
+            t.trim_ascii().eq_ignore_ascii_case(b"trailers")
+        })
 }
 
 async fn write_all<S: AsyncWrite + Unpin>(

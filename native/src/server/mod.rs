@@ -6,7 +6,10 @@ pub(crate) mod access_log;
 mod conn;
 pub(crate) use conn::WsSettings;
 pub(crate) mod date;
+mod file;
+pub(crate) mod h2;
 pub(crate) mod listener;
+mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,7 +19,29 @@ use cormorant_core::h1;
 use tokio::sync::{Notify, watch};
 
 use crate::bridge::queue::{ConnWakes, Job, JobQueue};
+use h2::H2Settings;
 use listener::Listener;
+
+/// Which HTTP versions a worker serves (`--http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpVersions {
+    /// HTTP/1.1, and HTTP/2 by ALPN or h2c prior knowledge.
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only (h2c prior knowledge on cleartext).
+    Http2,
+}
+
+impl HttpVersions {
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "1" => Self::Http1,
+            "2" => Self::Http2,
+            _ => Self::Auto,
+        }
+    }
+}
 
 /// Settings and counters shared by every connection of a worker.
 pub(crate) struct ServerCtx {
@@ -33,6 +58,12 @@ pub(crate) struct ServerCtx {
     pub(crate) ws: Option<WsSettings>,
     /// Longest time a request head may take to arrive, from its first byte.
     pub(crate) head_timeout: Duration,
+    /// HTTP versions served.
+    pub(crate) http: HttpVersions,
+    /// HTTP/2 settings (None with `--http 1`).
+    pub(crate) h2: Option<H2Settings>,
+    /// Lowest Python logging level worth sending to the Python thread.
+    pub(crate) log_level: u8,
     pub(crate) root_path: String,
     pub(crate) limit_concurrency: Option<usize>,
     pub(crate) limit_max_requests: Option<u64>,
@@ -48,9 +79,21 @@ pub(crate) struct ServerCtx {
     pub(crate) abort: Notify,
 }
 
+/// Python logging levels for [`ServerCtx::log`].
+pub(crate) const DEBUG: u8 = 10;
+pub(crate) const ERROR: u8 = 40;
+
 impl ServerCtx {
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Logs through the Python thread's `cormorant.error` logger; debug
+    /// lines are dropped here unless the log level asks for them.
+    pub(crate) fn log(&self, level: u8, message: impl FnOnce() -> String) {
+        if level >= self.log_level {
+            self.queue.push(Job::Log(level, message()));
+        }
     }
 
     /// Counts a new request; asks the worker to stop when it reaches
@@ -136,7 +179,7 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
                             let info = conn::PeerInfo::tcp(peer, server);
-                            tokio::spawn(conn::serve(sock, info, ctx.clone()));
+                            tokio::spawn(serve_tcp(sock, info, ctx.clone()));
                         }
                         Err(e) => accept_error(e).await,
                     },
@@ -152,13 +195,59 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                     r = l.accept() => match r {
                         Ok((sock, _)) => {
                             let info = conn::PeerInfo::unix(&path);
-                            tokio::spawn(conn::serve(sock, info, ctx.clone()));
+                            if ctx.http == HttpVersions::Http2 {
+                                tokio::spawn(h2::serve(sock, info, "http", ctx.clone()));
+                            } else {
+                                tokio::spawn(conn::serve(sock, info, "http", ctx.clone()));
+                            }
                         }
                         Err(e) => accept_error(e).await,
                     },
                     _ = stop.changed() => return Ok(()),
                 }
             }
+        }
+    }
+}
+
+/// Serves a TCP connection with the protocol it speaks.
+async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+    match ctx.http {
+        HttpVersions::Http1 => conn::serve(sock, info, "http", ctx).await,
+        HttpVersions::Http2 => h2::serve(sock, info, "http", ctx).await,
+        HttpVersions::Auto => match sniff_preface(&sock, &ctx).await {
+            Some(true) => h2::serve(sock, info, "http", ctx).await,
+            Some(false) => conn::serve(sock, info, "http", ctx).await,
+            None => {}
+        },
+    }
+}
+
+/// Whether a cleartext connection opens with the HTTP/2 preface (h2c with
+/// prior knowledge), looking without consuming. None when the client sent
+/// nothing before the keep-alive timeout or shutdown, or closed.
+async fn sniff_preface(sock: &tokio::net::TcpStream, ctx: &ServerCtx) -> Option<bool> {
+    let mut buf = [0u8; h2::PREFACE.len()];
+    let mut stop = ctx.shutdown.subscribe();
+    let deadline = tokio::time::Instant::now() + ctx.keep_alive;
+    loop {
+        let n = tokio::select! {
+            r = tokio::time::timeout_at(deadline, sock.peek(&mut buf)) => match r {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return None,
+            },
+            _ = stop.changed() => return None,
+        };
+        if buf[..n] != h2::PREFACE[..n] {
+            return Some(false);
+        }
+        if n == buf.len() {
+            return Some(true);
+        }
+        // Part of the preface: the rest is on its way.
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + Duration::from_millis(2))) => {}
+            _ = stop.changed() => return None,
         }
     }
 }

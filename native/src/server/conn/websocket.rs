@@ -9,13 +9,13 @@ use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, WebSocketScope, WsOutput, WsReceive};
 use cormorant_core::h1::{self, Event, ResponseHead};
 use cormorant_core::ws;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::{Conn, Next, write_all};
 use crate::bridge::queue::Job;
 use crate::bridge::websocket::{NewWebSocket, WsShared, WsState, output_len};
 use crate::server::date;
+use crate::server::transport::Transport;
 
 /// How long to wait for the peer's close frame after ours, before dropping
 /// the connection (RFC 6455 §7.1.1 leaves the timeout to the server).
@@ -46,10 +46,7 @@ enum Handshake {
     Done(Next),
 }
 
-impl<S> Conn<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+impl<S: Transport> Conn<S> {
     /// Serves a request that asked for `Upgrade: websocket`.
     pub(super) async fn serve_websocket(
         &mut self,

@@ -1,0 +1,704 @@
+//! HTTP/2 connections through hyper's server. hyper does the framing, HPACK,
+//! flow control and stream limits; each stream becomes a
+//! `core::asgi::HttpStream`, exactly like an HTTP/1.1 request, so ASGI
+//! semantics are the same on both.
+//!
+//! A stream is driven by the service future until its response head is
+//! known. A response that is complete at that point (the common case) is
+//! returned whole; otherwise a task takes over, feeding the response body
+//! to hyper through a small channel while it keeps pumping the request body.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cormorant_core::asgi::{
+    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, ResponseStart,
+};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::mpsc;
+
+use super::conn::PeerInfo;
+use super::file::{BodyFile, add_content_length};
+use super::transport::Transport;
+use super::{CountGuard, ERROR, ServerCtx, date};
+use crate::bridge::queue::Job;
+use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
+use crate::config::ServerConfig;
+
+/// The client preface of HTTP/2 (RFC 9113 §3.4): how h2c with prior
+/// knowledge is recognised on a cleartext connection.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Response body frames queued for hyper ahead of the send window.
+const BODY_CHANNEL: usize = 2;
+
+/// HTTP/2 settings, from the `--http2-*` flags.
+#[derive(Debug, Clone)]
+pub(crate) struct H2Settings {
+    max_concurrent_streams: u32,
+    initial_stream_window_size: u32,
+    initial_connection_window_size: u32,
+    adaptive_window: bool,
+    max_frame_size: u32,
+    max_header_list_size: u32,
+    keep_alive_interval: Option<Duration>,
+    keep_alive_timeout: Duration,
+}
+
+impl H2Settings {
+    pub(crate) fn from_config(c: &ServerConfig) -> Self {
+        Self {
+            max_concurrent_streams: c.http2_max_concurrent_streams,
+            initial_stream_window_size: c.http2_initial_stream_window_size,
+            initial_connection_window_size: c.http2_initial_connection_window_size,
+            adaptive_window: c.http2_adaptive_window,
+            max_frame_size: c.http2_max_frame_size,
+            max_header_list_size: c.http2_max_header_list_size,
+            keep_alive_interval: c.http2_keep_alive_interval.map(Duration::from_secs_f64),
+            keep_alive_timeout: Duration::from_secs_f64(c.http2_keep_alive_timeout),
+        }
+    }
+
+    fn builder(&self) -> http2::Builder<TokioExecutor> {
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .auto_date_header(false)
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .initial_stream_window_size(self.initial_stream_window_size)
+            .initial_connection_window_size(self.initial_connection_window_size)
+            .adaptive_window(self.adaptive_window)
+            .max_frame_size(self.max_frame_size)
+            .max_header_list_size(self.max_header_list_size)
+            .keep_alive_interval(self.keep_alive_interval)
+            .keep_alive_timeout(self.keep_alive_timeout);
+        b
+    }
+}
+
+/// What every stream of a connection shares.
+struct ConnCtx {
+    ctx: Arc<ServerCtx>,
+    info: ConnectionInfo,
+    unix: bool,
+    /// `host:port` of the client, for the access log (empty when it is off).
+    client_label: String,
+}
+
+/// Serves one HTTP/2 connection until it closes.
+pub(crate) async fn serve<S: Transport>(
+    io: S,
+    peer: PeerInfo,
+    scheme: &'static str,
+    ctx: Arc<ServerCtx>,
+) {
+    let ctx2 = ctx.clone();
+    let _open = CountGuard::new(&ctx2.connections);
+    let Some(settings) = ctx.h2.as_ref() else {
+        return;
+    };
+    let conn = Arc::new(ConnCtx {
+        client_label: peer.label(ctx.access_log.is_some()),
+        unix: peer.unix,
+        info: peer.connection_info(scheme, &ctx.root_path),
+        ctx: ctx.clone(),
+    });
+    let service = service_fn(move |req| handle(req, conn.clone()));
+    let builder = settings.builder();
+    let served = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(served);
+    let mut stop = ctx.shutdown.subscribe();
+    if !ctx.is_shutting_down() {
+        tokio::select! {
+            _ = served.as_mut() => return,
+            _ = stop.changed() => {}
+        }
+    }
+    // GOAWAY, then let the open streams finish.
+    served.as_mut().graceful_shutdown();
+    let _ = served.await;
+}
+
+/// The response body handed to hyper.
+pub(crate) enum H2Body {
+    /// The whole body, known when the head was.
+    Full(Option<Bytes>),
+    /// Frames from the stream's task; an error resets the stream.
+    Channel(mpsc::Receiver<io::Result<Frame<Bytes>>>),
+}
+
+impl Body for H2Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        match self.get_mut() {
+            Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Self::Channel(rx) => rx.poll_recv(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Channel(_) => SizeHint::default(),
+        }
+    }
+}
+
+type H2Response = Response<H2Body>;
+
+fn server_response(status: u16, body: &'static [u8]) -> H2Response {
+    let mut r = Response::new(H2Body::Full(
+        (!body.is_empty()).then(|| Bytes::from_static(body)),
+    ));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The header list of the scope: `host` first (from `:authority`, RFC 9113
+/// §8.3.1), then the fields in order, with the `cookie` fields joined into
+/// one (RFC 9113 §8.2.3).
+fn scope_headers(parts: &http::request::Parts) -> Vec<(Bytes, Bytes)> {
+    let mut out = Vec::with_capacity(parts.headers.len() + 1);
+    let authority = parts.uri.authority();
+    if let Some(a) = authority {
+        out.push((
+            Bytes::from_static(b"host"),
+            Bytes::copy_from_slice(a.as_str().as_bytes()),
+        ));
+    }
+    let mut cookie: Option<Vec<u8>> = None;
+    for (name, value) in &parts.headers {
+        if name == http::header::HOST && authority.is_some() {
+            continue;
+        }
+        if name == http::header::COOKIE {
+            match &mut cookie {
+                Some(c) => {
+                    c.extend_from_slice(b"; ");
+                    c.extend_from_slice(value.as_bytes());
+                }
+                None => cookie = Some(value.as_bytes().to_vec()),
+            }
+            continue;
+        }
+        out.push((
+            Bytes::copy_from_slice(name.as_str().as_bytes()),
+            Bytes::copy_from_slice(value.as_bytes()),
+        ));
+    }
+    if let Some(c) = cookie {
+        out.push((Bytes::from_static(b"cookie"), Bytes::from(c)));
+    }
+    out
+}
+
+/// Fields that only mean something on an HTTP/1.1 connection (RFC 9113
+/// §8.2.2): dropped from the application's response.
+fn connection_specific(name: &[u8]) -> bool {
+    [
+        &b"connection"[..],
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// Turns the application's fields into a header map, with the server's own
+/// fields first. Invalid fields are an error (the bridge already refused
+/// CR, LF and NUL; this catches the rest).
+fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result<HeaderMap, ()> {
+    let mut map = HeaderMap::with_capacity(fields.len() + 3);
+    if own {
+        if let Some(server) = &ctx.h1.server_header {
+            let v = HeaderValue::from_maybe_shared(server.clone()).map_err(drop)?;
+            map.append(http::header::SERVER, v);
+        }
+        if ctx.h1.date_header {
+            let v = HeaderValue::from_maybe_shared(date::http_date()).map_err(drop)?;
+            map.append(http::header::DATE, v);
+        }
+        for (n, v) in &ctx.h1.extra_headers {
+            let name = HeaderName::from_bytes(n).map_err(drop)?;
+            map.append(
+                name,
+                HeaderValue::from_maybe_shared(v.clone()).map_err(drop)?,
+            );
+        }
+    }
+    for (n, v) in fields {
+        if own && connection_specific(&n) {
+            continue;
+        }
+        let name = HeaderName::from_bytes(&n).map_err(drop)?;
+        map.append(name, HeaderValue::from_maybe_shared(v).map_err(drop)?);
+    }
+    Ok(map)
+}
+
+/// One stream, from its request to its complete response.
+async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response, Infallible> {
+    let ctx = conn.ctx.clone();
+    let in_flight = InFlight::new(&ctx);
+    if let Some(limit) = ctx.limit_concurrency {
+        if in_flight.count() > limit {
+            return Ok(server_response(503, b"Service Unavailable"));
+        }
+    }
+    ctx.count_request();
+    let (parts, body) = req.into_parts();
+    let head_only = parts.method == http::Method::HEAD;
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let access = ctx.access_log.as_ref().map(|_| {
+        (
+            Instant::now(),
+            parts.method.as_str().to_owned(),
+            target.clone(),
+        )
+    });
+    let headers = scope_headers(&parts);
+    let Ok(scope) = HttpScope::new(
+        HttpVersion::Http2,
+        parts.method.as_str().as_bytes(),
+        target.as_bytes(),
+        headers,
+        &conn.info,
+    ) else {
+        return Ok(server_response(400, b"Bad Request"));
+    };
+    let has_body = !body.is_end_stream();
+    let extensions = Extensions {
+        trailers: true,
+        // hyper cannot send 1xx responses on HTTP/2.
+        early_hint: false,
+        pathsend: true,
+    };
+    let shared = Arc::new(Shared::new(
+        HttpStream::new(has_body, head_only).with_extensions(extensions),
+    ));
+    ctx.queue.push(Job::Request(Box::new(NewRequest {
+        scope,
+        unix: conn.unix,
+        shared: shared.clone(),
+    })));
+    let s = StreamTask {
+        conn,
+        shared,
+        body: has_body.then_some(body),
+        _in_flight: in_flight,
+        access,
+        status: 0,
+        sent_bytes: 0,
+        tx: None,
+    };
+    // If hyper drops this future (the client reset the stream), the app
+    // must hear about it.
+    let mut guard = DisconnectOnDrop(Some(s.shared.clone()), ctx.clone());
+    let response = s.until_head().await;
+    guard.0 = None;
+    Ok(response)
+}
+
+/// Marks the stream disconnected when dropped armed.
+struct DisconnectOnDrop(Option<Arc<Shared>>, Arc<ServerCtx>);
+
+impl Drop for DisconnectOnDrop {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            disconnect(&self.1, &shared);
+        }
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight(Arc<ServerCtx>);
+
+impl InFlight {
+    fn new(ctx: &Arc<ServerCtx>) -> Self {
+        ctx.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(ctx.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn disconnect(ctx: &ServerCtx, shared: &Arc<Shared>) {
+    let mut st = shared.lock();
+    st.stream.handle_disconnect();
+    let wake = st.needs_wake();
+    drop(st);
+    if wake {
+        ctx.queue.push(Job::Wake(shared.clone()));
+    }
+}
+
+/// What became of one batch of the application's output.
+enum Step {
+    /// Keep going.
+    More,
+    /// The response is complete.
+    Done,
+    /// The response cannot be completed: reset the stream.
+    Abort,
+}
+
+struct StreamTask {
+    conn: Arc<ConnCtx>,
+    shared: Arc<Shared>,
+    /// The request body, while more of it may come.
+    body: Option<Incoming>,
+    _in_flight: InFlight,
+    /// Start time, method and target, when the access log is on.
+    access: Option<(Instant, String, String)>,
+    status: u16,
+    sent_bytes: u64,
+    /// The response body channel, once the head went out without the end.
+    tx: Option<mpsc::Sender<io::Result<Frame<Bytes>>>>,
+}
+
+impl StreamTask {
+    fn ctx(&self) -> &Arc<ServerCtx> {
+        &self.conn.ctx
+    }
+
+    /// Runs the stream until its response head is known; returns the
+    /// response, whole when possible, and leaves the rest to a task.
+    async fn until_head(mut self) -> H2Response {
+        loop {
+            let (outs, want_body) = self.take_output();
+            let mut outs = outs.into_iter();
+            while let Some(out) = outs.next() {
+                let Some(start) = out.start.clone() else {
+                    // Nothing precedes the head but interim responses,
+                    // which HTTP/2 does not carry here.
+                    continue;
+                };
+                let rest: Vec<Output> = outs.collect();
+                return self.respond(start, out, rest).await;
+            }
+            if self.app_finished() {
+                // The app ended without a response after the client left.
+                return server_response(500, b"");
+            }
+            self.wait(want_body).await;
+        }
+    }
+
+    /// Builds the response for the output carrying the head. A complete
+    /// body goes back with it; anything else continues in a task.
+    async fn respond(
+        mut self,
+        start: ResponseStart,
+        mut out: Output,
+        rest: Vec<Output>,
+    ) -> H2Response {
+        let mut file = None;
+        let mut start = start;
+        if let Some(path) = out.file.take() {
+            match BodyFile::open(&path).await {
+                Ok(f) => {
+                    add_content_length(&mut start.headers, f.len);
+                    file = Some(f);
+                }
+                Err(e) => {
+                    self.ctx().log(ERROR, || {
+                        format!("cannot send {path:?} (http.response.pathsend): {e}")
+                    });
+                    out = cormorant_core::asgi::internal_error();
+                    start = out.start.clone().unwrap_or(ResponseStart {
+                        status: 500,
+                        headers: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.status = start.status;
+        let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
+            self.ctx().log(ERROR, || {
+                "invalid response header from the application".to_owned()
+            });
+            return server_response(500, b"Internal Server Error");
+        };
+        let status =
+            StatusCode::from_u16(start.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // Complete already: hand it over whole. (A request body still
+        // coming is then cut short by hyper with RST_STREAM NO_ERROR.)
+        let whole = out.end && out.trailers.is_none() && file.is_none() && rest.is_empty();
+        if whole {
+            let n = out.body.len();
+            self.sent_bytes += n as u64;
+            self.written(n);
+            self.finish();
+            let body = (!out.body.is_empty()).then_some(out.body);
+            let mut r = Response::new(H2Body::Full(body));
+            *r.status_mut() = status;
+            *r.headers_mut() = headers;
+            return r;
+        }
+        let (tx, rx) = mpsc::channel(BODY_CHANNEL);
+        self.tx = Some(tx);
+        let mut r = Response::new(H2Body::Channel(rx));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
+        out.start = None;
+        tokio::spawn(async move {
+            let mut pending = Vec::with_capacity(rest.len() + 1);
+            pending.push((out, file));
+            pending.extend(rest.into_iter().map(|o| (o, None)));
+            self.run(pending).await;
+        });
+        r
+    }
+
+    /// After the head: writes the body, pumps the request body, until the
+    /// response is complete or the client goes away.
+    async fn run(mut self, first: Vec<(Output, Option<BodyFile>)>) {
+        let mut pending = first;
+        loop {
+            for (out, file) in pending.drain(..) {
+                match self.apply(out, file).await {
+                    Step::More => {}
+                    Step::Done => return self.finish(),
+                    Step::Abort => return self.abort().await,
+                }
+            }
+            let (outs, want_body) = self.take_output();
+            if !outs.is_empty() {
+                pending.extend(outs.into_iter().map(|o| (o, None)));
+                continue;
+            }
+            if self.app_finished() {
+                return self.abort().await;
+            }
+            let Some(tx) = self.tx.clone() else {
+                return;
+            };
+            tokio::select! {
+                _ = self.wait(want_body) => {}
+                _ = tx.closed() => {
+                    // hyper dropped the body: the stream was reset.
+                    disconnect(self.ctx(), &self.shared);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes one output after the head.
+    async fn apply(&mut self, mut out: Output, file: Option<BodyFile>) -> Step {
+        let file = match (file, out.file.take()) {
+            (Some(f), _) => Some(f),
+            // pathsend is only allowed in place of the first body, which
+            // came with the head; anything else is a bug upstream.
+            (None, Some(_)) => return Step::Abort,
+            (None, None) => None,
+        };
+        if !out.body.is_empty() {
+            let n = out.body.len();
+            if !self.send(Frame::data(out.body)).await {
+                return Step::Abort;
+            }
+            self.sent_bytes += n as u64;
+            self.written(n);
+        }
+        if let Some(mut f) = file {
+            loop {
+                match f.next_chunk().await {
+                    Ok(Some(chunk)) => {
+                        self.sent_bytes += chunk.len() as u64;
+                        if !self.send(Frame::data(chunk)).await {
+                            return Step::Abort;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => return Step::Abort,
+                }
+            }
+        }
+        if out.abort {
+            return Step::Abort;
+        }
+        if out.end {
+            if let Some(fields) = out.trailers {
+                let Ok(map) = header_map(self.ctx(), fields, false) else {
+                    return Step::Abort;
+                };
+                if !self.send(Frame::trailers(map)).await {
+                    return Step::Abort;
+                }
+            }
+            self.tx = None;
+            return Step::Done;
+        }
+        Step::More
+    }
+
+    async fn send(&mut self, frame: Frame<Bytes>) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(Ok(frame)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The stream is reset (RST_STREAM INTERNAL_ERROR), so the client sees
+    /// the response was cut off.
+    async fn abort(mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(io::Error::other("response aborted"))).await;
+        }
+        disconnect(self.ctx(), &self.shared);
+    }
+
+    /// The response is complete: access log.
+    fn finish(&mut self) {
+        if let (Some(log), Some((started, method, target))) =
+            (&self.conn.ctx.access_log, &self.access)
+        {
+            log.record(
+                &self.conn.client_label,
+                method.as_bytes(),
+                target.as_bytes(),
+                HttpVersion::Http2.as_str(),
+                self.status,
+                self.sent_bytes,
+                started.elapsed(),
+            );
+        }
+    }
+
+    /// Takes the app's queued output; says whether body bytes are wanted.
+    fn take_output(&mut self) -> (Vec<Output>, bool) {
+        let mut st = self.shared.lock();
+        let outs: Vec<Output> = st.out.drain(..).collect();
+        let want =
+            self.body.is_some() && st.stream.wants_body() && st.stream.buffered() < RECV_HIGH_WATER;
+        (outs, want)
+    }
+
+    fn app_finished(&self) -> bool {
+        let st = self.shared.lock();
+        st.stream.is_finished() && st.out.is_empty()
+    }
+
+    /// Acknowledges body bytes handed to hyper; wakes a `send()` waiting
+    /// for room.
+    fn written(&self, n: usize) {
+        let mut st = self.shared.lock();
+        st.out_bytes = st.out_bytes.saturating_sub(n);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            self.ctx().queue.push(Job::Wake(self.shared.clone()));
+        }
+    }
+
+    /// Waits for the app, or for request body frames when they are wanted.
+    async fn wait(&mut self, want_body: bool) {
+        let shared = self.shared.clone();
+        let Some(mut body) = self.body.take().filter(|_| want_body) else {
+            return shared.conn_wake.notified().await;
+        };
+        let mut done = false;
+        tokio::select! {
+            _ = shared.conn_wake.notified() => {}
+            frame = next_frame(&mut body) => {
+                let mut st = shared.lock();
+                done = push_frame(&mut st, frame);
+                // Take whatever else is already here, so the app gets the
+                // body in few large messages.
+                while !done && st.stream.buffered() < RECV_HIGH_WATER {
+                    match poll_frame_now(&mut body) {
+                        Some(frame) => done = push_frame(&mut st, frame),
+                        None => break,
+                    }
+                }
+                let wake = st.needs_wake();
+                drop(st);
+                if wake {
+                    self.conn.ctx.queue.push(Job::Wake(shared.clone()));
+                }
+            }
+        }
+        if !done {
+            self.body = Some(body);
+        }
+    }
+}
+
+type FrameResult = Option<Result<Frame<Bytes>, hyper::Error>>;
+
+async fn next_frame(body: &mut Incoming) -> FrameResult {
+    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+}
+
+fn poll_frame_now(body: &mut Incoming) -> Option<FrameResult> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(body).poll_frame(&mut cx) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+/// Feeds one request body frame to the stream; true when the body is over
+/// (complete, or cut off by a reset).
+fn push_frame(st: &mut StreamState, frame: FrameResult) -> bool {
+    match frame {
+        Some(Ok(frame)) => {
+            if let Ok(data) = frame.into_data() {
+                if !data.is_empty() {
+                    st.push_body(data, true);
+                }
+            }
+            // Request trailers are not part of ASGI; they are dropped.
+            false
+        }
+        None => {
+            st.push_body(Bytes::new(), false);
+            true
+        }
+        Some(Err(_)) => {
+            st.stream.handle_disconnect();
+            true
+        }
+    }
+}
