@@ -721,10 +721,16 @@ mod tests {
         assert!(!out.end, "the message ends with the trailers");
         let head = out.start.unwrap();
         assert!(
-            !head.headers.iter().any(|(n, _)| n.as_ref() == b"content-length"),
+            !head
+                .headers
+                .iter()
+                .any(|(n, _)| n.as_ref() == b"content-length"),
             "trailers need chunked framing on HTTP/1.1"
         );
-        assert_eq!(s.handle_app(trailers(b"a", true)).unwrap(), Output::default());
+        assert_eq!(
+            s.handle_app(trailers(b"a", true)).unwrap(),
+            Output::default()
+        );
         let out = s.handle_app(trailers(b"b", false)).unwrap();
         assert!(out.end);
         let names: Vec<_> = out.trailers.unwrap().into_iter().map(|(n, _)| n).collect();
@@ -744,7 +750,10 @@ mod tests {
         s.handle_app(start_with_trailers(200)).unwrap();
         s.handle_app(body(b"", false)).unwrap();
         let err = s.handle_app(body(b"x", false)).unwrap_err();
-        assert!(err.to_string().contains("expected ASGI message 'http.response.trailers'"));
+        assert!(
+            err.to_string()
+                .contains("expected ASGI message 'http.response.trailers'")
+        );
     }
 
     #[test]
