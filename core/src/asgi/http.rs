@@ -110,7 +110,7 @@ pub struct Output {
     pub body: Bytes,
     /// The rest of the body is this file (`http.response.pathsend`); `end`
     /// is set too. The frontend adds `content-length` when the head lacks
-    /// framing and the request is not HEAD.
+    /// framing; for a HEAD request it sends only that length, not the file.
     pub file: Option<String>,
     /// Trailer fields to end the body with (`end` is set too).
     pub trailers: Option<Vec<(Bytes, Bytes)>>,
@@ -403,7 +403,7 @@ impl HttpStream {
                 };
                 Ok(Output {
                     start: self.pending_start.take(),
-                    file: (!self.head_only).then_some(path),
+                    file: Some(path),
                     end: !self.trailers_announced,
                     ..Output::default()
                 })
@@ -831,7 +831,7 @@ mod tests {
         let mut s = HttpStream::new(false, true).with_extensions(ALL);
         s.handle_app(start(200)).unwrap();
         let out = s.handle_app(send("/f")).unwrap();
-        assert_eq!(out.file, None, "HEAD sends no file");
+        assert_eq!(out.file.as_deref(), Some("/f"), "HEAD still needs the length");
         assert!(out.end);
     }
 }

@@ -314,6 +314,7 @@ async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response
         conn,
         shared,
         body: has_body.then_some(body),
+        head_only,
         _in_flight: in_flight,
         access,
         status: 0,
@@ -387,6 +388,7 @@ struct StreamTask {
     shared: Arc<Shared>,
     /// The request body, while more of it may come.
     body: Option<Incoming>,
+    head_only: bool,
     _in_flight: InFlight,
     /// Start time, method and target, when the access log is on.
     access: Option<(Instant, String, String)>,
@@ -461,6 +463,10 @@ impl StreamTask {
         };
         let status =
             StatusCode::from_u16(start.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.head_only {
+            // The length of the file is all a HEAD response needs.
+            file = None;
+        }
         // Complete already: hand it over whole. (A request body still
         // coming is then cut short by hyper with RST_STREAM NO_ERROR.)
         let whole = out.end && out.trailers.is_none() && file.is_none() && rest.is_empty();
