@@ -306,11 +306,9 @@ def test_http_2_only_refuses_http1(server_factory):
     server = start(server_factory, "apps.h2_apps:app", "--http", "2")
     with RawConnection(server.host, server.port, timeout=3) as c:
         c.send(request_bytes("GET", "/hello"))
-        try:
-            data = c.read_until_close()
-        except OSError:
-            data = b""
-    assert not data.startswith(b"HTTP/1.1 200"), data[:200]
+        data = c.read_until_close()  # times out (fails) if the server keeps it open
+    # Closed, at most with a GOAWAY frame: no HTTP/1.1 response.
+    assert not data.startswith(b"HTTP/1.1 2"), data[:200]
     with h2_client() as c:
         assert c.get(server.url("/hello")).text == "hello"
 
@@ -321,7 +319,8 @@ def test_http_1_only_rejects_preface(server_factory):
     with RawConnection(server.host, server.port, timeout=3) as c:
         c.send(h2client.PREFACE + h2client.settings_frame())
         data = c.read_until_close()
-    assert data == b"" or data.startswith(b"HTTP/1.1 400"), data[:200]
+    # Refused like any request HTTP/1.1 cannot serve (400 or 505), then closed.
+    assert data == b"" or data.startswith((b"HTTP/1.1 400", b"HTTP/1.1 505")), data[:200]
     assert httpx.get(server.url("/hello")).text == "hello"
 
 
