@@ -25,6 +25,9 @@ APPS_DIR = TESTS_DIR / "apps"
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 READY_LINE = "Cormorant running on"
+# Flags that make a server speak TLS (the readiness probe is a plain TCP
+# connect, which works for TLS too).
+TLS_CERT_FLAGS = frozenset({"--ssl-certfile", "--ssl-certificate"})
 
 
 def free_port() -> int:
@@ -64,8 +67,10 @@ class ServerProcess:
         port: Optional[int],
         uds: Optional[str] = None,
         results_dir: Optional[Path] = None,
+        scheme: str = "http",
     ) -> None:
         self.proc = proc
+        self.scheme = scheme  # "https" when started with a TLS certificate
         self.log_path = log_path
         self.host = host
         self.port = port
@@ -78,7 +83,7 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
@@ -171,7 +176,9 @@ class ServerFactory:
             port = free_port()
             args = ["-m", "cormorant", app, "--host", host, "--port", str(port), *flags]
         proc, log_path = self.spawn(args, env=full_env)
-        server = ServerProcess(proc, log_path, host, port, uds, results_dir)
+        tls = any(f.split("=", 1)[0] in TLS_CERT_FLAGS for f in flags)
+        scheme = "https" if tls else "http"
+        server = ServerProcess(proc, log_path, host, port, uds, results_dir, scheme)
         self.servers.append(server)
         if wait:
             self.wait_ready(server, ready_line)
