@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls::{ClientAuth, TlsSettings, TlsVersionMin};
+
 /// Every setting of a server run. Serialized to JSON to hand it to worker
 /// processes and from the Python API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +171,38 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The TLS settings, when a certificate is configured. ALPN follows
+    /// `--http`.
+    pub(crate) fn tls_settings(&self) -> Option<TlsSettings> {
+        let (Some(cert), Some(key)) = (&self.ssl_certfile, &self.ssl_keyfile) else {
+            return None;
+        };
+        let alpn: Vec<Vec<u8>> = match self.http.as_str() {
+            "1" => vec![b"http/1.1".to_vec()],
+            "2" => vec![b"h2".to_vec()],
+            _ => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        };
+        Some(TlsSettings {
+            certfile: cert.into(),
+            keyfile: key.into(),
+            keyfile_password: self.ssl_keyfile_password.clone(),
+            ca_certs: self.ssl_ca_certs.as_ref().map(Into::into),
+            client_auth: match self.ssl_cert_reqs.as_str() {
+                "required" => ClientAuth::Required,
+                "optional" => ClientAuth::Optional,
+                _ => ClientAuth::None,
+            },
+            crl: self.ssl_crl.as_ref().map(Into::into),
+            protocol_min: if self.ssl_protocol_min == "tls1.3" {
+                TlsVersionMin::Tls13
+            } else {
+                TlsVersionMin::Tls12
+            },
+            ciphers: self.ssl_ciphers.clone(),
+            alpn,
+        })
+    }
+
     /// Checks values that the types alone do not.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !matches!(self.loop_impl.as_str(), "auto" | "asyncio" | "uvloop") {
@@ -198,6 +232,21 @@ impl ServerConfig {
             (Some(_), None) => return Err("--ssl-certfile needs --ssl-keyfile".into()),
             (None, Some(_)) => return Err("--ssl-keyfile needs --ssl-certfile".into()),
             _ => {}
+        }
+        if !matches!(
+            self.ssl_cert_reqs.as_str(),
+            "none" | "optional" | "required"
+        ) {
+            return Err(format!(
+                "invalid ssl_cert_reqs {:?}: expected none, optional or required",
+                self.ssl_cert_reqs
+            ));
+        }
+        if !matches!(self.ssl_protocol_min.as_str(), "tls1.2" | "tls1.3") {
+            return Err(format!(
+                "invalid ssl_protocol_min {:?}: expected tls1.2 or tls1.3",
+                self.ssl_protocol_min
+            ));
         }
         if !matches!(self.lifespan.as_str(), "auto" | "on" | "off") {
             return Err(format!(

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod server;
 mod supervisor;
+mod tls;
 
 use clap::Parser;
 use pyo3::prelude::*;
@@ -52,6 +53,13 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");
         return Ok(2);
+    }
+    // Certificate problems are reported once, before any worker starts.
+    if let Some(settings) = config.tls_settings() {
+        if let Err(e) = tls::ServerTls::new(&settings) {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
     }
     if config.workers > 1 && app.is_none() {
         // The supervisor logs through `cormorant.error` too.

@@ -10,6 +10,8 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::tls::TlsInfo;
+
 /// Header names common enough that sharing one `bytes` object for each saves
 /// an allocation per header per request.
 const COMMON_HEADER_NAMES: &[&[u8]] = &[
@@ -79,8 +81,9 @@ pub(crate) fn websocket_scope<'py>(
     scope: &WebSocketScope,
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
+    tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = http_scope(py, &scope.http, unix, state, Extensions::default())?;
+    let d = http_scope(py, &scope.http, unix, state, Extensions::default(), tls)?;
     d.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
     d.del_item(intern!(py, "method"))?;
     let scheme = if scope.http.scheme == "wss" {
@@ -101,9 +104,31 @@ pub(crate) fn websocket_scope<'py>(
         subprotocols.append(PyString::new(py, p))?;
     }
     d.set_item(intern!(py, "subprotocols"), subprotocols)?;
-    let extensions = PyDict::new(py);
+    let extensions = d
+        .get_item(intern!(py, "extensions"))?
+        .map_or_else(|| Ok(PyDict::new(py)), |e| e.downcast_into::<PyDict>())?;
     extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
-    d.set_item(intern!(py, "extensions"), extensions)?;
+    Ok(d)
+}
+
+/// `scope["extensions"]["tls"]` (ASGI TLS extension 0.2).
+fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "server_cert"), tls.server_cert.as_deref())?;
+    d.set_item(
+        intern!(py, "client_cert_chain"),
+        PyList::new(py, &tls.client_cert_chain)?,
+    )?;
+    d.set_item(
+        intern!(py, "client_cert_name"),
+        tls.client_cert_name.as_deref(),
+    )?;
+    d.set_item(
+        intern!(py, "client_cert_error"),
+        tls.client_cert_error.as_deref(),
+    )?;
+    d.set_item(intern!(py, "tls_version"), tls.tls_version)?;
+    d.set_item(intern!(py, "cipher_suite"), tls.cipher_suite)?;
     Ok(d)
 }
 
@@ -116,6 +141,7 @@ pub(crate) fn http_scope<'py>(
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
     ext: Extensions,
+    tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "type"), intern!(py, "http"))?;
@@ -184,6 +210,9 @@ pub(crate) fn http_scope<'py>(
     }
     if ext.pathsend {
         extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+    }
+    if let Some(tls) = tls {
+        extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
     }
     d.set_item(intern!(py, "extensions"), extensions)?;
     Ok(d)

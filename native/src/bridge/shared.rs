@@ -31,6 +31,8 @@ pub(crate) struct NewRequest {
     pub(crate) scope: HttpScope,
     /// The server side is a Unix socket (then `scope["server"]` has no port).
     pub(crate) unix: bool,
+    /// What the TLS handshake established, on a TLS connection.
+    pub(crate) tls: Option<Arc<crate::tls::TlsInfo>>,
     pub(crate) shared: Arc<Shared>,
 }
 

@@ -30,6 +30,8 @@ pub(crate) const WS_SEND_LOW_WATER: usize = 64 * 1024;
 pub(crate) struct NewWebSocket {
     pub(crate) scope: WebSocketScope,
     pub(crate) unix: bool,
+    /// What the TLS handshake established, on a TLS connection.
+    pub(crate) tls: Option<Arc<crate::tls::TlsInfo>>,
     pub(crate) shared: Arc<WsShared>,
 }
 

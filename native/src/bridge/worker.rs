@@ -47,6 +47,16 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// The TLS configuration, when the server has a certificate.
+    fn tls(&self) -> PyResult<Option<Arc<crate::tls::ServerTls>>> {
+        let Some(settings) = self.config.tls_settings() else {
+            return Ok(None);
+        };
+        crate::tls::ServerTls::new(&settings)
+            .map(|t| Some(Arc::new(t)))
+            .map_err(StartupError::new_err)
+    }
+
     fn h1_config(&self) -> PyResult<h1::Config> {
         let c = &self.config;
         let mut extra = Vec::new();
@@ -70,11 +80,12 @@ impl Worker {
         let NewRequest {
             scope: s,
             unix,
+            tls,
             shared,
         } = *nr;
         let state = run.state.as_ref().map(|d| d.bind(py));
         let ext = shared.lock().stream.extensions();
-        let dict = scope::http_scope(py, &s, unix, state, ext)?;
+        let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
         let access = run.pyctx.access_logger.is_some().then(|| {
             Box::new(AccessInfo {
                 client: s
@@ -105,10 +116,11 @@ impl Worker {
         let NewWebSocket {
             scope: s,
             unix,
+            tls,
             shared,
         } = *nw;
         let state = run.state.as_ref().map(|d| d.bind(py));
-        let dict = scope::websocket_scope(py, &s, unix, state)?;
+        let dict = scope::websocket_scope(py, &s, unix, state, tls.as_deref())?;
         let ws = Py::new(
             py,
             WebSocket {
@@ -270,6 +282,8 @@ impl Worker {
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
             head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
             http: server::HttpVersions::parse(&self.config.http),
+            tls: self.tls()?,
+            tls_handshake_timeout: Duration::from_secs_f64(self.config.timeout_tls_handshake),
             h2: (self.config.http != "1")
                 .then(|| server::h2::H2Settings::from_config(&self.config)),
             log_level: match self.config.log_level.to_ascii_lowercase().as_str() {

@@ -21,6 +21,7 @@ use super::{CountGuard, ERROR, ServerCtx, date};
 mod websocket;
 
 use crate::bridge::queue::Job;
+use crate::tls::TlsInfo;
 use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared};
 pub(crate) use websocket::WsSettings;
 
@@ -42,9 +43,16 @@ pub(crate) struct PeerInfo {
     client: Option<Address>,
     server: Option<Address>,
     pub(crate) unix: bool,
+    /// What the TLS handshake established, on a TLS connection.
+    pub(crate) tls: Option<Arc<TlsInfo>>,
 }
 
 impl PeerInfo {
+    pub(crate) fn with_tls(mut self, tls: Arc<TlsInfo>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// `host:port` of the client for the access log, or "" when it is off.
     pub(crate) fn label(&self, access_log: bool) -> String {
         match (access_log, &self.client) {
@@ -55,11 +63,11 @@ impl PeerInfo {
     }
 
     /// What the scope of each request on this connection says about it.
-    pub(crate) fn connection_info(self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
+    pub(crate) fn connection_info(&self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
         ConnectionInfo {
             scheme,
-            client: self.client,
-            server: self.server,
+            client: self.client.clone(),
+            server: self.server.clone(),
             root_path: root_path.to_owned(),
         }
     }
@@ -73,6 +81,7 @@ impl PeerInfo {
             client: Some(addr(peer)),
             server: server.map(addr),
             unix: false,
+            tls: None,
         }
     }
 
@@ -84,6 +93,7 @@ impl PeerInfo {
                 port: 0,
             }),
             unix: true,
+            tls: None,
         }
     }
 }
@@ -102,6 +112,7 @@ struct Conn<S> {
     ctx: Arc<ServerCtx>,
     info: ConnectionInfo,
     unix: bool,
+    tls: Option<Arc<TlsInfo>>,
     rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
@@ -130,6 +141,7 @@ pub(crate) async fn serve<S: Transport>(
         ctx,
         info,
         unix,
+        tls: peer.tls,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
@@ -347,6 +359,7 @@ impl<S: Transport> Conn<S> {
         ctx.queue.push(Job::Request(Box::new(NewRequest {
             scope,
             unix: self.unix,
+            tls: self.tls.clone(),
             shared: shared.clone(),
         })));
 

@@ -35,6 +35,7 @@ use super::{CountGuard, ERROR, ServerCtx, date};
 use crate::bridge::queue::Job;
 use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::config::ServerConfig;
+use crate::tls::TlsInfo;
 
 /// The client preface of HTTP/2 (RFC 9113 §3.4): how h2c with prior
 /// knowledge is recognised on a cleartext connection.
@@ -91,6 +92,7 @@ struct ConnCtx {
     ctx: Arc<ServerCtx>,
     info: ConnectionInfo,
     unix: bool,
+    tls: Option<Arc<TlsInfo>>,
     /// `host:port` of the client, for the access log (empty when it is off).
     client_label: String,
 }
@@ -111,6 +113,7 @@ pub(crate) async fn serve<S: Transport>(
         client_label: peer.label(ctx.access_log.is_some()),
         unix: peer.unix,
         info: peer.connection_info(scheme, &ctx.root_path),
+        tls: peer.tls,
         ctx: ctx.clone(),
     });
     let service = service_fn(move |req| handle(req, conn.clone()));
@@ -308,6 +311,7 @@ async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response
     ctx.queue.push(Job::Request(Box::new(NewRequest {
         scope,
         unix: conn.unix,
+        tls: conn.tls.clone(),
         shared: shared.clone(),
     })));
     let s = StreamTask {

@@ -9,6 +9,7 @@ pub(crate) mod date;
 mod file;
 pub(crate) mod h2;
 pub(crate) mod listener;
+mod tls;
 mod transport;
 
 use std::sync::Arc;
@@ -62,6 +63,10 @@ pub(crate) struct ServerCtx {
     pub(crate) http: HttpVersions,
     /// HTTP/2 settings (None with `--http 1`).
     pub(crate) h2: Option<H2Settings>,
+    /// TLS, when the server has a certificate.
+    pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
+    /// Longest time a TLS handshake may take.
+    pub(crate) tls_handshake_timeout: Duration,
     /// Lowest Python logging level worth sending to the Python thread.
     pub(crate) log_level: u8,
     pub(crate) root_path: String,
@@ -212,6 +217,9 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
 
 /// Serves a TCP connection with the protocol it speaks.
 async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+    if ctx.tls.is_some() {
+        return tls::serve(sock, info, ctx).await;
+    }
     match ctx.http {
         HttpVersions::Http1 => conn::serve(sock, info, "http", ctx).await,
         HttpVersions::Http2 => h2::serve(sock, info, "http", ctx).await,

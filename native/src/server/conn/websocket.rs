@@ -75,6 +75,7 @@ impl<S: Transport> Conn<S> {
         self.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
             scope: WebSocketScope::new(http),
             unix: self.unix,
+            tls: self.tls.clone(),
             shared: shared.clone(),
         })));
         let (subprotocol, headers) = match self.ws_handshake(&shared).await {
