@@ -187,17 +187,12 @@ impl ServerConfig {
             keyfile: key.into(),
             keyfile_password: self.ssl_keyfile_password.clone(),
             ca_certs: self.ssl_ca_certs.as_ref().map(Into::into),
-            client_auth: match self.ssl_cert_reqs.as_str() {
-                "required" => ClientAuth::Required,
-                "optional" => ClientAuth::Optional,
-                _ => ClientAuth::None,
-            },
+            client_auth: self.ssl_cert_reqs.parse().unwrap_or(ClientAuth::None),
             crl: self.ssl_crl.as_ref().map(Into::into),
-            protocol_min: if self.ssl_protocol_min == "tls1.3" {
-                TlsVersionMin::Tls13
-            } else {
-                TlsVersionMin::Tls12
-            },
+            protocol_min: self
+                .ssl_protocol_min
+                .parse()
+                .unwrap_or(TlsVersionMin::Tls12),
             ciphers: self.ssl_ciphers.clone(),
             alpn,
         })

@@ -21,8 +21,8 @@ use super::{CountGuard, ERROR, ServerCtx, date};
 mod websocket;
 
 use crate::bridge::queue::Job;
-use crate::tls::TlsInfo;
 use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared};
+use crate::tls::TlsInfo;
 pub(crate) use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.

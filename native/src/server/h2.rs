@@ -620,8 +620,13 @@ impl StreamTask {
     fn take_output(&mut self) -> (Vec<Output>, bool) {
         let mut st = self.shared.lock();
         let outs: Vec<Output> = st.out.drain(..).collect();
-        let want =
-            self.body.is_some() && st.stream.wants_body() && st.stream.buffered() < RECV_HIGH_WATER;
+        // Nothing is taken from hyper (so no window is given back to the
+        // client) before the app first asks for the body; after that, up to
+        // the high-water mark ahead of it.
+        let want = self.body.is_some()
+            && st.body_requested
+            && st.stream.wants_body()
+            && st.stream.buffered() < RECV_HIGH_WATER;
         (outs, want)
     }
 
@@ -645,7 +650,10 @@ impl StreamTask {
     /// Waits for the app, or for request body frames when they are wanted.
     async fn wait(&mut self, want_body: bool) {
         let shared = self.shared.clone();
-        let Some(mut body) = self.body.take().filter(|_| want_body) else {
+        if !want_body {
+            return shared.conn_wake.notified().await;
+        }
+        let Some(mut body) = self.body.take() else {
             return shared.conn_wake.notified().await;
         };
         let mut done = false;

@@ -28,5 +28,5 @@ mod verifier;
 mod tests;
 
 pub(crate) use info::{TlsInfo, connection_info};
-pub(crate) use server::{ServerTls, server_config};
+pub(crate) use server::ServerTls;
 pub(crate) use settings::{ClientAuth, TlsSettings, TlsVersionMin};

@@ -88,12 +88,6 @@ impl ServerTls {
     }
 }
 
-/// Builds the rustls configuration; see [`ServerTls::new`], which keeps what
-/// `connection_info` needs besides.
-pub(crate) fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, String> {
-    ServerTls::new(s).map(|t| t.config)
-}
-
 /// The ring provider, cut down to the suites `--ssl-ciphers` names.
 fn crypto_provider(s: &TlsSettings) -> Result<CryptoProvider, String> {
     let mut p = provider::default_provider();

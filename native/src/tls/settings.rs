@@ -103,6 +103,7 @@ pub(crate) struct TlsSettings {
 
 impl TlsSettings {
     /// Settings for a certificate and key with every other option at its default.
+    #[cfg(test)]
     pub(crate) fn new(certfile: impl Into<PathBuf>, keyfile: impl Into<PathBuf>) -> Self {
         Self {
             certfile: certfile.into(),

@@ -974,14 +974,14 @@ fn pem_of_certificate_has_64_column_lines() {
 }
 
 #[test]
-fn server_config_is_the_config_of_server_tls() {
+fn alpn_is_configured_and_missing_files_fail() {
     let f = ServerFiles::new();
     let mut s = f.settings();
     s.alpn = vec![b"h2".to_vec()];
-    let config = server_config(&s).unwrap();
+    let config = ServerTls::new(&s).unwrap().config;
     assert_eq!(config.alpn_protocols, s.alpn);
     assert!(
-        server_config(&TlsSettings::new(
+        ServerTls::new(&TlsSettings::new(
             "/nonexistent/c.pem",
             "/nonexistent/k.pem"
         ))
