@@ -33,6 +33,7 @@ test: test-rust test-python
 
 test-rust:
 	cargo test -p cormorant-core
+	cargo test -p cormorant --lib
 
 test-python: build
 	$(PY) -m pytest tests -q
