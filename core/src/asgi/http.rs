@@ -831,7 +831,11 @@ mod tests {
         let mut s = HttpStream::new(false, true).with_extensions(ALL);
         s.handle_app(start(200)).unwrap();
         let out = s.handle_app(send("/f")).unwrap();
-        assert_eq!(out.file.as_deref(), Some("/f"), "HEAD still needs the length");
+        assert_eq!(
+            out.file.as_deref(),
+            Some("/f"),
+            "HEAD still needs the length"
+        );
         assert!(out.end);
     }
 }
