@@ -171,6 +171,27 @@ def test_https_get_with_httpx(https_server, pki):
     assert scope["http_version"] == "1.1"
 
 
+def test_http2_by_alpn(https_server, pki):
+    with httpx.Client(verify=client_context(pki), http2=True, timeout=5) as client:
+        rs = [client.get(https_server.url(f"/h2/{i}")) for i in range(3)]
+    assert {r.http_version for r in rs} == {"HTTP/2"}
+    scope = rs[0].json()
+    assert scope["http_version"] == "2"
+    assert scope["scheme"] == "https"
+    assert scope["headers"][0][0] == "host"
+    tls = scope["extensions"]["tls"]
+    assert tls["tls_version"] == 0x0304
+    assert "http.response.trailers" in scope["extensions"]
+    assert len({tuple(r.json()["client"]) for r in rs}) == 1  # one connection
+
+
+def test_http1_only_does_not_offer_h2(server_factory, pki):
+    server = server_factory.start("apps.scope_echo:app", *tls_flags(pki), "--http", "1")
+    with httpx.Client(verify=client_context(pki), http2=True, timeout=5) as client:
+        r = client.get(server.url("/"))
+    assert r.http_version == "HTTP/1.1"
+
+
 def test_keep_alive_over_tls(https_server, pki):
     with httpx.Client(verify=client_context(pki), timeout=5) as client:
         ports = {tuple(client.get(https_server.url(f"/{i}")).json()["client"]) for i in range(3)}
