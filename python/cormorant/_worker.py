@@ -7,6 +7,7 @@ Rust extension; this module only orchestrates startup and shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import logging
@@ -269,6 +270,11 @@ async def serve(worker: Any, app: Any, cfg: dict) -> int:
         if started is None:
             lifespan = None
 
+    # Everything loaded so far (the app, its imports, startup state) lives
+    # as long as the worker: keep it out of every later garbage collection,
+    # which then only walks what requests allocate.
+    gc.collect()
+    gc.freeze()
     worker.start(loop, app, run_http, _make_spawn(loop), request_stop,
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))

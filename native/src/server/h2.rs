@@ -264,29 +264,46 @@ fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result
     Ok(map)
 }
 
-/// One stream, from its request to its complete response.
-async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response, Infallible> {
-    let ctx = conn.ctx.clone();
-    let in_flight = InFlight::new(&ctx);
+/// One stream, from its request to its complete response. The future
+/// hyper stores and spawns per stream is kept small: the stream's state is
+/// boxed, and everything before the first wait is done up front.
+fn handle(
+    req: Request<Incoming>,
+    conn: Arc<ConnCtx>,
+) -> impl Future<Output = Result<H2Response, Infallible>> + Send {
+    let started = start_stream(req, conn);
+    async move {
+        match started {
+            Ok(task) => Ok(task.until_head().await),
+            Err((status, body)) => Ok(server_response(status, body)),
+        }
+    }
+}
+
+/// Hands the request to the application; Err is the status and body the
+/// server answers with instead (503 over the concurrency limit, 400 for a
+/// bad target).
+fn start_stream(
+    req: Request<Incoming>,
+    conn: Arc<ConnCtx>,
+) -> Result<Box<StreamTask>, (u16, &'static [u8])> {
+    let ctx = &conn.ctx;
+    let in_flight = InFlight::new(ctx);
     if let Some(limit) = ctx.limit_concurrency {
         if in_flight.count() > limit {
-            return Ok(server_response(503, b"Service Unavailable"));
+            return Err((503, b"Service Unavailable"));
         }
     }
     ctx.count_request();
     let (parts, body) = req.into_parts();
     let head_only = parts.method == http::Method::HEAD;
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let access = ctx.access_log.as_ref().map(|_| {
-        (
+        Box::new((
             Instant::now(),
             parts.method.as_str().to_owned(),
-            target.clone(),
-        )
+            target.to_owned(),
+        ))
     });
     let headers = scope_headers(&parts);
     let Ok(scope) = HttpScope::new(
@@ -296,7 +313,7 @@ async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response
         headers,
         &conn.info,
     ) else {
-        return Ok(server_response(400, b"Bad Request"));
+        return Err((400, b"Bad Request"));
     };
     let has_body = !body.is_end_stream();
     let extensions = Extensions {
@@ -314,7 +331,7 @@ async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response
         tls: conn.tls.clone(),
         shared: shared.clone(),
     })));
-    let s = StreamTask {
+    Ok(Box::new(StreamTask {
         conn,
         shared,
         body: has_body.then_some(body),
@@ -324,24 +341,8 @@ async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<H2Response
         status: 0,
         sent_bytes: 0,
         tx: None,
-    };
-    // If hyper drops this future (the client reset the stream), the app
-    // must hear about it.
-    let mut guard = DisconnectOnDrop(Some(s.shared.clone()), ctx.clone());
-    let response = s.until_head().await;
-    guard.0 = None;
-    Ok(response)
-}
-
-/// Marks the stream disconnected when dropped armed.
-struct DisconnectOnDrop(Option<Arc<Shared>>, Arc<ServerCtx>);
-
-impl Drop for DisconnectOnDrop {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0.take() {
-            disconnect(&self.1, &shared);
-        }
-    }
+        done: false,
+    }))
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -395,11 +396,23 @@ struct StreamTask {
     head_only: bool,
     _in_flight: InFlight,
     /// Start time, method and target, when the access log is on.
-    access: Option<(Instant, String, String)>,
+    access: Option<Box<(Instant, String, String)>>,
     status: u16,
     sent_bytes: u64,
     /// The response body channel, once the head went out without the end.
     tx: Option<mpsc::Sender<io::Result<Frame<Bytes>>>>,
+    /// The response is complete (or the stream was already reported gone).
+    done: bool,
+}
+
+impl Drop for StreamTask {
+    /// Dropped before its end, the stream was reset by the client (hyper
+    /// drops the futures of a reset stream): the app must hear about it.
+    fn drop(&mut self) {
+        if !self.done {
+            disconnect(&self.conn.ctx, &self.shared);
+        }
+    }
 }
 
 impl StreamTask {
@@ -409,55 +422,74 @@ impl StreamTask {
 
     /// Runs the stream until its response head is known; returns the
     /// response, whole when possible, and leaves the rest to a task.
-    async fn until_head(mut self) -> H2Response {
+    async fn until_head(mut self: Box<Self>) -> H2Response {
         loop {
-            let (outs, want_body) = self.take_output();
-            let mut outs = outs.into_iter();
-            while let Some(out) = outs.next() {
-                let Some(start) = out.start.clone() else {
-                    // Nothing precedes the head but interim responses,
-                    // which HTTP/2 does not carry here.
-                    continue;
-                };
-                let rest: Vec<Output> = outs.collect();
-                return self.respond(start, out, rest).await;
-            }
+            let want_body = {
+                let (mut outs, want_body) = self.take_output();
+                // Nothing precedes the head but interim responses, which
+                // HTTP/2 does not carry here.
+                if let Some(i) = outs.iter().position(|o| o.start.is_some()) {
+                    let rest = outs.split_off(i + 1);
+                    let Some(mut out) = outs.pop() else {
+                        unreachable!("position() found it");
+                    };
+                    return match out.file.take() {
+                        // Opening a file is rare: boxed, so that the future
+                        // of every stream does not carry its state.
+                        Some(path) => Box::pin(self.respond_with_file(out, rest, path)).await,
+                        None => self.respond(out, rest, None),
+                    };
+                }
+                want_body
+            };
             if self.app_finished() {
                 // The app ended without a response after the client left.
+                self.done = true;
                 return server_response(500, b"");
             }
             self.wait(want_body).await;
         }
     }
 
+    /// [`Self::respond`] for a pathsend response: opens the file first.
+    async fn respond_with_file(
+        self: Box<Self>,
+        out: Output,
+        rest: Vec<Output>,
+        path: String,
+    ) -> H2Response {
+        let file = open_body_file(self.ctx().clone(), path).await;
+        self.respond(out, rest, Some(file))
+    }
+
     /// Builds the response for the output carrying the head. A complete
-    /// body goes back with it; anything else continues in a task.
-    async fn respond(
-        mut self,
-        start: ResponseStart,
+    /// body goes back with it; anything else continues in a task. `file` is
+    /// the opened pathsend file (None inside: it could not be opened).
+    fn respond(
+        mut self: Box<Self>,
         mut out: Output,
         rest: Vec<Output>,
+        file: Option<Option<BodyFile>>,
     ) -> H2Response {
-        let mut file = None;
-        let mut start = start;
-        if let Some(path) = out.file.take() {
-            match BodyFile::open(&path).await {
-                Ok(f) => {
-                    add_content_length(&mut start.headers, f.len);
-                    file = Some(f);
-                }
-                Err(e) => {
-                    self.ctx().log(ERROR, || {
-                        format!("cannot send {path:?} (http.response.pathsend): {e}")
-                    });
-                    out = cormorant_core::asgi::internal_error();
-                    start = out.start.clone().unwrap_or(ResponseStart {
-                        status: 500,
-                        headers: Vec::new(),
-                    });
-                }
+        let mut start = out.start.take().unwrap_or(ResponseStart {
+            status: 500,
+            headers: Vec::new(),
+        });
+        let file = match file {
+            None => None,
+            Some(Some(f)) => {
+                add_content_length(&mut start.headers, f.len);
+                Some(f)
             }
-        }
+            Some(None) => {
+                out = cormorant_core::asgi::internal_error();
+                start = out.start.clone().unwrap_or(ResponseStart {
+                    status: 500,
+                    headers: Vec::new(),
+                });
+                None
+            }
+        };
         self.status = start.status;
         let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
             self.ctx().log(ERROR, || {
@@ -467,10 +499,8 @@ impl StreamTask {
         };
         let status =
             StatusCode::from_u16(start.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if self.head_only {
-            // The length of the file is all a HEAD response needs.
-            file = None;
-        }
+        // The length of the file is all a HEAD response needs.
+        let file = file.filter(|_| !self.head_only);
         // Complete already: hand it over whole. (A request body still
         // coming is then cut short by hyper with RST_STREAM NO_ERROR.)
         let whole = out.end && out.trailers.is_none() && file.is_none() && rest.is_empty();
@@ -502,7 +532,7 @@ impl StreamTask {
 
     /// After the head: writes the body, pumps the request body, until the
     /// response is complete or the client goes away.
-    async fn run(mut self, first: Vec<(Output, Option<BodyFile>)>) {
+    async fn run(mut self: Box<Self>, first: Vec<(Output, Option<BodyFile>)>) {
         let mut pending = first;
         loop {
             for (out, file) in pending.drain(..) {
@@ -592,18 +622,18 @@ impl StreamTask {
 
     /// The stream is reset (RST_STREAM INTERNAL_ERROR), so the client sees
     /// the response was cut off.
-    async fn abort(mut self) {
+    async fn abort(mut self: Box<Self>) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Err(io::Error::other("response aborted"))).await;
         }
-        disconnect(self.ctx(), &self.shared);
+        // Dropping the unfinished stream reports it gone to the app.
     }
 
     /// The response is complete: access log.
     fn finish(&mut self) {
-        if let (Some(log), Some((started, method, target))) =
-            (&self.conn.ctx.access_log, &self.access)
-        {
+        self.done = true;
+        if let (Some(log), Some(access)) = (&self.conn.ctx.access_log, &self.access) {
+            let (started, method, target) = &**access;
             log.record(
                 &self.conn.client_label,
                 method.as_bytes(),
@@ -649,36 +679,43 @@ impl StreamTask {
 
     /// Waits for the app, or for request body frames when they are wanted.
     async fn wait(&mut self, want_body: bool) {
-        let shared = self.shared.clone();
-        if !want_body {
-            return shared.conn_wake.notified().await;
-        }
-        let Some(mut body) = self.body.take() else {
-            return shared.conn_wake.notified().await;
+        let (shared, Some(body)) = (&self.shared, self.body.as_mut().filter(|_| want_body)) else {
+            return self.shared.conn_wake.notified().await;
         };
-        let mut done = false;
-        tokio::select! {
-            _ = shared.conn_wake.notified() => {}
-            frame = next_frame(&mut body) => {
-                let mut st = shared.lock();
-                done = push_frame(&mut st, frame);
-                // Take whatever else is already here, so the app gets the
-                // body in few large messages.
-                while !done && st.stream.buffered() < RECV_HIGH_WATER {
-                    match poll_frame_now(&mut body) {
-                        Some(frame) => done = push_frame(&mut st, frame),
-                        None => break,
-                    }
-                }
-                let wake = st.needs_wake();
-                drop(st);
-                if wake {
-                    self.conn.ctx.queue.push(Job::Wake(shared.clone()));
-                }
+        let frame = tokio::select! {
+            _ = shared.conn_wake.notified() => return,
+            frame = next_frame(body) => frame,
+        };
+        let mut st = shared.lock();
+        let mut done = push_frame(&mut st, frame);
+        // Take whatever else is already here, so the app gets the body in
+        // few large messages.
+        while !done && st.stream.buffered() < RECV_HIGH_WATER {
+            match poll_frame_now(body) {
+                Some(frame) => done = push_frame(&mut st, frame),
+                None => break,
             }
         }
-        if !done {
-            self.body = Some(body);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            self.conn.ctx.queue.push(Job::Wake(self.shared.clone()));
+        }
+        if done {
+            self.body = None;
+        }
+    }
+}
+
+/// Opens a pathsend file; a failure is logged and is None.
+async fn open_body_file(ctx: Arc<ServerCtx>, path: String) -> Option<BodyFile> {
+    match BodyFile::open(&path).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            ctx.log(ERROR, || {
+                format!("cannot send {path:?} (http.response.pathsend): {e}")
+            });
+            None
         }
     }
 }
