@@ -28,6 +28,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::mpsc;
 
+use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
 use super::file::{BodyFile, add_content_length};
 use super::transport::Transport;
@@ -118,7 +119,7 @@ pub(crate) async fn serve<S: Transport>(
     });
     let service = service_fn(move |req| handle(req, conn.clone()));
     let builder = settings.builder();
-    let served = builder.serve_connection(TokioIo::new(io), service);
+    let served = builder.serve_connection(TokioIo::new(Coalesce::new(io)), service);
     tokio::pin!(served);
     let mut stop = ctx.shutdown.subscribe();
     if !ctx.is_shutting_down() {

@@ -3,6 +3,7 @@
 //! hands requests to the Python thread through the [`JobQueue`].
 
 pub(crate) mod access_log;
+mod coalesce;
 mod conn;
 pub(crate) use conn::WsSettings;
 pub(crate) mod date;
