@@ -193,7 +193,12 @@ impl ServerConfig {
                 .ssl_protocol_min
                 .parse()
                 .unwrap_or(TlsVersionMin::Tls12),
-            ciphers: self.ssl_ciphers.clone(),
+            // uvicorn's default ("TLSv1", an OpenSSL cipher string) means
+            // "every suite".
+            ciphers: self
+                .ssl_ciphers
+                .clone()
+                .filter(|c| !c.is_empty() && c != "TLSv1"),
             alpn,
         })
     }
