@@ -202,6 +202,28 @@ pub(crate) struct Cli {
     /// Seconds a TLS handshake may take before the connection is dropped.
     #[arg(long, env = "CORMORANT_TIMEOUT_TLS_HANDSHAKE", default_value_t = 10.0)]
     timeout_tls_handshake: f64,
+    /// Access line format, with `%(atom)s` atoms: client, method, path,
+    /// query, request, protocol, scheme, status, bytes, duration, and
+    /// `%({header}i)s` for a request header.
+    #[arg(long, env = "CORMORANT_ACCESS_LOG_FORMAT", value_name = "FORMAT")]
+    access_log_format: Option<String>,
+    /// Log one JSON object per line (both loggers).
+    #[arg(long, env = "CORMORANT_LOG_JSON")]
+    log_json: bool,
+    /// Colour level names (default: when stderr is a terminal).
+    #[arg(long, env = "CORMORANT_USE_COLORS", overrides_with = "no_use_colors")]
+    use_colors: bool,
+    /// Never colour level names.
+    #[arg(long)]
+    no_use_colors: bool,
+    /// Logging configuration: a JSON, YAML or INI file for Python's
+    /// `logging.config` (loggers `cormorant.error` and `cormorant.access`).
+    #[arg(long, env = "CORMORANT_LOG_CONFIG", value_name = "FILE")]
+    log_config: Option<String>,
+    /// Load environment variables from this dotenv file before the app is
+    /// imported.
+    #[arg(long, env = "CORMORANT_ENV_FILE", value_name = "FILE")]
+    env_file: Option<String>,
 }
 
 impl Cli {
@@ -267,6 +289,15 @@ impl Cli {
             ssl_protocol_min: self.ssl_protocol_min,
             ssl_ciphers: self.ssl_ciphers,
             timeout_tls_handshake: self.timeout_tls_handshake,
+            access_log_format: self.access_log_format,
+            log_json: self.log_json,
+            use_colors: match (self.use_colors, self.no_use_colors) {
+                (_, true) => Some(false),
+                (true, _) => Some(true),
+                _ => None,
+            },
+            log_config: self.log_config,
+            env_file: self.env_file,
         }
     }
 }

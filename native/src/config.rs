@@ -111,6 +111,16 @@ pub(crate) struct ServerConfig {
     pub(crate) ssl_ciphers: Option<String>,
     /// Seconds a TLS handshake may take.
     pub(crate) timeout_tls_handshake: f64,
+    /// Access line format (`%(atom)s` atoms; see `server::access_format`).
+    pub(crate) access_log_format: Option<String>,
+    /// Log one JSON object per line.
+    pub(crate) log_json: bool,
+    /// Colour the level names (None: when stderr is a terminal).
+    pub(crate) use_colors: Option<bool>,
+    /// Logging configuration file: JSON, YAML or INI (`logging.config`).
+    pub(crate) log_config: Option<String>,
+    /// A dotenv file loaded into the environment before the app is imported.
+    pub(crate) env_file: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +176,11 @@ impl Default for ServerConfig {
             ssl_protocol_min: "tls1.2".into(),
             ssl_ciphers: None,
             timeout_tls_handshake: 10.0,
+            access_log_format: None,
+            log_json: false,
+            use_colors: None,
+            log_config: None,
+            env_file: None,
         }
     }
 }
@@ -232,6 +247,9 @@ impl ServerConfig {
             (Some(_), None) => return Err("--ssl-certfile needs --ssl-keyfile".into()),
             (None, Some(_)) => return Err("--ssl-keyfile needs --ssl-certfile".into()),
             _ => {}
+        }
+        if let Some(f) = &self.access_log_format {
+            crate::server::access_format::AccessFormat::parse(f)?;
         }
         if !matches!(
             self.ssl_cert_reqs.as_str(),

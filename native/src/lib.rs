@@ -70,8 +70,18 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
     }
     if config.workers > 1 && app.is_none() {
         // The supervisor logs through `cormorant.error` too.
-        py.import("cormorant._worker")?
-            .call_method1("setup_logging", (config.log_level.as_str(),))?;
+        if let Err(e) = py.import("cormorant._worker")?.call_method1(
+            "setup_logging",
+            (
+                config.log_level.as_str(),
+                config.log_config.as_deref(),
+                config.log_json,
+                config.use_colors,
+            ),
+        ) {
+            eprintln!("error: {}", e.value(py));
+            return Ok(1);
+        }
         return match supervisor::supervise(py, &config) {
             Ok(code) => Ok(code),
             Err(e) if e.is_instance_of::<StartupError>(py) => {

@@ -34,6 +34,14 @@ _ALIASES = {
     "log_level": "log_level",
     "access_log": "access_log",
     "log_access": "access_log",  # granian
+    "access_log_format": "access_log_format",
+    "log_access_format": "access_log_format",  # granian
+    "log_json": "log_json",
+    "use_colors": "use_colors",
+    "log_config": "log_config",
+    "log_dictconfig": "log_config",  # granian: a dict (written to a JSON file)
+    "env_file": "env_file",
+    "env_files": "env_file",  # granian: a list of files
     "root_path": "root_path",
     "url_path_prefix": "root_path",  # granian
     "timeout_keep_alive": "timeout_keep_alive",
@@ -98,6 +106,17 @@ _HTTP2_SETTINGS = {
 _CERT_REQS = {0: "none", 1: "optional", 2: "required"}
 
 
+def _dictconfig_file(config: dict) -> str:
+    """granian's log_dictconfig is a dict: hand it to the workers as a file."""
+    import json
+    import tempfile
+
+    f = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cormorant-log-", delete=False)
+    with f:
+        json.dump(config, f)
+    return f.name
+
+
 def _value(v: Any) -> Any:
     # granian passes enums (Loops.uvloop, LogLevels.info...): use their value.
     return getattr(v, "value", v)
@@ -145,6 +164,14 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
             value = float(value) or None
         if name == "http2_keep_alive_timeout" and value is not None:
             value = float(value)
+        if name == "log_config" and isinstance(value, dict):
+            value = _dictconfig_file(value)
+        if name in ("log_config", "env_file") and value is not None:
+            if isinstance(value, (list, tuple)):
+                if len(value) > 1:
+                    raise ValueError(f"{key}: only one file is supported, got {len(value)}")
+                value = value[0] if value else None
+            value = os.fspath(value) if value is not None else None
         if name == "uds" and value is not None:
             value = os.fspath(value)
         if name == "app_dir" and value is not None:

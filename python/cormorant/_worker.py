@@ -34,25 +34,133 @@ class AppLoadError(Exception):
     """The application target could not be imported."""
 
 
-def setup_logging(level: str) -> None:
-    """Give the cormorant loggers handlers unless the host app configured them."""
+def setup_logging(level: str, log_config: str | None = None, log_json: bool = False,
+                  use_colors: bool | None = None) -> None:
+    """Give the cormorant loggers handlers unless the host app configured them.
+
+    `log_config` is a JSON, YAML or INI file for `logging.config`; it replaces
+    our handlers. `log_json` writes one JSON object per line; `use_colors`
+    colours level names (None: when stderr is a terminal)."""
     logging.addLevelName(5, "TRACE")
     root = logging.getLogger("cormorant")
     root.setLevel(_LOG_LEVELS.get(level.lower(), logging.INFO))
-    # An embedding program that configured logging keeps its handlers.
-    if logging.getLogger().handlers:
-        return
+    if not logging.getLogger().handlers:
+        # (An embedding program that configured logging keeps its handlers.)
+        _default_handlers(root, log_json, use_colors)
+    if log_config:
+        # What the file configures replaces our defaults.
+        _apply_log_config(log_config)
+
+
+def _default_handlers(root: logging.Logger, log_json: bool, use_colors: bool | None) -> None:
+    """Our handlers: errors to stderr, access lines to a batched stdout."""
+    if use_colors is None:
+        use_colors = sys.stderr.isatty() and os.environ.get("NO_COLOR") is None
+    if log_json:
+        formatter: logging.Formatter = _JsonFormatter()
+    elif use_colors:
+        formatter = _ColorFormatter("%(levelname)s %(message)s")
+    else:
+        formatter = logging.Formatter("%(levelname)-8s %(message)s")
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+        handler.setFormatter(formatter)
         root.addHandler(handler)
         root.propagate = False
     access = logging.getLogger("cormorant.access")
     if not access.handlers:
         handler = _BatchedStreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s")
+                             if not log_json else _JsonFormatter())
         access.addHandler(handler)
         access.propagate = False
+
+
+def _apply_log_config(path: str) -> None:
+    """dictConfig from JSON or YAML, fileConfig from INI; raises
+    AppLoadError with one readable line on failure."""
+    import logging.config
+
+    try:
+        if path.endswith(".json"):
+            with open(path, encoding="utf-8") as f:
+                logging.config.dictConfig(json.load(f))
+        elif path.endswith((".yaml", ".yml")):
+            try:
+                import yaml  # type: ignore[import-untyped]
+            except ImportError:
+                raise AppLoadError(f"--log-config {path}: YAML needs PyYAML (pip install pyyaml)") from None
+            with open(path, encoding="utf-8") as f:
+                logging.config.dictConfig(yaml.safe_load(f))
+        else:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+    except AppLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure is a config error
+        raise AppLoadError(f"--log-config {path}: {exc}") from None
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (and the
+    traceback when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class _ColorFormatter(logging.Formatter):
+    """Level names in colour, padded like the plain format."""
+
+    COLORS = {"TRACE": "34", "DEBUG": "36", "INFO": "32", "WARNING": "33",
+              "ERROR": "31", "CRITICAL": "1;31"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.levelname
+        color = self.COLORS.get(name)
+        pad = " " * max(0, 8 - len(name))
+        saved = record.levelname
+        if color:
+            record.levelname = f"\x1b[{color}m{name}\x1b[0m{pad}"
+        try:
+            return super().format(record)
+        finally:
+            record.levelname = saved
+
+
+def load_env_file(path: str) -> None:
+    """Loads KEY=VALUE lines (dotenv syntax: comments, `export`, quotes) into
+    os.environ without overriding variables already set, as uvicorn does."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise AppLoadError(f"cannot read --env-file {path}: {exc.strerror}") from None
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.encode("utf-8").decode("unicode_escape")
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        os.environ.setdefault(key, value)
 
 
 class _BatchedStreamHandler(logging.StreamHandler):
@@ -324,8 +432,11 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 def run(config_json: str, app: Any = None) -> int:
     """Serve in this process. Returns the exit code."""
     cfg = json.loads(config_json)
-    setup_logging(cfg.get("log_level", "info"))
     try:
+        setup_logging(cfg.get("log_level", "info"), cfg.get("log_config"),
+                      cfg.get("log_json", False), cfg.get("use_colors"))
+        if cfg.get("env_file"):
+            load_env_file(cfg["env_file"])
         if app is None:
             app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
         loop = new_event_loop(cfg.get("loop", "auto"))

@@ -40,6 +40,8 @@ pub(crate) struct PyCtx {
     pub(crate) error_logger: PyObject,
     /// The `cormorant.access` logger, when access logging is on.
     pub(crate) access_logger: Option<PyObject>,
+    /// How access lines are written (`--access-log-format`).
+    pub(crate) access_format: crate::server::access_format::AccessFormat,
     /// The I/O thread's mailbox.
     pub(crate) conn_wakes: std::sync::Arc<queue::ConnWakes>,
 }

@@ -13,14 +13,18 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString};
 use super::awaitable::Ready;
 use super::shared::{SEND_HIGH_WATER, Shared};
 use super::{ClientDisconnected, PyCtx};
+use crate::server::access_format::AccessEntry;
 
 /// What the access log needs to know about a request.
 pub(crate) struct AccessInfo {
     pub(crate) client: String,
     pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) query: String,
+    /// Path and query, as sent.
+    pub(crate) target: Vec<u8>,
     pub(crate) http_version: &'static str,
+    pub(crate) scheme: &'static str,
+    /// The request headers the access format shows.
+    pub(crate) headers: Vec<Option<Bytes>>,
     pub(crate) started: Instant,
 }
 
@@ -312,18 +316,20 @@ impl Request {
             self.shared.wake_conn(&self.ctx.conn_wakes);
         }
         if let (Some(access), Some(logger)) = (&self.access, &self.ctx.access_logger) {
-            let q = if access.query.is_empty() { "" } else { "?" };
-            let line = format!(
-                "{} - \"{} {}{}{} HTTP/{}\" {} {} {:.3}ms",
-                access.client,
-                access.method,
-                access.path,
-                q,
-                access.query,
-                access.http_version,
-                status,
-                body_sent,
-                access.started.elapsed().as_secs_f64() * 1000.0
+            let mut line = String::new();
+            self.ctx.access_format.render(
+                &AccessEntry {
+                    client: &access.client,
+                    method: access.method.as_bytes(),
+                    target: &access.target,
+                    version: access.http_version,
+                    scheme: access.scheme,
+                    status,
+                    bytes: body_sent,
+                    elapsed: access.started.elapsed(),
+                    headers: &access.headers,
+                },
+                &mut line,
             );
             logger.call_method1(py, intern!(py, "info"), (line,))?;
         }

@@ -20,6 +20,7 @@ use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
 use super::websocket::{self, NewWebSocket, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::config::ServerConfig;
+use crate::server::access_format::AccessFormat;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
 
@@ -87,15 +88,21 @@ impl Worker {
         let ext = shared.lock().stream.extensions();
         let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
         let access = run.pyctx.access_logger.is_some().then(|| {
+            let mut target = s.raw_path.to_vec();
+            if !s.query_string.is_empty() {
+                target.push(b'?');
+                target.extend_from_slice(&s.query_string);
+            }
             Box::new(AccessInfo {
                 client: s
                     .client
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |c| format!("{}:{}", c.host, c.port)),
                 method: s.method.clone(),
-                path: String::from_utf8_lossy(&s.raw_path).into_owned(),
-                query: String::from_utf8_lossy(&s.query_string).into_owned(),
+                target,
                 http_version: s.http_version.as_str(),
+                scheme: s.scheme,
+                headers: run.pyctx.access_format.capture(&s.headers),
                 started: Instant::now(),
             })
         });
@@ -261,8 +268,16 @@ impl Worker {
                 )));
             }
         };
-        let native_access_log =
-            (access_log == "native").then(|| Arc::new(server::access_log::AccessLog::new()));
+        let access_format = match &self.config.access_log_format {
+            Some(f) => AccessFormat::parse(f).map_err(StartupError::new_err)?,
+            None => AccessFormat::default(),
+        };
+        let native_access_log = (access_log == "native").then(|| {
+            Arc::new(server::access_log::AccessLog::new(
+                access_format.clone(),
+                self.config.log_json,
+            ))
+        });
         let conn_wakes = Arc::new(
             ConnWakes::new()
                 .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
@@ -272,6 +287,7 @@ impl Worker {
             done: done.unbind(),
             error_logger: error_logger.unbind(),
             access_logger,
+            access_format,
             conn_wakes: conn_wakes.clone(),
         });
         let (shutdown, _) = watch::channel(false);

@@ -2,14 +2,17 @@
 //! `cormorant.access` logger has only Cormorant's default handler: the same
 //! lines, without a trip through Python's logging per request.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Mutex;
-use std::time::Duration;
+
+use super::access_format::{AccessEntry, AccessFormat};
 
 /// Lines buffered in memory and written to stdout in batches.
 pub(crate) struct AccessLog {
     buf: Mutex<String>,
+    format: AccessFormat,
+    /// One JSON object a line (`--log-json`).
+    json: bool,
 }
 
 /// Buffered bytes past which a line triggers a write at once, so a burst
@@ -17,34 +20,31 @@ pub(crate) struct AccessLog {
 const FLUSH_AT: usize = 64 * 1024;
 
 impl AccessLog {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(format: AccessFormat, json: bool) -> Self {
         Self {
             buf: Mutex::new(String::with_capacity(FLUSH_AT)),
+            format,
+            json,
         }
     }
 
-    /// Records one completed request, formatted like the `cormorant.access`
-    /// default handler: `INFO     client - "METHOD target HTTP/v" status bytes ms`.
-    #[allow(clippy::too_many_arguments)] // one line's fields, all needed
-    pub(crate) fn record(
-        &self,
-        client: &str,
-        method: &[u8],
-        target: &[u8],
-        version: &str,
-        status: u16,
-        bytes: u64,
-        elapsed: Duration,
-    ) {
+    /// The format, for capturing the request headers it shows.
+    pub(crate) fn format(&self) -> &AccessFormat {
+        &self.format
+    }
+
+    /// Records one completed request, as the `cormorant.access` default
+    /// handler would print it (`INFO     ` and the formatted line).
+    pub(crate) fn record(&self, entry: &AccessEntry<'_>) {
         let full = {
             let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(
-                buf,
-                "INFO     {client} - \"{} {} HTTP/{version}\" {status} {bytes} {:.3}ms",
-                String::from_utf8_lossy(method),
-                String::from_utf8_lossy(target),
-                elapsed.as_secs_f64() * 1000.0,
-            );
+            if self.json {
+                self.format.render_json(entry, &mut buf);
+            } else {
+                buf.push_str("INFO     ");
+                self.format.render(entry, &mut buf);
+            }
+            buf.push('\n');
             buf.len() >= FLUSH_AT
         };
         if full {

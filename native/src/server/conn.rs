@@ -14,6 +14,7 @@ use cormorant_core::asgi::{
 use cormorant_core::h1::{self, BodyKind, Event, ResponseHead, Version};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
 use super::transport::Transport;
 use super::{CountGuard, ERROR, ServerCtx, date};
@@ -314,13 +315,12 @@ impl<S: Transport> Conn<S> {
             self.h1.close_after_response();
         }
         // What the access log needs, kept only when it is on.
-        let access = ctx.access_log.as_ref().map(|_| {
-            (
-                Instant::now(),
-                head.method.clone(),
-                head.target.clone(),
-                HttpVersion::from(head.version).as_str(),
-            )
+        let access = ctx.access_log.as_ref().map(|log| AccessStart {
+            started: Instant::now(),
+            method: head.method.clone(),
+            target: head.target.clone(),
+            version: HttpVersion::from(head.version).as_str(),
+            headers: log.format().capture(&head.headers),
         });
         let mut status = 0u16;
         let mut sent_bytes = 0u64;
@@ -473,18 +473,13 @@ impl<S: Transport> Conn<S> {
                 }
             }
             if finished {
-                if let (Some(log), Some((started, method, target, version))) =
-                    (&ctx.access_log, &access)
-                {
-                    log.record(
+                if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+                    log.record(&access.entry(
                         &self.client_label,
-                        method,
-                        target,
-                        version,
+                        self.info.scheme,
                         status,
                         sent_bytes,
-                        started.elapsed(),
-                    );
+                    ));
                 }
                 break;
             }

@@ -28,6 +28,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::mpsc;
 
+use super::access_format::AccessStart;
 use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
 use super::file::{BodyFile, add_content_length};
@@ -299,14 +300,16 @@ fn start_stream(
     let (parts, body) = req.into_parts();
     let head_only = parts.method == http::Method::HEAD;
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let access = ctx.access_log.as_ref().map(|_| {
-        Box::new((
-            Instant::now(),
-            parts.method.as_str().to_owned(),
-            target.to_owned(),
-        ))
-    });
     let headers = scope_headers(&parts);
+    let access = ctx.access_log.as_ref().map(|log| {
+        Box::new(AccessStart {
+            started: Instant::now(),
+            method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
+            target: Bytes::copy_from_slice(target.as_bytes()),
+            version: HttpVersion::Http2.as_str(),
+            headers: log.format().capture(&headers),
+        })
+    });
     let Ok(scope) = HttpScope::new(
         HttpVersion::Http2,
         parts.method.as_str().as_bytes(),
@@ -396,8 +399,9 @@ struct StreamTask {
     body: Option<Incoming>,
     head_only: bool,
     _in_flight: InFlight,
-    /// Start time, method and target, when the access log is on.
-    access: Option<Box<(Instant, String, String)>>,
+    /// Start time, method, target and the headers the format shows, when
+    /// the access log is on.
+    access: Option<Box<AccessStart>>,
     status: u16,
     sent_bytes: u64,
     /// The response body channel, once the head went out without the end.
@@ -634,16 +638,12 @@ impl StreamTask {
     fn finish(&mut self) {
         self.done = true;
         if let (Some(log), Some(access)) = (&self.conn.ctx.access_log, &self.access) {
-            let (started, method, target) = &**access;
-            log.record(
+            log.record(&access.entry(
                 &self.conn.client_label,
-                method.as_bytes(),
-                target.as_bytes(),
-                HttpVersion::Http2.as_str(),
+                self.conn.info.scheme,
                 self.status,
                 self.sent_bytes,
-                started.elapsed(),
-            );
+            ));
         }
     }
 

@@ -2,6 +2,7 @@
 //! connections and drives `core::h1` over them. It never touches Python; it
 //! hands requests to the Python thread through the [`JobQueue`].
 
+pub(crate) mod access_format;
 pub(crate) mod access_log;
 mod coalesce;
 mod conn;
