@@ -12,6 +12,11 @@ pub(crate) struct Cli {
     /// The ASGI application, as `module:attribute`.
     #[arg(env = "CORMORANT_APP", value_name = "APP")]
     app: String,
+    /// Read settings from this TOML file (default: `cormorant.toml`, or
+    /// `[tool.cormorant]` in `pyproject.toml`, in the working directory).
+    /// Keys are the flags' names; flags and environment variables win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
     /// Treat APP as a factory: call it with no arguments to get the app.
     #[arg(long, env = "CORMORANT_FACTORY")]
     factory: bool,

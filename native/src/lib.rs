@@ -6,6 +6,7 @@
 mod bridge;
 mod cli;
 mod config;
+mod config_file;
 mod server;
 mod supervisor;
 mod tls;
@@ -26,6 +27,10 @@ use config::ServerConfig;
 /// Runs the `cormorant` command line; returns the process exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    if let Err(e) = apply_config_file(&argv) {
+        eprintln!("error: {e}");
+        return Ok(2);
+    }
     let args = std::iter::once("cormorant".to_owned()).chain(argv);
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -43,6 +48,45 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
         }
     };
     serve_config(py, cli.into_config(), None)
+}
+
+/// Reads the configuration file (see [`config_file`]) into the environment
+/// variables the flags read, where they are not set already: so flags win
+/// over the environment, which wins over the file.
+fn apply_config_file(argv: &[String]) -> Result<(), String> {
+    let explicit = argv
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--config") {
+            Some("") => argv.get(i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        })
+        .or_else(|| std::env::var("CORMORANT_CONFIG").ok());
+    let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    let file = config_file::load(explicit.as_deref(), &cwd)?;
+    let Some(path) = file.path else {
+        return Ok(());
+    };
+    let command = <cli::Cli as clap::CommandFactory>::command();
+    for (key, value) in file.values {
+        let arg = command.get_arguments().find(|a| {
+            a.get_long() == Some(key.as_str()) || a.get_id().as_str().replace('_', "-") == key
+        });
+        let Some(env) = arg.and_then(|a| a.get_env()) else {
+            return Err(format!(
+                "{}: unknown setting {key:?} (the keys are the command-line flags' names)",
+                path.display()
+            ));
+        };
+        if std::env::var_os(env).is_none() {
+            // SAFETY: this runs at the start of the command line, before
+            // Cormorant starts any thread, and nothing else in the process
+            // reads or writes the environment concurrently.
+            unsafe { std::env::set_var(env, &value) };
+        }
+    }
+    Ok(())
 }
 
 /// Serves with a JSON configuration (the Python API's entry point).
