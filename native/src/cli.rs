@@ -229,6 +229,36 @@ pub(crate) struct Cli {
     /// imported.
     #[arg(long, env = "CORMORANT_ENV_FILE", value_name = "FILE")]
     env_file: Option<String>,
+    /// Restart the worker when a watched file changes (development).
+    #[arg(long, env = "CORMORANT_RELOAD")]
+    reload: bool,
+    /// Directory to watch (repeatable; default: the working directory).
+    #[arg(
+        long = "reload-dir",
+        env = "CORMORANT_RELOAD_DIRS",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    reload_dirs: Vec<String>,
+    /// Glob pattern of more files to watch than `*.py` (repeatable).
+    #[arg(
+        long = "reload-include",
+        env = "CORMORANT_RELOAD_INCLUDES",
+        value_delimiter = ',',
+        value_name = "GLOB"
+    )]
+    reload_includes: Vec<String>,
+    /// Glob pattern of files or directories not to watch (repeatable).
+    #[arg(
+        long = "reload-exclude",
+        env = "CORMORANT_RELOAD_EXCLUDES",
+        value_delimiter = ',',
+        value_name = "GLOB"
+    )]
+    reload_excludes: Vec<String>,
+    /// Seconds to let a burst of changes settle before restarting.
+    #[arg(long, env = "CORMORANT_RELOAD_DELAY", default_value_t = 0.25)]
+    reload_delay: f64,
 }
 
 impl Cli {
@@ -303,6 +333,11 @@ impl Cli {
             },
             log_config: self.log_config,
             env_file: self.env_file,
+            reload: self.reload,
+            reload_dirs: self.reload_dirs,
+            reload_includes: self.reload_includes,
+            reload_excludes: self.reload_excludes,
+            reload_delay: self.reload_delay,
         }
     }
 }

@@ -121,6 +121,16 @@ pub(crate) struct ServerConfig {
     pub(crate) log_config: Option<String>,
     /// A dotenv file loaded into the environment before the app is imported.
     pub(crate) env_file: Option<String>,
+    /// Restart the worker when a watched file changes.
+    pub(crate) reload: bool,
+    /// Directories watched (default: the working directory).
+    pub(crate) reload_dirs: Vec<String>,
+    /// Glob patterns of the files watched (default `*.py`).
+    pub(crate) reload_includes: Vec<String>,
+    /// Glob patterns of files and directories not watched.
+    pub(crate) reload_excludes: Vec<String>,
+    /// Seconds to let a burst of changes settle before restarting.
+    pub(crate) reload_delay: f64,
 }
 
 impl Default for ServerConfig {
@@ -181,6 +191,11 @@ impl Default for ServerConfig {
             use_colors: None,
             log_config: None,
             env_file: None,
+            reload: false,
+            reload_dirs: Vec::new(),
+            reload_includes: Vec::new(),
+            reload_excludes: Vec::new(),
+            reload_delay: 0.25,
         }
     }
 }

@@ -7,6 +7,7 @@ mod bridge;
 mod cli;
 mod config;
 mod config_file;
+mod reload;
 mod server;
 mod supervisor;
 mod tls;
@@ -89,6 +90,28 @@ fn apply_config_file(argv: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Logging for a process that watches workers (supervisor, reloader): it
+/// logs through `cormorant.error` too. False when the logging
+/// configuration is bad (the reason is printed).
+fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool> {
+    let r = py.import("cormorant._worker")?.call_method1(
+        "setup_logging",
+        (
+            config.log_level.as_str(),
+            config.log_config.as_deref(),
+            config.log_json,
+            config.use_colors,
+        ),
+    );
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            eprintln!("error: {}", e.value(py));
+            Ok(false)
+        }
+    }
+}
+
 /// Serves with a JSON configuration (the Python API's entry point).
 #[pyfunction]
 #[pyo3(signature = (config_json, app = None))]
@@ -112,18 +135,24 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
             return Ok(2);
         }
     }
+    if config.reload && app.is_none() {
+        if !setup_parent_logging(py, &config)? {
+            return Ok(1);
+        }
+        if config.workers > 1 {
+            eprintln!("warning: --reload serves with one worker; --workers is ignored");
+        }
+        return match reload::run(py, &config) {
+            Ok(code) => Ok(code),
+            Err(e) if e.is_instance_of::<StartupError>(py) => {
+                eprintln!("error: {}", e.value(py));
+                Ok(1)
+            }
+            Err(e) => Err(e),
+        };
+    }
     if config.workers > 1 && app.is_none() {
-        // The supervisor logs through `cormorant.error` too.
-        if let Err(e) = py.import("cormorant._worker")?.call_method1(
-            "setup_logging",
-            (
-                config.log_level.as_str(),
-                config.log_config.as_deref(),
-                config.log_json,
-                config.use_colors,
-            ),
-        ) {
-            eprintln!("error: {}", e.value(py));
+        if !setup_parent_logging(py, &config)? {
             return Ok(1);
         }
         return match supervisor::supervise(py, &config) {

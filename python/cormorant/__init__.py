@@ -42,6 +42,14 @@ _ALIASES = {
     "log_dictconfig": "log_config",  # granian: a dict (written to a JSON file)
     "env_file": "env_file",
     "env_files": "env_file",  # granian: a list of files
+    "reload": "reload",
+    "reload_dirs": "reload_dirs",
+    "reload_paths": "reload_dirs",  # granian
+    "reload_includes": "reload_includes",
+    "reload_excludes": "reload_excludes",
+    "reload_ignore_patterns": "reload_excludes",  # granian
+    "reload_ignore_dirs": "reload_excludes",  # granian
+    "reload_delay": "reload_delay",
     "root_path": "root_path",
     "url_path_prefix": "root_path",  # granian
     "timeout_keep_alive": "timeout_keep_alive",
@@ -172,6 +180,11 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
                     raise ValueError(f"{key}: only one file is supported, got {len(value)}")
                 value = value[0] if value else None
             value = os.fspath(value) if value is not None else None
+        if name in ("reload_dirs", "reload_includes", "reload_excludes") and value is not None:
+            value = [os.fspath(v) for v in ([value] if isinstance(value, (str, os.PathLike)) else value)]
+            value = cfg.get(name, []) + value  # granian's ignore_dirs and ignore_patterns add up
+        if name == "reload_delay" and value is not None:
+            value = float(value)
         if name == "uds" and value is not None:
             value = os.fspath(value)
         if name == "app_dir" and value is not None:
