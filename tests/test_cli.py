@@ -220,3 +220,35 @@ def test_serve_on_inherited_fd(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/").text == str(proc.pid)
     finally:
         assert _stop(proc) == 0
+
+
+def test_python_api_granian_constructor_keywords(server_factory):
+    # A Granian(...) call moved over by changing the import.
+    out = _python_api(server_factory, """
+        import cormorant
+        cormorant.Server("apps.pid:app", address="127.0.0.1", port=PORT, interface="asgi",
+                         workers=1, runtime_threads=2, runtime_mode="st", blocking_threads=1,
+                         loop="auto", http="auto", websockets=False, backlog=128,
+                         log_enabled=True, log_level="info", log_access=True,
+                         url_path_prefix="", respawn_interval=3.5, workers_kill_timeout=5,
+                         ssl_cert=None, ssl_key=None, reload=False, factory=False).serve()
+    """)
+    assert "runtime_threads has no effect in Cormorant" in out
+
+
+def test_python_api_uvicorn_run_keywords(server_factory):
+    _python_api(server_factory, """
+        import cormorant
+        from apps.pid import app
+        cormorant.run(app, host="127.0.0.1", port=PORT, loop="auto", http="h11", ws="wsproto",
+                      lifespan="auto", interface="asgi3", log_level="info", access_log=True,
+                      use_colors=False, server_header=True, date_header=True, root_path="",
+                      timeout_keep_alive=5, timeout_graceful_shutdown=5, limit_concurrency=100,
+                      backlog=2048, headers=[("x-a", "1")], h11_max_incomplete_event_size=65536,
+                      timeout_notify=30, env_file=None, reload=False)
+    """)
+
+
+def test_python_api_names_unknown_keywords():
+    with pytest.raises(TypeError, match="no_such_option"):
+        cormorant.Server("apps.pid:app", no_such_option=1)

@@ -12,6 +12,7 @@ or, like ``uvicorn.run``::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Callable, Optional, Union
 
@@ -50,6 +51,9 @@ _ALIASES = {
     "reload_ignore_patterns": "reload_excludes",  # granian
     "reload_ignore_dirs": "reload_excludes",  # granian
     "reload_delay": "reload_delay",
+    "workers_kill_timeout": "timeout_graceful_shutdown",  # granian
+    "working_dir": "app_dir",  # granian
+    "h11_max_incomplete_event_size": "limit_request_head_size",  # uvicorn
     "root_path": "root_path",
     "url_path_prefix": "root_path",  # granian
     "timeout_keep_alive": "timeout_keep_alive",
@@ -110,6 +114,29 @@ _HTTP2_SETTINGS = {
     "max_headers_size": "http2_max_header_list_size",
 }
 
+# Keywords of granian's and uvicorn's constructors that tune their own
+# internals and have no counterpart here: accepted, so code moves over
+# unchanged, and named once in the log.
+_NO_EFFECT = {
+    "runtime_threads": "one I/O thread per worker serves every connection",
+    "runtime_blocking_threads": "there is no blocking pool",
+    "runtime_mode": "one I/O thread per worker serves every connection",
+    "blocking_threads": "the app runs on the worker's event loop",
+    "blocking_threads_idle_timeout": "there is no blocking pool",
+    "task_impl": "tasks are the event loop's own",
+    "backpressure": "use limit_concurrency to bound requests in flight",
+    "respawn_interval": "workers are replaced at once",
+    "rss_sample_interval": "memory is sampled every second",
+    "rss_samples": "one sample over the limit retires a worker",
+    "reload_tick": "changes are delivered by inotify, not polled",
+    "reload_filter": "use reload_includes and reload_excludes",
+    "reload_ignore_worker_failure": "a worker that fails to load always waits for the next change",
+    "timeout_notify": "workers report readiness themselves",
+    "timeout_worker_healthcheck": "workers report readiness themselves",
+    "callback_notify": "workers report readiness themselves",
+    "ssl_version": "use ssl_protocol_min",
+}
+
 # uvicorn's ssl_cert_reqs is an ssl.VerifyMode (0, 1, 2).
 _CERT_REQS = {0: "none", 1: "optional", 2: "required"}
 
@@ -130,16 +157,32 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
-def _config(target: Optional[str], kwargs: dict) -> dict:
+def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
+    """The configuration for `kwargs`; keywords that change nothing here add
+    a line to `notices`."""
     cfg: dict = {"target": target}
     interface = _value(kwargs.pop("interface", "asgi"))
-    if str(interface).lower() not in ("asgi", "asginl"):
+    if str(interface).lower() not in ("asgi", "asginl", "asgi3", "auto"):
         raise ValueError(f"interface {interface!r} is not supported: Cormorant serves ASGI")
     http = str(_value(kwargs.pop("http", "auto"))).lower()
-    http = {"http1": "1", "1.1": "1", "http2": "2"}.get(http, http)
+    # uvicorn names its HTTP/1.1 implementations; ours is the core's.
+    http = {"http1": "1", "1.1": "1", "http2": "2", "h11": "auto", "httptools": "auto"}.get(http, http)
     if http not in ("auto", "1", "2"):
         raise ValueError(f"http {http!r} is not supported: expected auto, 1 or 2")
     cfg["http"] = http
+    for key in sorted(k for k in kwargs if k in _NO_EFFECT):
+        kwargs.pop(key)
+        notices.append(f"{key} has no effect in Cormorant: {_NO_EFFECT[key]}")
+    if kwargs.pop("log_enabled", True) is False:
+        kwargs.setdefault("log_level", "critical")
+        kwargs["access_log"] = False
+    h1 = kwargs.pop("http1_settings", None)
+    if h1 is not None:
+        # granian's HTTP1Settings: milliseconds and bytes.
+        if getattr(h1, "header_read_timeout", None) is not None:
+            kwargs.setdefault("timeout_request_head", h1.header_read_timeout / 1000)
+        if getattr(h1, "max_buffer_size", None) is not None:
+            kwargs.setdefault("limit_request_head_size", h1.max_buffer_size)
     settings = kwargs.pop("http2_settings", None)
     if settings is not None:
         for attr, name in _HTTP2_SETTINGS.items():
@@ -155,6 +198,8 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
             value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
         if name == "ws" and isinstance(value, bool):
             value = "auto" if value else "none"
+        if name == "ws" and value in ("websockets", "websockets-sansio", "wsproto"):
+            value = "auto"  # uvicorn's implementations; ours is the core's
         if (name.startswith("timeout_") or name.startswith("ws_ping")) and value is not None:
             value = float(value)
         if name == "log_level" and isinstance(value, int):
@@ -206,12 +251,13 @@ class Server:
     """
 
     def __init__(self, target: Union[str, Callable[..., Any]], **kwargs: Any) -> None:
+        self._notices: list = []
         if isinstance(target, str):
             self._app = None
-            self.config = _config(target, kwargs)
+            self.config = _config(target, kwargs, self._notices)
         else:
             self._app = target
-            self.config = _config(None, kwargs)
+            self.config = _config(None, kwargs, self._notices)
             if self.config.get("workers", 1) > 1:
                 raise ValueError(
                     "pass the application as an import string such as 'main:app' "
@@ -220,8 +266,12 @@ class Server:
 
     def serve(self) -> None:
         """Serve until stopped by SIGINT or SIGTERM. Raises SystemExit on failure."""
-        from . import _cormorant
+        from . import _cormorant, _worker
 
+        if self._notices:
+            _worker.setup_logging(self.config.get("log_level", "info"))
+            for line in self._notices:
+                logging.getLogger("cormorant.error").info(line)
         code = _cormorant.serve(json.dumps(self.config), self._app)
         if code:
             raise SystemExit(code)
