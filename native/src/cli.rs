@@ -259,6 +259,15 @@ pub(crate) struct Cli {
     /// Seconds to let a burst of changes settle before restarting.
     #[arg(long, env = "CORMORANT_RELOAD_DELAY", default_value_t = 0.25)]
     reload_delay: f64,
+    /// Serve Prometheus metrics for all workers on `GET /metrics`.
+    #[arg(long, env = "CORMORANT_METRICS")]
+    metrics: bool,
+    /// Address of the metrics endpoint.
+    #[arg(long, env = "CORMORANT_METRICS_ADDRESS", default_value = "127.0.0.1")]
+    metrics_address: String,
+    /// Port of the metrics endpoint.
+    #[arg(long, env = "CORMORANT_METRICS_PORT", default_value_t = 9090)]
+    metrics_port: u16,
 }
 
 impl Cli {
@@ -338,6 +347,9 @@ impl Cli {
             reload_includes: self.reload_includes,
             reload_excludes: self.reload_excludes,
             reload_delay: self.reload_delay,
+            metrics: self.metrics,
+            metrics_address: self.metrics_address,
+            metrics_port: self.metrics_port,
         }
     }
 }

@@ -131,6 +131,12 @@ pub(crate) struct ServerConfig {
     pub(crate) reload_excludes: Vec<String>,
     /// Seconds to let a burst of changes settle before restarting.
     pub(crate) reload_delay: f64,
+    /// Serve Prometheus metrics.
+    pub(crate) metrics: bool,
+    /// Address of the metrics endpoint.
+    pub(crate) metrics_address: String,
+    /// Port of the metrics endpoint.
+    pub(crate) metrics_port: u16,
 }
 
 impl Default for ServerConfig {
@@ -196,6 +202,9 @@ impl Default for ServerConfig {
             reload_includes: Vec::new(),
             reload_excludes: Vec::new(),
             reload_delay: 0.25,
+            metrics: false,
+            metrics_address: "127.0.0.1".into(),
+            metrics_port: 9090,
         }
     }
 }

@@ -7,6 +7,7 @@ mod bridge;
 mod cli;
 mod config;
 mod config_file;
+mod metrics;
 mod reload;
 mod server;
 mod supervisor;
@@ -151,7 +152,8 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
             Err(e) => Err(e),
         };
     }
-    if config.workers > 1 && app.is_none() {
+    // Metrics are gathered by a supervisor, even for one worker.
+    if (config.workers > 1 || config.metrics) && app.is_none() {
         if !setup_parent_logging(py, &config)? {
             return Ok(1);
         }

@@ -59,9 +59,12 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         );
     }
     let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
+    let metrics = start_metrics(config).map_err(StartupError::new_err)?;
+    let metrics_fd = metrics.as_ref().map(|(region, _)| region.inheritable_fd());
     // Worker i serves listener i (or the one shared listener).
     let spawn = |i: usize| -> std::io::Result<Slot> {
-        let child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args([
                 "-c",
                 "from cormorant._worker import worker_main; worker_main()",
@@ -69,8 +72,13 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             .env(
                 "CORMORANT_WORKER_CONFIG",
                 &child_jsons[i % child_jsons.len()],
-            )
-            .spawn()?;
+            );
+        if let Some(fd) = metrics_fd {
+            command
+                .env("CORMORANT_METRICS_FD", fd.to_string())
+                .env("CORMORANT_METRICS_SLOT", i.to_string());
+        }
+        let child = command.spawn()?;
         Ok(Slot {
             child,
             started: Instant::now(),
@@ -124,8 +132,10 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
                 }
                 if status.success() {
                     log("info", &format!("worker {pid} exited; starting a new one"));
+                    count_restart(&metrics, "exited");
                     quick_crashes = 0;
                 } else {
+                    count_restart(&metrics, "crashed");
                     log(
                         "error",
                         &format!("worker {pid} died ({status}); starting a new one"),
@@ -164,6 +174,41 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     drop(listeners);
     crate::bridge::worker::remove_socket_file(config);
     Ok(code)
+}
+
+/// With `--metrics`: the region every worker counts into, and the endpoint
+/// serving their sum (with the supervisor's own counts).
+type Metrics = (
+    Arc<crate::metrics::Region>,
+    Arc<std::sync::Mutex<crate::metrics::render::ServerCounts>>,
+);
+
+fn start_metrics(config: &ServerConfig) -> Result<Option<Metrics>, String> {
+    use crate::metrics::{Region, endpoint, region::MAX_SLOTS, render::ServerCounts};
+    if !config.metrics {
+        return Ok(None);
+    }
+    let region = Arc::new(
+        Region::create(MAX_SLOTS).map_err(|e| format!("cannot create the metrics region: {e}"))?,
+    );
+    let counts = Arc::new(std::sync::Mutex::new(ServerCounts {
+        restarts: Vec::new(),
+        workers: config.workers,
+    }));
+    let addr = format!("{}:{}", config.metrics_address, config.metrics_port);
+    endpoint::start(&addr, region.clone(), counts.clone())?;
+    Ok(Some((region, counts)))
+}
+
+/// Counts a worker restart for the metrics.
+fn count_restart(metrics: &Option<Metrics>, reason: &str) {
+    if let Some((_, counts)) = metrics {
+        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+        match c.restarts.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, n)) => *n += 1,
+            None => c.restarts.push((reason.to_owned(), 1)),
+        }
+    }
 }
 
 /// The listeners of the workers. For TCP, one SO_REUSEPORT socket per

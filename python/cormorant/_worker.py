@@ -189,6 +189,17 @@ class _BatchedStreamHandler(logging.StreamHandler):
                 pass
 
 
+def _probe_loop_lag(loop: asyncio.AbstractEventLoop, worker: Any, every: float = 0.5) -> None:
+    """Publishes, every `every` seconds, how late the loop ran this timer:
+    the time a request waits before the app even sees it."""
+    def probe(expected: float) -> None:
+        now = loop.time()
+        worker.report_loop_lag(max(0.0, now - expected))
+        loop.call_at(now + every, probe, now + every)
+
+    loop.call_at(loop.time() + every, probe, loop.time() + every)
+
+
 def _access_log_mode(cfg: dict) -> str:
     """off, native (the I/O thread writes the lines our default handler would),
     or python (the logger was configured: every line goes through logging)."""
@@ -387,6 +398,8 @@ async def serve(worker: Any, app: Any, cfg: dict) -> int:
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))
     loop.add_reader(worker.fd, worker.drain)
+    if cfg.get("metrics"):
+        _probe_loop_lag(loop, worker)
     logger.info("Cormorant running on %s (pid %d; press CTRL+C to quit)", worker.url, os.getpid())
     flusher = None
     if cfg.get("access_log"):

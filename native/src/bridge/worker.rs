@@ -48,6 +48,31 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// This worker's metrics slot: given by the supervisor, or, in a
+    /// single-process server, a region of its own with its endpoint.
+    fn metrics_slot(&mut self) -> PyResult<Option<crate::metrics::Slot>> {
+        use crate::metrics::{Region, Slot, endpoint, render::ServerCounts};
+        if !self.config.metrics {
+            return Ok(None);
+        }
+        if let Some(slot) = Slot::from_env() {
+            return Ok(Some(slot));
+        }
+        let region = Arc::new(Region::create(1).map_err(|e| {
+            StartupError::new_err(format!("cannot create the metrics region: {e}"))
+        })?);
+        let addr = format!(
+            "{}:{}",
+            self.config.metrics_address, self.config.metrics_port
+        );
+        let counts = Arc::new(std::sync::Mutex::new(ServerCounts {
+            restarts: Vec::new(),
+            workers: 1,
+        }));
+        endpoint::start(&addr, region.clone(), counts).map_err(StartupError::new_err)?;
+        Ok(Some(Slot::take(region, 0)))
+    }
+
     /// The TLS configuration, when the server has a certificate.
     fn tls(&self) -> PyResult<Option<Arc<crate::tls::ServerTls>>> {
         let Some(settings) = self.config.tls_settings() else {
@@ -293,6 +318,7 @@ impl Worker {
         let (shutdown, _) = watch::channel(false);
         let ctx = Arc::new(ServerCtx {
             h1: self.h1_config()?,
+            metrics: self.metrics_slot()?,
             queue: self.queue.clone(),
             conn_wakes,
             keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
@@ -333,6 +359,13 @@ impl Worker {
             .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
         self.thread = Some(thread);
         Ok(())
+    }
+
+    /// Publishes how late the event loop ran a timer (`--metrics`).
+    fn report_loop_lag(&self, seconds: f64) {
+        if let Some(slot) = self.ctx.as_ref().and_then(|c| c.metrics.as_ref()) {
+            slot.set_loop_lag(Duration::from_secs_f64(seconds.max(0.0)));
+        }
     }
 
     /// Handles every pending job. Called by the event loop when `fd` is

@@ -314,6 +314,10 @@ impl<S: Transport> Conn<S> {
         if ctx.is_shutting_down() {
             self.h1.close_after_response();
         }
+        let measured = ctx
+            .metrics
+            .as_ref()
+            .map(|_| (Instant::now(), head.method.clone()));
         // What the access log needs, kept only when it is on.
         let access = ctx.access_log.as_ref().map(|log| AccessStart {
             started: Instant::now(),
@@ -473,6 +477,9 @@ impl<S: Transport> Conn<S> {
                 }
             }
             if finished {
+                if let (Some(slot), Some((started, method))) = (&ctx.metrics, &measured) {
+                    slot.record(method, status, started.elapsed(), sent_bytes);
+                }
                 if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
                     log.record(&access.entry(
                         &self.client_label,
@@ -589,7 +596,12 @@ impl<S: Transport> Conn<S> {
     fn pump_body(&mut self, st: &mut crate::bridge::shared::StreamState) -> bool {
         loop {
             match self.h1.poll_event() {
-                Event::BodyChunk(b) => st.push_body(b, true),
+                Event::BodyChunk(b) => {
+                    if let Some(slot) = &self.ctx.metrics {
+                        slot.received(b.len() as u64);
+                    }
+                    st.push_body(b, true)
+                }
                 Event::EndOfMessage => {
                     st.push_body(Bytes::new(), false);
                     return true;

@@ -346,6 +346,8 @@ fn start_stream(
         sent_bytes: 0,
         tx: None,
         done: false,
+        method: parts.method.clone(),
+        started: Instant::now(),
     }))
 }
 
@@ -408,6 +410,9 @@ struct StreamTask {
     tx: Option<mpsc::Sender<io::Result<Frame<Bytes>>>>,
     /// The response is complete (or the stream was already reported gone).
     done: bool,
+    /// For the metrics.
+    method: http::Method,
+    started: Instant,
 }
 
 impl Drop for StreamTask {
@@ -637,6 +642,14 @@ impl StreamTask {
     /// The response is complete: access log.
     fn finish(&mut self) {
         self.done = true;
+        if let Some(slot) = &self.conn.ctx.metrics {
+            slot.record(
+                self.method.as_str().as_bytes(),
+                self.status,
+                self.started.elapsed(),
+                self.sent_bytes,
+            );
+        }
         if let (Some(log), Some(access)) = (&self.conn.ctx.access_log, &self.access) {
             log.record(&access.entry(
                 &self.conn.client_label,
@@ -688,12 +701,12 @@ impl StreamTask {
             frame = next_frame(body) => frame,
         };
         let mut st = shared.lock();
-        let mut done = push_frame(&mut st, frame);
+        let mut done = push_frame(&mut st, frame, self.conn.ctx.metrics.as_ref());
         // Take whatever else is already here, so the app gets the body in
         // few large messages.
         while !done && st.stream.buffered() < RECV_HIGH_WATER {
             match poll_frame_now(body) {
-                Some(frame) => done = push_frame(&mut st, frame),
+                Some(frame) => done = push_frame(&mut st, frame, self.conn.ctx.metrics.as_ref()),
                 None => break,
             }
         }
@@ -737,10 +750,17 @@ fn poll_frame_now(body: &mut Incoming) -> Option<FrameResult> {
 
 /// Feeds one request body frame to the stream; true when the body is over
 /// (complete, or cut off by a reset).
-fn push_frame(st: &mut StreamState, frame: FrameResult) -> bool {
+fn push_frame(
+    st: &mut StreamState,
+    frame: FrameResult,
+    metrics: Option<&crate::metrics::Slot>,
+) -> bool {
     match frame {
         Some(Ok(frame)) => {
             if let Ok(data) = frame.into_data() {
+                if let Some(slot) = metrics {
+                    slot.received(data.len() as u64);
+                }
                 if !data.is_empty() {
                     st.push_body(data, true);
                 }

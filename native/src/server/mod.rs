@@ -69,6 +69,8 @@ pub(crate) struct ServerCtx {
     pub(crate) tls: Option<Arc<crate::tls::ServerTls>>,
     /// Longest time a TLS handshake may take.
     pub(crate) tls_handshake_timeout: Duration,
+    /// This worker's metrics slot, with `--metrics`.
+    pub(crate) metrics: Option<crate::metrics::Slot>,
     /// Lowest Python logging level worth sending to the Python thread.
     pub(crate) log_level: u8,
     pub(crate) root_path: String,
@@ -139,6 +141,19 @@ pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()
     let access_log = ctx.access_log.clone();
     let result = rt.block_on(async move {
         tokio::spawn(deliver_wakes(ctx.conn_wakes.clone()));
+        if let Some(slot) = ctx.metrics.clone() {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(METRICS_GAUGES);
+                loop {
+                    every.tick().await;
+                    slot.set_gauges(
+                        ctx.in_flight.load(Ordering::Relaxed),
+                        ctx.connections.load(Ordering::Relaxed),
+                    );
+                }
+            });
+        }
         if let Some(log) = ctx.access_log.clone() {
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(ACCESS_LOG_FLUSH);
@@ -169,6 +184,9 @@ pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()
     }
     result
 }
+
+/// How often the in-flight and connection gauges are published.
+const METRICS_GAUGES: Duration = Duration::from_millis(500);
 
 /// How often the access log buffer is written out.
 const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
