@@ -202,6 +202,20 @@ pub(crate) struct Cli {
     /// Seconds a TLS handshake may take before the connection is dropped.
     #[arg(long, env = "CORMORANT_TIMEOUT_TLS_HANDSHAKE", default_value_t = 10.0)]
     timeout_tls_handshake: f64,
+    /// Take the client, scheme and host from `Forwarded` / `X-Forwarded-*`
+    /// when the peer is in --forwarded-allow-ips (the default).
+    #[arg(long, env = "CORMORANT_PROXY_HEADERS", default_value_t = true,
+          action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL",
+          overrides_with = "no_proxy_headers")]
+    proxy_headers: bool,
+    /// Ignore proxy headers.
+    #[arg(long, overrides_with = "proxy_headers")]
+    no_proxy_headers: bool,
+    /// Peers trusted with proxy headers: IPs, networks (10.0.0.0/8) or *,
+    /// comma-separated [default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1].
+    #[arg(long, env = "CORMORANT_FORWARDED_ALLOW_IPS", value_name = "LIST")]
+    forwarded_allow_ips: Option<String>,
 }
 
 impl Cli {
@@ -267,6 +281,8 @@ impl Cli {
             ssl_protocol_min: self.ssl_protocol_min,
             ssl_ciphers: self.ssl_ciphers,
             timeout_tls_handshake: self.timeout_tls_handshake,
+            proxy_headers: self.proxy_headers && !self.no_proxy_headers,
+            forwarded_allow_ips: self.forwarded_allow_ips,
         }
     }
 }

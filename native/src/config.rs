@@ -111,6 +111,11 @@ pub(crate) struct ServerConfig {
     pub(crate) ssl_ciphers: Option<String>,
     /// Seconds a TLS handshake may take.
     pub(crate) timeout_tls_handshake: f64,
+    /// Believe `Forwarded` / `X-Forwarded-*` from trusted peers.
+    pub(crate) proxy_headers: bool,
+    /// Peers trusted with proxy headers: IPs, CIDR networks or `*`,
+    /// comma-separated. None: `$FORWARDED_ALLOW_IPS`, else loopback.
+    pub(crate) forwarded_allow_ips: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +171,8 @@ impl Default for ServerConfig {
             ssl_protocol_min: "tls1.2".into(),
             ssl_ciphers: None,
             timeout_tls_handshake: 10.0,
+            proxy_headers: true,
+            forwarded_allow_ips: None,
         }
     }
 }
@@ -288,6 +295,7 @@ impl ServerConfig {
         if !(self.timeout_request_head > 0.0 && self.timeout_request_head.is_finite()) {
             return Err("timeout-request-head must be a positive number of seconds".into());
         }
+        self.validate_proxy_static()?;
         Ok(())
     }
 
@@ -324,5 +332,34 @@ impl ServerConfig {
             ping_timeout: secs(self.ws_ping_timeout),
             per_message_deflate: self.ws_per_message_deflate,
         })
+    }
+}
+
+/// Loopback only: a proxy on the same host.
+const DEFAULT_FORWARDED_ALLOW_IPS: &str = "127.0.0.1,::1";
+
+impl ServerConfig {
+    /// The peers trusted with proxy headers, or None when proxy headers are
+    /// off. Without `forwarded_allow_ips`, uvicorn's `FORWARDED_ALLOW_IPS`
+    /// environment variable, else loopback.
+    pub(crate) fn trusted_proxies(
+        &self,
+    ) -> Result<Option<cormorant_core::asgi::TrustedProxies>, String> {
+        if !self.proxy_headers {
+            return Ok(None);
+        }
+        let list = match &self.forwarded_allow_ips {
+            Some(l) => l.clone(),
+            None => std::env::var("FORWARDED_ALLOW_IPS")
+                .unwrap_or_else(|_| DEFAULT_FORWARDED_ALLOW_IPS.to_owned()),
+        };
+        cormorant_core::asgi::TrustedProxies::parse(&list)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    fn validate_proxy_static(&self) -> Result<(), String> {
+        self.trusted_proxies()?;
+        Ok(())
     }
 }

@@ -79,6 +79,8 @@ _ALIASES = {
     "ssl_protocol_min": "ssl_protocol_min",
     "ssl_ciphers": "ssl_ciphers",
     "timeout_tls_handshake": "timeout_tls_handshake",
+    "proxy_headers": "proxy_headers",
+    "forwarded_allow_ips": "forwarded_allow_ips",
 }
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
@@ -149,6 +151,8 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
             value = os.fspath(value)
         if name == "app_dir" and value is not None:
             value = os.fspath(value)
+        if name == "forwarded_allow_ips" and value is not None and not isinstance(value, str):
+            value = ",".join(str(v) for v in value)  # uvicorn accepts a list
         cfg[name] = value
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")

@@ -300,6 +300,10 @@ impl Worker {
             requests: Default::default(),
             shutdown,
             abort: Notify::new(),
+            proxies: self
+                .config
+                .trusted_proxies()
+                .map_err(StartupError::new_err)?,
         });
         self.running = Some(Running {
             app,

@@ -41,6 +41,8 @@ const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Who is on the other end.
 pub(crate) struct PeerInfo {
     client: Option<Address>,
+    /// The peer's IP address (None on a Unix socket).
+    ip: Option<std::net::IpAddr>,
     server: Option<Address>,
     pub(crate) unix: bool,
     /// What the TLS handshake established, on a TLS connection.
@@ -62,6 +64,15 @@ impl PeerInfo {
         }
     }
 
+    /// Whether the peer's proxy headers are believed. A Unix-socket peer
+    /// is a local process: trusted when the allow-list trusts loopback.
+    pub(crate) fn trusted_proxy(&self, ctx: &ServerCtx) -> bool {
+        ctx.proxies.as_ref().is_some_and(|p| match self.ip {
+            Some(ip) => p.is_trusted(ip),
+            None => p.trusts_local(),
+        })
+    }
+
     /// What the scope of each request on this connection says about it.
     pub(crate) fn connection_info(&self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
         ConnectionInfo {
@@ -79,6 +90,7 @@ impl PeerInfo {
         };
         Self {
             client: Some(addr(peer)),
+            ip: Some(peer.ip()),
             server: server.map(addr),
             unix: false,
             tls: None,
@@ -88,6 +100,7 @@ impl PeerInfo {
     pub(crate) fn unix(path: &str) -> Self {
         Self {
             client: None,
+            ip: None,
             server: Some(Address {
                 host: path.to_owned(),
                 port: 0,
@@ -113,6 +126,8 @@ struct Conn<S> {
     info: ConnectionInfo,
     unix: bool,
     tls: Option<Arc<TlsInfo>>,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
     rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
@@ -135,6 +150,7 @@ pub(crate) async fn serve<S: Transport>(
     let client_label = peer.label(ctx.access_log.is_some());
     let unix = peer.unix;
     let info = peer.connection_info(scheme, &ctx.root_path);
+    let trusted_proxy = peer.trusted_proxy(&ctx);
     let mut c = Conn {
         io,
         h1: h1::Connection::new(ctx.h1.clone()),
@@ -142,6 +158,7 @@ pub(crate) async fn serve<S: Transport>(
         info,
         unix,
         tls: peer.tls,
+        trusted_proxy,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
@@ -338,7 +355,7 @@ impl<S: Transport> Conn<S> {
             early_hint: head.version == Version::Http11,
             pathsend: true,
         };
-        let Ok(scope) = HttpScope::new(
+        let Ok(mut scope) = HttpScope::new(
             head.version.into(),
             &head.method,
             &head.target,
@@ -347,6 +364,7 @@ impl<S: Transport> Conn<S> {
         ) else {
             return self.simple_response(400, b"Bad Request").await;
         };
+        ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
         let shared = Arc::new(Shared::new(
             HttpStream::new(has_body, head_only).with_extensions(extensions),
         ));

@@ -96,6 +96,8 @@ struct ConnCtx {
     tls: Option<Arc<TlsInfo>>,
     /// `host:port` of the client, for the access log (empty when it is off).
     client_label: String,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
 }
 
 /// Serves one HTTP/2 connection until it closes.
@@ -114,6 +116,7 @@ pub(crate) async fn serve<S: Transport>(
         client_label: peer.label(ctx.access_log.is_some()),
         unix: peer.unix,
         info: peer.connection_info(scheme, &ctx.root_path),
+        trusted_proxy: peer.trusted_proxy(&ctx),
         tls: peer.tls,
         ctx: ctx.clone(),
     });
@@ -307,7 +310,7 @@ fn start_stream(
         ))
     });
     let headers = scope_headers(&parts);
-    let Ok(scope) = HttpScope::new(
+    let Ok(mut scope) = HttpScope::new(
         HttpVersion::Http2,
         parts.method.as_str().as_bytes(),
         target.as_bytes(),
@@ -316,6 +319,7 @@ fn start_stream(
     ) else {
         return Err((400, b"Bad Request"));
     };
+    ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope);
     let has_body = !body.is_end_stream();
     let extensions = Extensions {
         trailers: true,
