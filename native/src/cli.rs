@@ -216,6 +216,31 @@ pub(crate) struct Cli {
     /// comma-separated [default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1].
     #[arg(long, env = "CORMORANT_FORWARDED_ALLOW_IPS", value_name = "LIST")]
     forwarded_allow_ips: Option<String>,
+    /// URL prefix answered from the files of the matching
+    /// --static-path-mount (repeatable, in pairs) [default: /static].
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_ROUTE",
+        value_delimiter = ',',
+        value_name = "ROUTE"
+    )]
+    static_path_route: Vec<String>,
+    /// Directory whose files are served under the matching route.
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_MOUNT",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    static_path_mount: Vec<String>,
+    /// Cache-Control max-age of static files, in seconds (0: none).
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_EXPIRES",
+        default_value_t = 86400,
+        value_name = "SECONDS"
+    )]
+    static_path_expires: u64,
 }
 
 impl Cli {
@@ -283,6 +308,9 @@ impl Cli {
             timeout_tls_handshake: self.timeout_tls_handshake,
             proxy_headers: self.proxy_headers && !self.no_proxy_headers,
             forwarded_allow_ips: self.forwarded_allow_ips,
+            static_path_route: self.static_path_route,
+            static_path_mount: self.static_path_mount,
+            static_path_expires: self.static_path_expires,
         }
     }
 }

@@ -116,6 +116,12 @@ pub(crate) struct ServerConfig {
     /// Peers trusted with proxy headers: IPs, CIDR networks or `*`,
     /// comma-separated. None: `$FORWARDED_ALLOW_IPS`, else loopback.
     pub(crate) forwarded_allow_ips: Option<String>,
+    /// URL prefixes answered from files, paired with `static_path_mount`.
+    pub(crate) static_path_route: Vec<String>,
+    /// Directories served under the routes of `static_path_route`.
+    pub(crate) static_path_mount: Vec<String>,
+    /// `Cache-Control: max-age` of static files, in seconds (0: none).
+    pub(crate) static_path_expires: u64,
 }
 
 impl Default for ServerConfig {
@@ -173,6 +179,9 @@ impl Default for ServerConfig {
             timeout_tls_handshake: 10.0,
             proxy_headers: true,
             forwarded_allow_ips: None,
+            static_path_route: Vec::new(),
+            static_path_mount: Vec::new(),
+            static_path_expires: 86400,
         }
     }
 }
@@ -358,8 +367,34 @@ impl ServerConfig {
             .map_err(|e| e.to_string())
     }
 
+    /// The static file routes, as (route, directory) pairs. One mount
+    /// without a route is served under `/static`, as granian does.
+    pub(crate) fn static_routes(&self) -> Result<Vec<(String, String)>, String> {
+        let routes = match (self.static_path_route.len(), self.static_path_mount.len()) {
+            (0, 1) => vec!["/static".to_owned()],
+            (r, m) if r == m => self.static_path_route.clone(),
+            _ => {
+                return Err(
+                    "--static-path-route and --static-path-mount must come in pairs".into(),
+                );
+            }
+        };
+        Ok(routes
+            .into_iter()
+            .zip(self.static_path_mount.iter().cloned())
+            .collect())
+    }
+
     fn validate_proxy_static(&self) -> Result<(), String> {
         self.trusted_proxies()?;
+        for (route, dir) in self.static_routes()? {
+            if !route.starts_with('/') {
+                return Err(format!("static path route {route:?} must start with '/'"));
+            }
+            if !std::path::Path::new(&dir).is_dir() {
+                return Err(format!("static path mount {dir:?} is not a directory"));
+            }
+        }
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use cormorant_core::h1::{self, BodyKind, Event, ResponseHead, Version};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::file::{BodyFile, add_content_length};
+use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{CountGuard, ERROR, ServerCtx, date};
 
@@ -339,6 +340,9 @@ impl<S: Transport> Conn<S> {
                 HttpVersion::from(head.version).as_str(),
             )
         });
+        if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
+            return self.serve_static(&head, mount, rest, access).await;
+        }
         let mut status = 0u16;
         let mut sent_bytes = 0u64;
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
@@ -579,6 +583,70 @@ impl<S: Transport> Conn<S> {
         }
     }
 
+    /// Answers a request under a static route (`--static-path-route`)
+    /// without the application.
+    async fn serve_static(
+        &mut self,
+        head: &h1::RequestHead,
+        mount: usize,
+        rest: &[u8],
+        access: Option<(Instant, Bytes, Bytes, &'static str)>,
+    ) -> Next {
+        let ctx = self.ctx.clone();
+        let Some(statics) = ctx.statics.as_ref() else {
+            return Next::Close;
+        };
+        let req = StaticRequest::from_fields(&head.method, &head.headers);
+        let resp = statics.respond(mount, rest, &req).await;
+        if head.body == BodyKind::Empty {
+            // Step past the end of the (empty) request.
+            while let Event::BodyChunk(_) = self.h1.poll_event() {}
+        } else {
+            // The body is not read: the connection cannot be reused.
+            self.h1.close_after_response();
+            self.linger = true;
+        }
+        if ctx.is_shutting_down() {
+            self.h1.close_after_response();
+        }
+        self.h1.set_date(date::http_date());
+        let status = resp.status;
+        let head_out = ResponseHead {
+            status,
+            headers: resp.headers,
+        };
+        if self.h1.send_response(head_out).is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        let (sent, ok) = match resp.body {
+            StaticBody::Bytes(b) => (b.len() as u64, b.is_empty() || self.h1.send_body(b).is_ok()),
+            StaticBody::File(f) => (f.len, self.send_file(f).await.is_ok()),
+        };
+        if !ok || self.h1.send_end().is_err() || self.flush().await.is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        if let (Some(log), Some((started, method, target, version))) = (&ctx.access_log, &access) {
+            log.record(
+                &self.client_label,
+                method,
+                target,
+                version,
+                status,
+                sent,
+                started.elapsed(),
+            );
+        }
+        if self.eof || !self.h1.is_keep_alive() {
+            return Next::Close;
+        }
+        match self.h1.start_next_cycle() {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
     /// Writes the body from a file: with sendfile when the body has a
     /// length and the transport allows it, else in bounded chunks.
     async fn send_file(&mut self, mut f: BodyFile) -> Result<(), ()> {
@@ -589,9 +657,10 @@ impl<S: Transport> Conn<S> {
             self.h1.send_body_external(f.len).map_err(drop)?;
             self.flush().await.map_err(drop)?;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&f.file);
-            let mut offset = 0i64;
-            while (offset as u64) < f.len {
-                let left = (f.len - offset as u64).min(1 << 30) as usize;
+            let mut offset = f.offset as i64;
+            let end = f.offset + f.len;
+            while (offset as u64) < end {
+                let left = (end - offset as u64).min(1 << 30) as usize;
                 match self.io.sendfile(fd, &mut offset, left).await {
                     // The file shrank: the response cannot be completed.
                     Ok(0) | Err(_) => return Err(()),

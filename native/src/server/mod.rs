@@ -10,6 +10,7 @@ pub(crate) mod date;
 mod file;
 pub(crate) mod h2;
 pub(crate) mod listener;
+pub(crate) mod static_files;
 mod tls;
 mod transport;
 
@@ -86,6 +87,8 @@ pub(crate) struct ServerCtx {
     /// Peers whose proxy headers are believed; None with
     /// `--no-proxy-headers`.
     pub(crate) proxies: Option<cormorant_core::asgi::TrustedProxies>,
+    /// Static routes answered on this thread (`--static-path-route`).
+    pub(crate) statics: Option<static_files::StaticFiles>,
 }
 
 /// Python logging levels for [`ServerCtx::log`].
