@@ -268,6 +268,45 @@ pub(crate) struct Cli {
     /// Port of the metrics endpoint.
     #[arg(long, env = "CORMORANT_METRICS_PORT", default_value_t = 9090)]
     metrics_port: u16,
+    /// Take the client, scheme and host from `Forwarded` / `X-Forwarded-*`
+    /// when the peer is in --forwarded-allow-ips (the default).
+    #[arg(long, env = "CORMORANT_PROXY_HEADERS", default_value_t = true,
+          action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL",
+          overrides_with = "no_proxy_headers")]
+    proxy_headers: bool,
+    /// Ignore proxy headers.
+    #[arg(long, overrides_with = "proxy_headers")]
+    no_proxy_headers: bool,
+    /// Peers trusted with proxy headers: IPs, networks (10.0.0.0/8) or *,
+    /// comma-separated [default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1].
+    #[arg(long, env = "CORMORANT_FORWARDED_ALLOW_IPS", value_name = "LIST")]
+    forwarded_allow_ips: Option<String>,
+    /// URL prefix answered from the files of the matching
+    /// --static-path-mount (repeatable, in pairs) [default: /static].
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_ROUTE",
+        value_delimiter = ',',
+        value_name = "ROUTE"
+    )]
+    static_path_route: Vec<String>,
+    /// Directory whose files are served under the matching route.
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_MOUNT",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    static_path_mount: Vec<String>,
+    /// Cache-Control max-age of static files, in seconds (0: none).
+    #[arg(
+        long,
+        env = "CORMORANT_STATIC_PATH_EXPIRES",
+        default_value_t = 86400,
+        value_name = "SECONDS"
+    )]
+    static_path_expires: u64,
 }
 
 impl Cli {
@@ -350,6 +389,11 @@ impl Cli {
             metrics: self.metrics,
             metrics_address: self.metrics_address,
             metrics_port: self.metrics_port,
+            proxy_headers: self.proxy_headers && !self.no_proxy_headers,
+            forwarded_allow_ips: self.forwarded_allow_ips,
+            static_path_route: self.static_path_route,
+            static_path_mount: self.static_path_mount,
+            static_path_expires: self.static_path_expires,
         }
     }
 }

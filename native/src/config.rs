@@ -137,6 +137,17 @@ pub(crate) struct ServerConfig {
     pub(crate) metrics_address: String,
     /// Port of the metrics endpoint.
     pub(crate) metrics_port: u16,
+    /// Believe `Forwarded` / `X-Forwarded-*` from trusted peers.
+    pub(crate) proxy_headers: bool,
+    /// Peers trusted with proxy headers: IPs, CIDR networks or `*`,
+    /// comma-separated. None: `$FORWARDED_ALLOW_IPS`, else loopback.
+    pub(crate) forwarded_allow_ips: Option<String>,
+    /// URL prefixes answered from files, paired with `static_path_mount`.
+    pub(crate) static_path_route: Vec<String>,
+    /// Directories served under the routes of `static_path_route`.
+    pub(crate) static_path_mount: Vec<String>,
+    /// `Cache-Control: max-age` of static files, in seconds (0: none).
+    pub(crate) static_path_expires: u64,
 }
 
 impl Default for ServerConfig {
@@ -205,6 +216,11 @@ impl Default for ServerConfig {
             metrics: false,
             metrics_address: "127.0.0.1".into(),
             metrics_port: 9090,
+            proxy_headers: true,
+            forwarded_allow_ips: None,
+            static_path_route: Vec::new(),
+            static_path_mount: Vec::new(),
+            static_path_expires: 86400,
         }
     }
 }
@@ -330,6 +346,7 @@ impl ServerConfig {
         if !(self.timeout_request_head > 0.0 && self.timeout_request_head.is_finite()) {
             return Err("timeout-request-head must be a positive number of seconds".into());
         }
+        self.validate_proxy_static()?;
         Ok(())
     }
 
@@ -366,5 +383,60 @@ impl ServerConfig {
             ping_timeout: secs(self.ws_ping_timeout),
             per_message_deflate: self.ws_per_message_deflate,
         })
+    }
+}
+
+/// Loopback only: a proxy on the same host.
+const DEFAULT_FORWARDED_ALLOW_IPS: &str = "127.0.0.1,::1";
+
+impl ServerConfig {
+    /// The peers trusted with proxy headers, or None when proxy headers are
+    /// off. Without `forwarded_allow_ips`, uvicorn's `FORWARDED_ALLOW_IPS`
+    /// environment variable, else loopback.
+    pub(crate) fn trusted_proxies(
+        &self,
+    ) -> Result<Option<cormorant_core::asgi::TrustedProxies>, String> {
+        if !self.proxy_headers {
+            return Ok(None);
+        }
+        let list = match &self.forwarded_allow_ips {
+            Some(l) => l.clone(),
+            None => std::env::var("FORWARDED_ALLOW_IPS")
+                .unwrap_or_else(|_| DEFAULT_FORWARDED_ALLOW_IPS.to_owned()),
+        };
+        cormorant_core::asgi::TrustedProxies::parse(&list)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The static file routes, as (route, directory) pairs. One mount
+    /// without a route is served under `/static`, as granian does.
+    pub(crate) fn static_routes(&self) -> Result<Vec<(String, String)>, String> {
+        let routes = match (self.static_path_route.len(), self.static_path_mount.len()) {
+            (0, 1) => vec!["/static".to_owned()],
+            (r, m) if r == m => self.static_path_route.clone(),
+            _ => {
+                return Err(
+                    "--static-path-route and --static-path-mount must come in pairs".into(),
+                );
+            }
+        };
+        Ok(routes
+            .into_iter()
+            .zip(self.static_path_mount.iter().cloned())
+            .collect())
+    }
+
+    fn validate_proxy_static(&self) -> Result<(), String> {
+        self.trusted_proxies()?;
+        for (route, dir) in self.static_routes()? {
+            if !route.starts_with('/') {
+                return Err(format!("static path route {route:?} must start with '/'"));
+            }
+            if !std::path::Path::new(&dir).is_dir() {
+                return Err(format!("static path mount {dir:?} is not a directory"));
+            }
+        }
+        Ok(())
     }
 }

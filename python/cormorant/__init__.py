@@ -99,6 +99,11 @@ _ALIASES = {
     "ssl_protocol_min": "ssl_protocol_min",
     "ssl_ciphers": "ssl_ciphers",
     "timeout_tls_handshake": "timeout_tls_handshake",
+    "proxy_headers": "proxy_headers",
+    "forwarded_allow_ips": "forwarded_allow_ips",
+    "static_path_route": "static_path_route",
+    "static_path_mount": "static_path_mount",
+    "static_path_expires": "static_path_expires",
 }
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
@@ -234,6 +239,12 @@ def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
             value = os.fspath(value)
         if name == "app_dir" and value is not None:
             value = os.fspath(value)
+        if name == "forwarded_allow_ips" and value is not None and not isinstance(value, str):
+            value = ",".join(str(v) for v in value)  # uvicorn accepts a list
+        if name in ("static_path_route", "static_path_mount") and value is not None:
+            # granian: one route and one mount, or sequences of them
+            items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+            value = [os.fspath(v) for v in items]
         cfg[name] = value
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")

@@ -4,9 +4,11 @@
 //! * [`WebSocketStream`] — one WebSocket connection (ASGI WebSocket spec 2.5).
 //! * [`Lifespan`] — startup and shutdown (lifespan spec 2.0).
 //! * [`HttpScope`] — the connection scope as plain data.
+//! * [`TrustedProxies`] — proxy headers (`Forwarded`, `X-Forwarded-*`).
 
 mod http;
 mod lifespan;
+mod proxy;
 mod scope;
 mod websocket;
 
@@ -14,6 +16,7 @@ pub use http::{
     AppMessage, Extensions, HttpStream, Output, Receive, ResponseStart, SendError, internal_error,
 };
 pub use lifespan::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
+pub use proxy::{Forwarded, ForwardedFor, InvalidAllowList, TrustedProxies};
 pub use scope::{ASGI_VERSION, Address, ConnectionInfo, HTTP_SPEC_VERSION, HttpScope, HttpVersion};
 pub use websocket::{
     CLOSE_ABNORMAL, CLOSE_NO_STATUS, WEBSOCKET_SPEC_VERSION, WebSocketScope, WebSocketStream,

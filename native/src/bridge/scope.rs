@@ -191,8 +191,9 @@ pub(crate) fn http_scope<'py>(
     }
     d.set_item(intern!(py, "headers"), headers)?;
     match &scope.client {
-        Some(c) if !unix => d.set_item(intern!(py, "client"), address(py, c, false)?)?,
-        _ => d.set_item(intern!(py, "client"), py.None())?,
+        // On a Unix socket only a trusted proxy's header names a client.
+        Some(c) => d.set_item(intern!(py, "client"), address(py, c, false)?)?,
+        None => d.set_item(intern!(py, "client"), py.None())?,
     }
     match &scope.server {
         Some(s) => d.set_item(intern!(py, "server"), address(py, s, unix)?)?,

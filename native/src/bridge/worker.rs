@@ -83,6 +83,17 @@ impl Worker {
             .map_err(StartupError::new_err)
     }
 
+    /// The static routes, when there are any.
+    fn static_files(&self) -> PyResult<Option<server::static_files::StaticFiles>> {
+        let routes = self.config.static_routes().map_err(StartupError::new_err)?;
+        if routes.is_empty() {
+            return Ok(None);
+        }
+        server::static_files::StaticFiles::new(routes, self.config.static_path_expires)
+            .map(Some)
+            .map_err(|e| StartupError::new_err(e.to_string()))
+    }
+
     fn h1_config(&self) -> PyResult<h1::Config> {
         let c = &self.config;
         let mut extra = Vec::new();
@@ -342,6 +353,11 @@ impl Worker {
             requests: Default::default(),
             shutdown,
             abort: Notify::new(),
+            proxies: self
+                .config
+                .trusted_proxies()
+                .map_err(StartupError::new_err)?,
+            statics: self.static_files()?,
         });
         self.running = Some(Running {
             app,

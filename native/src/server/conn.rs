@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
+use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{CountGuard, ERROR, ServerCtx, date};
 
@@ -42,6 +43,8 @@ const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Who is on the other end.
 pub(crate) struct PeerInfo {
     client: Option<Address>,
+    /// The peer's IP address (None on a Unix socket).
+    ip: Option<std::net::IpAddr>,
     server: Option<Address>,
     pub(crate) unix: bool,
     /// What the TLS handshake established, on a TLS connection.
@@ -63,6 +66,15 @@ impl PeerInfo {
         }
     }
 
+    /// Whether the peer's proxy headers are believed. A Unix-socket peer
+    /// is a local process: trusted when the allow-list trusts loopback.
+    pub(crate) fn trusted_proxy(&self, ctx: &ServerCtx) -> bool {
+        ctx.proxies.as_ref().is_some_and(|p| match self.ip {
+            Some(ip) => p.is_trusted(ip),
+            None => p.trusts_local(),
+        })
+    }
+
     /// What the scope of each request on this connection says about it.
     pub(crate) fn connection_info(&self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
         ConnectionInfo {
@@ -80,6 +92,7 @@ impl PeerInfo {
         };
         Self {
             client: Some(addr(peer)),
+            ip: Some(peer.ip()),
             server: server.map(addr),
             unix: false,
             tls: None,
@@ -89,6 +102,7 @@ impl PeerInfo {
     pub(crate) fn unix(path: &str) -> Self {
         Self {
             client: None,
+            ip: None,
             server: Some(Address {
                 host: path.to_owned(),
                 port: 0,
@@ -114,6 +128,8 @@ struct Conn<S> {
     info: ConnectionInfo,
     unix: bool,
     tls: Option<Arc<TlsInfo>>,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
     rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
@@ -136,6 +152,7 @@ pub(crate) async fn serve<S: Transport>(
     let client_label = peer.label(ctx.access_log.is_some());
     let unix = peer.unix;
     let info = peer.connection_info(scheme, &ctx.root_path);
+    let trusted_proxy = peer.trusted_proxy(&ctx);
     let mut c = Conn {
         io,
         h1: h1::Connection::new(ctx.h1.clone()),
@@ -143,6 +160,7 @@ pub(crate) async fn serve<S: Transport>(
         info,
         unix,
         tls: peer.tls,
+        trusted_proxy,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
@@ -326,6 +344,9 @@ impl<S: Transport> Conn<S> {
             version: HttpVersion::from(head.version).as_str(),
             headers: log.format().capture(&head.headers),
         });
+        if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
+            return self.serve_static(&head, mount, rest, access).await;
+        }
         let mut status = 0u16;
         let mut sent_bytes = 0u64;
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
@@ -342,7 +363,7 @@ impl<S: Transport> Conn<S> {
             early_hint: head.version == Version::Http11,
             pathsend: true,
         };
-        let Ok(scope) = HttpScope::new(
+        let Ok(mut scope) = HttpScope::new(
             head.version.into(),
             &head.method,
             &head.target,
@@ -351,6 +372,7 @@ impl<S: Transport> Conn<S> {
         ) else {
             return self.simple_response(400, b"Bad Request").await;
         };
+        ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
         let shared = Arc::new(Shared::new(
             HttpStream::new(has_body, head_only).with_extensions(extensions),
         ));
@@ -563,6 +585,62 @@ impl<S: Transport> Conn<S> {
         }
     }
 
+    /// Answers a request under a static route (`--static-path-route`)
+    /// without the application.
+    async fn serve_static(
+        &mut self,
+        head: &h1::RequestHead,
+        mount: usize,
+        rest: &[u8],
+        access: Option<AccessStart>,
+    ) -> Next {
+        let ctx = self.ctx.clone();
+        let Some(statics) = ctx.statics.as_ref() else {
+            return Next::Close;
+        };
+        let req = StaticRequest::from_fields(&head.method, &head.headers);
+        let resp = statics.respond(mount, rest, &req).await;
+        if head.body == BodyKind::Empty {
+            // Step past the end of the (empty) request.
+            while let Event::BodyChunk(_) = self.h1.poll_event() {}
+        } else {
+            // The body is not read: the connection cannot be reused.
+            self.h1.close_after_response();
+            self.linger = true;
+        }
+        if ctx.is_shutting_down() {
+            self.h1.close_after_response();
+        }
+        self.h1.set_date(date::http_date());
+        let status = resp.status;
+        let head_out = ResponseHead {
+            status,
+            headers: resp.headers,
+        };
+        if self.h1.send_response(head_out).is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        let (sent, ok) = match resp.body {
+            StaticBody::Bytes(b) => (b.len() as u64, b.is_empty() || self.h1.send_body(b).is_ok()),
+            StaticBody::File(f) => (f.len, self.send_file(f).await.is_ok()),
+        };
+        if !ok || self.h1.send_end().is_err() || self.flush().await.is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+            log.record(&access.entry(&self.client_label, self.info.scheme, status, sent));
+        }
+        if self.eof || !self.h1.is_keep_alive() {
+            return Next::Close;
+        }
+        match self.h1.start_next_cycle() {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
     /// Writes the body from a file: with sendfile when the body has a
     /// length and the transport allows it, else in bounded chunks.
     async fn send_file(&mut self, mut f: BodyFile) -> Result<(), ()> {
@@ -573,9 +651,10 @@ impl<S: Transport> Conn<S> {
             self.h1.send_body_external(f.len).map_err(drop)?;
             self.flush().await.map_err(drop)?;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&f.file);
-            let mut offset = 0i64;
-            while (offset as u64) < f.len {
-                let left = (f.len - offset as u64).min(1 << 30) as usize;
+            let mut offset = f.offset as i64;
+            let end = f.offset + f.len;
+            while (offset as u64) < end {
+                let left = (end - offset as u64).min(1 << 30) as usize;
                 match self.io.sendfile(fd, &mut offset, left).await {
                     // The file shrank: the response cannot be completed.
                     Ok(0) | Err(_) => return Err(()),

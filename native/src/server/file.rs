@@ -10,10 +10,14 @@ use tokio::io::AsyncReadExt;
 /// the most a response holds in memory at once.
 pub(crate) const FILE_CHUNK: usize = 64 * 1024;
 
-/// An open regular file and its length.
+/// An open regular file, and the part of it to send: `len` bytes from
+/// `offset` (the whole file unless [`BodyFile::range`] narrowed it).
 pub(crate) struct BodyFile {
     pub(crate) file: tokio::fs::File,
+    pub(crate) offset: u64,
     pub(crate) len: u64,
+    /// Bytes not yet returned by [`BodyFile::next_chunk`].
+    left: u64,
 }
 
 impl BodyFile {
@@ -27,16 +31,43 @@ impl BodyFile {
                 "not a regular file",
             ));
         }
-        Ok(Self {
-            file,
-            len: meta.len(),
-        })
+        Ok(Self::from_file(file, meta.len()))
     }
 
-    /// The next chunk, or None at the end of the file.
+    /// An already open file of `len` bytes, whole.
+    pub(crate) fn from_file(file: tokio::fs::File, len: u64) -> Self {
+        Self {
+            file,
+            offset: 0,
+            len,
+            left: len,
+        }
+    }
+
+    /// Narrows it to `len` bytes from `offset` (within the file), and
+    /// positions the file there.
+    pub(crate) async fn range(mut self, offset: u64, len: u64) -> io::Result<Self> {
+        use tokio::io::AsyncSeekExt;
+        self.file.seek(io::SeekFrom::Start(offset)).await?;
+        self.offset = offset;
+        self.len = len;
+        self.left = len;
+        Ok(self)
+    }
+
+    /// The next chunk, or None at the end of the part to send (or of the
+    /// file, if it shrank).
     pub(crate) async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        let mut buf = BytesMut::with_capacity(FILE_CHUNK);
-        let n = self.file.read_buf(&mut buf).await?;
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let want = FILE_CHUNK.min(usize::try_from(self.left).unwrap_or(FILE_CHUNK));
+        let mut buf = BytesMut::with_capacity(want);
+        let n = (&mut self.file)
+            .take(want as u64)
+            .read_buf(&mut buf)
+            .await?;
+        self.left -= n as u64;
         Ok((n > 0).then(|| buf.freeze()))
     }
 }

@@ -32,6 +32,7 @@ use super::access_format::AccessStart;
 use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
 use super::file::{BodyFile, add_content_length};
+use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{CountGuard, ERROR, ServerCtx, date};
 use crate::bridge::queue::Job;
@@ -97,6 +98,8 @@ struct ConnCtx {
     tls: Option<Arc<TlsInfo>>,
     /// `host:port` of the client, for the access log (empty when it is off).
     client_label: String,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
 }
 
 /// Serves one HTTP/2 connection until it closes.
@@ -115,6 +118,7 @@ pub(crate) async fn serve<S: Transport>(
         client_label: peer.label(ctx.access_log.is_some()),
         unix: peer.unix,
         info: peer.connection_info(scheme, &ctx.root_path),
+        trusted_proxy: peer.trusted_proxy(&ctx),
         tls: peer.tls,
         ctx: ctx.clone(),
     });
@@ -277,23 +281,89 @@ fn handle(
     async move {
         match started {
             Ok(task) => Ok(task.until_head().await),
-            Err((status, body)) => Ok(server_response(status, body)),
+            Err(Early::Status(status, body)) => Ok(server_response(status, body)),
+            Err(Early::Static(answer)) => Ok(answer.await),
         }
     }
+}
+
+/// A stream answered without the application.
+enum Early {
+    /// A response of the server's own (503, 400).
+    Status(u16, &'static [u8]),
+    /// A static file route (`--static-path-route`).
+    Static(Pin<Box<dyn Future<Output = H2Response> + Send>>),
+}
+
+/// Answers a request under a static route.
+async fn static_response(
+    conn: Arc<ConnCtx>,
+    parts: http::request::Parts,
+    mount: usize,
+    rest: Vec<u8>,
+    access: Option<Box<AccessStart>>,
+    _in_flight: InFlight,
+) -> H2Response {
+    let ctx = &conn.ctx;
+    let Some(statics) = ctx.statics.as_ref() else {
+        return server_response(404, b"Not Found");
+    };
+    let get = |n: HeaderName| parts.headers.get(n).map(HeaderValue::as_bytes);
+    let req = StaticRequest {
+        method: parts.method.as_str().as_bytes(),
+        accept_encoding: get(http::header::ACCEPT_ENCODING),
+        if_none_match: get(http::header::IF_NONE_MATCH),
+        if_modified_since: get(http::header::IF_MODIFIED_SINCE),
+        range: get(http::header::RANGE),
+        if_range: get(http::header::IF_RANGE),
+    };
+    let resp = statics.respond(mount, &rest, &req).await;
+    let head_only = parts.method == http::Method::HEAD;
+    let Ok(headers) = header_map(ctx, resp.headers, true) else {
+        return server_response(500, b"Internal Server Error");
+    };
+    let (body, sent) = match resp.body {
+        StaticBody::Bytes(b) => {
+            let n = b.len() as u64;
+            (H2Body::Full((!b.is_empty() && !head_only).then_some(b)), n)
+        }
+        StaticBody::File(mut f) => {
+            let n = f.len;
+            let (tx, rx) = mpsc::channel(BODY_CHANNEL);
+            tokio::spawn(async move {
+                loop {
+                    let frame = match f.next_chunk().await {
+                        Ok(Some(chunk)) => Ok(Frame::data(chunk)),
+                        Ok(None) => return,
+                        Err(e) => Err(e),
+                    };
+                    let failed = frame.is_err();
+                    if tx.send(frame).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            (H2Body::Channel(rx), n)
+        }
+    };
+    if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+        log.record(&access.entry(&conn.client_label, conn.info.scheme, resp.status, sent));
+    }
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::NOT_FOUND);
+    *r.headers_mut() = headers;
+    r
 }
 
 /// Hands the request to the application; Err is the status and body the
 /// server answers with instead (503 over the concurrency limit, 400 for a
 /// bad target).
-fn start_stream(
-    req: Request<Incoming>,
-    conn: Arc<ConnCtx>,
-) -> Result<Box<StreamTask>, (u16, &'static [u8])> {
+fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<StreamTask>, Early> {
     let ctx = &conn.ctx;
     let in_flight = InFlight::new(ctx);
     if let Some(limit) = ctx.limit_concurrency {
         if in_flight.count() > limit {
-            return Err((503, b"Service Unavailable"));
+            return Err(Early::Status(503, b"Service Unavailable"));
         }
     }
     ctx.count_request();
@@ -310,15 +380,31 @@ fn start_stream(
             headers: log.format().capture(&headers),
         })
     });
-    let Ok(scope) = HttpScope::new(
+    if let Some((mount, rest)) = ctx
+        .statics
+        .as_ref()
+        .and_then(|s| s.route(target.as_bytes()))
+    {
+        let rest = rest.to_vec();
+        return Err(Early::Static(Box::pin(static_response(
+            conn.clone(),
+            parts,
+            mount,
+            rest,
+            access,
+            in_flight,
+        ))));
+    }
+    let Ok(mut scope) = HttpScope::new(
         HttpVersion::Http2,
         parts.method.as_str().as_bytes(),
         target.as_bytes(),
         headers,
         &conn.info,
     ) else {
-        return Err((400, b"Bad Request"));
+        return Err(Early::Status(400, b"Bad Request"));
     };
+    ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope);
     let has_body = !body.is_end_stream();
     let extensions = Extensions {
         trailers: true,

@@ -11,6 +11,7 @@ pub(crate) mod date;
 mod file;
 pub(crate) mod h2;
 pub(crate) mod listener;
+pub(crate) mod static_files;
 mod tls;
 mod transport;
 
@@ -86,6 +87,11 @@ pub(crate) struct ServerCtx {
     pub(crate) shutdown: watch::Sender<bool>,
     /// Wakes the runtime thread to drop every connection at once.
     pub(crate) abort: Notify,
+    /// Peers whose proxy headers are believed; None with
+    /// `--no-proxy-headers`.
+    pub(crate) proxies: Option<cormorant_core::asgi::TrustedProxies>,
+    /// Static routes answered on this thread (`--static-path-route`).
+    pub(crate) statics: Option<static_files::StaticFiles>,
 }
 
 /// Python logging levels for [`ServerCtx::log`].
@@ -93,6 +99,18 @@ pub(crate) const DEBUG: u8 = 10;
 pub(crate) const ERROR: u8 = 40;
 
 impl ServerCtx {
+    /// Applies the proxy headers of a request from a trusted peer to its
+    /// scope (`trusted`: see [`conn::PeerInfo::trusted_proxy`]).
+    pub(crate) fn apply_proxy_headers(
+        &self,
+        trusted: bool,
+        scope: &mut cormorant_core::asgi::HttpScope,
+    ) {
+        if let (true, Some(p)) = (trusted, &self.proxies) {
+            p.resolve(&scope.headers).apply(scope);
+        }
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }

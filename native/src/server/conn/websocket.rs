@@ -62,7 +62,7 @@ impl<S: Transport> Conn<S> {
         };
         // The upgrade request has no body; step past its end.
         while let Event::BodyChunk(_) = self.h1.poll_event() {}
-        let Ok(http) = HttpScope::new(
+        let Ok(mut http) = HttpScope::new(
             head.version.into(),
             &head.method,
             &head.target,
@@ -71,6 +71,7 @@ impl<S: Transport> Conn<S> {
         ) else {
             return self.simple_response(400, b"Bad Request").await;
         };
+        self.ctx.apply_proxy_headers(self.trusted_proxy, &mut http);
         let shared = Arc::new(WsShared::new());
         self.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
             scope: WebSocketScope::new(http),
