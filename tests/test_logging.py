@@ -131,3 +131,13 @@ def test_env_file(server_factory, tmp_path, monkeypatch):
     assert httpx.get(server.url("/CORMORANT_TEST_QUOTED")).text == "quoted # not a comment"
     # The environment wins over the file, as with uvicorn.
     assert httpx.get(server.url("/CORMORANT_TEST_KEPT")).text == "environment"
+
+
+def test_access_log_shows_the_client_a_trusted_proxy_names(server_factory):
+    server = server_factory.start("apps.streaming:app", "--access-log")
+    httpx.get(server.url("/single?fwd=1"), headers={"x-forwarded-for": "203.0.113.7"})
+    with httpx.Client(http1=False, http2=True) as c:
+        c.get(server.url("/single?fwd=2"), headers={"x-forwarded-for": "203.0.113.8"})
+    out = server.wait_for_output("fwd=2")
+    assert '203.0.113.7:0 - "GET /single?fwd=1 HTTP/1.1" 200' in out
+    assert '203.0.113.8:0 - "GET /single?fwd=2 HTTP/2" 200' in out

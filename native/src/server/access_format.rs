@@ -51,9 +51,20 @@ pub(crate) struct AccessStart {
     pub(crate) version: &'static str,
     /// The request headers the format shows.
     pub(crate) headers: Vec<Option<Bytes>>,
+    /// The client named by a trusted proxy, shown instead of the peer.
+    pub(crate) forwarded_client: Option<String>,
 }
 
 impl AccessStart {
+    /// Notes the client a trusted proxy named (`client` of the scope after
+    /// the proxy headers were applied).
+    pub(crate) fn forwarded(&mut self, client: Option<&cormorant_core::asgi::Address>) {
+        self.forwarded_client = Some(match client {
+            Some(c) => format!("{}:{}", c.host, c.port),
+            None => "-".to_owned(),
+        });
+    }
+
     /// The entry for the finished request.
     pub(crate) fn entry<'a>(
         &'a self,
@@ -63,7 +74,7 @@ impl AccessStart {
         bytes: u64,
     ) -> AccessEntry<'a> {
         AccessEntry {
-            client,
+            client: self.forwarded_client.as_deref().unwrap_or(client),
             method: &self.method,
             target: &self.target,
             version: self.version,

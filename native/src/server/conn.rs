@@ -337,7 +337,8 @@ impl<S: Transport> Conn<S> {
             .as_ref()
             .map(|_| (Instant::now(), head.method.clone()));
         // What the access log needs, kept only when it is on.
-        let access = ctx.access_log.as_ref().map(|log| AccessStart {
+        let mut access = ctx.access_log.as_ref().map(|log| AccessStart {
+            forwarded_client: None,
             started: Instant::now(),
             method: head.method.clone(),
             target: head.target.clone(),
@@ -372,7 +373,11 @@ impl<S: Transport> Conn<S> {
         ) else {
             return self.simple_response(400, b"Bad Request").await;
         };
-        ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
+        if ctx.apply_proxy_headers(self.trusted_proxy, &mut scope) {
+            if let Some(a) = access.as_mut() {
+                a.forwarded(scope.client.as_ref());
+            }
+        }
         let shared = Arc::new(Shared::new(
             HttpStream::new(has_body, head_only).with_extensions(extensions),
         ));

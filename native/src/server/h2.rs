@@ -373,6 +373,7 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     let headers = scope_headers(&parts);
     let access = ctx.access_log.as_ref().map(|log| {
         Box::new(AccessStart {
+            forwarded_client: None,
             started: Instant::now(),
             method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
             target: Bytes::copy_from_slice(target.as_bytes()),
@@ -404,7 +405,12 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     ) else {
         return Err(Early::Status(400, b"Bad Request"));
     };
-    ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope);
+    let mut access = access;
+    if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
+        if let Some(a) = access.as_mut() {
+            a.forwarded(scope.client.as_ref());
+        }
+    }
     let has_body = !body.is_end_stream();
     let extensions = Extensions {
         trailers: true,

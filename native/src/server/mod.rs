@@ -100,15 +100,19 @@ pub(crate) const ERROR: u8 = 40;
 
 impl ServerCtx {
     /// Applies the proxy headers of a request from a trusted peer to its
-    /// scope (`trusted`: see [`conn::PeerInfo::trusted_proxy`]).
+    /// scope (`trusted`: see [`conn::PeerInfo::trusted_proxy`]). Returns
+    /// whether they changed the client.
     pub(crate) fn apply_proxy_headers(
         &self,
         trusted: bool,
         scope: &mut cormorant_core::asgi::HttpScope,
-    ) {
-        if let (true, Some(p)) = (trusted, &self.proxies) {
-            p.resolve(&scope.headers).apply(scope);
-        }
+    ) -> bool {
+        let (true, Some(p)) = (trusted, &self.proxies) else {
+            return false;
+        };
+        let before = scope.client.clone();
+        p.resolve(&scope.headers).apply(scope);
+        scope.client != before
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
