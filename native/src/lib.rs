@@ -6,6 +6,7 @@
 mod bridge;
 mod cli;
 mod config;
+mod proctitle;
 mod server;
 mod supervisor;
 mod tls;
@@ -68,7 +69,7 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
             return Ok(2);
         }
     }
-    if config.workers > 1 && app.is_none() {
+    if app.is_none() && config.needs_supervisor() {
         // The supervisor logs through `cormorant.error` too.
         py.import("cormorant._worker")?
             .call_method1("setup_logging", (config.log_level.as_str(),))?;
@@ -83,7 +84,22 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
     }
     let json = serde_json::to_string(&config).map_err(|e| StartupError::new_err(e.to_string()))?;
     let worker = py.import("cormorant._worker")?;
-    worker.call_method1("run", (json, app))?.extract()
+    // One process: it is the server, so the pid file names it.
+    if let Err(e) = supervisor::write_pid_file(&config) {
+        eprintln!("error: {}", e.value(py));
+        return Ok(1);
+    }
+    let code = worker
+        .call_method1("run", (json, app))
+        .and_then(|r| r.extract());
+    supervisor::remove_pid_file(&config);
+    code
+}
+
+/// Sets this process's title (`ps -o args`) and `comm` (`ps -o comm`).
+#[pyfunction]
+fn set_proc_title(title: &str, comm: &str) {
+    proctitle::set(title, comm);
 }
 
 /// The extension module.
@@ -99,5 +115,6 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::lifespan::LifespanCtx>()?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(serve, m)?)?;
+    m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
     Ok(())
 }
