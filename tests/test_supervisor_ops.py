@@ -367,3 +367,25 @@ def test_process_titles(server_factory):
     titles = sorted(cmdline(p) for p in _children(server.pid))
     assert titles == ["cormorant: worker 1 apps.pid:app", "cormorant: worker 2 apps.pid:app"]
     assert sorted(comm(p) for p in _children(server.pid)) == ["cormorant-w1", "cormorant-w2"]
+
+
+def test_python_api_names(server_factory, tmp_path):
+    from conftest import ServerProcess, free_port
+
+    path = tmp_path / "api.pid"
+    port = free_port()
+    code = (
+        "from cormorant import Server; "
+        f"Server('apps.pid:app', address='127.0.0.1', port={port}, workers=2, "
+        f"pid_file={str(path)!r}, respawn_failed_workers=True, workers_lifetime=60, "
+        "workers_max_rss=1024, max_requests_before_restart=1000).serve()"
+    )
+    proc, log = server_factory.spawn(["-c", code])
+    server = ServerProcess(proc, log, "127.0.0.1", port)
+    server_factory.servers.append(server)
+    server_factory.wait_ready(server)
+    _wait_count(server, "Cormorant running on", 2)
+    assert path.read_text().strip() == str(proc.pid)
+    assert httpx.get(server.url("/")).status_code == 200
+    assert server.stop() == 0
+    assert not path.exists()

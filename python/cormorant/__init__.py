@@ -79,6 +79,13 @@ _ALIASES = {
     "ssl_protocol_min": "ssl_protocol_min",
     "ssl_ciphers": "ssl_ciphers",
     "timeout_tls_handshake": "timeout_tls_handshake",
+    # Worker management (the supervisor).
+    "limit_max_requests_jitter": "limit_max_requests_jitter",
+    "max_requests_before_restart": "limit_max_requests",  # LiteLLM
+    "workers_lifetime": "workers_lifetime",  # granian
+    "workers_max_rss": "workers_max_rss",  # granian
+    "respawn_failed_workers": "respawn_failed_workers",  # granian
+    "pid_file": "pid_file",  # granian
 }
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
@@ -147,8 +154,10 @@ def _config(target: Optional[str], kwargs: dict) -> dict:
             value = float(value)
         if name == "uds" and value is not None:
             value = os.fspath(value)
-        if name == "app_dir" and value is not None:
+        if name in ("app_dir", "pid_file") and value is not None:
             value = os.fspath(value)
+        if name == "workers_lifetime" and value is not None:
+            value = float(value)
         cfg[name] = value
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")
