@@ -187,16 +187,17 @@ def test_limit_max_requests_recycles_workers(server_factory):
                                   "--limit-max-requests", "5")
     _wait_workers(server, 2)
     pids = []
-    for _ in range(30):
+    deadline = time.monotonic() + 20
+    while len(set(pids)) < 6 and time.monotonic() < deadline:
         with httpx.Client() as client:
             r = client.get(server.url("/"))
         assert r.status_code == 200
         pids.append(int(r.text))
-    # Each worker served at most 5 requests before being replaced.
-    counts = {p: pids.count(p) for p in set(pids)}
-    assert max(counts.values()) <= 5, counts
-    assert len(counts) >= 6
-    assert "exited; starting a new one" in server.output()
+        time.sleep(0.01)
+    # A worker that reached the limit keeps serving until its replacement
+    # is ready, then stops.
+    assert len(set(pids)) >= 6, pids
+    assert "(max requests)" in server.output()
     assert server.stop() == 0
 
 

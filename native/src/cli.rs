@@ -307,6 +307,30 @@ pub(crate) struct Cli {
         value_name = "SECONDS"
     )]
     static_path_expires: u64,
+    // Worker management (the supervisor).
+    /// Add a random 0..=N to each worker's --limit-max-requests, so that
+    /// workers do not all restart at once.
+    #[arg(
+        long,
+        env = "CORMORANT_LIMIT_MAX_REQUESTS_JITTER",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    limit_max_requests_jitter: u64,
+    /// Replace each worker after this many seconds (rolling, staggered).
+    #[arg(long, env = "CORMORANT_WORKERS_LIFETIME", value_name = "SECONDS")]
+    workers_lifetime: Option<f64>,
+    /// Replace a worker whose resident memory exceeds this many MiB.
+    #[arg(long, env = "CORMORANT_WORKERS_MAX_RSS", value_name = "MIB")]
+    workers_max_rss: Option<u64>,
+    /// Replace a worker that dies (true); false: a dead worker stops the
+    /// server.
+    #[arg(long, env = "CORMORANT_RESPAWN_FAILED_WORKERS", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    respawn_failed_workers: bool,
+    /// Write the server's pid to this file (removed at exit).
+    #[arg(long, env = "CORMORANT_PID_FILE", value_name = "PATH")]
+    pid_file: Option<String>,
 }
 
 impl Cli {
@@ -394,6 +418,11 @@ impl Cli {
             static_path_route: self.static_path_route,
             static_path_mount: self.static_path_mount,
             static_path_expires: self.static_path_expires,
+            limit_max_requests_jitter: self.limit_max_requests_jitter,
+            workers_lifetime: self.workers_lifetime,
+            workers_max_rss: self.workers_max_rss,
+            respawn_failed_workers: self.respawn_failed_workers,
+            pid_file: self.pid_file,
         }
     }
 }

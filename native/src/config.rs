@@ -148,6 +148,17 @@ pub(crate) struct ServerConfig {
     pub(crate) static_path_mount: Vec<String>,
     /// `Cache-Control: max-age` of static files, in seconds (0: none).
     pub(crate) static_path_expires: u64,
+    // Worker management (the supervisor).
+    /// Each worker's `limit_max_requests` is raised by a random 0..=this.
+    pub(crate) limit_max_requests_jitter: u64,
+    /// Seconds after which a worker is replaced (rolling).
+    pub(crate) workers_lifetime: Option<f64>,
+    /// MiB of resident memory above which a worker is replaced (rolling).
+    pub(crate) workers_max_rss: Option<u64>,
+    /// Replace a worker that died; off: a dead worker stops the server.
+    pub(crate) respawn_failed_workers: bool,
+    /// File to write the server's pid to (removed at exit).
+    pub(crate) pid_file: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -221,6 +232,11 @@ impl Default for ServerConfig {
             static_path_route: Vec::new(),
             static_path_mount: Vec::new(),
             static_path_expires: 86400,
+            limit_max_requests_jitter: 0,
+            workers_lifetime: None,
+            workers_max_rss: None,
+            respawn_failed_workers: true,
+            pid_file: None,
         }
     }
 }
@@ -347,7 +363,25 @@ impl ServerConfig {
             return Err("timeout-request-head must be a positive number of seconds".into());
         }
         self.validate_proxy_static()?;
+        self.validate_workers()
+    }
+
+    fn validate_workers(&self) -> Result<(), String> {
+        if let Some(l) = self.workers_lifetime {
+            if !(l > 0.0 && l.is_finite()) {
+                return Err("workers-lifetime must be a positive number of seconds".into());
+            }
+        }
+        if self.workers_max_rss == Some(0) {
+            return Err("workers-max-rss must be at least 1 (MiB)".into());
+        }
         Ok(())
+    }
+
+    /// Whether worker processes under a supervisor are needed: several
+    /// workers, or recycling that only a supervisor can do.
+    pub(crate) fn needs_supervisor(&self) -> bool {
+        self.workers > 1 || self.workers_lifetime.is_some() || self.workers_max_rss.is_some()
     }
 
     /// Splits a `name:value` header option.

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod config_file;
 mod metrics;
+mod proctitle;
 mod reload;
 mod server;
 mod supervisor;
@@ -153,7 +154,7 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
         };
     }
     // Metrics are gathered by a supervisor, even for one worker.
-    if (config.workers > 1 || config.metrics) && app.is_none() {
+    if app.is_none() && (config.needs_supervisor() || config.metrics) {
         if !setup_parent_logging(py, &config)? {
             return Ok(1);
         }
@@ -168,7 +169,22 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> 
     }
     let json = serde_json::to_string(&config).map_err(|e| StartupError::new_err(e.to_string()))?;
     let worker = py.import("cormorant._worker")?;
-    worker.call_method1("run", (json, app))?.extract()
+    // One process: it is the server, so the pid file names it.
+    if let Err(e) = supervisor::write_pid_file(&config) {
+        eprintln!("error: {}", e.value(py));
+        return Ok(1);
+    }
+    let code = worker
+        .call_method1("run", (json, app))
+        .and_then(|r| r.extract());
+    supervisor::remove_pid_file(&config);
+    code
+}
+
+/// Sets this process's title (`ps -o args`) and `comm` (`ps -o comm`).
+#[pyfunction]
+fn set_proc_title(title: &str, comm: &str) {
+    proctitle::set(title, comm);
 }
 
 /// The extension module.
@@ -184,5 +200,6 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::lifespan::LifespanCtx>()?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(serve, m)?)?;
+    m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
     Ok(())
 }

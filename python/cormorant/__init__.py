@@ -104,6 +104,13 @@ _ALIASES = {
     "static_path_route": "static_path_route",
     "static_path_mount": "static_path_mount",
     "static_path_expires": "static_path_expires",
+    # Worker management (the supervisor).
+    "limit_max_requests_jitter": "limit_max_requests_jitter",
+    "max_requests_before_restart": "limit_max_requests",  # LiteLLM
+    "workers_lifetime": "workers_lifetime",  # granian
+    "workers_max_rss": "workers_max_rss",  # granian
+    "respawn_failed_workers": "respawn_failed_workers",  # granian
+    "pid_file": "pid_file",  # granian
 }
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
@@ -237,7 +244,7 @@ def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
             value = float(value)
         if name == "uds" and value is not None:
             value = os.fspath(value)
-        if name == "app_dir" and value is not None:
+        if name in ("app_dir", "pid_file") and value is not None:
             value = os.fspath(value)
         if name == "forwarded_allow_ips" and value is not None and not isinstance(value, str):
             value = ",".join(str(v) for v in value)  # uvicorn accepts a list
@@ -245,6 +252,8 @@ def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
             # granian: one route and one mount, or sequences of them
             items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
             value = [os.fspath(v) for v in items]
+        if name == "workers_lifetime" and value is not None:
+            value = float(value)
         cfg[name] = value
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")

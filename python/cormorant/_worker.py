@@ -380,6 +380,14 @@ async def serve(worker: Any, app: Any, cfg: dict) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop)
 
+    def on_limit() -> None:
+        # --limit-max-requests: under a supervisor, keep serving until the
+        # replacement is ready (the supervisor then sends SIGTERM).
+        if _CONTROL_FD is None or not _tell_supervisor(_MSG_RECYCLE):
+            request_stop()
+        else:
+            logger.info("reached --limit-max-requests; waiting for a replacement")
+
     lifespan = None
     if cfg["lifespan"] != "off":
         lifespan = _Lifespan(loop, app, cfg["lifespan"])
@@ -394,13 +402,14 @@ async def serve(worker: Any, app: Any, cfg: dict) -> int:
     # which then only walks what requests allocate.
     gc.collect()
     gc.freeze()
-    worker.start(loop, app, run_http, _make_spawn(loop), request_stop,
+    worker.start(loop, app, run_http, _make_spawn(loop), on_limit,
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))
     loop.add_reader(worker.fd, worker.drain)
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
     logger.info("Cormorant running on %s (pid %d; press CTRL+C to quit)", worker.url, os.getpid())
+    _tell_supervisor(_MSG_READY)
     flusher = None
     if cfg.get("access_log"):
         def flush_periodically() -> None:
@@ -479,8 +488,41 @@ def run(config_json: str, app: Any = None) -> int:
 WORKER_BOOT_ERROR = 3
 
 
+#: The write end of the pipe to the supervisor (``CORMORANT_READY_FD``):
+#: one byte READY once accepting, RECYCLE at --limit-max-requests.
+_CONTROL_FD: int | None = None
+_MSG_READY = b"R"
+_MSG_RECYCLE = b"M"
+
+
+def _tell_supervisor(msg: bytes) -> bool:
+    if _CONTROL_FD is None:
+        return False
+    try:
+        os.write(_CONTROL_FD, msg)
+        return True
+    except OSError:  # the supervisor is gone
+        return False
+
+
 def worker_main() -> None:
     """Entry point of a worker process started by the supervisor."""
+    global _CONTROL_FD
     config_json = os.environ.pop("CORMORANT_WORKER_CONFIG")
+    ready_fd = os.environ.pop("CORMORANT_READY_FD", None)
+    worker_id = os.environ.pop("CORMORANT_WORKER_ID", "?")
+    if ready_fd is not None:
+        _CONTROL_FD = int(ready_fd)
+        os.set_inheritable(_CONTROL_FD, False)  # not for the app's subprocesses
+    # Job-control and hangup signals are for the supervisor; a terminal
+    # sending them to the whole process group must not stop the workers.
+    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        target = json.loads(config_json).get("target") or ""
+        _cormorant.set_proc_title(f"cormorant: worker {worker_id} {target}",
+                                  f"cormorant-w{worker_id}")
+    except Exception:  # a title is cosmetic
+        pass
     code = run(config_json)
     sys.exit(WORKER_BOOT_ERROR if code in (1, 3) else code)

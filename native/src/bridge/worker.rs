@@ -425,14 +425,18 @@ impl Worker {
     /// requests finish.
     fn shutdown(&self) {
         if let Some(ctx) = &self.ctx {
-            let _ = ctx.shutdown.send(true);
+            // send_replace: `send` drops the value while the I/O thread has
+            // not subscribed yet.
+            ctx.shutdown.send_replace(true);
         }
     }
 
     /// Drops every connection now.
     fn abort(&self) {
         if let Some(ctx) = &self.ctx {
-            let _ = ctx.shutdown.send(true);
+            // send_replace: `send` drops the value while the I/O thread has
+            // not subscribed yet.
+            ctx.shutdown.send_replace(true);
             ctx.abort.notify_one();
         }
     }

@@ -59,7 +59,7 @@ impl Region {
     /// A new zeroed region (memfd) for `slots` workers.
     pub(crate) fn create(slots: usize) -> std::io::Result<Self> {
         // SAFETY: plain syscall with a NUL-terminated name.
-        let raw = unsafe { libc::memfd_create(c"cormorant-metrics".as_ptr(), 0) };
+        let raw = unsafe { libc::memfd_create(c"cormorant-metrics".as_ptr(), libc::MFD_CLOEXEC) };
         if raw < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -102,16 +102,10 @@ impl Region {
         })
     }
 
-    /// The descriptor, for worker processes to inherit (its close-on-exec
-    /// flag is cleared).
-    pub(crate) fn inheritable_fd(&self) -> RawFd {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: fcntl on our own descriptor.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-        }
-        fd
+    /// The descriptor, for worker processes to inherit (the spawner
+    /// clears its close-on-exec flag in the child).
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 
     pub(crate) fn slots(&self) -> usize {

@@ -121,6 +121,10 @@ enum Next {
     Close,
 }
 
+/// How long a connection that has not sent a request yet may still send
+/// its first one once shutdown began (see `Conn::run`).
+pub(crate) const FRESH_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Conn<S> {
     io: S,
     h1: h1::Connection,
@@ -185,13 +189,19 @@ impl<S: Transport> Conn<S> {
         let deadline = tokio::time::sleep(self.ctx.keep_alive);
         tokio::pin!(deadline);
         let mut armed_for_idle = false;
+        // A connection accepted just before shutdown has not sent its first
+        // request yet, or it is still unread: the client cannot tell this
+        // close from a lost request (nothing says the connection was idle,
+        // so it does not retry), so wait a moment for that request.
+        let mut fresh = true;
+        let mut fresh_grace = false;
         loop {
             match self.h1.poll_event() {
                 Event::NeedData => {
                     if self.eof {
                         return;
                     }
-                    if idle_since_bytes && self.ctx.is_shutting_down() {
+                    if idle_since_bytes && self.ctx.is_shutting_down() && !fresh {
                         return;
                     }
                     if idle_since_bytes && !armed_for_idle {
@@ -199,6 +209,13 @@ impl<S: Transport> Conn<S> {
                             .as_mut()
                             .reset(tokio::time::Instant::now() + self.ctx.keep_alive);
                         armed_for_idle = true;
+                    }
+                    if idle_since_bytes && self.ctx.is_shutting_down() && !fresh_grace {
+                        fresh_grace = true;
+                        let at = tokio::time::Instant::now() + FRESH_SHUTDOWN_GRACE;
+                        if at < deadline.deadline() {
+                            deadline.as_mut().reset(at);
+                        }
                     }
                     tokio::select! {
                         r = self.read() => match r {
@@ -214,10 +231,13 @@ impl<S: Transport> Conn<S> {
                             Err(()) => return,
                         },
                         _ = &mut deadline => return,
-                        _ = stop.changed(), if idle_since_bytes => return,
+                        _ = stop.changed(), if idle_since_bytes => if !fresh {
+                            return;
+                        },
                     }
                 }
                 Event::RequestHead(head) => {
+                    fresh = false;
                     idle_since_bytes = true;
                     armed_for_idle = false;
                     match self.serve_request(head).await {

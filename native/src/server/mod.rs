@@ -230,7 +230,9 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                         }
                         Err(e) => accept_error(e).await,
                     },
-                    _ = stop.changed() => return Ok(()),
+                    // wait_for, not changed: a shutdown sent before this
+                    // task subscribed must stop it too.
+                    _ = stop.wait_for(|&s| s) => return Ok(()),
                 }
             }
         }
@@ -250,7 +252,9 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                         }
                         Err(e) => accept_error(e).await,
                     },
-                    _ = stop.changed() => return Ok(()),
+                    // wait_for, not changed: a shutdown sent before this
+                    // task subscribed must stop it too.
+                    _ = stop.wait_for(|&s| s) => return Ok(()),
                 }
             }
         }
@@ -279,14 +283,23 @@ async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<S
 async fn sniff_preface(sock: &tokio::net::TcpStream, ctx: &ServerCtx) -> Option<bool> {
     let mut buf = [0u8; h2::PREFACE.len()];
     let mut stop = ctx.shutdown.subscribe();
-    let deadline = tokio::time::Instant::now() + ctx.keep_alive;
+    let mut deadline = tokio::time::Instant::now() + ctx.keep_alive;
+    // Shutdown: the first request may be on its way (see `conn::Conn::run`).
+    let shutdown_deadline =
+        |d: tokio::time::Instant| d.min(tokio::time::Instant::now() + conn::FRESH_SHUTDOWN_GRACE);
+    if ctx.is_shutting_down() {
+        deadline = shutdown_deadline(deadline);
+    }
     loop {
         let n = tokio::select! {
             r = tokio::time::timeout_at(deadline, sock.peek(&mut buf)) => match r {
                 Ok(Ok(n)) if n > 0 => n,
                 _ => return None,
             },
-            _ = stop.changed() => return None,
+            _ = stop.changed() => {
+                deadline = shutdown_deadline(deadline);
+                continue;
+            }
         };
         if buf[..n] != h2::PREFACE[..n] {
             return Some(false);
