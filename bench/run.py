@@ -55,12 +55,15 @@ WORKLOADS = [
     ("h2-10k-get", "bench.apps.raw:app", "/10k", "h2"),
     # HTTP/1.1 over TLS, driven by wrk.
     ("https-hello", "bench.apps.raw:app", "/", "tls"),
+    # hello with the access log on (written to /dev/null): what logging
+    # costs, against the plain hello of the same run (cormorant only).
+    ("hello-access-log", "bench.apps.raw:app", "/", "access"),
 ]
 
 
 def mode_of(driver) -> str:
     """How the server must be started for a workload's driver."""
-    return driver if driver in ("h2", "tls") else "h1"
+    return driver if driver in ("h2", "tls", "access") else "h1"
 
 
 @dataclass
@@ -76,10 +79,14 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
         cmd += ["--http", "2"]
     if mode == "tls":
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
+    if mode == "access":
+        cmd += ["--access-log"]
     return cmd
 
 
 def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    if mode == "access":
+        return None
     cmd = [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
            "--http", "2" if mode == "h2" else "1", "--workers", "1", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
@@ -89,8 +96,8 @@ def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | 
 
 
 def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode == "h2":
-        return None  # no HTTP/2 in uvicorn
+    if mode in ("h2", "access"):
+        return None  # no HTTP/2 in uvicorn; the access-log run is ours only
     cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
            "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
            "--log-level", "warning", "--no-access-log"]
@@ -288,6 +295,8 @@ def measure(port: int, path: str, script, duration: int, args) -> tuple:
         return run_h2load(port, path, duration, args.h2_connections, args.h2_streams)
     if script == "tls":
         return run_wrk(port, path, None, duration, conns, scheme="https")
+    if script == "access":
+        return run_wrk(port, path, None, duration, conns)
     return run_wrk(port, path, script, duration, conns)
 
 
