@@ -363,6 +363,52 @@ def test_default_settings(apps):
     assert settings.get(0x3) == 200, settings
 
 
+@cormorant_only
+def test_settings_flags_are_advertised(server_factory):
+    server = start(server_factory, "apps.h2_apps:app",
+                   "--http2-max-frame-size", "32768",
+                   "--http2-initial-stream-window-size", "131072",
+                   "--http2-initial-connection-window-size", "1048576",
+                   "--http2-max-header-list-size", "20000")
+    with RawH2(server.host, server.port) as c:
+        settings = c.handshake()
+        assert settings.get(0x5) == 32768, settings  # MAX_FRAME_SIZE
+        assert settings.get(0x4) == 131072, settings  # INITIAL_WINDOW_SIZE
+        assert settings.get(0x6) == 20000, settings  # MAX_HEADER_LIST_SIZE
+        # The connection window is raised from 65535 with a WINDOW_UPDATE.
+        update = c.wait_frame(lambda f: f.type == h2client.WINDOW_UPDATE and f.stream_id == 0)
+        assert int.from_bytes(update.payload[:4], "big") & 0x7FFFFFFF == 1048576 - 65535
+
+
+@cormorant_only
+def test_keep_alive_pings_and_a_silent_peer_is_dropped(server_factory):
+    server = start(server_factory, "apps.h2_apps:app", "--http2-keep-alive-interval", "0.3",
+                   "--http2-keep-alive-timeout", "0.5")
+    # A peer that answers (RawH2 acks every PING) stays connected.
+    with RawH2(server.host, server.port) as c:
+        c.handshake()
+        c.wait_frame(lambda f: f.type == h2client.PING and not f.flags & h2client.ACK, timeout=3)
+        until = time.monotonic() + 1.5
+        while time.monotonic() < until:
+            c.next_frame(0.05)  # reading answers the server's PINGs
+        assert not c.closed
+        assert not [f for f in c.frames if f.type == h2client.GOAWAY]
+        c.send(frame(h2client.PING, 0, 0, b"12345678"))
+        c.wait_frame(lambda f: f.type == h2client.PING and f.flags & h2client.ACK, timeout=3)
+    # One that never answers a PING is closed after interval + timeout.
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(h2client.PREFACE + h2client.settings_frame()
+                     + h2client.settings_frame(ack=True))
+        started = time.monotonic()
+        sock.settimeout(5)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            assert time.monotonic() - started < 4.5, "a dead peer was kept"
+        assert time.monotonic() - started < 4.5
+
+
 # --- streams limits -----------------------------------------------------------
 
 

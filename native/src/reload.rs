@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use crate::bridge::StartupError;
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
+use crate::supervisor::log;
 
 /// Exit code of a worker that could not boot (`cormorant._worker`).
 const WORKER_BOOT_ERROR: i32 = 3;
@@ -35,18 +36,6 @@ const DEFAULT_EXCLUDES: &[&str] = &[
     "node_modules",
     "venv",
 ];
-
-fn log(level: &str, msg: &str) {
-    Python::with_gil(|py| {
-        let r = py
-            .import("logging")
-            .and_then(|l| l.call_method1("getLogger", ("cormorant.error",)))
-            .and_then(|l| l.call_method1(level, (msg,)));
-        if r.is_err() {
-            eprintln!("{msg}");
-        }
-    });
-}
 
 /// Which paths count as a change.
 pub(crate) struct ChangeFilter {

@@ -63,7 +63,9 @@ const LIFESPAN_MARGIN: f64 = 5.0;
 const MSG_READY: u8 = b'R';
 const MSG_RECYCLE: u8 = b'M';
 
-fn log(level: &str, msg: &str) {
+/// Logs through `cormorant.error` from a process that watches workers
+/// (the supervisor, the reloader); stderr if logging fails.
+pub(crate) fn log(level: &str, msg: &str) {
     Python::with_gil(|py| {
         let r = py
             .import("logging")
