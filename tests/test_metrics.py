@@ -79,3 +79,17 @@ def test_metrics_with_one_worker(server_factory):
         for _ in range(3):
             c.get(server.url("/"))
     wait_value(mport, 'cormorant_requests_total{method="GET",status="200"}', lambda v: v == 3)
+
+
+def test_static_files_are_counted(server_factory, tmp_path):
+    (tmp_path / "a.txt").write_text("static body")
+    mport = free_port()
+    server = server_factory.start("apps.pid:app", "--metrics", "--metrics-port", str(mport),
+                                  "--static-path-route", "/static", "--static-path-mount",
+                                  str(tmp_path))
+    assert httpx.get(server.url("/static/a.txt")).text == "static body"
+    assert httpx.get(server.url("/static/missing.txt")).status_code == 404
+    text = wait_value(mport, 'cormorant_requests_total{method="GET",status="200"}',
+                      lambda v: v == 1)
+    assert value(text, 'cormorant_requests_total{method="GET",status="404"}') == 1
+    assert value(text, "cormorant_response_body_bytes_total") >= len("static body")

@@ -620,6 +620,7 @@ impl<S: Transport> Conn<S> {
         access: Option<AccessStart>,
     ) -> Next {
         let ctx = self.ctx.clone();
+        let started = Instant::now();
         let Some(statics) = ctx.statics.as_ref() else {
             return Next::Close;
         };
@@ -653,6 +654,9 @@ impl<S: Transport> Conn<S> {
         if !ok || self.h1.send_end().is_err() || self.flush().await.is_err() {
             self.linger = true;
             return Next::Close;
+        }
+        if let Some(slot) = &ctx.metrics {
+            slot.record(&head.method, status, started.elapsed(), sent);
         }
         if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
             log.record(&access.entry(&self.client_label, self.info.scheme, status, sent));

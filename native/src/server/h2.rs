@@ -305,6 +305,7 @@ async fn static_response(
     _in_flight: InFlight,
 ) -> H2Response {
     let ctx = &conn.ctx;
+    let started = Instant::now();
     let Some(statics) = ctx.statics.as_ref() else {
         return server_response(404, b"Not Found");
     };
@@ -346,6 +347,14 @@ async fn static_response(
             (H2Body::Channel(rx), n)
         }
     };
+    if let Some(slot) = &ctx.metrics {
+        slot.record(
+            parts.method.as_str().as_bytes(),
+            resp.status,
+            started.elapsed(),
+            sent,
+        );
+    }
     if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
         log.record(&access.entry(&conn.client_label, conn.info.scheme, resp.status, sent));
     }
