@@ -1,0 +1,305 @@
+//! Unit tests of the FFI surface: NULL arguments, bad states, strerror, and
+//! an in-memory exchange.
+
+use super::*;
+
+fn new_conn() -> *mut cormorant_conn {
+    let mut conn = ptr::null_mut();
+    // SAFETY: NULL config is allowed; `conn` is writable.
+    let r = unsafe { cormorant_conn_new(ptr::null(), &mut conn) };
+    assert_eq!(r, cormorant_result::Ok);
+    conn
+}
+
+fn output(conn: *mut cormorant_conn) -> Vec<u8> {
+    let mut data = ptr::null();
+    let mut len = 0;
+    // SAFETY: live handle; out-params writable; the view is copied before
+    // the next call.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_take_output(conn, &mut data, &mut len),
+            cormorant_result::Ok
+        );
+        let v = slice(data, len).unwrap().to_vec();
+        assert_eq!(cormorant_conn_consume(conn, len), cormorant_result::Ok);
+        v
+    }
+}
+
+fn poll(conn: *mut cormorant_conn) -> cormorant_event {
+    let mut ev = cormorant_event::of(cormorant_event_kind::Closed);
+    // SAFETY: live handle, writable event.
+    let r = unsafe { cormorant_conn_poll(conn, &mut ev) };
+    assert_eq!(r, cormorant_result::Ok);
+    ev
+}
+
+#[test]
+fn null_arguments_are_reported() {
+    let n = ptr::null_mut();
+    let mut ev = cormorant_event::of(cormorant_event_kind::Closed);
+    let mut data = ptr::null();
+    let mut len = 0;
+    // SAFETY: every pointer is NULL or valid.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_new(ptr::null(), ptr::null_mut()),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_feed(n, b"x".as_ptr(), 1),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(cormorant_conn_feed_eof(n), cormorant_result::NullArgument);
+        assert_eq!(
+            cormorant_conn_poll(n, &mut ev),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_respond(n, 200, ptr::null(), 0),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(cormorant_conn_end(n), cormorant_result::NullArgument);
+        assert_eq!(cormorant_conn_next(n), cormorant_result::NullArgument);
+        assert_eq!(
+            cormorant_conn_ws_accept(n, ptr::null()),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_take_output(n, &mut data, &mut len),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(cormorant_conn_consume(n, 0), cormorant_result::NullArgument);
+        assert!(cormorant_conn_wants_close(n));
+        cormorant_conn_free(n);
+
+        let conn = new_conn();
+        assert_eq!(
+            cormorant_conn_feed(conn, ptr::null(), 3),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_feed(conn, ptr::null(), 0),
+            cormorant_result::Ok
+        );
+        assert_eq!(
+            cormorant_conn_poll(conn, ptr::null_mut()),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_respond(conn, 200, ptr::null(), 2),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_take_output(conn, ptr::null_mut(), &mut len),
+            cormorant_result::NullArgument
+        );
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn bad_states_are_reported() {
+    let conn = new_conn();
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_respond(conn, 200, ptr::null(), 0),
+            cormorant_result::InvalidState
+        );
+        assert_eq!(cormorant_conn_end(conn), cormorant_result::InvalidState);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, ptr::null()),
+            cormorant_result::InvalidState
+        );
+        assert_eq!(
+            cormorant_conn_ws_send(conn, true, b"x".as_ptr(), 1),
+            cormorant_result::InvalidState
+        );
+        assert_eq!(
+            cormorant_conn_consume(conn, 1),
+            cormorant_result::InvalidArgument
+        );
+        let req = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        assert_eq!(
+            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
+            cormorant_result::Ok
+        );
+        assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
+        assert_eq!(cormorant_conn_next(conn), cormorant_result::InvalidState);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, ptr::null()),
+            cormorant_result::BadHandshake
+        );
+        assert_eq!(
+            cormorant_conn_respond(conn, 42, ptr::null(), 0),
+            cormorant_result::InvalidArgument
+        );
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn strerror_is_static_and_distinct() {
+    let all = [
+        cormorant_result::Ok,
+        cormorant_result::NullArgument,
+        cormorant_result::InvalidState,
+        cormorant_result::InvalidArgument,
+        cormorant_result::LengthMismatch,
+        cormorant_result::BadHandshake,
+        cormorant_result::Panic,
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for r in all {
+        // SAFETY: strerror returns a static NUL-terminated string.
+        let s = unsafe { CStr::from_ptr(cormorant_strerror(r)) };
+        assert!(!s.is_empty());
+        assert!(seen.insert(s.to_owned()));
+    }
+}
+
+#[test]
+fn keep_alive_exchange_in_memory() {
+    let conn = new_conn();
+    let req = b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nhost: x\r\n\r\n";
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::RequestHead);
+        assert_eq!(slice(ev.method.ptr, ev.method.len).unwrap(), b"POST");
+        assert_eq!(slice(ev.target.ptr, ev.target.len).unwrap(), b"/echo");
+        assert_eq!(ev.headers_len, 2);
+        assert!(ev.has_body && ev.keep_alive && !ev.websocket_upgrade);
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::Body);
+        assert_eq!(slice(ev.data.ptr, ev.data.len).unwrap(), b"abc");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::EndOfMessage);
+        assert_eq!(poll(conn).kind, cormorant_event_kind::Paused);
+        let h = [cormorant_header {
+            name: str_view(b"content-length"),
+            value: str_view(b"3"),
+        }];
+        assert_eq!(
+            cormorant_conn_respond(conn, 200, h.as_ptr(), 1),
+            cormorant_result::Ok
+        );
+        assert_eq!(
+            cormorant_conn_send_body(conn, b"abc".as_ptr(), 3),
+            cormorant_result::Ok
+        );
+        assert_eq!(cormorant_conn_end(conn), cormorant_result::Ok);
+        let out = output(conn);
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"), "{out:?}");
+        assert!(out.ends_with(b"\r\n\r\nabc"));
+        assert!(!cormorant_conn_wants_close(conn));
+        assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::RequestHead);
+        assert_eq!(slice(ev.target.ptr, ev.target.len).unwrap(), b"/b");
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn malformed_request_queues_400() {
+    let conn = new_conn();
+    let req = b"GET / HTTP/1.1\r\nbad header\r\n\r\n";
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
+        assert_eq!(ev.code, 400);
+        assert!(output(conn).starts_with(b"HTTP/1.1 400 "));
+        assert!(cormorant_conn_wants_close(conn));
+        assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn websocket_upgrade_and_echo() {
+    let conn = new_conn();
+    let req = b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+    // A masked "Hi" text frame right behind the head (must survive the switch).
+    let frame = [0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2];
+    let mut all = req.to_vec();
+    all.extend_from_slice(&frame);
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_feed(conn, all.as_ptr(), all.len()),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert!(ev.websocket_upgrade);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, c"chat".as_ptr()),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::WsMessage);
+        assert!(ev.is_text);
+        assert_eq!(slice(ev.data.ptr, ev.data.len).unwrap(), b"Hi");
+        assert_eq!(
+            cormorant_conn_ws_send(conn, true, ev.data.ptr, ev.data.len),
+            cormorant_result::Ok
+        );
+        assert_eq!(
+            cormorant_conn_ws_send(conn, true, [0xff].as_ptr(), 1),
+            cormorant_result::InvalidArgument
+        );
+        let out = output(conn);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("sec-websocket-protocol: chat\r\n"));
+        assert!(out.ends_with(&[0x81, 2, b'H', b'i']));
+        assert_eq!(
+            cormorant_conn_ws_close(conn, 1000, ptr::null(), 0),
+            cormorant_result::Ok
+        );
+        assert_eq!(output(conn), [0x88, 2, 0x03, 0xe8]);
+        assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
+        let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+        assert_eq!(
+            cormorant_conn_feed(conn, close.as_ptr(), close.len()),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::WsClose);
+        assert_eq!(ev.code, 1000);
+        assert!(cormorant_conn_wants_close(conn));
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn header_is_up_to_date() {
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/cormorant.h"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/cormorant.h");
+    if std::env::var_os("CORMORANT_BLESS").is_some() {
+        std::fs::write(path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "include/cormorant.h is stale: rerun with CORMORANT_BLESS=1"
+    );
+}
