@@ -51,12 +51,12 @@ static int drive(int fd, struct client *cl) {
       if (cl->route == GET_HELLO) respond(cl->conn, 200, "hello", 5);
       else if (cl->route == POST_ECHO) respond(cl->conn, 200, cl->body, cl->len);
       else if (cl->route != DENIED) respond(cl->conn, 404, "not found", 9);
-      cormorant_conn_next(cl->conn); /* fails if the connection must close */
       break;
+    case CORMORANT_EVENT_KIND_PAUSED: more = cormorant_conn_next(cl->conn) == CORMORANT_RESULT_OK; break;
     case CORMORANT_EVENT_KIND_WS_MESSAGE:
       cormorant_conn_ws_send(cl->conn, ev.is_text, ev.data.ptr, ev.data.len);
       break;
-    default: more = 0; /* NEED_DATA, PAUSED, WS_CLOSE (reply queued), PROTOCOL_ERROR, CLOSED */
+    default: more = 0; /* NEED_DATA, WS_CLOSE (reply queued), PROTOCOL_ERROR, CLOSED */
     }
   }
   const uint8_t *out; size_t len;

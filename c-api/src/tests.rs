@@ -303,3 +303,34 @@ fn header_is_up_to_date() {
         "include/cormorant.h is stale: rerun with CORMORANT_BLESS=1"
     );
 }
+
+#[test]
+fn denied_upgrade_keeps_the_connection() {
+    let conn = new_conn();
+    let req = b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n";
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
+            cormorant_result::Ok
+        );
+        assert!(poll(conn).websocket_upgrade);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, ptr::null()),
+            cormorant_result::BadHandshake
+        );
+        assert_eq!(cormorant_conn_ws_deny(conn, 400), cormorant_result::Ok);
+        assert!(output(conn).starts_with(b"HTTP/1.1 400 "));
+        // The response ended the exchange: core skips END_OF_MESSAGE.
+        assert_eq!(poll(conn).kind, cormorant_event_kind::Paused);
+        assert!(!cormorant_conn_wants_close(conn));
+        assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
+        let req = b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n";
+        assert_eq!(
+            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
+            cormorant_result::Ok
+        );
+        assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
+        cormorant_conn_free(conn);
+    }
+}
