@@ -8,18 +8,37 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The staticlib cargo built beside this test binary (`<target>/<profile>`).
+/// Builds the staticlib (`cargo test` only builds the rlib) and returns
+/// its path: `<target>/<profile>/libcormorant.a`, beside this test binary's
+/// `deps/` folder. Built once per test run.
 fn staticlib() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // <target>/<profile>/deps/examples-<hash>
-    let profile = exe.parent().and_then(Path::parent).unwrap();
-    let lib = profile.join("libcormorant.a");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // <target>/<profile>/deps/examples-<hash>
+        let profile = exe.parent().and_then(Path::parent).unwrap();
+        let target = profile.parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "cormorant-capi", "--lib"])
+            .arg("--target-dir")
+            .arg(target)
+            .current_dir(CRATE);
+        if profile.file_name() == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "cargo build of the staticlib failed");
+        let lib = profile.join("libcormorant.a");
+        assert!(lib.exists(), "{} not built", lib.display());
+        lib
+    })
+    .clone()
 }
 
 fn out_dir() -> PathBuf {
