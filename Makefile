@@ -34,6 +34,7 @@ test: test-rust test-python
 test-rust:
 	cargo test -p cormorant-core
 	cargo test -p cormorant --lib
+	cargo test -p cormorant-capi
 
 test-python: build
 	$(PY) -m pytest tests -q
