@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench autobahn autobahn-ci clean
+.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
@@ -12,6 +12,7 @@ help:
 	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
+	@echo "make capi    build the C library (c-api/); make capi-install PREFIX=/usr/local installs it with its header and pkg-config file"
 	@echo "make autobahn     Autobahn|Testsuite, all 517 WebSocket cases, against cormorant (writes tests/autobahn/SUMMARY.md)"
 	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 2 minutes; at most 10)"
 
@@ -69,3 +70,18 @@ autobahn-ci: build
 
 clean:
 	rm -rf $(VENV) target
+
+# The C ABI: libcormorant.a and libcormorant.so, c-api/include/cormorant.h.
+PREFIX ?= /usr/local
+CAPI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+capi:
+	cargo build --release -p cormorant-capi
+
+capi-install: capi
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(CARGO_TARGET_DIR)/release/libcormorant.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CARGO_TARGET_DIR)/release/libcormorant.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 c-api/include/cormorant.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(CAPI_VERSION)|' c-api/cormorant.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cormorant.pc
