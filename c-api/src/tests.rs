@@ -1,6 +1,8 @@
 //! Unit tests of the FFI surface: NULL arguments, bad states, strerror, and
 //! an in-memory exchange.
 
+use std::ptr;
+
 use super::*;
 
 fn new_conn() -> *mut cormorant_conn {
