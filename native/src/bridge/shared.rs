@@ -14,7 +14,7 @@ use cormorant_core::asgi::{HttpScope, HttpStream, Output};
 use pyo3::PyObject;
 use tokio::sync::Notify;
 
-use super::queue::{ConnWake, ConnWakes};
+use super::queue::{ConnWake, ConnWakes, Job, JobQueue};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -100,6 +100,30 @@ impl Shared {
     pub(crate) fn deliver_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
         self.conn_wake.notify_one();
+    }
+
+    /// From the I/O thread: changes the state with `f`, then queues a wake
+    /// for the Python side if a waiting `receive()`/`send()` can now go on.
+    pub(crate) fn update(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut StreamState)) {
+        let mut st = self.lock();
+        f(&mut st);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            queue.push(Job::Wake(self.clone()));
+        }
+    }
+
+    /// The client is gone: the app's `receive()` yields `http.disconnect`
+    /// and its next `send()` raises.
+    pub(crate) fn disconnect(self: &Arc<Self>, queue: &JobQueue) {
+        self.update(queue, |st| st.stream.handle_disconnect());
+    }
+
+    /// `n` body bytes of the app's output were handed to the transport:
+    /// a `send()` waiting for room may resume.
+    pub(crate) fn written(self: &Arc<Self>, queue: &JobQueue, n: usize) {
+        self.update(queue, |st| st.out_bytes = st.out_bytes.saturating_sub(n));
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {

@@ -540,15 +540,12 @@ impl<S: Transport> Conn<S> {
             if want_read {
                 // Body bytes may already be buffered in `h1`: they came with
                 // the head of a 100-continue request the app had not read yet.
-                let mut st = shared.lock();
-                let before = st.stream.buffered();
-                body_done = self.pump_body(&mut st);
-                let progressed = body_done || st.stream.buffered() != before;
-                let wake = st.needs_wake();
-                drop(st);
-                if wake {
-                    ctx.queue.push(Job::Wake(shared.clone()));
-                }
+                let mut progressed = false;
+                shared.update(&ctx.queue, |st| {
+                    let before = st.stream.buffered();
+                    body_done = self.pump_body(st);
+                    progressed = body_done || st.stream.buffered() != before;
+                });
                 if progressed {
                     continue;
                 }
@@ -728,23 +725,11 @@ impl<S: Transport> Conn<S> {
     /// Acknowledges body bytes now written; wakes a `send()` waiting for
     /// room.
     fn written(&mut self, shared: &Arc<Shared>, n: usize) {
-        let mut st = shared.lock();
-        st.out_bytes = st.out_bytes.saturating_sub(n);
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            self.ctx.queue.push(Job::Wake(shared.clone()));
-        }
+        shared.written(&self.ctx.queue, n);
     }
 
     fn disconnect(&mut self, shared: &Arc<Shared>) {
-        let mut st = shared.lock();
-        st.stream.handle_disconnect();
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            self.ctx.queue.push(Job::Wake(shared.clone()));
-        }
+        shared.disconnect(&self.ctx.queue);
     }
 
     /// The response cannot be completed: close without finishing it, so the

@@ -475,16 +475,6 @@ impl Drop for InFlight {
     }
 }
 
-fn disconnect(ctx: &ServerCtx, shared: &Arc<Shared>) {
-    let mut st = shared.lock();
-    st.stream.handle_disconnect();
-    let wake = st.needs_wake();
-    drop(st);
-    if wake {
-        ctx.queue.push(Job::Wake(shared.clone()));
-    }
-}
-
 /// What became of one batch of the application's output.
 enum Step {
     /// Keep going.
@@ -521,7 +511,7 @@ impl Drop for StreamTask {
     /// drops the futures of a reset stream): the app must hear about it.
     fn drop(&mut self) {
         if !self.done {
-            disconnect(&self.conn.ctx, &self.shared);
+            self.shared.disconnect(&self.conn.ctx.queue);
         }
     }
 }
@@ -668,7 +658,7 @@ impl StreamTask {
                 _ = self.wait(want_body) => {}
                 _ = tx.closed() => {
                     // hyper dropped the body: the stream was reset.
-                    disconnect(self.ctx(), &self.shared);
+                    self.shared.disconnect(&self.ctx().queue);
                     return;
                 }
             }
@@ -783,13 +773,7 @@ impl StreamTask {
     /// Acknowledges body bytes handed to hyper; wakes a `send()` waiting
     /// for room.
     fn written(&self, n: usize) {
-        let mut st = self.shared.lock();
-        st.out_bytes = st.out_bytes.saturating_sub(n);
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            self.ctx().queue.push(Job::Wake(self.shared.clone()));
-        }
+        self.shared.written(&self.ctx().queue, n);
     }
 
     /// Waits for the app, or for request body frames when they are wanted.
@@ -801,21 +785,20 @@ impl StreamTask {
             _ = shared.conn_wake.notified() => return,
             frame = next_frame(body) => frame,
         };
-        let mut st = shared.lock();
-        let mut done = push_frame(&mut st, frame, self.conn.ctx.metrics.as_ref());
-        // Take whatever else is already here, so the app gets the body in
-        // few large messages.
-        while !done && st.stream.buffered() < RECV_HIGH_WATER {
-            match poll_frame_now(body) {
-                Some(frame) => done = push_frame(&mut st, frame, self.conn.ctx.metrics.as_ref()),
-                None => break,
+        let ctx = &self.conn.ctx;
+        let metrics = ctx.metrics.as_ref();
+        let mut done = false;
+        shared.update(&ctx.queue, |st| {
+            done = push_frame(st, frame, metrics);
+            // Take whatever else is already here, so the app gets the body
+            // in few large messages.
+            while !done && st.stream.buffered() < RECV_HIGH_WATER {
+                match poll_frame_now(body) {
+                    Some(frame) => done = push_frame(st, frame, metrics),
+                    None => break,
+                }
             }
-        }
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            self.conn.ctx.queue.push(Job::Wake(self.shared.clone()));
-        }
+        });
         if done {
             self.body = None;
         }
