@@ -56,6 +56,7 @@ static int drive(int fd, struct client *cl) {
     case CORMORANT_EVENT_KIND_WS_MESSAGE:
       cormorant_conn_ws_send(cl->conn, ev.is_text, ev.data.ptr, ev.data.len);
       break;
+    case CORMORANT_EVENT_KIND_WS_PING: case CORMORANT_EVENT_KIND_WS_PONG: break; /* pong queued */
     default: more = 0; /* NEED_DATA, WS_CLOSE (reply queued), PROTOCOL_ERROR, CLOSED */
     }
   }

@@ -56,6 +56,12 @@ typedef enum cormorant_event_kind {
   CORMORANT_EVENT_KIND_PROTOCOL_ERROR = 7,
   // Nothing more will come: write the output and close. Level-triggered.
   CORMORANT_EVENT_KIND_CLOSED = 8,
+  // The peer's WebSocket ping, its payload in `data`. The pong is
+  // already queued. Edge-triggered.
+  CORMORANT_EVENT_KIND_WS_PING = 9,
+  // The peer's WebSocket pong (an answer to `cormorant_conn_ws_ping`,
+  // or unsolicited), its payload in `data`. Edge-triggered.
+  CORMORANT_EVENT_KIND_WS_PONG = 10,
 } cormorant_event_kind;
 
 // An HTTP/1.1 (then possibly WebSocket) server connection. Opaque.
@@ -73,6 +79,12 @@ typedef struct cormorant_config {
   // Largest WebSocket message (and frame) in bytes; past it, close code
   // 1009. Default 16 MiB.
   size_t ws_max_message_size;
+  // How long an idle keep-alive connection waits for the next request
+  // before it closes, in milliseconds; 0 for no limit. Default 5000.
+  uint64_t keep_alive_timeout_ms;
+  // How long a started request head may take to arrive before a `408`,
+  // in milliseconds; 0 for no limit. Default 30000.
+  uint64_t request_head_timeout_ms;
 } cormorant_config;
 
 // A borrowed byte string (not NUL-terminated). `ptr` may be NULL when
@@ -256,6 +268,42 @@ enum cormorant_result cormorant_conn_ws_close(struct cormorant_conn *conn,
                                               uint16_t code,
                                               const uint8_t *reason,
                                               size_t reason_len);
+
+// Queues a WebSocket ping with a payload of `len` bytes (at most 125,
+// else INVALID_ARGUMENT); the peer's answer comes as a WS_PONG event.
+// INVALID_STATE before `cormorant_conn_ws_accept` or after a close was sent.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently; `data` points to
+// `len` readable bytes (NULL allowed when `len` is 0).
+enum cormorant_result cormorant_conn_ws_ping(struct cormorant_conn *conn,
+                                             const uint8_t *data,
+                                             size_t len);
+
+// Sets `*deadline_ms` to when the connection's running timer fires, on the
+// caller's clock (`now_ms` is the current time in milliseconds on any
+// monotonic clock; the library has none), or to `UINT64_MAX` when no timer
+// runs. Timers: `keep_alive_timeout_ms` while idle between requests,
+// `request_head_timeout_ms` while a request head is arriving. Call it after
+// handling events, before waiting; when the deadline passes, call
+// `cormorant_conn_handle_timeout`.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently; `deadline_ms` is
+// NULL or writable.
+enum cormorant_result cormorant_conn_timeout(struct cormorant_conn *conn,
+                                             uint64_t now_ms,
+                                             uint64_t *deadline_ms);
+
+// Fires the running timer if its deadline is at or before `now_ms`. A
+// request head still arriving is answered `408` and the next poll yields
+// PROTOCOL_ERROR with code 408; an idle keep-alive connection yields
+// CLOSED. Either way `cormorant_conn_wants_close` turns true: write the
+// output and close. Before the deadline it does nothing.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently.
+enum cormorant_result cormorant_conn_handle_timeout(struct cormorant_conn *conn, uint64_t now_ms);
 
 // Sets `*data` and `*len` to the bytes waiting to be written to the socket
 // (`*len` is 0 when there are none). The view is valid until the next call

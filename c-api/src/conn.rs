@@ -3,7 +3,7 @@
 //! caller borrows.
 
 use bytes::Bytes;
-use cormorant_core::h1::{self, BodyKind, RequestHead, ResponseHead, Version};
+use cormorant_core::h1::{self, BodyKind, RequestHead, ResponseHead, Version, Waiting};
 use cormorant_core::ws;
 
 use crate::types::*;
@@ -29,6 +29,20 @@ pub(crate) struct Conn {
     pub(crate) out_pos: usize,
     pub(crate) segments: Vec<Bytes>,
     pub(crate) must_close: bool,
+    timeouts: Timeouts,
+    /// The running timer: what it waits for (and in which exchange), and
+    /// when it started.
+    timer: Option<((Waiting, u64), u64)>,
+    /// Completed exchanges, so each keep-alive wait gets a fresh timer.
+    pub(crate) exchanges: u64,
+    /// The status of a timeout answer not yet reported by `poll`.
+    timed_out: Option<u16>,
+}
+
+/// The timer lengths in milliseconds (0: no limit).
+struct Timeouts {
+    keep_alive_ms: u64,
+    head_ms: u64,
 }
 
 impl Conn {
@@ -50,53 +64,65 @@ impl Conn {
             out_pos: 0,
             segments: Vec::new(),
             must_close: false,
+            timeouts: Timeouts {
+                keep_alive_ms: c.keep_alive_timeout_ms,
+                head_ms: c.request_head_timeout_ms,
+            },
+            timer: None,
+            exchanges: 0,
+            timed_out: None,
         }
     }
 
     pub(crate) fn poll(&mut self) -> cormorant_event {
         use cormorant_event_kind as K;
         if let Some(ws) = &mut self.ws {
-            loop {
-                return match ws.poll_event() {
-                    ws::Event::Text(t) => {
-                        self.data = Bytes::from(t);
-                        cormorant_event {
-                            data: str_view(&self.data),
-                            is_text: true,
-                            ..cormorant_event::of(K::WsMessage)
-                        }
+            return match ws.poll_event() {
+                ws::Event::Text(t) => {
+                    self.data = Bytes::from(t);
+                    cormorant_event {
+                        data: str_view(&self.data),
+                        is_text: true,
+                        ..cormorant_event::of(K::WsMessage)
                     }
-                    ws::Event::Binary(b) => {
-                        self.data = b;
-                        cormorant_event {
-                            data: str_view(&self.data),
-                            ..cormorant_event::of(K::WsMessage)
-                        }
+                }
+                ws::Event::Binary(b) => {
+                    self.data = b;
+                    cormorant_event {
+                        data: str_view(&self.data),
+                        ..cormorant_event::of(K::WsMessage)
                     }
-                    // Pongs are answered by core; nothing for the driver.
-                    ws::Event::Ping(_) | ws::Event::Pong(_) => continue,
-                    ws::Event::Close { code, reason } => {
-                        self.data = Bytes::from(reason);
-                        cormorant_event {
-                            data: str_view(&self.data),
-                            code,
-                            ..cormorant_event::of(K::WsClose)
-                        }
+                }
+                // Core already queued the pong.
+                ws::Event::Ping(p) => self.ws_control(K::WsPing, p),
+                ws::Event::Pong(p) => self.ws_control(K::WsPong, p),
+                ws::Event::Close { code, reason } => {
+                    self.data = Bytes::from(reason);
+                    cormorant_event {
+                        data: str_view(&self.data),
+                        code,
+                        ..cormorant_event::of(K::WsClose)
                     }
-                    ws::Event::NeedData => cormorant_event::of(K::NeedData),
-                    ws::Event::Error(e) => {
-                        self.must_close = true;
-                        cormorant_event {
-                            code: e.close_code(),
-                            ..cormorant_event::of(K::ProtocolError)
-                        }
+                }
+                ws::Event::NeedData => cormorant_event::of(K::NeedData),
+                ws::Event::Error(e) => {
+                    self.must_close = true;
+                    cormorant_event {
+                        code: e.close_code(),
+                        ..cormorant_event::of(K::ProtocolError)
                     }
-                    _ => {
-                        self.must_close = true;
-                        cormorant_event::of(K::Closed)
-                    }
-                };
-            }
+                }
+                _ => {
+                    self.must_close = true;
+                    cormorant_event::of(K::Closed)
+                }
+            };
+        }
+        if let Some(status) = self.timed_out.take() {
+            return cormorant_event {
+                code: status,
+                ..cormorant_event::of(K::ProtocolError)
+            };
         }
         match self.h1.poll_event() {
             h1::Event::RequestHead(head) => {
@@ -145,6 +171,56 @@ impl Conn {
                 cormorant_event::of(K::Closed)
             }
         }
+    }
+
+    fn ws_control(&mut self, kind: cormorant_event_kind, payload: Bytes) -> cormorant_event {
+        self.data = payload;
+        cormorant_event {
+            data: str_view(&self.data),
+            ..cormorant_event::of(kind)
+        }
+    }
+
+    /// The absolute deadline (ms) of the timer that runs now, or `u64::MAX`.
+    /// A timer starts at the first `now` seen in its waiting state.
+    pub(crate) fn deadline(&mut self, now: u64) -> u64 {
+        let waiting = if self.ws.is_some() || self.must_close {
+            None
+        } else {
+            self.h1.waiting()
+        };
+        let Some(waiting) = waiting else {
+            self.timer = None;
+            return u64::MAX;
+        };
+        let key = (waiting, self.exchanges);
+        let start = match self.timer {
+            Some((k, start)) if k == key => start,
+            _ => {
+                self.timer = Some((key, now));
+                now
+            }
+        };
+        let limit = match waiting {
+            Waiting::NextRequest => self.timeouts.keep_alive_ms,
+            Waiting::Head => self.timeouts.head_ms,
+        };
+        if limit == 0 {
+            u64::MAX
+        } else {
+            start.saturating_add(limit)
+        }
+    }
+
+    /// Fires the running timer if its deadline is at or before `now`:
+    /// a partial head gets `408`, an idle connection closes.
+    pub(crate) fn handle_timeout(&mut self, now: u64) {
+        if self.deadline(now) > now {
+            return;
+        }
+        self.timer = None;
+        self.must_close = true;
+        self.timed_out = self.h1.handle_timeout().map(|e| e.status_hint());
     }
 
     pub(crate) fn after_end(&mut self) {

@@ -72,6 +72,25 @@ unsafe fn with_conn(
     }
 }
 
+/// [`with_conn`] for calls that also take `len` bytes at `data` (NULL
+/// allowed only when `len` is 0).
+///
+/// # Safety
+/// As for [`with_conn`] and [`slice`].
+unsafe fn with_conn_bytes(
+    conn: *mut cormorant_conn,
+    data: *const u8,
+    len: usize,
+    f: impl FnOnce(&mut Conn, &[u8]) -> cormorant_result,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    let Some(bytes) = (unsafe { slice(data, len) }) else {
+        return cormorant_result::NullArgument;
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { with_conn(conn, |c| f(c, bytes)) }
+}
+
 /// A borrowed slice from a (pointer, length) pair; NULL is allowed only for
 /// an empty slice.
 ///
@@ -98,6 +117,8 @@ pub extern "C" fn cormorant_config_default() -> cormorant_config {
         max_headers: h.max_headers,
         max_body_size: h.max_body_size.unwrap_or(0),
         ws_max_message_size: ws::Config::default().max_message_size,
+        keep_alive_timeout_ms: 5_000,
+        request_head_timeout_ms: 30_000,
     }
 }
 
@@ -184,12 +205,8 @@ pub unsafe extern "C" fn cormorant_conn_feed(
     len: usize,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(data) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_conn_bytes(conn, data, len, |c, data| {
             match &mut c.ws {
                 Some(ws) => ws.handle_bytes(data),
                 None => c.h1.handle_bytes(data),
@@ -303,12 +320,8 @@ pub unsafe extern "C" fn cormorant_conn_send_body(
     len: usize,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(data) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_conn_bytes(conn, data, len, |c, data| {
             if c.ws.is_some() {
                 return cormorant_result::InvalidState;
             }
@@ -355,6 +368,7 @@ pub unsafe extern "C" fn cormorant_conn_next(conn: *mut cormorant_conn) -> cormo
             if r == cormorant_result::Ok {
                 c.head = None;
                 c.header_views.clear();
+                c.exchanges += 1;
             }
             r
         })
@@ -419,12 +433,8 @@ pub unsafe extern "C" fn cormorant_conn_ws_send(
     len: usize,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(data) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_conn_bytes(conn, data, len, |c, data| {
             let Some(ws) = &mut c.ws else {
                 return cormorant_result::InvalidState;
             };
@@ -466,6 +476,79 @@ pub unsafe extern "C" fn cormorant_conn_ws_close(
         with_conn(conn, |c| match &mut c.ws {
             Some(ws) => result(ws.send_close(code, reason)),
             None => cormorant_result::InvalidState,
+        })
+    }
+}
+
+/// Queues a WebSocket ping with a payload of `len` bytes (at most 125,
+/// else INVALID_ARGUMENT); the peer's answer comes as a WS_PONG event.
+/// INVALID_STATE before `cormorant_conn_ws_accept` or after a close was sent.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently; `data` points to
+/// `len` readable bytes (NULL allowed when `len` is 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_ws_ping(
+    conn: *mut cormorant_conn,
+    data: *const u8,
+    len: usize,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        with_conn_bytes(conn, data, len, |c, data| match &mut c.ws {
+            Some(ws) => result(ws.send_ping(data)),
+            None => cormorant_result::InvalidState,
+        })
+    }
+}
+
+/// Sets `*deadline_ms` to when the connection's running timer fires, on the
+/// caller's clock (`now_ms` is the current time in milliseconds on any
+/// monotonic clock; the library has none), or to `UINT64_MAX` when no timer
+/// runs. Timers: `keep_alive_timeout_ms` while idle between requests,
+/// `request_head_timeout_ms` while a request head is arriving. Call it after
+/// handling events, before waiting; when the deadline passes, call
+/// `cormorant_conn_handle_timeout`.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently; `deadline_ms` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_timeout(
+    conn: *mut cormorant_conn,
+    now_ms: u64,
+    deadline_ms: *mut u64,
+) -> cormorant_result {
+    if deadline_ms.is_null() {
+        return cormorant_result::NullArgument;
+    }
+    let f = |c: &mut Conn| {
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { deadline_ms.write(c.deadline(now_ms)) };
+        cormorant_result::Ok
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { with_conn(conn, f) }
+}
+
+/// Fires the running timer if its deadline is at or before `now_ms`. A
+/// request head still arriving is answered `408` and the next poll yields
+/// PROTOCOL_ERROR with code 408; an idle keep-alive connection yields
+/// CLOSED. Either way `cormorant_conn_wants_close` turns true: write the
+/// output and close. Before the deadline it does nothing.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_handle_timeout(
+    conn: *mut cormorant_conn,
+    now_ms: u64,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        with_conn(conn, |c| {
+            c.handle_timeout(now_ms);
+            cormorant_result::Ok
         })
     }
 }
@@ -559,12 +642,8 @@ pub unsafe extern "C" fn cormorant_conn_set_date(
     len: usize,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(date) = (unsafe { slice(date, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_conn_bytes(conn, date, len, |c, date| {
             c.h1.set_date(Bytes::copy_from_slice(date));
             cormorant_result::Ok
         })

@@ -73,6 +73,18 @@ fn null_arguments_are_reported() {
             cormorant_result::NullArgument
         );
         assert_eq!(cormorant_conn_consume(n, 0), cormorant_result::NullArgument);
+        assert_eq!(
+            cormorant_conn_ws_ping(n, ptr::null(), 0),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_timeout(n, 0, &mut 0),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_conn_handle_timeout(n, 0),
+            cormorant_result::NullArgument
+        );
         assert!(cormorant_conn_wants_close(n));
         cormorant_conn_free(n);
 
@@ -333,6 +345,130 @@ fn denied_upgrade_keeps_the_connection() {
             cormorant_result::Ok
         );
         assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
+        cormorant_conn_free(conn);
+    }
+}
+
+fn deadline(conn: *mut cormorant_conn, now: u64) -> u64 {
+    let mut d = 0;
+    assert_eq!(
+        // SAFETY: live handle, writable out-param.
+        unsafe { cormorant_conn_timeout(conn, now, &mut d) },
+        cormorant_result::Ok
+    );
+    d
+}
+
+fn feed(conn: *mut cormorant_conn, bytes: &[u8]) {
+    // SAFETY: live handle; `bytes` is readable.
+    let r = unsafe { cormorant_conn_feed(conn, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(r, cormorant_result::Ok);
+}
+
+#[test]
+fn keep_alive_timer_closes_an_idle_connection() {
+    let conn = new_conn();
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert_eq!(deadline(conn, 1_000), 6_000, "default keep-alive 5 s");
+        assert_eq!(deadline(conn, 3_000), 6_000, "the timer keeps its start");
+        assert_eq!(
+            cormorant_conn_handle_timeout(conn, 5_999),
+            cormorant_result::Ok
+        );
+        assert!(!cormorant_conn_wants_close(conn), "not yet due");
+
+        // A request stops the timer; the next idle wait starts a new one.
+        feed(conn, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
+        assert_eq!(deadline(conn, 7_000), u64::MAX, "no timer mid-request");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::EndOfMessage);
+        assert_eq!(
+            cormorant_conn_respond(conn, 204, ptr::null(), 0),
+            cormorant_result::Ok
+        );
+        assert_eq!(cormorant_conn_end(conn), cormorant_result::Ok);
+        assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
+        let _ = output(conn);
+        assert_eq!(deadline(conn, 8_000), 13_000);
+        assert_eq!(
+            cormorant_conn_handle_timeout(conn, 13_000),
+            cormorant_result::Ok
+        );
+        assert!(cormorant_conn_wants_close(conn));
+        assert!(output(conn).is_empty(), "an idle close sends nothing");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+        assert_eq!(deadline(conn, 14_000), u64::MAX);
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn head_timer_answers_408() {
+    let mut config = cormorant_config_default();
+    config.request_head_timeout_ms = 250;
+    config.keep_alive_timeout_ms = 0;
+    let mut conn = ptr::null_mut();
+    // SAFETY: valid config and out-param; live handle afterwards.
+    unsafe {
+        assert_eq!(cormorant_conn_new(&config, &mut conn), cormorant_result::Ok);
+        assert_eq!(deadline(conn, 0), u64::MAX, "keep-alive timer disabled");
+        feed(conn, b"GET /slow HTTP/1.1\r\nhost:");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
+        assert_eq!(deadline(conn, 100), 350);
+        assert_eq!(
+            cormorant_conn_handle_timeout(conn, 400),
+            cormorant_result::Ok
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
+        assert_eq!(ev.code, 408);
+        assert!(output(conn).starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert!(cormorant_conn_wants_close(conn));
+        assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn websocket_pings_and_pongs_are_events() {
+    let conn = new_conn();
+    feed(
+        conn,
+        b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    );
+    // SAFETY: live handle; valid pointers.
+    unsafe {
+        assert!(poll(conn).websocket_upgrade);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, ptr::null()),
+            cormorant_result::Ok
+        );
+        let _ = output(conn);
+        assert_eq!(deadline(conn, 0), u64::MAX, "no HTTP timers on a WebSocket");
+        // A masked ping "p" and a masked pong "q" from the client.
+        feed(
+            conn,
+            &[0x89, 0x81, 0, 0, 0, 0, b'p', 0x8a, 0x81, 0, 0, 0, 0, b'q'],
+        );
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::WsPing);
+        assert_eq!(slice(ev.data.ptr, ev.data.len).unwrap(), b"p");
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::WsPong);
+        assert_eq!(slice(ev.data.ptr, ev.data.len).unwrap(), b"q");
+        assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
+        assert_eq!(output(conn), [0x8a, 1, b'p'], "the pong was queued");
+        assert_eq!(
+            cormorant_conn_ws_ping(conn, b"hb".as_ptr(), 2),
+            cormorant_result::Ok
+        );
+        assert_eq!(output(conn), [0x89, 2, b'h', b'b']);
+        assert_eq!(
+            cormorant_conn_ws_ping(conn, [0u8; 126].as_ptr(), 126),
+            cormorant_result::InvalidArgument
+        );
         cormorant_conn_free(conn);
     }
 }

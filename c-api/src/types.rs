@@ -55,6 +55,12 @@ pub enum cormorant_event_kind {
     ProtocolError = 7,
     /// Nothing more will come: write the output and close. Level-triggered.
     Closed = 8,
+    /// The peer's WebSocket ping, its payload in `data`. The pong is
+    /// already queued. Edge-triggered.
+    WsPing = 9,
+    /// The peer's WebSocket pong (an answer to `cormorant_conn_ws_ping`,
+    /// or unsolicited), its payload in `data`. Edge-triggered.
+    WsPong = 10,
 }
 
 /// A borrowed byte string (not NUL-terminated). `ptr` may be NULL when
@@ -125,6 +131,12 @@ pub struct cormorant_config {
     /// Largest WebSocket message (and frame) in bytes; past it, close code
     /// 1009. Default 16 MiB.
     pub ws_max_message_size: usize,
+    /// How long an idle keep-alive connection waits for the next request
+    /// before it closes, in milliseconds; 0 for no limit. Default 5000.
+    pub keep_alive_timeout_ms: u64,
+    /// How long a started request head may take to arrive before a `408`,
+    /// in milliseconds; 0 for no limit. Default 30000.
+    pub request_head_timeout_ms: u64,
 }
 
 pub(crate) const fn str_view(b: &[u8]) -> cormorant_str {

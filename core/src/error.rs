@@ -25,6 +25,9 @@ pub enum PeerError {
     /// The peer closed the connection in the middle of a message.
     #[error("connection closed mid-message")]
     IncompleteMessage,
+    /// The request head did not arrive in time (the driver's timer).
+    #[error("request head timed out")]
+    RequestTimeout,
 }
 
 impl PeerError {
@@ -37,6 +40,7 @@ impl PeerError {
             Self::BodyTooLarge => 413,
             Self::NotImplemented => 501,
             Self::VersionNotSupported => 505,
+            Self::RequestTimeout => 408,
         }
     }
 }

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadContext, Output};
 use super::head::{self, FieldPos, HeadScan};
-use super::{BodyKind, Config, Event, ResponseHead, Version};
+use super::{BodyKind, Config, Event, ResponseHead, Version, Waiting};
 use crate::{PeerError, UsageError};
 
 /// Receive buffer capacity reserved up front: one typical request head.
@@ -484,6 +484,40 @@ impl Connection {
         self.keep_alive = KeepAlive::MustClose;
     }
 
+    /// What the connection waits for between exchanges, for the driver's
+    /// timers (core has no clock): `None` while a request is in progress or
+    /// once the connection is closing.
+    pub fn waiting(&self) -> Option<Waiting> {
+        if !matches!((&self.reading, &self.writing), (Reading::Idle, Writing::Idle))
+            || self.keep_alive == KeepAlive::MustClose
+        {
+            return None;
+        }
+        Some(if self.recv.is_empty() {
+            Waiting::NextRequest
+        } else {
+            Waiting::Head
+        })
+    }
+
+    /// The driver's timer for [`Self::waiting`] fired. A partly received head
+    /// is answered `408` ([`PeerError::RequestTimeout`], returned); an idle
+    /// keep-alive connection just closes. Does nothing (and returns `None`)
+    /// when the connection is not waiting.
+    pub fn handle_timeout(&mut self) -> Option<PeerError> {
+        match self.waiting()? {
+            Waiting::NextRequest => {
+                self.keep_alive = KeepAlive::MustClose;
+                self.reading = Reading::Closed;
+                None
+            }
+            Waiting::Head => match self.fail(PeerError::RequestTimeout) {
+                Event::Error(e) => Some(e),
+                _ => None,
+            },
+        }
+    }
+
     /// Whether a response head was sent for the current request.
     pub fn response_started(&self) -> bool {
         !matches!(self.writing, Writing::Idle)
@@ -679,5 +713,38 @@ mod tests {
         // The application may still finish its response; the driver closes.
         c.send_body(Bytes::from_static(b"ok")).unwrap();
         assert!(!c.is_keep_alive());
+    }
+
+    #[test]
+    fn timers_follow_the_waiting_state() {
+        let mut c = conn();
+        assert_eq!(c.waiting(), Some(Waiting::NextRequest));
+        c.handle_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n");
+        assert_eq!(c.waiting(), Some(Waiting::Head));
+        c.handle_bytes(b"\r\n");
+        head_of(c.poll_event());
+        assert_eq!(c.waiting(), None, "a request is in progress");
+        assert_eq!(c.handle_timeout(), None);
+        assert_eq!(c.poll_event(), Event::EndOfMessage);
+        c.send_response(ok200(0)).unwrap();
+        c.send_end().unwrap();
+        c.start_next_cycle().unwrap();
+        assert_eq!(c.waiting(), Some(Waiting::NextRequest));
+
+        // A partial head times out with 408 and the connection fails.
+        c.handle_bytes(b"GET /slow");
+        assert_eq!(c.handle_timeout(), Some(PeerError::RequestTimeout));
+        let text = out(&mut c);
+        assert!(text.ends_with("Request Timeout"), "{text}");
+        assert!(text.contains("HTTP/1.1 200"), "the first response came first");
+        assert!(text.contains("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
+        assert_eq!(c.poll_event(), Event::Closed);
+        assert_eq!(c.waiting(), None);
+
+        // An idle keep-alive connection closes without a response.
+        let mut idle = conn();
+        assert_eq!(idle.handle_timeout(), None);
+        assert!(!idle.has_transmit());
+        assert_eq!(idle.poll_event(), Event::Closed);
     }
 }

@@ -140,6 +140,16 @@ pub struct ResponseHead {
     pub headers: Vec<(Bytes, Bytes)>,
 }
 
+/// What a connection waits for between exchanges ([`Connection::waiting`]),
+/// so the driver knows which of its timers runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Nothing of the next request has arrived (the keep-alive timer).
+    NextRequest,
+    /// Part of a request head has arrived (the head timer).
+    Head,
+}
+
 /// What [`Connection::poll_event`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
