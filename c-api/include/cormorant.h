@@ -1,4 +1,27 @@
-/* Cormorant C API: a sans-IO HTTP/1.1 and WebSocket server connection. */
+/* Cormorant C API: embed an HTTP/1.1, HTTP/2 and WebSocket server.
+ *
+ * Two layers:
+ * - sans-IO (cormorant_conn_*): one handle per accepted connection; the
+ *   caller's event loop feeds bytes in, polls events, answers, and writes
+ *   the bytes out. No threads, no clock: timers take `now` in milliseconds.
+ * - server (cormorant_server_*, cormorant_request_*, cormorant_websocket_*):
+ *   the native server (tokio, HTTP/1.1 and HTTP/2, TLS, WebSocket) calling
+ *   C callbacks on its dispatcher thread; answer from any thread.
+ *
+ * Ownership: every handle is created by the library and released by its
+ * `_free` (or `cormorant_server_stop`) exactly once. Pointers handed out
+ * are borrowed from their handle: valid until the next call on it (sans-IO)
+ * or until it is freed (request info). Pointers passed in are read during
+ * the call only; data is copied.
+ *
+ * Threads: no handle may be used by two threads at once; a handle may move
+ * between threads. Different handles are independent. cormorant_strerror
+ * and cormorant_config_default may be called from any thread. Blocking
+ * calls (cormorant_request_read, cormorant_websocket_receive, sends under
+ * backpressure) park only the calling thread.
+ *
+ * Errors: every call returns a cormorant_result (NULL or invalid input is
+ * an error code, never a crash); no panic crosses the boundary. */
 
 #ifndef CORMORANT_H
 #define CORMORANT_H
@@ -28,6 +51,12 @@ typedef enum cormorant_result {
   CORMORANT_RESULT_BAD_HANDSHAKE = 5,
   // A panic was caught inside the library; the handle is poisoned.
   CORMORANT_RESULT_PANIC = 6,
+  // The peer went away, or the server stopped: nothing more can be
+  // received or sent on this request or WebSocket.
+  CORMORANT_RESULT_DISCONNECTED = 7,
+  // The server could not start (bad configuration, address in use,
+  // unreadable certificate...); the message says why.
+  CORMORANT_RESULT_START_FAILED = 8,
 } cormorant_result;
 
 // What `cormorant_conn_poll` found.
@@ -64,8 +93,28 @@ typedef enum cormorant_event_kind {
   CORMORANT_EVENT_KIND_WS_PONG = 10,
 } cormorant_event_kind;
 
+// What `cormorant_websocket_receive` got.
+typedef enum cormorant_ws_kind {
+  // A text message (valid UTF-8) in `data`.
+  CORMORANT_WS_KIND_TEXT = 0,
+  // A binary message in `data`.
+  CORMORANT_WS_KIND_BINARY = 1,
+  // The connection ended: `code` (1005 when the peer gave none, 1006 when
+  // it was lost) and the reason in `data`. Nothing more comes.
+  CORMORANT_WS_KIND_CLOSED = 2,
+} cormorant_ws_kind;
+
 // An HTTP/1.1 (then possibly WebSocket) server connection. Opaque.
 typedef struct cormorant_conn cormorant_conn;
+
+// An HTTP request (HTTP/1.1 or HTTP/2) and its response. Opaque.
+typedef struct cormorant_request cormorant_request;
+
+// A running server. Opaque.
+typedef struct cormorant_server cormorant_server;
+
+// A WebSocket upgrade request, then the connection. Opaque.
+typedef struct cormorant_websocket cormorant_websocket;
 
 // Connection limits. Start from `cormorant_config_default()`.
 typedef struct cormorant_config {
@@ -134,6 +183,67 @@ typedef struct cormorant_event {
   // WS_CLOSE: the close code; PROTOCOL_ERROR: the status or close code.
   uint16_t code;
 } cormorant_event;
+
+// Called for each new HTTP request, on the dispatcher thread. The callee
+// owns `request` and MUST release it with `cormorant_request_free`.
+typedef void (*cormorant_request_cb)(void *user_data, struct cormorant_request *request);
+
+// Called for each WebSocket upgrade request, on the dispatcher thread.
+// The callee owns `websocket` and MUST release it with
+// `cormorant_websocket_free`.
+typedef void (*cormorant_websocket_cb)(void *user_data, struct cormorant_websocket *websocket);
+
+// Called with each log line (`level`: 10 debug, 20 info, 30 warning,
+// 40 error); `message` is NUL-terminated and valid during the call.
+typedef void (*cormorant_log_cb)(void *user_data, int level, const char *message);
+
+// What the server calls. Copied by `cormorant_server_start`.
+typedef struct cormorant_server_callbacks {
+  // Required.
+  cormorant_request_cb on_request;
+  // NULL refuses every upgrade with 403.
+  cormorant_websocket_cb on_websocket;
+  // NULL writes errors to stderr.
+  cormorant_log_cb on_log;
+  // Passed to every callback as is.
+  void *user_data;
+} cormorant_server_callbacks;
+
+// Describes an HTTP request or a WebSocket upgrade request. Views are valid
+// until the handle is freed.
+typedef struct cormorant_request_info {
+  // The method (empty for a WebSocket).
+  struct cormorant_str method;
+  // The path, percent-decoded (UTF-8).
+  struct cormorant_str path;
+  // The path as sent, without the query.
+  struct cormorant_str raw_path;
+  // The query string, without `?`.
+  struct cormorant_str query_string;
+  // `http`, `https`, `ws` or `wss`.
+  struct cormorant_str scheme;
+  // `1.0`, `1.1` or `2`.
+  struct cormorant_str http_version;
+  // The header fields (names lowercase), in order.
+  const struct cormorant_header *headers;
+  // The number of entries in `headers`.
+  size_t headers_len;
+  // The client's address (empty when unknown).
+  struct cormorant_str client_host;
+  // The client's port (0 when unknown).
+  uint16_t client_port;
+} cormorant_request_info;
+
+// A message received on a WebSocket. `data` is valid until the next call
+// on the handle.
+typedef struct cormorant_ws_message {
+  // What arrived.
+  enum cormorant_ws_kind kind;
+  // The payload, or the close reason.
+  struct cormorant_str data;
+  // CLOSED: the close code.
+  uint16_t code;
+} cormorant_ws_message;
 
 #ifdef __cplusplus
 extern "C" {
@@ -341,6 +451,159 @@ bool cormorant_conn_wants_close(struct cormorant_conn *conn);
 enum cormorant_result cormorant_conn_set_date(struct cormorant_conn *conn,
                                               const uint8_t *date,
                                               size_t len);
+
+// Binds and starts a server in `*out`. `config_json` (NUL-terminated,
+// NULL or "" for the defaults) takes the keys of the Python API and the
+// configuration file, for example
+// `{"host": "127.0.0.1", "port": 8000, "http": "auto",
+// "ssl_certfile": "cert.pem", "ssl_keyfile": "key.pem",
+// "limit_request_body": 1048576, "timeout_keep_alive": 5}`.
+// On START_FAILED, a one-line reason is written to `error` (NUL-terminated,
+// truncated to `error_len` bytes) when `error` is not NULL.
+//
+// # Safety
+// `config_json` is NULL or NUL-terminated; `callbacks` points to valid
+// callbacks usable from another thread; `out` is writable; `error` is NULL
+// or has `error_len` writable bytes.
+enum cormorant_result cormorant_server_start(const char *config_json,
+                                             const struct cormorant_server_callbacks *callbacks,
+                                             struct cormorant_server **out,
+                                             char *error,
+                                             size_t error_len);
+
+// The TCP port the server listens on (the one picked for port 0), or 0
+// for a Unix socket or NULL.
+//
+// # Safety
+// `server` is NULL or a live server.
+uint16_t cormorant_server_port(const struct cormorant_server *server);
+
+// Stops the server gracefully and releases it: stops accepting, lets
+// requests in progress finish for up to `grace_ms` milliseconds, then
+// closes every connection. Returns once the server's threads are gone.
+// Request and WebSocket handles still held stay valid until freed.
+// MUST NOT be called from a callback.
+//
+// # Safety
+// `server` is NULL or a live server, not used afterwards.
+void cormorant_server_stop(struct cormorant_server *server, uint32_t grace_ms);
+
+// Fills `*out` with the request's method, path, query, headers... Views
+// are valid until `cormorant_request_free`.
+//
+// # Safety
+// `request` is NULL or a live handle not used concurrently; `out` is NULL
+// or writable.
+enum cormorant_result cormorant_request_get_info(struct cormorant_request *request,
+                                                 struct cormorant_request_info *out);
+
+// Reads up to `cap` body bytes into `buf`, blocking the calling thread
+// until some arrive; `*n` is 0 at the end of the body. DISCONNECTED if the
+// client went away.
+//
+// # Safety
+// `request` is NULL or a live handle not used concurrently; `buf` has `cap`
+// writable bytes; `n` is NULL or writable.
+enum cormorant_result cormorant_request_read(struct cormorant_request *request,
+                                             uint8_t *buf,
+                                             size_t cap,
+                                             size_t *n);
+
+// Starts the response with `status` and `n` header fields (copied; NULL
+// allowed when `n` is 0). With `content-length` the body has that length;
+// without it HTTP/1.1 uses chunked framing. INVALID_STATE if a response
+// was already started.
+//
+// # Safety
+// `request` is NULL or a live handle not used concurrently; `headers`
+// points to `n` headers whose views point to readable bytes.
+enum cormorant_result cormorant_request_respond(struct cormorant_request *request,
+                                                uint16_t status,
+                                                const struct cormorant_header *headers,
+                                                size_t n);
+
+// Sends `len` body bytes (copied; NULL allowed when `len` is 0); `more`
+// false ends the response. Blocks the calling thread while more than
+// 256 KiB wait to be written. INVALID_STATE before
+// `cormorant_request_respond` or after the end.
+//
+// # Safety
+// `request` is NULL or a live handle not used concurrently; `data` points
+// to `len` readable bytes.
+enum cormorant_result cormorant_request_write(struct cormorant_request *request,
+                                              const uint8_t *data,
+                                              size_t len,
+                                              bool more);
+
+// Releases the request. A response not started becomes `500`; one not
+// finished is cut short (the connection closes, or the HTTP/2 stream is
+// reset).
+//
+// # Safety
+// `request` is NULL or a live handle, not used afterwards.
+void cormorant_request_free(struct cormorant_request *request);
+
+// Fills `*out` with the upgrade request's path, headers... (`method` is
+// empty). Views are valid until `cormorant_websocket_free`.
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently; `out` is NULL or
+// writable.
+enum cormorant_result cormorant_websocket_get_info(struct cormorant_websocket *ws,
+                                                   struct cormorant_request_info *out);
+
+// Accepts the upgrade (`101`), choosing `subprotocol` (NUL-terminated, one
+// the client offered) or none (NULL).
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently; `subprotocol` is
+// NULL or NUL-terminated.
+enum cormorant_result cormorant_websocket_accept(struct cormorant_websocket *ws,
+                                                 const char *subprotocol);
+
+// Refuses the upgrade with an empty `status` response.
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently.
+enum cormorant_result cormorant_websocket_deny(struct cormorant_websocket *ws, uint16_t status);
+
+// Waits (blocking the calling thread) for the next message into `*out`.
+// After a CLOSED message, further calls return DISCONNECTED.
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently; `out` is NULL or
+// writable.
+enum cormorant_result cormorant_websocket_receive(struct cormorant_websocket *ws,
+                                                  struct cormorant_ws_message *out);
+
+// Sends a message: text (`data` MUST be UTF-8, else INVALID_ARGUMENT) or
+// binary; copied. Blocks while more than 256 KiB wait to be written.
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently; `data` points to
+// `len` readable bytes (NULL allowed when `len` is 0).
+enum cormorant_result cormorant_websocket_send(struct cormorant_websocket *ws,
+                                               bool is_text,
+                                               const uint8_t *data,
+                                               size_t len);
+
+// Starts the close handshake with `code` and a UTF-8 `reason` of
+// `reason_len` bytes (NULL allowed when 0).
+//
+// # Safety
+// `ws` is NULL or a live handle not used concurrently; `reason` points to
+// `reason_len` readable bytes.
+enum cormorant_result cormorant_websocket_close(struct cormorant_websocket *ws,
+                                                uint16_t code,
+                                                const uint8_t *reason,
+                                                size_t reason_len);
+
+// Releases the WebSocket: an upgrade never answered is refused with 403,
+// an open connection is closed with 1000.
+//
+// # Safety
+// `ws` is NULL or a live handle, not used afterwards.
+void cormorant_websocket_free(struct cormorant_websocket *ws);
 
 #ifdef __cplusplus
 }  // extern "C"

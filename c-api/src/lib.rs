@@ -39,10 +39,14 @@ use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::ws;
 
 mod conn;
+#[cfg(not(target_family = "wasm"))]
+mod server;
 mod types;
 
 use conn::Conn;
 pub use conn::cormorant_conn;
+#[cfg(not(target_family = "wasm"))]
+pub use server::*;
 pub use types::*;
 
 /// Runs `f` on the handle behind `conn`, catching panics.
@@ -108,6 +112,36 @@ unsafe fn slice<'a>(data: *const u8, len: usize) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
+/// Copies `n` header fields given by the caller; None if a pointer that
+/// must not be NULL is.
+///
+/// # Safety
+/// `headers` is NULL (only when `n` is 0) or points to `n` headers whose
+/// views point to readable bytes.
+unsafe fn copy_headers(headers: *const cormorant_header, n: usize) -> Option<Vec<(Bytes, Bytes)>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    if headers.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, and by contract `n` readable headers.
+    let given = unsafe { std::slice::from_raw_parts(headers, n) };
+    given
+        .iter()
+        .map(|h| {
+            // SAFETY: by contract each view points to readable bytes.
+            let (name, value) = unsafe {
+                (
+                    slice(h.name.ptr, h.name.len)?,
+                    slice(h.value.ptr, h.value.len)?,
+                )
+            };
+            Some((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)))
+        })
+        .collect()
+}
+
 /// The default limits (see each field of `cormorant_config`).
 #[unsafe(no_mangle)]
 pub extern "C" fn cormorant_config_default() -> cormorant_config {
@@ -134,6 +168,8 @@ pub extern "C" fn cormorant_strerror(result: cormorant_result) -> *const c_char 
         cormorant_result::LengthMismatch => c"response body length does not match content-length",
         cormorant_result::BadHandshake => c"not a valid websocket upgrade request",
         cormorant_result::Panic => c"internal panic; the handle is unusable",
+        cormorant_result::Disconnected => c"the peer disconnected or the server stopped",
+        cormorant_result::StartFailed => c"the server could not start",
     };
     s.as_ptr()
 }
@@ -272,27 +308,10 @@ pub unsafe extern "C" fn cormorant_conn_respond(
     headers: *const cormorant_header,
     n: usize,
 ) -> cormorant_result {
-    let mut fields = Vec::new();
-    if n > 0 {
-        if headers.is_null() {
-            return cormorant_result::NullArgument;
-        }
-        // SAFETY: non-NULL, and by contract `n` readable headers.
-        let given = unsafe { std::slice::from_raw_parts(headers, n) };
-        for h in given {
-            // SAFETY: by contract each view points to readable bytes.
-            let (name, value) = unsafe {
-                (
-                    slice(h.name.ptr, h.name.len),
-                    slice(h.value.ptr, h.value.len),
-                )
-            };
-            let (Some(name), Some(value)) = (name, value) else {
-                return cormorant_result::NullArgument;
-            };
-            fields.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
-        }
-    }
+    // SAFETY: forwarded caller contract.
+    let Some(fields) = (unsafe { copy_headers(headers, n) }) else {
+        return cormorant_result::NullArgument;
+    };
     // SAFETY: forwarded caller contract.
     unsafe {
         with_conn(conn, |c| {

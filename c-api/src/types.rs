@@ -25,6 +25,12 @@ pub enum cormorant_result {
     BadHandshake = 5,
     /// A panic was caught inside the library; the handle is poisoned.
     Panic = 6,
+    /// The peer went away, or the server stopped: nothing more can be
+    /// received or sent on this request or WebSocket.
+    Disconnected = 7,
+    /// The server could not start (bad configuration, address in use,
+    /// unreadable certificate...); the message says why.
+    StartFailed = 8,
 }
 
 /// What `cormorant_conn_poll` found.

@@ -107,6 +107,51 @@ impl Drop for Server {
     }
 }
 
+/// Runs an example server on port 0 under the sanitizers; returns it and
+/// the port it printed.
+fn start(bin: &Path) -> (Server, u16) {
+    let mut child = Command::new(bin)
+        .arg("0")
+        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port: u16 = port.trim().parse().expect("server printed its port");
+    (Server(Some(child)), port)
+}
+
+/// Stops a server with SIGTERM: it must exit cleanly with no sanitizer
+/// report (leaks included).
+fn stop_clean(mut server: Server) {
+    let mut child = server.0.take().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "server exited with {status}:\n{stderr}");
+    for bad in ["AddressSanitizer", "LeakSanitizer", "runtime error"] {
+        assert!(!stderr.contains(bad), "sanitizer report:\n{stderr}");
+    }
+}
+
+/// The sanitizer flags the example servers are built with.
+const SANITIZE: [&str; 2] = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"];
+
 fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -156,26 +201,9 @@ fn epoll_server_over_sockets() {
         "cc",
         &src,
         "epoll_server",
-        &[
-            "-std=c11",
-            "-fsanitize=address,undefined",
-            "-fno-omit-frame-pointer",
-        ],
+        &["-std=c11", SANITIZE[0], SANITIZE[1]],
     );
-    let mut child = Command::new(bin)
-        .arg("0")
-        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        .env("UBSAN_OPTIONS", "print_stacktrace=1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let port: u16 = port.trim().parse().expect("server printed its port");
-    let mut server = Server(Some(child));
+    let (server, port) = start(&bin);
 
     // Keep-alive: three exchanges on one connection.
     let mut s = connect(port);
@@ -254,23 +282,161 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     assert!(read_response(&mut s).ends_with(b"hello"));
     drop(s);
 
-    // Stop it: SIGTERM, clean exit, no sanitizer report.
-    let mut child = server.0.take().unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "server exited with {status}:\n{stderr}");
-    for bad in ["AddressSanitizer", "LeakSanitizer", "runtime error"] {
-        assert!(!stderr.contains(bad), "sanitizer report:\n{stderr}");
+    stop_clean(server);
+}
+
+/// Reads a chunked HTTP/1.1 response; returns its head and decoded body.
+fn read_chunked(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(r.read_line(&mut head).unwrap() > 0, "eof in head");
     }
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        r.read_line(&mut size).unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; n + 2];
+        r.read_exact(&mut chunk).unwrap();
+        if n == 0 {
+            return (head, body);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn callback_server_over_sockets() {
+    let src = Path::new(CRATE).join("examples/callback_server.c");
+    let bin = build(
+        "cc",
+        &src,
+        "callback_server",
+        &["-std=c11", "-pthread", SANITIZE[0], SANITIZE[1]],
+    );
+    let (server, port) = start(&bin);
+
+    // Keep-alive HTTP/1.1: the dispatcher thread answers /hello, a thread
+    // of the example reads and echoes a body in several pieces.
+    let mut s = connect(port);
+    for _ in 0..3 {
+        s.write_all(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut s);
+        assert!(r.starts_with(b"HTTP/1.1 200 OK\r\n"), "{r:?}");
+        assert!(r.ends_with(b"\r\n\r\nhello"));
+    }
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    s.write_all(
+        format!(
+            "POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    for piece in body.chunks(50_000) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = read_response(&mut s);
+    assert!(r.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(r.ends_with(&body), "echoed body differs");
+    s.write_all(b"GET /stream HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let (head, streamed) = read_chunked(&mut s);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert_eq!(streamed, b"chunk\nchunk\nchunk\n");
+    s.write_all(b"GET /nope HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut s).starts_with(b"HTTP/1.1 404 "));
+    expect_eof(&mut s);
+
+    // Malformed input never reaches the callbacks: 400 and close.
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    assert!(all.starts_with(b"HTTP/1.1 400 "), "{all:?}");
+
+    // WebSocket echo on a thread of the example.
+    let mut s = connect(port);
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let head = String::from_utf8(read_response(&mut s)).unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    for (op, payload) in [(0x1u8, &b"hello ws"[..]), (0x2, &[0u8, 1, 2, 255][..])] {
+        s.write_all(&client_frame(op, payload)).unwrap();
+        let mut frame = vec![0u8; 2 + payload.len()];
+        s.read_exact(&mut frame).unwrap();
+        assert_eq!(frame[0], 0x80 | op);
+        assert_eq!(&frame[2..], payload);
+    }
+    s.write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
+        .unwrap();
+    let mut close = [0u8; 4];
+    s.read_exact(&mut close).unwrap();
+    assert_eq!(close, [0x88, 0x02, 0x03, 0xe8]);
+    expect_eof(&mut s);
+
+    // HTTP/2 with prior knowledge (h2c), several streams on one connection.
+    h2c_requests(port);
+
+    stop_clean(server);
+}
+
+/// GET /hello and POST /echo over one h2c connection, concurrently.
+fn h2c_requests(port: u16) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::Request;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let mut sender = sender.clone();
+            tasks.push(tokio::spawn(async move {
+                let (req, want) = if i % 2 == 0 {
+                    let req = Request::get(format!("http://127.0.0.1:{port}/hello"))
+                        .body(Full::new(bytes::Bytes::new()))
+                        .unwrap();
+                    (req, b"hello".to_vec())
+                } else {
+                    let body = format!("stream {i}").into_bytes();
+                    let req = Request::post(format!("http://127.0.0.1:{port}/echo"))
+                        .body(Full::new(bytes::Bytes::from(body.clone())))
+                        .unwrap();
+                    (req, body)
+                };
+                let resp = sender.send_request(req).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                assert_eq!(resp.version(), hyper::Version::HTTP_2);
+                let got = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(got.as_ref(), want.as_slice());
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
 }

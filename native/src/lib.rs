@@ -1,205 +1,30 @@
 //! Cormorant's native server: tokio drives `cormorant-core` over sockets,
 //! pyo3 runs the Python ASGI application, clap parses the command line.
 //!
-//! Built by maturin as the extension module `cormorant._cormorant`.
+//! Built by maturin as the extension module `cormorant._cormorant` (feature
+//! `python`, on by default). Without that feature the crate is the server
+//! alone, embedded by C programs through [`embed`] and the C API.
+// Without Python, the command line, supervisor and Python logging paths
+// are compiled out, and parts of the shared configuration go unused.
+#![cfg_attr(not(feature = "python"), allow(dead_code))]
 
+#[cfg(feature = "python")]
 mod bridge;
+#[cfg(feature = "python")]
 mod cli;
 mod config;
+#[cfg(feature = "python")]
 mod config_file;
+pub mod embed;
+mod handoff;
 mod metrics;
+#[cfg(feature = "python")]
 mod proctitle;
+#[cfg(feature = "python")]
+mod python;
+#[cfg(feature = "python")]
 mod reload;
 mod server;
+#[cfg(feature = "python")]
 mod supervisor;
 mod tls;
-
-use clap::Parser;
-
-/// Rust-side allocations (per-request state, hyper's and h2's buffers) go
-/// to mimalloc: its thread-local free lists beat glibc's bins for the many
-/// short-lived, mid-sized blocks a request makes. Python's own objects
-/// still use Python's allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use pyo3::prelude::*;
-
-use bridge::{ClientDisconnected, StartupError};
-use config::ServerConfig;
-
-/// Runs the `cormorant` command line; returns the process exit code.
-#[pyfunction]
-fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
-    if let Err(e) = apply_config_file(&argv) {
-        eprintln!("error: {e}");
-        return Ok(2);
-    }
-    let args = std::iter::once("cormorant".to_owned()).chain(argv);
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                print!("{e}");
-                return Ok(0);
-            }
-            // One readable line, not clap's whole usage block.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see 'cormorant --help')");
-            return Ok(2);
-        }
-    };
-    serve_config(py, cli.into_config(), None)
-}
-
-/// Reads the configuration file (see [`config_file`]) into the environment
-/// variables the flags read, where they are not set already: so flags win
-/// over the environment, which wins over the file.
-fn apply_config_file(argv: &[String]) -> Result<(), String> {
-    let explicit = argv
-        .iter()
-        .enumerate()
-        .find_map(|(i, a)| match a.strip_prefix("--config") {
-            Some("") => argv.get(i + 1).cloned(),
-            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
-            None => None,
-        })
-        .or_else(|| std::env::var("CORMORANT_CONFIG").ok());
-    let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
-    let file = config_file::load(explicit.as_deref(), &cwd)?;
-    let Some(path) = file.path else {
-        return Ok(());
-    };
-    let command = <cli::Cli as clap::CommandFactory>::command();
-    for (key, value) in file.values {
-        let arg = command.get_arguments().find(|a| {
-            a.get_long() == Some(key.as_str()) || a.get_id().as_str().replace('_', "-") == key
-        });
-        let Some(env) = arg.and_then(|a| a.get_env()) else {
-            return Err(format!(
-                "{}: unknown setting {key:?} (the keys are the command-line flags' names)",
-                path.display()
-            ));
-        };
-        if std::env::var_os(env).is_none() {
-            // SAFETY: this runs at the start of the command line, before
-            // Cormorant starts any thread, and nothing else in the process
-            // reads or writes the environment concurrently.
-            unsafe { std::env::set_var(env, &value) };
-        }
-    }
-    Ok(())
-}
-
-/// Logging for a process that watches workers (supervisor, reloader): it
-/// logs through `cormorant.error` too. False when the logging
-/// configuration is bad (the reason is printed).
-fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool> {
-    let r = py.import("cormorant._worker")?.call_method1(
-        "setup_logging",
-        (
-            config.log_level.as_str(),
-            config.log_config.as_deref(),
-            config.log_json,
-            config.use_colors,
-        ),
-    );
-    match r {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            eprintln!("error: {}", e.value(py));
-            Ok(false)
-        }
-    }
-}
-
-/// Serves with a JSON configuration (the Python API's entry point).
-#[pyfunction]
-#[pyo3(signature = (config_json, app = None))]
-fn serve(py: Python<'_>, config_json: &str, app: Option<PyObject>) -> PyResult<i32> {
-    let config: ServerConfig = match serde_json::from_str(config_json) {
-        Ok(c) => c,
-        Err(e) => return Err(StartupError::new_err(format!("invalid configuration: {e}"))),
-    };
-    serve_config(py, config, app)
-}
-
-fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> PyResult<i32> {
-    if let Err(e) = config.validate() {
-        eprintln!("error: {e}");
-        return Ok(2);
-    }
-    // Certificate problems are reported once, before any worker starts.
-    if let Some(settings) = config.tls_settings() {
-        if let Err(e) = tls::ServerTls::new(&settings) {
-            eprintln!("error: {e}");
-            return Ok(2);
-        }
-    }
-    if config.reload && app.is_none() {
-        if !setup_parent_logging(py, &config)? {
-            return Ok(1);
-        }
-        if config.workers > 1 {
-            eprintln!("warning: --reload serves with one worker; --workers is ignored");
-        }
-        return match reload::run(py, &config) {
-            Ok(code) => Ok(code),
-            Err(e) if e.is_instance_of::<StartupError>(py) => {
-                eprintln!("error: {}", e.value(py));
-                Ok(1)
-            }
-            Err(e) => Err(e),
-        };
-    }
-    // Metrics are gathered by a supervisor, even for one worker.
-    if app.is_none() && (config.needs_supervisor() || config.metrics) {
-        if !setup_parent_logging(py, &config)? {
-            return Ok(1);
-        }
-        return match supervisor::supervise(py, &config) {
-            Ok(code) => Ok(code),
-            Err(e) if e.is_instance_of::<StartupError>(py) => {
-                eprintln!("error: {}", e.value(py));
-                Ok(1)
-            }
-            Err(e) => Err(e),
-        };
-    }
-    let json = serde_json::to_string(&config).map_err(|e| StartupError::new_err(e.to_string()))?;
-    let worker = py.import("cormorant._worker")?;
-    // One process: it is the server, so the pid file names it.
-    if let Err(e) = supervisor::write_pid_file(&config) {
-        eprintln!("error: {}", e.value(py));
-        return Ok(1);
-    }
-    let code = worker
-        .call_method1("run", (json, app))
-        .and_then(|r| r.extract());
-    supervisor::remove_pid_file(&config);
-    code
-}
-
-/// Sets this process's title (`ps -o args`) and `comm` (`ps -o comm`).
-#[pyfunction]
-fn set_proc_title(title: &str, comm: &str) {
-    proctitle::set(title, comm);
-}
-
-/// The extension module.
-#[pymodule]
-fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("ClientDisconnected", py.get_type::<ClientDisconnected>())?;
-    m.add("StartupError", py.get_type::<StartupError>())?;
-    m.add_class::<bridge::worker::Worker>()?;
-    m.add_class::<bridge::request::Request>()?;
-    m.add_class::<bridge::awaitable::Ready>()?;
-    m.add_class::<bridge::lifespan::LifespanCtx>()?;
-    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
-    m.add_function(wrap_pyfunction!(serve, m)?)?;
-    m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
-    Ok(())
-}

@@ -488,8 +488,10 @@ impl Connection {
     /// timers (core has no clock): `None` while a request is in progress or
     /// once the connection is closing.
     pub fn waiting(&self) -> Option<Waiting> {
-        if !matches!((&self.reading, &self.writing), (Reading::Idle, Writing::Idle))
-            || self.keep_alive == KeepAlive::MustClose
+        if !matches!(
+            (&self.reading, &self.writing),
+            (Reading::Idle, Writing::Idle)
+        ) || self.keep_alive == KeepAlive::MustClose
         {
             return None;
         }
@@ -736,7 +738,10 @@ mod tests {
         assert_eq!(c.handle_timeout(), Some(PeerError::RequestTimeout));
         let text = out(&mut c);
         assert!(text.ends_with("Request Timeout"), "{text}");
-        assert!(text.contains("HTTP/1.1 200"), "the first response came first");
+        assert!(
+            text.contains("HTTP/1.1 200"),
+            "the first response came first"
+        );
         assert!(text.contains("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
         assert_eq!(c.poll_event(), Event::Closed);
         assert_eq!(c.waiting(), None);

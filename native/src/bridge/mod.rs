@@ -3,10 +3,8 @@
 
 pub(crate) mod awaitable;
 pub(crate) mod lifespan;
-pub(crate) mod queue;
 pub(crate) mod request;
 pub(crate) mod scope;
-pub(crate) mod shared;
 pub(crate) mod websocket;
 pub(crate) mod worker;
 
@@ -15,6 +13,8 @@ use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+use crate::handoff::Waiter;
 
 create_exception!(
     _cormorant,
@@ -43,7 +43,7 @@ pub(crate) struct PyCtx {
     /// How access lines are written (`--access-log-format`).
     pub(crate) access_format: crate::server::access_format::AccessFormat,
     /// The I/O thread's mailbox.
-    pub(crate) conn_wakes: std::sync::Arc<queue::ConnWakes>,
+    pub(crate) conn_wakes: std::sync::Arc<crate::handoff::queue::ConnWakes>,
 }
 
 impl PyCtx {
@@ -74,14 +74,14 @@ impl PyCtx {
         &self,
         py: Python<'_>,
         wait: bool,
-        waiter: &mut Option<PyObject>,
+        waiter: &mut Option<Waiter>,
         wake_queued: &mut bool,
     ) -> PyResult<PyObject> {
         if !wait {
             return Ok(self.done.clone_ref(py));
         }
         let fut = self.create_future.call0(py)?;
-        *waiter = Some(fut.clone_ref(py));
+        *waiter = Some(Waiter::Future(fut.clone_ref(py)));
         *wake_queued = false;
         Ok(fut)
     }

@@ -11,8 +11,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString};
 
 use super::awaitable::Ready;
-use super::shared::{SEND_HIGH_WATER, Shared};
 use super::{ClientDisconnected, PyCtx};
+use crate::handoff::Waiter;
+use crate::handoff::http::{SEND_HIGH_WATER, Shared};
 use crate::server::access_format::AccessEntry;
 
 /// What the access log needs to know about a request.
@@ -236,7 +237,7 @@ impl Request {
         let r = st.stream.poll_receive();
         if r == Receive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
-            st.recv_waiter = Some(fut.clone_ref(py));
+            st.recv_waiter = Some(Waiter::Future(fut.clone_ref(py)));
             st.wake_queued = false;
             drop(st);
             // The connection may be waiting for this first ask (100-continue)

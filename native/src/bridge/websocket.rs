@@ -1,115 +1,21 @@
 //! The `receive` and `send` callables of one WebSocket connection, and the
 //! state they share with its connection task.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{
-    SendError, WebSocketScope, WebSocketStream, WsAppMessage, WsOutput, WsReceive,
-};
+use cormorant_core::asgi::{SendError, WsAppMessage, WsOutput, WsReceive};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use tokio::sync::Notify;
 
 use super::awaitable::Ready;
-use super::queue::{ConnWake, ConnWakes};
 use super::request::{bytes_like, parse_headers};
 use super::{ClientDisconnected, PyCtx};
-
-/// Outgoing message bytes queued by `send()` above which `send()` waits for
-/// the connection to drain.
-pub(crate) const WS_SEND_HIGH_WATER: usize = 256 * 1024;
-/// Queued bytes at or below which a waiting `send()` resumes.
-pub(crate) const WS_SEND_LOW_WATER: usize = 64 * 1024;
-
-/// A WebSocket connection handed to the Python thread.
-pub(crate) struct NewWebSocket {
-    pub(crate) scope: WebSocketScope,
-    pub(crate) unix: bool,
-    /// What the TLS handshake established, on a TLS connection.
-    pub(crate) tls: Option<Arc<crate::tls::TlsInfo>>,
-    pub(crate) shared: Arc<WsShared>,
-}
-
-/// State shared by the connection task and the application.
-pub(crate) struct WsShared {
-    state: Mutex<WsState>,
-    /// Wakes the connection task.
-    pub(crate) conn_wake: Notify,
-    wake_pending: AtomicBool,
-}
-
-/// Everything behind the lock.
-pub(crate) struct WsState {
-    /// The ASGI machine.
-    pub(crate) stream: WebSocketStream,
-    /// Output from the application, in order.
-    pub(crate) out: VecDeque<WsOutput>,
-    /// Message bytes in `out` or not yet written.
-    pub(crate) out_bytes: usize,
-    /// Future of a `receive()` waiting for a message.
-    pub(crate) recv_waiter: Option<PyObject>,
-    /// Future of a `send()` waiting for room.
-    pub(crate) send_waiter: Option<PyObject>,
-    /// A wake job is already queued for the Python thread.
-    pub(crate) wake_queued: bool,
-}
-
-impl WsShared {
-    pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new(WsState {
-                stream: WebSocketStream::new(),
-                out: VecDeque::new(),
-                out_bytes: 0,
-                recv_waiter: None,
-                send_waiter: None,
-                wake_queued: false,
-            }),
-            conn_wake: Notify::new(),
-            wake_pending: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// From the Python thread: asks the connection task to look again.
-    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(ConnWake::WebSocket(self.clone()));
-        }
-    }
-
-    /// On the I/O thread, for a wake-up taken from the mailbox.
-    pub(crate) fn deliver_wake(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-        self.conn_wake.notify_one();
-    }
-}
-
-impl WsState {
-    /// Whether the Python side must be woken; marks the wake as queued.
-    pub(crate) fn needs_wake(&mut self) -> bool {
-        if self.wake_queued {
-            return false;
-        }
-        let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
-        let send_ready = self.send_waiter.is_some()
-            && (self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone());
-        if recv_ready || send_ready {
-            self.wake_queued = true;
-            true
-        } else {
-            false
-        }
-    }
-}
+use crate::handoff::Waiter;
+use crate::handoff::queue::ConnWakes;
+use crate::handoff::websocket::{WS_SEND_HIGH_WATER, WS_SEND_LOW_WATER, WsShared, output_len};
 
 /// The dict `receive()` returns.
 pub(crate) fn receive_message(py: Python<'_>, r: WsReceive) -> PyResult<Bound<'_, PyDict>> {
@@ -224,16 +130,6 @@ fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<WsAppMessage> {
     }
 }
 
-/// Message bytes an output carries, for send-side backpressure.
-pub(crate) fn output_len(out: &WsOutput) -> usize {
-    match out {
-        WsOutput::Text(t) => t.len(),
-        WsOutput::Binary(b) => b.len(),
-        WsOutput::DenyBody { body, .. } => body.len(),
-        _ => 0,
-    }
-}
-
 /// The per-connection object whose bound methods are the app's `receive`
 /// and `send`.
 #[pyclass(module = "cormorant._cormorant", frozen)]
@@ -251,7 +147,7 @@ impl WebSocket {
         let r = st.stream.poll_receive();
         if r == WsReceive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
-            st.recv_waiter = Some(fut.clone_ref(py));
+            st.recv_waiter = Some(Waiter::Future(fut.clone_ref(py)));
             st.wake_queued = false;
             return Ok(fut);
         }
@@ -316,13 +212,16 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     let was_queued = st.stream.queued() > 0;
     let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
         let r = st.stream.poll_receive();
-        st.recv_waiter.take().map(|w| (w, r))
+        st.recv_waiter
+            .take()
+            .and_then(Waiter::into_future)
+            .map(|w| (w, r))
     } else {
         None
     };
     let gone = st.stream.is_gone();
     let send = if st.send_waiter.is_some() && (st.out_bytes <= WS_SEND_LOW_WATER || gone) {
-        st.send_waiter.take()
+        st.send_waiter.take().and_then(Waiter::into_future)
     } else {
         None
     };

@@ -6,20 +6,19 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cormorant_core::h1;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tokio::sync::{Notify, watch};
 
-use super::queue::{ConnWakes, Job, JobQueue};
 use super::request::{AccessInfo, Request, receive_message};
-use super::shared::{NewRequest, SEND_LOW_WATER, Shared};
-use super::websocket::{self, NewWebSocket, WebSocket};
+use super::websocket::{self, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::config::ServerConfig;
+use crate::handoff::Waiter;
+use crate::handoff::http::{NewRequest, SEND_LOW_WATER, Shared};
+use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use crate::handoff::websocket::NewWebSocket;
 use crate::server::access_format::AccessFormat;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
@@ -71,46 +70,6 @@ impl Worker {
         }));
         endpoint::start(&addr, region.clone(), counts).map_err(StartupError::new_err)?;
         Ok(Some(Slot::take(region, 0)))
-    }
-
-    /// The TLS configuration, when the server has a certificate.
-    fn tls(&self) -> PyResult<Option<Arc<crate::tls::ServerTls>>> {
-        let Some(settings) = self.config.tls_settings() else {
-            return Ok(None);
-        };
-        crate::tls::ServerTls::new(&settings)
-            .map(|t| Some(Arc::new(t)))
-            .map_err(StartupError::new_err)
-    }
-
-    /// The static routes, when there are any.
-    fn static_files(&self) -> PyResult<Option<server::static_files::StaticFiles>> {
-        let routes = self.config.static_routes().map_err(StartupError::new_err)?;
-        if routes.is_empty() {
-            return Ok(None);
-        }
-        server::static_files::StaticFiles::new(routes, self.config.static_path_expires)
-            .map(Some)
-            .map_err(|e| StartupError::new_err(e.to_string()))
-    }
-
-    fn h1_config(&self) -> PyResult<h1::Config> {
-        let c = &self.config;
-        let mut extra = Vec::new();
-        for h in &c.headers {
-            let (n, v) = c.parse_header(h).map_err(StartupError::new_err)?;
-            extra.push((Bytes::from(n), Bytes::from(v)));
-        }
-        Ok(h1::Config {
-            max_request_line: c.limit_request_line,
-            max_head_size: c.limit_request_head_size,
-            max_headers: c.limit_request_fields,
-            max_body_size: (c.limit_request_body > 0).then_some(c.limit_request_body),
-            server_header: c.server_header.then(|| Bytes::from_static(b"cormorant")),
-            date_header: c.date_header,
-            extra_headers: extra,
-            ..h1::Config::default()
-        })
     }
 
     fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
@@ -198,13 +157,16 @@ impl Worker {
         st.wake_queued = false;
         let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
             let r = st.stream.poll_receive();
-            st.recv_waiter.take().map(|w| (w, r))
+            st.recv_waiter
+                .take()
+                .and_then(Waiter::into_future)
+                .map(|w| (w, r))
         } else {
             None
         };
         let disconnected = st.stream.is_disconnected();
         let send = if st.send_waiter.is_some() && (st.out_bytes <= SEND_LOW_WATER || disconnected) {
-            st.send_waiter.take()
+            st.send_waiter.take().and_then(Waiter::into_future)
         } else {
             None
         };
@@ -326,39 +288,17 @@ impl Worker {
             access_format,
             conn_wakes: conn_wakes.clone(),
         });
-        let (shutdown, _) = watch::channel(false);
-        let ctx = Arc::new(ServerCtx {
-            h1: self.h1_config()?,
-            metrics: self.metrics_slot()?,
-            queue: self.queue.clone(),
-            conn_wakes,
-            keep_alive: Duration::from_secs_f64(self.config.timeout_keep_alive),
-            head_timeout: Duration::from_secs_f64(self.config.timeout_request_head),
-            http: server::HttpVersions::parse(&self.config.http),
-            tls: self.tls()?,
-            tls_handshake_timeout: Duration::from_secs_f64(self.config.timeout_tls_handshake),
-            h2: (self.config.http != "1")
-                .then(|| server::h2::H2Settings::from_config(&self.config)),
-            log_level: match self.config.log_level.to_ascii_lowercase().as_str() {
-                "debug" | "trace" => server::DEBUG,
-                _ => server::DEBUG + 1,
-            },
-            access_log: native_access_log,
-            ws: self.config.ws_settings(),
-            root_path: self.config.root_path.clone(),
-            limit_concurrency: self.config.limit_concurrency,
-            limit_max_requests: self.config.limit_max_requests,
-            in_flight: Default::default(),
-            connections: Default::default(),
-            requests: Default::default(),
-            shutdown,
-            abort: Notify::new(),
-            proxies: self
-                .config
-                .trusted_proxies()
-                .map_err(StartupError::new_err)?,
-            statics: self.static_files()?,
-        });
+        let metrics = self.metrics_slot()?;
+        let ctx = Arc::new(
+            ServerCtx::new(
+                &self.config,
+                self.queue.clone(),
+                conn_wakes,
+                metrics,
+                native_access_log,
+            )
+            .map_err(StartupError::new_err)?,
+        );
         self.running = Some(Running {
             app,
             run_http,

@@ -10,4 +10,6 @@ pub(crate) mod endpoint;
 pub(crate) mod region;
 pub(crate) mod render;
 
-pub(crate) use region::{Region, Slot};
+#[cfg(feature = "python")]
+pub(crate) use region::Region;
+pub(crate) use region::Slot;

@@ -22,8 +22,8 @@ use super::{CountGuard, ERROR, ServerCtx, date};
 
 mod websocket;
 
-use crate::bridge::queue::Job;
-use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared};
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
+use crate::handoff::queue::Job;
 use crate::tls::TlsInfo;
 pub(crate) use websocket::WsSettings;
 
@@ -698,7 +698,7 @@ impl<S: Transport> Conn<S> {
 
     /// Moves parsed body events into the stream. Returns whether the body is
     /// complete.
-    fn pump_body(&mut self, st: &mut crate::bridge::shared::StreamState) -> bool {
+    fn pump_body(&mut self, st: &mut crate::handoff::http::StreamState) -> bool {
         loop {
             match self.h1.poll_event() {
                 Event::BodyChunk(b) => {

@@ -35,9 +35,9 @@ use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{CountGuard, ERROR, ServerCtx, date};
-use crate::bridge::queue::Job;
-use crate::bridge::shared::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::config::ServerConfig;
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
+use crate::handoff::queue::Job;
 use crate::tls::TlsInfo;
 
 /// The client preface of HTTP/2 (RFC 9113 §3.4): how h2c with prior

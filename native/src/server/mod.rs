@@ -22,7 +22,10 @@ use std::time::Duration;
 use cormorant_core::h1;
 use tokio::sync::{Notify, watch};
 
-use crate::bridge::queue::{ConnWakes, Job, JobQueue};
+use bytes::Bytes;
+
+use crate::config::ServerConfig;
+use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use h2::H2Settings;
 use listener::Listener;
 
@@ -115,6 +118,58 @@ impl ServerCtx {
         scope.client != before
     }
 
+    /// The settings of `config`, with fresh counters. Errors are one
+    /// readable line (a bad header, certificate or static route).
+    pub(crate) fn new(
+        config: &ServerConfig,
+        queue: Arc<JobQueue>,
+        conn_wakes: Arc<ConnWakes>,
+        metrics: Option<crate::metrics::Slot>,
+        access_log: Option<Arc<access_log::AccessLog>>,
+    ) -> Result<Self, String> {
+        let tls = match config.tls_settings() {
+            Some(settings) => Some(Arc::new(crate::tls::ServerTls::new(&settings)?)),
+            None => None,
+        };
+        let routes = config.static_routes()?;
+        let statics = if routes.is_empty() {
+            None
+        } else {
+            Some(
+                static_files::StaticFiles::new(routes, config.static_path_expires)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(Self {
+            h1: h1_config(config)?,
+            metrics,
+            queue,
+            conn_wakes,
+            keep_alive: Duration::from_secs_f64(config.timeout_keep_alive),
+            head_timeout: Duration::from_secs_f64(config.timeout_request_head),
+            http: HttpVersions::parse(&config.http),
+            tls,
+            tls_handshake_timeout: Duration::from_secs_f64(config.timeout_tls_handshake),
+            h2: (config.http != "1").then(|| H2Settings::from_config(config)),
+            log_level: match config.log_level.to_ascii_lowercase().as_str() {
+                "debug" | "trace" => DEBUG,
+                _ => DEBUG + 1,
+            },
+            access_log,
+            ws: config.ws_settings(),
+            root_path: config.root_path.clone(),
+            limit_concurrency: config.limit_concurrency,
+            limit_max_requests: config.limit_max_requests,
+            in_flight: Default::default(),
+            connections: Default::default(),
+            requests: Default::default(),
+            shutdown: watch::channel(false).0,
+            abort: Notify::new(),
+            proxies: config.trusted_proxies()?,
+            statics,
+        })
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
@@ -135,6 +190,25 @@ impl ServerCtx {
             self.queue.push(Job::Stop);
         }
     }
+}
+
+/// The HTTP/1.1 limits and response fields of `config`.
+fn h1_config(c: &ServerConfig) -> Result<h1::Config, String> {
+    let mut extra = Vec::new();
+    for h in &c.headers {
+        let (n, v) = c.parse_header(h)?;
+        extra.push((Bytes::from(n), Bytes::from(v)));
+    }
+    Ok(h1::Config {
+        max_request_line: c.limit_request_line,
+        max_head_size: c.limit_request_head_size,
+        max_headers: c.limit_request_fields,
+        max_body_size: (c.limit_request_body > 0).then_some(c.limit_request_body),
+        server_header: c.server_header.then(|| Bytes::from_static(b"cormorant")),
+        date_header: c.date_header,
+        extra_headers: extra,
+        ..h1::Config::default()
+    })
 }
 
 /// Decrements a counter when dropped.

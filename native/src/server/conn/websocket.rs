@@ -12,8 +12,8 @@ use cormorant_core::ws;
 use tokio::time::Instant;
 
 use super::{Conn, Next, write_all};
-use crate::bridge::queue::Job;
-use crate::bridge::websocket::{NewWebSocket, WsShared, WsState, output_len};
+use crate::handoff::queue::Job;
+use crate::handoff::websocket::{NewWebSocket, WsShared, WsState, output_len};
 use crate::server::date;
 use crate::server::transport::Transport;
 

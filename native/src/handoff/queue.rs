@@ -10,7 +10,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-use super::shared::{NewRequest, Shared};
+use super::http::{NewRequest, Shared};
 use super::websocket::{NewWebSocket, WsShared};
 
 /// Work for the Python thread.

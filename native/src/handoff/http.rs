@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, HttpStream, Output};
-use pyo3::PyObject;
 use tokio::sync::Notify;
 
 use super::queue::{ConnWake, ConnWakes, Job, JobQueue};
+use super::{Waiter, unpark_thread};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -58,9 +58,9 @@ pub(crate) struct StreamState {
     /// The application called `receive()` at least once (for 100-continue).
     pub(crate) body_requested: bool,
     /// Future of a `receive()` waiting for body or a disconnect.
-    pub(crate) recv_waiter: Option<PyObject>,
+    pub(crate) recv_waiter: Option<Waiter>,
     /// Future of a `send()` waiting for the connection to drain.
-    pub(crate) send_waiter: Option<PyObject>,
+    pub(crate) send_waiter: Option<Waiter>,
     /// A wake job is already queued for the Python thread.
     pub(crate) wake_queued: bool,
     /// Status of the response, for the access log.
@@ -142,7 +142,11 @@ impl StreamState {
         let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
         let send_ready = self.send_waiter.is_some()
             && (self.out_bytes <= SEND_LOW_WATER || self.stream.is_disconnected());
-        if recv_ready || send_ready {
+        // A thread of the embedding API is woken right here; only a
+        // future needs the application thread.
+        let parked = (!recv_ready || unpark_thread(&mut self.recv_waiter))
+            && (!send_ready || unpark_thread(&mut self.send_waiter));
+        if (recv_ready || send_ready) && !parked {
             self.wake_queued = true;
             true
         } else {

@@ -1,0 +1,160 @@
+//! `cormorant_request`: one HTTP request of the server layer and its
+//! response.
+
+use bytes::Bytes;
+use cormorant_native::embed;
+
+use super::{InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle};
+use crate::types::{cormorant_header, cormorant_result};
+use crate::{copy_headers, slice};
+
+/// An HTTP request (HTTP/1.1 or HTTP/2) and its response. Opaque.
+pub struct cormorant_request {
+    request: embed::Request,
+    views: InfoViews,
+    poisoned: bool,
+}
+
+impl cormorant_request {
+    pub(crate) fn new(request: embed::Request) -> Self {
+        let views = InfoViews::new(request.scope());
+        Self {
+            request,
+            views,
+            poisoned: false,
+        }
+    }
+}
+
+impl Poisonable for cormorant_request {
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+}
+
+/// Fills `*out` with the request's method, path, query, headers... Views
+/// are valid until `cormorant_request_free`.
+///
+/// # Safety
+/// `request` is NULL or a live handle not used concurrently; `out` is NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_request_get_info(
+    request: *mut cormorant_request,
+    out: *mut cormorant_request_info,
+) -> cormorant_result {
+    if out.is_null() {
+        return cormorant_result::NullArgument;
+    }
+    let f = |r: &mut cormorant_request| {
+        let scope = r.request.scope();
+        let info = r.views.info(scope, &scope.method);
+        // SAFETY: non-NULL and writable by contract.
+        unsafe { out.write(info) };
+        cormorant_result::Ok
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { with_handle(request, f) }
+}
+
+/// Reads up to `cap` body bytes into `buf`, blocking the calling thread
+/// until some arrive; `*n` is 0 at the end of the body. DISCONNECTED if the
+/// client went away.
+///
+/// # Safety
+/// `request` is NULL or a live handle not used concurrently; `buf` has `cap`
+/// writable bytes; `n` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_request_read(
+    request: *mut cormorant_request,
+    buf: *mut u8,
+    cap: usize,
+    n: *mut usize,
+) -> cormorant_result {
+    if n.is_null() || (buf.is_null() && cap > 0) {
+        return cormorant_result::NullArgument;
+    }
+    let f = |r: &mut cormorant_request| {
+        let dst: &mut [u8] = if cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-NULL with `cap` writable bytes by contract.
+            unsafe { std::slice::from_raw_parts_mut(buf, cap) }
+        };
+        match r.request.read(dst) {
+            Ok(read) => {
+                // SAFETY: non-NULL and writable by contract.
+                unsafe { n.write(read) };
+                cormorant_result::Ok
+            }
+            Err(e) => stream_result(Err(e)),
+        }
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { with_handle(request, f) }
+}
+
+/// Starts the response with `status` and `n` header fields (copied; NULL
+/// allowed when `n` is 0). With `content-length` the body has that length;
+/// without it HTTP/1.1 uses chunked framing. INVALID_STATE if a response
+/// was already started.
+///
+/// # Safety
+/// `request` is NULL or a live handle not used concurrently; `headers`
+/// points to `n` headers whose views point to readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_request_respond(
+    request: *mut cormorant_request,
+    status: u16,
+    headers: *const cormorant_header,
+    n: usize,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    let Some(fields) = (unsafe { copy_headers(headers, n) }) else {
+        return cormorant_result::NullArgument;
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        with_handle(request, |r| {
+            stream_result(r.request.respond(status, fields))
+        })
+    }
+}
+
+/// Sends `len` body bytes (copied; NULL allowed when `len` is 0); `more`
+/// false ends the response. Blocks the calling thread while more than
+/// 256 KiB wait to be written. INVALID_STATE before
+/// `cormorant_request_respond` or after the end.
+///
+/// # Safety
+/// `request` is NULL or a live handle not used concurrently; `data` points
+/// to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_request_write(
+    request: *mut cormorant_request,
+    data: *const u8,
+    len: usize,
+    more: bool,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    let Some(data) = (unsafe { slice(data, len) }) else {
+        return cormorant_result::NullArgument;
+    };
+    let body = Bytes::copy_from_slice(data);
+    // SAFETY: forwarded caller contract.
+    unsafe { with_handle(request, |r| stream_result(r.request.write(body, more))) }
+}
+
+/// Releases the request. A response not started becomes `500`; one not
+/// finished is cut short (the connection closes, or the HTTP/2 stream is
+/// reset).
+///
+/// # Safety
+/// `request` is NULL or a live handle, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_request_free(request: *mut cormorant_request) {
+    if !request.is_null() {
+        // SAFETY: live and owned by contract; released exactly once here.
+        let _ = std::panic::catch_unwind(|| drop(unsafe { Box::from_raw(request) }));
+    }
+}

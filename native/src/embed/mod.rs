@@ -1,0 +1,222 @@
+//! The server without Python: the same I/O thread (HTTP/1.1 through `core`,
+//! HTTP/2 through hyper, TLS through rustls, WebSocket), with requests
+//! handed to a Rust [`Handler`] instead of an ASGI application. The C API's
+//! server layer is a thin wrapper over this.
+//!
+//! Threads: the I/O thread runs the connections; a dispatcher thread takes
+//! new requests from the hand-over mailbox and calls the handler. A
+//! [`Request`] or [`WebSocket`] may then move to any thread; its blocking
+//! calls (reading the body, sending under backpressure) park that thread,
+//! never the I/O thread.
+
+mod request;
+mod websocket;
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use request::Request;
+pub use websocket::{Message, WebSocket};
+
+use crate::config::ServerConfig;
+use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use crate::server::{self, ServerCtx, listener::Listener};
+
+/// What a stream's blocking call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    /// The peer went away (or the server stopped): nothing more can be
+    /// received or sent.
+    Disconnected,
+    /// The call breaks the protocol's order (a body before the response
+    /// head, two heads...) or carries an invalid value.
+    Invalid(String),
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Disconnected => f.write_str("disconnected"),
+            Self::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// The application side of an embedded server. Called on the dispatcher
+/// thread: keep the calls short, or hand the stream to another thread.
+pub trait Handler: Send + Sync + 'static {
+    /// A new HTTP request (any version). Answer it on any thread; dropping
+    /// the request without a complete response sends `500` (or cuts the
+    /// response short).
+    fn request(&self, request: Request);
+
+    /// A WebSocket upgrade request. Dropping it without accepting answers
+    /// `403`. The default refuses every upgrade.
+    fn websocket(&self, websocket: WebSocket) {
+        drop(websocket);
+    }
+
+    /// A line the server logs (Python logging levels: 10 debug ... 40
+    /// error). The default writes errors to stderr.
+    fn log(&self, level: u8, message: &str) {
+        if level >= server::ERROR {
+            eprintln!("cormorant: {message}");
+        }
+    }
+}
+
+/// What every stream of one server shares with the embedding side.
+pub(crate) struct Link {
+    pub(crate) conn_wakes: Arc<ConnWakes>,
+    /// Set once the server stopped: parked calls give up.
+    pub(crate) stopped: AtomicBool,
+}
+
+/// How long a parked call sleeps before it looks at [`Link::stopped`].
+pub(crate) const PARK_CHECK: Duration = Duration::from_millis(100);
+
+/// A running server. [`Server::stop`] ends it gracefully; dropping it stops
+/// it with no grace period.
+pub struct Server {
+    ctx: Arc<ServerCtx>,
+    link: Arc<Link>,
+    local_port: Option<u16>,
+    io: Option<JoinHandle<std::io::Result<()>>>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds and starts serving. `config_json` takes the keys of the
+    /// Python API and configuration file (`host`, `port`, `uds`, `http`,
+    /// `ssl_certfile`, `ssl_keyfile`, `limit_request_body`,
+    /// `timeout_keep_alive`, `ws_max_size`...); unknown keys are an error.
+    /// Errors are one readable line.
+    pub fn start(config_json: &str, handler: Arc<dyn Handler>) -> Result<Self, String> {
+        let config: ServerConfig = if config_json.trim().is_empty() {
+            ServerConfig::default()
+        } else {
+            serde_json::from_str(config_json).map_err(|e| format!("invalid configuration: {e}"))?
+        };
+        config.validate()?;
+        let listener = Listener::bind(&config)?;
+        let local_port = listener.tcp_port();
+        let queue = Arc::new(JobQueue::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+        let conn_wakes =
+            Arc::new(ConnWakes::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+        let ctx = Arc::new(ServerCtx::new(
+            &config,
+            queue.clone(),
+            conn_wakes.clone(),
+            None,
+            None,
+        )?);
+        let link = Arc::new(Link {
+            conn_wakes,
+            stopped: AtomicBool::new(false),
+        });
+        let io = {
+            let ctx = ctx.clone();
+            std::thread::Builder::new()
+                .name("cormorant-io".into())
+                .spawn(move || server::run(listener, ctx))
+                .map_err(|e| format!("cannot start the I/O thread: {e}"))?
+        };
+        let dispatcher = {
+            let link = link.clone();
+            std::thread::Builder::new()
+                .name("cormorant-dispatch".into())
+                .spawn(move || dispatch(&queue, &link, &*handler))
+                .map_err(|e| format!("cannot start the dispatcher thread: {e}"))?
+        };
+        Ok(Self {
+            ctx,
+            link,
+            local_port,
+            io: Some(io),
+            dispatcher: Some(dispatcher),
+        })
+    }
+
+    /// The bound TCP port (useful after binding port 0).
+    pub fn port(&self) -> Option<u16> {
+        self.local_port
+    }
+
+    /// Stops accepting, lets open requests finish for up to `grace`, then
+    /// closes every connection and joins the server's threads. MUST NOT be
+    /// called from a [`Handler`] callback (it would wait for itself).
+    pub fn stop(mut self, grace: Duration) {
+        self.shutdown(grace);
+    }
+
+    fn shutdown(&mut self, grace: Duration) {
+        let Some(io) = self.io.take() else {
+            return;
+        };
+        let _ = self.ctx.shutdown.send(true);
+        let deadline = Instant::now() + grace;
+        while !io.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.ctx.abort.notify_one();
+        let _ = io.join();
+        self.link.stopped.store(true, Ordering::Release);
+        // Wakes the dispatcher, which sees `stopped` and returns.
+        self.ctx.queue.push(Job::Stop);
+        if let Some(d) = self.dispatcher.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown(Duration::ZERO);
+    }
+}
+
+/// The dispatcher thread: hands new streams to the handler and wakes
+/// parked calls (for streams whose waiter is not a thread, nothing to do).
+fn dispatch(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
+    let mut jobs = Vec::new();
+    loop {
+        wait_readable(queue.fd());
+        queue.take(&mut jobs);
+        for job in jobs.drain(..) {
+            match job {
+                Job::Request(nr) => handler.request(Request::new(*nr, link.clone())),
+                Job::WebSocket(nw) => handler.websocket(WebSocket::new(*nw, link.clone())),
+                Job::Log(level, message) => handler.log(level, &message),
+                // Waiters here are threads, woken by the I/O side itself.
+                Job::Wake(_) | Job::WsWake(_) | Job::Stop => {}
+            }
+        }
+        if link.stopped.load(Ordering::Acquire) {
+            return;
+        }
+    }
+}
+
+/// Blocks until `fd` (an eventfd) is readable.
+fn wait_readable(fd: RawFd) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; EINTR just returns early and the caller
+    // loops.
+    unsafe { libc::poll(&mut pfd, 1, -1) };
+}
+
+/// Parks the calling thread until woken, or for at most [`PARK_CHECK`].
+/// Returns false once the server stopped.
+pub(crate) fn park(link: &Link) -> bool {
+    std::thread::park_timeout(PARK_CHECK);
+    !link.stopped.load(Ordering::Acquire)
+}

@@ -1,0 +1,56 @@
+//! The hand-over between the I/O thread and the application side (the
+//! Python thread of a worker, or the C callbacks of an embedding program):
+//! mailboxes, and the per-stream state both sides share. Nothing here
+//! touches Python.
+
+pub(crate) mod http;
+pub(crate) mod queue;
+pub(crate) mod websocket;
+
+/// Who waits on the application side for a stream to be ready (a body
+/// chunk to receive, room to send).
+pub(crate) enum Waiter {
+    /// An asyncio future, resolved on the Python thread.
+    #[cfg(feature = "python")]
+    Future(pyo3::PyObject),
+    /// A thread parked in a blocking call of the embedding API.
+    Thread(std::thread::Thread),
+}
+
+/// Takes and unparks the thread waiting in `slot`; false when a future
+/// waits there instead (or nothing).
+pub(crate) fn unpark_thread(slot: &mut Option<Waiter>) -> bool {
+    match slot.take() {
+        Some(Waiter::Thread(t)) => {
+            t.unpark();
+            true
+        }
+        other => {
+            *slot = other;
+            false
+        }
+    }
+}
+
+/// Makes the calling thread the waiter in `slot`; the caller then unlocks
+/// the stream and parks (see [`std::thread::park`]), re-checking its
+/// condition when it wakes.
+pub(crate) fn wait_here(slot: &mut Option<Waiter>, wake_queued: &mut bool) {
+    *slot = Some(Waiter::Thread(std::thread::current()));
+    *wake_queued = false;
+}
+
+impl Waiter {
+    /// Wakes a parked thread at once; hands a future back for the Python
+    /// thread to resolve.
+    #[cfg(feature = "python")]
+    pub(crate) fn into_future(self) -> Option<pyo3::PyObject> {
+        match self {
+            Self::Future(f) => Some(f),
+            Self::Thread(t) => {
+                t.unpark();
+                None
+            }
+        }
+    }
+}
