@@ -282,6 +282,7 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     assert!(read_response(&mut s).ends_with(b"hello"));
     drop(s);
 
+    short_load(port);
     stop_clean(server);
 }
 
@@ -390,6 +391,7 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     // HTTP/2 with prior knowledge (h2c), several streams on one connection.
     h2c_requests(port);
 
+    short_load(port);
     stop_clean(server);
 }
 
@@ -439,4 +441,48 @@ fn h2c_requests(port: u16) {
             t.await.unwrap();
         }
     });
+}
+
+/// A short load under the sanitizers: 8 clients, 100 keep-alive requests
+/// each (GET and POST alternating), then a burst of WebSocket echoes.
+fn short_load(port: u16) {
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = connect(port);
+                for i in 0..100 {
+                    if i % 2 == 0 {
+                        s.write_all(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n")
+                            .unwrap();
+                        assert!(read_response(&mut s).ends_with(b"\r\n\r\nhello"));
+                    } else {
+                        let body = format!("client {c} request {i}");
+                        let req = format!(
+                            "POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        s.write_all(req.as_bytes()).unwrap();
+                        assert!(read_response(&mut s).ends_with(body.as_bytes()));
+                    }
+                }
+                let mut ws = connect(port);
+                ws.write_all(
+                    b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+                )
+                .unwrap();
+                assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+                for i in 0..50 {
+                    let text = format!("{c}:{i}");
+                    ws.write_all(&client_frame(0x1, text.as_bytes())).unwrap();
+                    let mut frame = vec![0u8; 2 + text.len()];
+                    ws.read_exact(&mut frame).unwrap();
+                    assert_eq!(&frame[2..], text.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
 }

@@ -214,6 +214,21 @@ fn wait_readable(fd: RawFd) {
     unsafe { libc::poll(&mut pfd, 1, -1) };
 }
 
+/// Backpressure: parks until `still_full` (which registers the thread as
+/// the stream's send waiter when it returns true) says the connection
+/// drained to its low mark.
+pub(crate) fn wait_for_room(
+    link: &Link,
+    mut still_full: impl FnMut() -> bool,
+) -> Result<(), StreamError> {
+    while still_full() {
+        if !park(link) {
+            return Err(StreamError::Disconnected);
+        }
+    }
+    Ok(())
+}
+
 /// Parks the calling thread until woken, or for at most [`PARK_CHECK`].
 /// Returns false once the server stopped.
 pub(crate) fn park(link: &Link) -> bool {

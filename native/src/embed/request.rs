@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive, SendError};
 
-use super::{Link, StreamError, park};
+use super::{Link, StreamError, park, wait_for_room};
 use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, SEND_LOW_WATER, Shared};
 use crate::handoff::wait_here;
 
@@ -127,24 +127,19 @@ impl Request {
         st.body_sent += out.body.len() as u64;
         st.out_bytes += out.body.len();
         st.out.push_back(out);
-        let mut wait = st.out_bytes > SEND_HIGH_WATER;
-        if wait {
-            let state = &mut *st;
-            wait_here(&mut state.send_waiter, &mut state.wake_queued);
-        }
+        let wait = st.out_bytes > SEND_HIGH_WATER;
         drop(st);
         self.shared.wake_conn(&self.link.conn_wakes);
-        // Backpressure: resume once the connection drained to the low mark.
-        while wait {
-            if !park(&self.link) {
-                return Err(StreamError::Disconnected);
-            }
-            let mut st = self.shared.lock();
-            wait = st.out_bytes > SEND_LOW_WATER && !st.stream.is_disconnected();
-            if wait {
-                let state = &mut *st;
-                wait_here(&mut state.send_waiter, &mut state.wake_queued);
-            }
+        if wait {
+            wait_for_room(&self.link, || {
+                let mut st = self.shared.lock();
+                let full = st.out_bytes > SEND_LOW_WATER && !st.stream.is_disconnected();
+                if full {
+                    let state = &mut *st;
+                    wait_here(&mut state.send_waiter, &mut state.wake_queued);
+                }
+                full
+            })?;
         }
         Ok(())
     }

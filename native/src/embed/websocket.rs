@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cormorant_core::asgi::{SendError, WebSocketScope, WsAppMessage, WsOutput, WsReceive};
 
-use super::{Link, StreamError, park};
+use super::{Link, StreamError, park, wait_for_room};
 use crate::handoff::wait_here;
 use crate::handoff::websocket::{
     NewWebSocket, WS_SEND_HIGH_WATER, WS_SEND_LOW_WATER, WsShared, output_len,
@@ -153,23 +153,19 @@ impl WebSocket {
         }
         st.out_bytes += output_len(&out);
         st.out.push_back(out);
-        let mut wait = st.out_bytes > WS_SEND_HIGH_WATER;
-        if wait {
-            let state = &mut *st;
-            wait_here(&mut state.send_waiter, &mut state.wake_queued);
-        }
+        let wait = st.out_bytes > WS_SEND_HIGH_WATER;
         drop(st);
         self.shared.wake_conn(&self.link.conn_wakes);
-        while wait {
-            if !park(&self.link) {
-                return Err(StreamError::Disconnected);
-            }
-            let mut st = self.shared.lock();
-            wait = st.out_bytes > WS_SEND_LOW_WATER && !st.stream.is_gone();
-            if wait {
-                let state = &mut *st;
-                wait_here(&mut state.send_waiter, &mut state.wake_queued);
-            }
+        if wait {
+            wait_for_room(&self.link, || {
+                let mut st = self.shared.lock();
+                let full = st.out_bytes > WS_SEND_LOW_WATER && !st.stream.is_gone();
+                if full {
+                    let state = &mut *st;
+                    wait_here(&mut state.send_waiter, &mut state.wake_queued);
+                }
+                full
+            })?;
         }
         Ok(())
     }
