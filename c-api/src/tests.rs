@@ -472,3 +472,101 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
         cormorant_conn_free(conn);
     }
 }
+
+#[test]
+fn server_start_reports_bad_input() {
+    unsafe extern "C" fn ignore(_: *mut std::ffi::c_void, req: *mut cormorant_request) {
+        // SAFETY: the handle given to the callback is live and ours.
+        unsafe { cormorant_request_free(req) };
+    }
+    let callbacks = cormorant_server_callbacks {
+        on_request: Some(ignore),
+        on_websocket: None,
+        on_log: None,
+        user_data: ptr::null_mut(),
+    };
+    let mut server = ptr::null_mut();
+    let mut error = [0 as std::ffi::c_char; 128];
+    // SAFETY: every pointer is NULL or valid for the call.
+    unsafe {
+        assert_eq!(
+            cormorant_server_start(ptr::null(), ptr::null(), &mut server, ptr::null_mut(), 0),
+            cormorant_result::NullArgument
+        );
+        let no_request = cormorant_server_callbacks {
+            on_request: None,
+            ..callbacks
+        };
+        assert_eq!(
+            cormorant_server_start(ptr::null(), &no_request, &mut server, ptr::null_mut(), 0),
+            cormorant_result::NullArgument
+        );
+        let r = cormorant_server_start(
+            c"{\"port\": \"eighty\"}".as_ptr(),
+            &callbacks,
+            &mut server,
+            error.as_mut_ptr(),
+            error.len(),
+        );
+        assert_eq!(r, cormorant_result::StartFailed);
+        let msg = std::ffi::CStr::from_ptr(error.as_ptr()).to_str().unwrap();
+        assert!(msg.starts_with("invalid configuration: "), "{msg}");
+        assert!(server.is_null());
+
+        // Truncated into a small buffer, still NUL-terminated.
+        let mut small = [1 as std::ffi::c_char; 8];
+        let r = cormorant_server_start(
+            c"{\"no_such_key\": 1}".as_ptr(),
+            &callbacks,
+            &mut server,
+            small.as_mut_ptr(),
+            small.len(),
+        );
+        assert_eq!(r, cormorant_result::StartFailed);
+        assert_eq!(std::ffi::CStr::from_ptr(small.as_ptr()).to_bytes().len(), 7);
+
+        // A real start on port 0, then a second server on the same port fails.
+        let r = cormorant_server_start(
+            c"{\"host\": \"127.0.0.1\", \"port\": 0}".as_ptr(),
+            &callbacks,
+            &mut server,
+            ptr::null_mut(),
+            0,
+        );
+        assert_eq!(r, cormorant_result::Ok);
+        let port = cormorant_server_port(server);
+        assert_ne!(port, 0);
+        let taken =
+            std::ffi::CString::new(format!("{{\"host\": \"127.0.0.1\", \"port\": {port}}}"))
+                .unwrap();
+        let mut other = ptr::null_mut();
+        let r = cormorant_server_start(
+            taken.as_ptr(),
+            &callbacks,
+            &mut other,
+            error.as_mut_ptr(),
+            error.len(),
+        );
+        assert_eq!(r, cormorant_result::StartFailed);
+        assert!(other.is_null());
+        cormorant_server_stop(server, 0);
+        assert_eq!(cormorant_server_port(ptr::null()), 0);
+        cormorant_server_stop(ptr::null_mut(), 0);
+
+        let mut info = std::mem::zeroed::<cormorant_request_info>();
+        assert_eq!(
+            cormorant_request_get_info(ptr::null_mut(), &mut info),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_request_write(ptr::null_mut(), ptr::null(), 0, false),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(
+            cormorant_websocket_accept(ptr::null_mut(), ptr::null()),
+            cormorant_result::NullArgument
+        );
+        cormorant_request_free(ptr::null_mut());
+        cormorant_websocket_free(ptr::null_mut());
+    }
+}

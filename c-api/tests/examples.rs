@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const CRATE: &str = env!("CARGO_MANIFEST_DIR");
@@ -110,8 +110,14 @@ impl Drop for Server {
 /// Runs an example server on port 0 under the sanitizers; returns it and
 /// the port it printed.
 fn start(bin: &Path) -> (Server, u16) {
+    start_with(bin, &[])
+}
+
+/// [`start`] with more arguments after the port.
+fn start_with(bin: &Path, args: &[&Path]) -> (Server, u16) {
     let mut child = Command::new(bin)
         .arg("0")
+        .args(args)
         .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         .env("UBSAN_OPTIONS", "print_stacktrace=1")
         .stdout(Stdio::piped())
@@ -392,6 +398,75 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     h2c_requests(port);
 
     short_load(port);
+    stop_clean(server);
+}
+
+#[test]
+fn callback_server_over_tls() {
+    let src = Path::new(CRATE).join("examples/callback_server.c");
+    let bin = build(
+        "cc",
+        &src,
+        "callback_server_tls",
+        &["-std=c11", "-pthread", SANITIZE[0], SANITIZE[1]],
+    );
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = out_dir().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let (server, port) = start_with(&bin, &[&cert_path, &key_path]);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (alpn, want) in [(&b"http/1.1"[..], "HTTP/1.1"), (&b"h2"[..], "HTTP/2.0")] {
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots.clone())
+        .with_no_client_auth();
+        config.alpn_protocols = vec![alpn.to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let version = rt.block_on(async {
+            use http_body_util::{BodyExt, Empty};
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector.connect(name, tcp).await.unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let req = hyper::Request::get("https://localhost/hello")
+                .header("host", "localhost")
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = if alpn == b"h2" {
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                sender.send_request(req).await.unwrap()
+            } else {
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+                tokio::spawn(conn);
+                sender.send_request(req).await.unwrap()
+            };
+            assert_eq!(resp.status(), 200);
+            let version = format!("{:?}", resp.version());
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body.as_ref(), b"hello");
+            version
+        });
+        assert_eq!(version, want);
+    }
     stop_clean(server);
 }
 

@@ -183,6 +183,9 @@ impl Drop for Server {
 /// The dispatcher thread: hands new streams to the handler and wakes
 /// parked calls (for streams whose waiter is not a thread, nothing to do).
 fn dispatch(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
+    // As the Python thread: no wake-up preemption ping-pong with the I/O
+    // thread, so each side works through a batch.
+    server::batch_scheduling();
     let mut jobs = Vec::new();
     loop {
         wait_readable(queue.fd());
