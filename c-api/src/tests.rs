@@ -486,7 +486,7 @@ fn server_start_reports_bad_input() {
         user_data: ptr::null_mut(),
     };
     let mut server = ptr::null_mut();
-    let mut error = [0 as std::ffi::c_char; 128];
+    let mut error = [0 as c_char; 128];
     // SAFETY: every pointer is NULL or valid for the call.
     unsafe {
         assert_eq!(
@@ -509,12 +509,12 @@ fn server_start_reports_bad_input() {
             error.len(),
         );
         assert_eq!(r, cormorant_result::StartFailed);
-        let msg = std::ffi::CStr::from_ptr(error.as_ptr()).to_str().unwrap();
+        let msg = CStr::from_ptr(error.as_ptr()).to_str().unwrap();
         assert!(msg.starts_with("invalid configuration: "), "{msg}");
         assert!(server.is_null());
 
         // Truncated into a small buffer, still NUL-terminated.
-        let mut small = [1 as std::ffi::c_char; 8];
+        let mut small = [1 as c_char; 8];
         let r = cormorant_server_start(
             c"{\"no_such_key\": 1}".as_ptr(),
             &callbacks,
@@ -523,7 +523,7 @@ fn server_start_reports_bad_input() {
             small.len(),
         );
         assert_eq!(r, cormorant_result::StartFailed);
-        assert_eq!(std::ffi::CStr::from_ptr(small.as_ptr()).to_bytes().len(), 7);
+        assert_eq!(CStr::from_ptr(small.as_ptr()).to_bytes().len(), 7);
 
         // A real start on port 0, then a second server on the same port fails.
         let r = cormorant_server_start(
