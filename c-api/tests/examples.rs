@@ -134,13 +134,24 @@ fn start_with(bin: &Path, args: &[&Path]) -> (Server, u16) {
 
 /// Stops a server with SIGTERM: it must exit cleanly with no sanitizer
 /// report (leaks included).
-fn stop_clean(mut server: Server) {
-    let mut child = server.0.take().unwrap();
+fn stop_clean(server: Server) {
+    terminate(&server);
+    wait_clean(server);
+}
+
+/// Sends SIGTERM to a running example server.
+fn terminate(server: &Server) {
+    let pid = server.0.as_ref().unwrap().id();
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+}
+
+/// Waits for a terminated server: a clean exit, no sanitizer report.
+fn wait_clean(mut server: Server) {
+    let mut child = server.0.take().unwrap();
     let mut stderr = String::new();
     child
         .stderr
@@ -398,6 +409,63 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     h2c_requests(port);
 
     short_load(port);
+
+    // Graceful stop: a request in progress when SIGTERM arrives completes,
+    // new connections are refused.
+    let mut s = connect(port);
+    s.write_all(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\nhello")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    terminate(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    s.write_all(b"world").unwrap();
+    let r = read_response(&mut s);
+    assert!(r.starts_with(b"HTTP/1.1 200 OK\r\n"), "{r:?}");
+    assert!(r.ends_with(b"\r\n\r\nhelloworld"));
+    expect_eof(&mut s);
+    wait_clean(server);
+}
+
+#[test]
+fn cpp_server_over_sockets() {
+    let src = Path::new(CRATE).join("examples/cpp_server.cpp");
+    let bin = build(
+        "c++",
+        &src,
+        "cpp_server",
+        &[
+            "-std=c++17",
+            "-pedantic",
+            "-pthread",
+            SANITIZE[0],
+            SANITIZE[1],
+        ],
+    );
+    let (server, port) = start(&bin);
+    let mut s = connect(port);
+    s.write_all(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut s).ends_with(b"\r\n\r\nhello from C++"));
+    s.write_all(b"GET /headers HTTP/1.1\r\nhost: t\r\nX-Trace: 1\r\n\r\n")
+        .unwrap();
+    assert!(read_response(&mut s).ends_with(b"\r\n\r\nhost\nx-trace\n"));
+    let mut ws = connect(port);
+    ws.write_all(
+        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    )
+    .unwrap();
+    assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+    ws.write_all(&client_frame(0x1, b"hi")).unwrap();
+    let mut frame = [0u8; 10];
+    ws.read_exact(&mut frame).unwrap();
+    assert_eq!(&frame, b"\x81\x08echo: hi");
+    drop(ws);
+    drop(s);
     stop_clean(server);
 }
 

@@ -151,8 +151,6 @@ pub(crate) async fn serve<S: Transport>(
     scheme: &'static str,
     ctx: Arc<ServerCtx>,
 ) {
-    let ctx2 = ctx.clone();
-    let _open = CountGuard::new(&ctx2.connections);
     let client_label = peer.label(ctx.access_log.is_some());
     let unix = peer.unix;
     let info = peer.connection_info(scheme, &ctx.root_path);

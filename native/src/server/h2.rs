@@ -34,7 +34,7 @@ use super::conn::PeerInfo;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
-use super::{CountGuard, ERROR, ServerCtx, date};
+use super::{ERROR, ServerCtx, date};
 use crate::config::ServerConfig;
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::handoff::queue::Job;
@@ -109,8 +109,6 @@ pub(crate) async fn serve<S: Transport>(
     scheme: &'static str,
     ctx: Arc<ServerCtx>,
 ) {
-    let ctx2 = ctx.clone();
-    let _open = CountGuard::new(&ctx2.connections);
     let Some(settings) = ctx.h2.as_ref() else {
         return;
     };

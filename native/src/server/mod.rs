@@ -211,6 +211,24 @@ fn h1_config(c: &ServerConfig) -> Result<h1::Config, String> {
     })
 }
 
+/// One open connection, counted from the moment it is accepted (before the
+/// preface sniffing or the TLS handshake) until its task ends: a graceful
+/// shutdown waits for it even if no request was read yet.
+struct OpenConnection(Arc<ServerCtx>);
+
+impl OpenConnection {
+    fn new(ctx: &Arc<ServerCtx>) -> Self {
+        ctx.connections.fetch_add(1, Ordering::Relaxed);
+        Self(ctx.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Decrements a counter when dropped.
 pub(crate) struct CountGuard<'a>(pub(crate) &'a AtomicUsize);
 
@@ -300,7 +318,11 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
                             let info = conn::PeerInfo::tcp(peer, server);
-                            tokio::spawn(serve_tcp(sock, info, ctx.clone()));
+                            let open = OpenConnection::new(&ctx);
+                            tokio::spawn(async move {
+                                serve_tcp(sock, info, open.0.clone()).await;
+                                drop(open);
+                            });
                         }
                         Err(e) => accept_error(e).await,
                     },
@@ -318,11 +340,16 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                     r = l.accept() => match r {
                         Ok((sock, _)) => {
                             let info = conn::PeerInfo::unix(&path);
-                            if ctx.http == HttpVersions::Http2 {
-                                tokio::spawn(h2::serve(sock, info, "http", ctx.clone()));
-                            } else {
-                                tokio::spawn(conn::serve(sock, info, "http", ctx.clone()));
-                            }
+                            let open = OpenConnection::new(&ctx);
+                            let ctx = ctx.clone();
+                            tokio::spawn(async move {
+                                if ctx.http == HttpVersions::Http2 {
+                                    h2::serve(sock, info, "http", ctx).await;
+                                } else {
+                                    conn::serve(sock, info, "http", ctx).await;
+                                }
+                                drop(open);
+                            });
                         }
                         Err(e) => accept_error(e).await,
                     },
