@@ -513,6 +513,20 @@ fn server_start_reports_bad_input() {
         assert!(msg.starts_with("invalid configuration: "), "{msg}");
         assert!(server.is_null());
 
+        let r = cormorant_server_start(
+            c"{\"workers\": 4}".as_ptr(),
+            &callbacks,
+            &mut server,
+            error.as_mut_ptr(),
+            error.len(),
+        );
+        assert_eq!(r, cormorant_result::StartFailed);
+        let msg = CStr::from_ptr(error.as_ptr()).to_str().unwrap();
+        assert_eq!(
+            msg,
+            "invalid configuration: \"workers\" has no effect in an embedded server"
+        );
+
         // Truncated into a small buffer, still NUL-terminated.
         let mut small = [1 as c_char; 8];
         let r = cormorant_server_start(

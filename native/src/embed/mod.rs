@@ -97,11 +97,7 @@ impl Server {
     /// `timeout_keep_alive`, `ws_max_size`...); unknown keys are an error.
     /// Errors are one readable line.
     pub fn start(config_json: &str, handler: Arc<dyn Handler>) -> Result<Self, String> {
-        let config: ServerConfig = if config_json.trim().is_empty() {
-            ServerConfig::default()
-        } else {
-            serde_json::from_str(config_json).map_err(|e| format!("invalid configuration: {e}"))?
-        };
+        let config = parse_config(config_json)?;
         config.validate()?;
         let listener = Listener::bind(&config)?;
         let local_port = listener.tcp_port();
@@ -178,6 +174,56 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown(Duration::ZERO);
     }
+}
+
+/// Settings of the Python server that mean nothing here (no Python app, no
+/// worker processes, no Python logging): refused rather than ignored.
+const NOT_EMBEDDED: &[&str] = &[
+    "target",
+    "factory",
+    "app_dir",
+    "workers",
+    "loop_impl",
+    "lifespan",
+    "access_log",
+    "access_log_format",
+    "timeout_graceful_shutdown",
+    "limit_max_requests",
+    "limit_max_requests_jitter",
+    "log_json",
+    "use_colors",
+    "log_config",
+    "env_file",
+    "reload",
+    "reload_dirs",
+    "reload_includes",
+    "reload_excludes",
+    "reload_delay",
+    "metrics",
+    "metrics_address",
+    "metrics_port",
+    "workers_lifetime",
+    "workers_max_rss",
+    "respawn_failed_workers",
+    "pid_file",
+];
+
+/// The configuration from its JSON text (empty for the defaults).
+fn parse_config(json: &str) -> Result<ServerConfig, String> {
+    if json.trim().is_empty() {
+        return Ok(ServerConfig::default());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))?;
+    if let Some(key) = value
+        .as_object()
+        .and_then(|o| o.keys().find(|k| NOT_EMBEDDED.contains(&k.as_str())))
+    {
+        return Err(format!(
+            "invalid configuration: {key:?} has no effect in an embedded server"
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format!("invalid configuration: {e}"))
 }
 
 /// The dispatcher thread: hands new streams to the handler and wakes
