@@ -4,7 +4,8 @@ with a Python app, on `hello` (HTTP/1.1 keep-alive, wrk).
 
 Servers, each pinned to CPU 0 with wrk on CPU 1, interleaved round by round:
 - `epoll_server.c` on the sans-IO layer (one thread, its own epoll loop),
-- `callback_server.c` on the server layer (I/O thread + dispatcher thread),
+- `callback_server.c` on the server layer, callbacks on a dispatcher thread
+  and (`-i`) inline on the I/O thread,
 - cormorant and granian serving the Python hello app (bench.apps.raw).
 The table gives medians and ratios against cormorant with Python.
 Informational: it shows the ceiling of the engine, not a fair race.
@@ -50,7 +51,10 @@ def commands(bins: dict[str, str], port: int) -> dict[str, tuple[list[str], str]
     app = "bench.apps.raw:app"
     return {
         "epoll_server (sans-IO, C)": ([bins["epoll_server"], str(port)], "/hello"),
-        "callback_server (server layer, C)": ([bins["callback_server"], str(port)], "/hello"),
+        "callback_server (server layer, dispatcher thread)":
+            ([bins["callback_server"], str(port)], "/hello"),
+        "callback_server -i (server layer, callbacks on the I/O thread)":
+            ([bins["callback_server"], "-i", str(port)], "/hello"),
         "cormorant + Python": (cmd_cormorant(app, port, "h1", None), "/"),
         "granian + Python": (cmd_granian(app, port, "h1", None), "/"),
     }

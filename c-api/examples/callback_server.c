@@ -4,7 +4,9 @@
  *   POST /echo   the request body, read and answered on a thread of ours
  *   GET /stream  three chunks, streamed
  *   WebSocket    echo, on a thread of ours
- * Usage: callback_server PORT [CERT KEY]  (0 picks a port; it is printed).
+ * Usage: callback_server [-i] PORT [CERT KEY]  (0 picks a port; it is
+ * printed). -i runs the callbacks inline on the I/O thread (they never
+ * block: bodies and WebSockets go to threads of ours either way).
  * SIGTERM or SIGINT stops it gracefully. */
 #define _POSIX_C_SOURCE 200809L
 #include "cormorant.h"
@@ -90,6 +92,8 @@ static void on_websocket(void *user_data, cormorant_websocket *ws) {
 
 int main(int argc, char **argv) {
   char config[1024], error[256];
+  int inline_callbacks = argc > 1 && strcmp(argv[1], "-i") == 0;
+  if (inline_callbacks) argv++, argc--;
   if (argc > 2)
     snprintf(config, sizeof config,
              "{\"host\": \"127.0.0.1\", \"port\": %d, \"ssl_certfile\": \"%s\", \"ssl_keyfile\": \"%s\"}",
@@ -102,7 +106,8 @@ int main(int argc, char **argv) {
   sigemptyset(&stop), sigaddset(&stop, SIGTERM), sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
-  cormorant_server_callbacks cb = {.on_request = on_request, .on_websocket = on_websocket};
+  cormorant_server_callbacks cb = {
+      .on_request = on_request, .on_websocket = on_websocket, .on_io_thread = inline_callbacks};
   cormorant_server *server = NULL;
   if (cormorant_server_start(config, &cb, &server, error, sizeof error) != CORMORANT_RESULT_OK) {
     fprintf(stderr, "callback_server: %s\n", error);

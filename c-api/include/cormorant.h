@@ -57,6 +57,10 @@ typedef enum cormorant_result {
   // The server could not start (bad configuration, address in use,
   // unreadable certificate...); the message says why.
   CORMORANT_RESULT_START_FAILED = 8,
+  // The call would have to wait, and it was made on the server's I/O
+  // thread (`on_io_thread` callbacks must not block): hand the request or
+  // WebSocket to another thread for blocking work.
+  CORMORANT_RESULT_WOULD_BLOCK = 9,
 } cormorant_result;
 
 // What `cormorant_conn_poll` found.
@@ -207,6 +211,11 @@ typedef struct cormorant_server_callbacks {
   cormorant_log_cb on_log;
   // Passed to every callback as is.
   void *user_data;
+  // false: callbacks run on a dispatcher thread of the server's (they
+  // may block, delaying only other callbacks). true: they run inline on
+  // the I/O thread, saving a thread hop per request, and MUST NOT block:
+  // calls that would wait there return WOULD_BLOCK (sends are buffered).
+  bool on_io_thread;
 } cormorant_server_callbacks;
 
 // Describes an HTTP request or a WebSocket upgrade request. Views are valid

@@ -170,6 +170,7 @@ pub extern "C" fn cormorant_strerror(result: cormorant_result) -> *const c_char 
         cormorant_result::Panic => c"internal panic; the handle is unusable",
         cormorant_result::Disconnected => c"the peer disconnected or the server stopped",
         cormorant_result::StartFailed => c"the server could not start",
+        cormorant_result::WouldBlock => c"the call would block the server's I/O thread",
     };
     s.as_ptr()
 }

@@ -484,6 +484,7 @@ fn server_start_reports_bad_input() {
         on_websocket: None,
         on_log: None,
         user_data: ptr::null_mut(),
+        on_io_thread: false,
     };
     let mut server = ptr::null_mut();
     let mut error = [0 as c_char; 128];

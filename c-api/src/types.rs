@@ -31,6 +31,10 @@ pub enum cormorant_result {
     /// The server could not start (bad configuration, address in use,
     /// unreadable certificate...); the message says why.
     StartFailed = 8,
+    /// The call would have to wait, and it was made on the server's I/O
+    /// thread (`on_io_thread` callbacks must not block): hand the request or
+    /// WebSocket to another thread for blocking work.
+    WouldBlock = 9,
 }
 
 /// What `cormorant_conn_poll` found.

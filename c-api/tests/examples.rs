@@ -110,13 +110,12 @@ impl Drop for Server {
 /// Runs an example server on port 0 under the sanitizers; returns it and
 /// the port it printed.
 fn start(bin: &Path) -> (Server, u16) {
-    start_with(bin, &[])
+    start_with(bin, &["0".as_ref()])
 }
 
-/// [`start`] with more arguments after the port.
-fn start_with(bin: &Path, args: &[&Path]) -> (Server, u16) {
+/// [`start`] with these arguments (port included).
+fn start_with(bin: &Path, args: &[&std::ffi::OsStr]) -> (Server, u16) {
     let mut child = Command::new(bin)
-        .arg("0")
         .args(args)
         .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         .env("UBSAN_OPTIONS", "print_stacktrace=1")
@@ -326,16 +325,37 @@ fn read_chunked(s: &mut TcpStream) -> (String, Vec<u8>) {
 
 #[test]
 fn callback_server_over_sockets() {
+    callback_server(false);
+}
+
+#[test]
+fn callback_server_with_callbacks_on_the_io_thread() {
+    callback_server(true);
+}
+
+/// The callback server's routes over HTTP/1.1, h2c and WebSocket, a short
+/// load and a graceful stop; `inline`: callbacks on the I/O thread (`-i`).
+fn callback_server(inline: bool) {
     let src = Path::new(CRATE).join("examples/callback_server.c");
+    let name = if inline {
+        "callback_server_inline"
+    } else {
+        "callback_server"
+    };
     let bin = build(
         "cc",
         &src,
-        "callback_server",
+        name,
         &["-std=c11", "-pthread", SANITIZE[0], SANITIZE[1]],
     );
-    let (server, port) = start(&bin);
+    let args: &[&std::ffi::OsStr] = if inline {
+        &["-i".as_ref(), "0".as_ref()]
+    } else {
+        &["0".as_ref()]
+    };
+    let (server, port) = start_with(&bin, args);
 
-    // Keep-alive HTTP/1.1: the dispatcher thread answers /hello, a thread
+    // Keep-alive HTTP/1.1: the callback answers /hello, a thread
     // of the example reads and echoes a body in several pieces.
     let mut s = connect(port);
     for _ in 0..3 {
@@ -484,7 +504,10 @@ fn callback_server_over_tls() {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let (server, port) = start_with(&bin, &[&cert_path, &key_path]);
+    let (server, port) = start_with(
+        &bin,
+        &["0".as_ref(), cert_path.as_os_str(), key_path.as_os_str()],
+    );
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).unwrap();

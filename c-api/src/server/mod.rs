@@ -2,7 +2,8 @@
 //! WebSocket) started from C, with requests handed to C callbacks.
 //!
 //! # Threads
-//! * Callbacks run on the server's dispatcher thread, one at a time. A
+//! * Callbacks run one at a time, on the server's dispatcher thread (or, with
+//!   `on_io_thread`, inline on its I/O thread, where nothing may block). A
 //!   callback may answer at once, or hand its `cormorant_request` /
 //!   `cormorant_websocket` to another thread and return.
 //! * A request or WebSocket handle belongs to one thread at a time (calls on
@@ -62,6 +63,11 @@ pub struct cormorant_server_callbacks {
     pub on_log: cormorant_log_cb,
     /// Passed to every callback as is.
     pub user_data: *mut c_void,
+    /// false: callbacks run on a dispatcher thread of the server's (they
+    /// may block, delaying only other callbacks). true: they run inline on
+    /// the I/O thread, saving a thread hop per request, and MUST NOT block:
+    /// calls that would wait there return WOULD_BLOCK (sends are buffered).
+    pub on_io_thread: bool,
 }
 
 /// The C callbacks as an [`embed::Handler`].
@@ -144,7 +150,13 @@ pub unsafe extern "C" fn cormorant_server_start(
             Err(_) => return cormorant_result::InvalidArgument,
         }
     };
-    let started = catch_unwind(|| embed::Server::start(config, Arc::new(Callbacks(callbacks))));
+    let dispatch = if callbacks.on_io_thread {
+        embed::Dispatch::IoThread
+    } else {
+        embed::Dispatch::Thread
+    };
+    let started =
+        catch_unwind(|| embed::Server::start(config, Arc::new(Callbacks(callbacks)), dispatch));
     match started {
         Ok(Ok(server)) => {
             let handle = Box::into_raw(Box::new(cormorant_server { server }));
@@ -247,6 +259,7 @@ pub(crate) fn stream_result(r: Result<(), StreamError>) -> cormorant_result {
     match r {
         Ok(()) => cormorant_result::Ok,
         Err(StreamError::Disconnected) => cormorant_result::Disconnected,
+        Err(StreamError::WouldBlock) => cormorant_result::WouldBlock,
         Err(StreamError::Invalid(_)) => cormorant_result::InvalidState,
     }
 }

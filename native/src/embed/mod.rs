@@ -22,6 +22,7 @@ pub use request::Request;
 pub use websocket::{Message, WebSocket};
 
 use crate::config::ServerConfig;
+use crate::handoff::on_io_thread;
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use crate::server::{self, ServerCtx, listener::Listener};
 
@@ -31,6 +32,10 @@ pub enum StreamError {
     /// The peer went away (or the server stopped): nothing more can be
     /// received or sent.
     Disconnected,
+    /// The call would block, and it was made on the I/O thread (a handler
+    /// running with [`Dispatch::IoThread`]): hand the stream to another
+    /// thread for blocking work.
+    WouldBlock,
     /// The call breaks the protocol's order (a body before the response
     /// head, two heads...) or carries an invalid value.
     Invalid(String),
@@ -40,6 +45,7 @@ impl std::fmt::Display for StreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Disconnected => f.write_str("disconnected"),
+            Self::WouldBlock => f.write_str("would block the I/O thread"),
             Self::Invalid(m) => f.write_str(m),
         }
     }
@@ -47,8 +53,20 @@ impl std::fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// The application side of an embedded server. Called on the dispatcher
-/// thread: keep the calls short, or hand the stream to another thread.
+/// Where the [`Handler`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// On a dispatcher thread of its own: a slow handler delays other
+    /// handler calls but not the connections.
+    Thread,
+    /// On the I/O thread, inline: no thread hop per request (the fastest),
+    /// but the handler must never block; calls that would wait return
+    /// [`StreamError::WouldBlock`] there (sends are buffered instead).
+    IoThread,
+}
+
+/// The application side of an embedded server. Keep the calls short, or
+/// hand the stream to another thread (see [`Dispatch`]).
 pub trait Handler: Send + Sync + 'static {
     /// A new HTTP request (any version). Answer it on any thread; dropping
     /// the request without a complete response sends `500` (or cuts the
@@ -96,14 +114,31 @@ impl Server {
     /// `ssl_certfile`, `ssl_keyfile`, `limit_request_body`,
     /// `timeout_keep_alive`, `ws_max_size`...); unknown keys are an error.
     /// Errors are one readable line.
-    pub fn start(config_json: &str, handler: Arc<dyn Handler>) -> Result<Self, String> {
+    pub fn start(
+        config_json: &str,
+        handler: Arc<dyn Handler>,
+        dispatch: Dispatch,
+    ) -> Result<Self, String> {
         let config = parse_config(config_json)?;
         config.validate()?;
         let listener = Listener::bind(&config)?;
         let local_port = listener.tcp_port();
-        let queue = Arc::new(JobQueue::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
         let conn_wakes =
             Arc::new(ConnWakes::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
+        let link = Arc::new(Link {
+            conn_wakes: conn_wakes.clone(),
+            stopped: AtomicBool::new(false),
+        });
+        let queue = Arc::new(
+            match dispatch {
+                Dispatch::Thread => JobQueue::new(),
+                Dispatch::IoThread => {
+                    let (link, handler) = (link.clone(), handler.clone());
+                    JobQueue::direct(move |job| run_job(job, &link, &*handler))
+                }
+            }
+            .map_err(|e| format!("cannot create eventfd: {e}"))?,
+        );
         let ctx = Arc::new(ServerCtx::new(
             &config,
             queue.clone(),
@@ -111,10 +146,6 @@ impl Server {
             None,
             None,
         )?);
-        let link = Arc::new(Link {
-            conn_wakes,
-            stopped: AtomicBool::new(false),
-        });
         let io = {
             let ctx = ctx.clone();
             std::thread::Builder::new()
@@ -122,19 +153,24 @@ impl Server {
                 .spawn(move || server::run(listener, ctx))
                 .map_err(|e| format!("cannot start the I/O thread: {e}"))?
         };
-        let dispatcher = {
-            let link = link.clone();
-            std::thread::Builder::new()
-                .name("cormorant-dispatch".into())
-                .spawn(move || dispatch(&queue, &link, &*handler))
-                .map_err(|e| format!("cannot start the dispatcher thread: {e}"))?
+        let dispatcher = match dispatch {
+            Dispatch::IoThread => None,
+            Dispatch::Thread => {
+                let link = link.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("cormorant-dispatch".into())
+                        .spawn(move || dispatch_loop(&queue, &link, &*handler))
+                        .map_err(|e| format!("cannot start the dispatcher thread: {e}"))?,
+                )
+            }
         };
         Ok(Self {
             ctx,
             link,
             local_port,
             io: Some(io),
-            dispatcher: Some(dispatcher),
+            dispatcher,
         })
     }
 
@@ -228,7 +264,7 @@ fn parse_config(json: &str) -> Result<ServerConfig, String> {
 
 /// The dispatcher thread: hands new streams to the handler and wakes
 /// parked calls (for streams whose waiter is not a thread, nothing to do).
-fn dispatch(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
+fn dispatch_loop(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
     // As the Python thread: no wake-up preemption ping-pong with the I/O
     // thread, so each side works through a batch.
     server::batch_scheduling();
@@ -237,17 +273,22 @@ fn dispatch(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
         wait_readable(queue.fd());
         queue.take(&mut jobs);
         for job in jobs.drain(..) {
-            match job {
-                Job::Request(nr) => handler.request(Request::new(*nr, link.clone())),
-                Job::WebSocket(nw) => handler.websocket(WebSocket::new(*nw, link.clone())),
-                Job::Log(level, message) => handler.log(level, &message),
-                // Waiters here are threads, woken by the I/O side itself.
-                Job::Wake(_) | Job::WsWake(_) | Job::Stop => {}
-            }
+            run_job(job, link, handler);
         }
         if link.stopped.load(Ordering::Acquire) {
             return;
         }
+    }
+}
+
+/// Hands one job from the I/O thread to the handler.
+fn run_job(job: Job, link: &Arc<Link>, handler: &dyn Handler) {
+    match job {
+        Job::Request(nr) => handler.request(Request::new(*nr, link.clone())),
+        Job::WebSocket(nw) => handler.websocket(WebSocket::new(*nw, link.clone())),
+        Job::Log(level, message) => handler.log(level, &message),
+        // Waiters here are threads, woken by the I/O side itself.
+        Job::Wake(_) | Job::WsWake(_) | Job::Stop => {}
     }
 }
 
@@ -270,6 +311,10 @@ pub(crate) fn wait_for_room(
     link: &Link,
     mut still_full: impl FnMut() -> bool,
 ) -> Result<(), StreamError> {
+    // The I/O thread cannot wait for itself: the output stays buffered.
+    if on_io_thread() {
+        return Ok(());
+    }
     while still_full() {
         if !park(link) {
             return Err(StreamError::Disconnected);

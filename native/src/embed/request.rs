@@ -8,7 +8,7 @@ use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive, SendError};
 
 use super::{Link, StreamError, park, wait_for_room};
 use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, SEND_LOW_WATER, Shared};
-use crate::handoff::wait_here;
+use crate::handoff::{on_io_thread, wait_here};
 
 /// An HTTP request and its response. Owned by one thread at a time; it may
 /// move between threads. See [`super::Handler::request`].
@@ -57,6 +57,11 @@ impl Request {
             let first_ask = !st.body_requested;
             st.body_requested = true;
             match st.stream.poll_receive() {
+                Receive::Pending if on_io_thread() => {
+                    drop(st);
+                    self.shared.wake_conn(&self.link.conn_wakes);
+                    return Err(StreamError::WouldBlock);
+                }
                 Receive::Pending => {
                     let state = &mut *st;
                     wait_here(&mut state.recv_waiter, &mut state.wake_queued);

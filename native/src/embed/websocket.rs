@@ -7,10 +7,10 @@ use bytes::Bytes;
 use cormorant_core::asgi::{SendError, WebSocketScope, WsAppMessage, WsOutput, WsReceive};
 
 use super::{Link, StreamError, park, wait_for_room};
-use crate::handoff::wait_here;
 use crate::handoff::websocket::{
     NewWebSocket, WS_SEND_HIGH_WATER, WS_SEND_LOW_WATER, WsShared, output_len,
 };
+use crate::handoff::{on_io_thread, wait_here};
 
 /// A message from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,9 @@ impl WebSocket {
                     self.shared.wake_conn(&self.link.conn_wakes);
                 }
                 return Ok(r);
+            }
+            if on_io_thread() {
+                return Err(StreamError::WouldBlock);
             }
             let state = &mut *st;
             wait_here(&mut state.recv_waiter, &mut state.wake_queued);

@@ -7,6 +7,21 @@ pub(crate) mod http;
 pub(crate) mod queue;
 pub(crate) mod websocket;
 
+thread_local! {
+    static IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as a server's I/O thread.
+pub(crate) fn mark_io_thread() {
+    IO_THREAD.with(|t| t.set(true));
+}
+
+/// Whether the calling thread is a server's I/O thread, where nothing may
+/// block and a connection can be woken directly.
+pub(crate) fn on_io_thread() -> bool {
+    IO_THREAD.with(std::cell::Cell::get)
+}
+
 /// Who waits on the application side for a stream to be ready (a body
 /// chunk to receive, room to send).
 pub(crate) enum Waiter {

@@ -60,6 +60,9 @@ impl ConnWake {
 pub(crate) struct Mailbox<T> {
     jobs: Mutex<Vec<T>>,
     eventfd: OwnedFd,
+    /// Takes each item at once on the pushing thread instead (an embedded
+    /// server whose handler runs on the I/O thread).
+    direct: Option<Box<dyn Fn(T) + Send + Sync>>,
 }
 
 impl<T> Mailbox<T> {
@@ -72,6 +75,7 @@ impl<T> Mailbox<T> {
         }
         Ok(Self {
             jobs: Mutex::new(Vec::with_capacity(64)),
+            direct: None,
             // SAFETY: fd is a fresh descriptor that nothing else owns.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
@@ -87,7 +91,17 @@ impl<T> Mailbox<T> {
         self.eventfd.as_raw_fd()
     }
 
+    /// A mailbox that hands every item to `take` on the pushing thread.
+    pub(crate) fn direct(take: impl Fn(T) + Send + Sync + 'static) -> std::io::Result<Self> {
+        let mut m = Self::new()?;
+        m.direct = Some(Box::new(take));
+        Ok(m)
+    }
+
     pub(crate) fn push(&self, job: T) {
+        if let Some(take) = &self.direct {
+            return take(job);
+        }
         let was_empty = {
             let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = jobs.is_empty();

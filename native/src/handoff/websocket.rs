@@ -72,7 +72,10 @@ impl WsShared {
 
     /// From the Python thread: asks the connection task to look again.
     pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+        if super::on_io_thread() {
+            // An embedded handler answering inline: no mailbox round trip.
+            self.conn_wake.notify_one();
+        } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
             wakes.push(ConnWake::WebSocket(self.clone()));
         }
     }

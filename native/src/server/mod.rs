@@ -249,6 +249,7 @@ impl Drop for CountGuard<'_> {
 /// (or for an abort). Blocks the calling thread.
 pub(crate) fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     batch_scheduling();
+    crate::handoff::mark_io_thread();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
