@@ -155,8 +155,8 @@ pub unsafe extern "C" fn cormorant_request_write(
 pub unsafe extern "C" fn cormorant_request_free(request: *mut cormorant_request) {
     if !request.is_null() {
         // SAFETY: live and owned by contract; released exactly once here.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(request) })
-        }));
+        let handle = unsafe { Box::from_raw(request) };
+        // The drop finishes the response or closes the WebSocket.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
     }
 }

@@ -240,8 +240,8 @@ pub unsafe extern "C" fn cormorant_websocket_close(
 pub unsafe extern "C" fn cormorant_websocket_free(ws: *mut cormorant_websocket) {
     if !ws.is_null() {
         // SAFETY: live and owned by contract; released exactly once here.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(unsafe { Box::from_raw(ws) })
-        }));
+        let handle = unsafe { Box::from_raw(ws) };
+        // The drop finishes the response or closes the WebSocket.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(handle)));
     }
 }
