@@ -40,6 +40,7 @@ use cormorant_core::ws;
 
 mod conn;
 mod types;
+mod wasm;
 
 use conn::Conn;
 pub use conn::cormorant_conn;
