@@ -4,12 +4,13 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
+.PHONY: help venv build serve test test-rust test-python test-wasm lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
 	@echo "make test    set everything up and run the whole test suite (Rust and Python)"
 	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
+	@echo "make test-wasm  wasm-host tests: the core under wasmtime, byte for byte against native"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
 	@echo "make capi    build the C library (c-api/); make capi-install PREFIX=/usr/local installs it with its header and pkg-config file"
@@ -39,6 +40,11 @@ test-rust:
 
 test-python: build
 	$(PY) -m pytest tests -q
+
+# wasm-host is not a default member (wasmtime's cold build is slow).
+test-wasm:
+	rustup target add wasm32-wasip1
+	cargo test -p cormorant-wasm-host
 
 lint:
 	cargo fmt --all --check
