@@ -1,0 +1,376 @@
+//! Python apps in the sandbox: one component holds an app per bug class
+//! (`apps/bugs.py`); each test runs a connection and checks that the host
+//! caught exactly that bug, with a precise message. The CLI tests run the
+//! example apps (plain ASGI and Starlette) through `cormorant-sandbox`.
+//!
+//! Needs componentize-py and the examples' pure-Python dependencies:
+//! `make test-wasm` installs both (see `tools()`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cormorant_wasm_host::sandbox::{
+    AppSandbox, BuildSpec, Exchange, Failure, Limits, Request, WsClient, WsMessage,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// componentize-py and the dependency directory: from the environment, or
+/// where `make test-wasm` puts them.
+fn tools() -> (PathBuf, PathBuf) {
+    let from_env =
+        |var: &str, default: PathBuf| std::env::var_os(var).map_or(default, PathBuf::from);
+    let tool = from_env(
+        "CORMORANT_COMPONENTIZE_PY",
+        root().join(".venv/bin/componentize-py"),
+    );
+    let deps = from_env("CORMORANT_SANDBOX_DEPS", root().join(".venv/sandbox-deps"));
+    assert!(
+        tool.exists() && deps.join("starlette").exists(),
+        "componentize-py ({}) or the example dependencies ({}) are missing: run make test-wasm",
+        tool.display(),
+        deps.display()
+    );
+    (tool, deps)
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-cache")
+}
+
+const TIME_LIMIT: Duration = Duration::from_secs(3);
+const MEMORY_LIMIT: usize = 256 << 20;
+
+fn sandbox() -> &'static AppSandbox {
+    static SANDBOX: OnceLock<AppSandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps");
+        let spec = BuildSpec {
+            app: "bugs:app".into(),
+            python_path: vec![apps.clone()],
+            componentize_py: tools().0,
+            cache_dir: cache_dir(),
+        };
+        let component = spec.build().expect("building the test apps");
+        let limits = Limits {
+            time: TIME_LIMIT,
+            memory: MEMORY_LIMIT,
+            read_dir: Some((apps.join("data"), "/data".into())),
+            ..Limits::default()
+        };
+        AppSandbox::load(&component, Some(&cache_dir()), limits).expect("loading the component")
+    })
+}
+
+fn get(target: &str) -> Exchange {
+    let request = Request {
+        method: "GET".into(),
+        target: target.into(),
+        ..Request::default()
+    };
+    sandbox().run(&request).expect("run")
+}
+
+/// The one violation of `ex`: its error and the offending message.
+fn violation(ex: &Exchange) -> (&str, &str) {
+    assert_eq!(ex.violations.len(), 1, "{ex:#?}");
+    (&ex.violations[0].error, &ex.violations[0].message)
+}
+
+#[test]
+fn a_good_app_passes() {
+    let request = Request {
+        method: "POST".into(),
+        target: "/good".into(),
+        body: b"12345".to_vec(),
+        ..Request::default()
+    };
+    let ex = sandbox().run(&request).expect("run");
+    assert_eq!(ex.status, Some(200));
+    assert_eq!(ex.body, b"ok POST 5");
+    assert!(ex.complete);
+    assert!(
+        ex.violations.is_empty() && ex.failure.is_none() && ex.exit_note.is_none(),
+        "{ex:#?}"
+    );
+    let length = ex
+        .headers
+        .iter()
+        .find(|(n, _)| n.as_ref() == b"content-length");
+    assert_eq!(length.map(|(_, v)| v.as_ref()), Some(&b"9"[..]));
+}
+
+#[test]
+fn body_before_start_is_caught() {
+    let ex = get("/body-before-start");
+    let (error, message) = violation(&ex);
+    assert_eq!(
+        error,
+        "expected ASGI message 'http.response.start', but got 'http.response.body'"
+    );
+    assert_eq!(
+        message,
+        "{'type': 'http.response.body', 'body': b'too early'}"
+    );
+    // The app raised the RuntimeError it got from send(); a 500 went out.
+    assert!(matches!(&ex.failure, Some(Failure::Exception(tb)) if tb.contains("RuntimeError")));
+    assert_eq!(ex.status, Some(500));
+}
+
+#[test]
+fn a_second_start_is_caught() {
+    let ex = get("/two-starts");
+    let (error, message) = violation(&ex);
+    assert_eq!(
+        error,
+        "got a second 'http.response.start' after the response started"
+    );
+    assert_eq!(
+        message,
+        "{'type': 'http.response.start', 'status': 200, 'headers': []}"
+    );
+}
+
+#[test]
+fn a_send_after_the_final_body_is_caught() {
+    let ex = get("/after-final-body");
+    let (error, message) = violation(&ex);
+    assert_eq!(
+        error,
+        "unexpected ASGI message after the response completed"
+    );
+    assert_eq!(
+        message,
+        "{'type': 'http.response.body', 'body': b'one more'}"
+    );
+    // The response itself went out whole before the bad message.
+    assert_eq!(
+        (ex.status, ex.body.as_slice(), ex.complete),
+        (Some(200), &b"done"[..], true)
+    );
+}
+
+#[test]
+fn returning_without_a_response_is_caught() {
+    let ex = get("/no-response");
+    assert!(ex.violations.is_empty() && ex.failure.is_none());
+    assert_eq!(
+        ex.exit_note.as_deref(),
+        Some("the app ended without sending 'http.response.start': a 500 was sent")
+    );
+    assert_eq!(ex.status, Some(500));
+}
+
+#[test]
+fn waiting_forever_is_caught() {
+    let ex = get("/never-returns");
+    assert!(matches!(&ex.failure, Some(Failure::Stalled(_))), "{ex:#?}");
+    assert_eq!(ex.status, Some(500));
+}
+
+#[test]
+fn wrong_types_are_caught() {
+    let ex = get("/status-as-str");
+    let (error, message) = violation(&ex);
+    assert_eq!(error, "'status' must be an int, got str");
+    assert_eq!(
+        message,
+        "{'type': 'http.response.start', 'status': '200', 'headers': []}"
+    );
+    assert!(matches!(&ex.failure, Some(Failure::Exception(tb)) if tb.contains("TypeError")));
+
+    let ex = get("/body-as-str");
+    assert_eq!(violation(&ex).0, "'body' must be bytes, got str");
+}
+
+#[test]
+fn an_uncaught_exception_comes_with_its_traceback() {
+    let ex = get("/raise");
+    let Some(Failure::Exception(tb)) = &ex.failure else {
+        panic!("{ex:#?}");
+    };
+    assert!(tb.contains("ZeroDivisionError: division by zero"), "{tb}");
+    assert!(
+        tb.contains("in raises"),
+        "the frame of the app is named: {tb}"
+    );
+    assert_eq!(ex.status, Some(500));
+}
+
+#[test]
+fn an_endless_loop_is_stopped_within_the_time_limit() {
+    let started = Instant::now();
+    let ex = get("/spin");
+    let took = started.elapsed();
+    assert_eq!(ex.failure, Some(Failure::Timeout(TIME_LIMIT)));
+    assert!(
+        took >= TIME_LIMIT && took < TIME_LIMIT + Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn endless_sleeps_run_out_of_virtual_time_at_once() {
+    let started = Instant::now();
+    let ex = get("/sleeps-forever");
+    assert!(
+        matches!(ex.failure, Some(Failure::VirtualTimeout(t)) if t > Limits::default().virtual_time)
+    );
+    assert!(started.elapsed() < TIME_LIMIT);
+}
+
+#[test]
+fn a_memory_hog_is_stopped_at_the_memory_limit() {
+    let ex = get("/hog");
+    let Some(Failure::Memory { limit, asked }) = ex.failure else {
+        panic!("{ex:#?}");
+    };
+    assert_eq!(limit, MEMORY_LIMIT);
+    assert!(asked > MEMORY_LIMIT);
+    // The next connection gets a fresh instance and works.
+    assert_eq!(get("/good").status, Some(200));
+}
+
+#[test]
+fn there_is_no_network() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let ex = get(&format!("/network?{port}"));
+    let body = String::from_utf8_lossy(&ex.body);
+    assert_ne!(body, "connected");
+    assert!(body.ends_with("Error"), "{body}");
+    assert!(listener.accept().is_err(), "the app reached the listener");
+}
+
+#[test]
+fn files_come_only_from_the_read_only_directory() {
+    assert_eq!(get("/read?/data/note.txt").body, b"read-only data\n");
+    let outside = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let body = get(&format!("/read?{}", outside.display())).body;
+    assert_eq!(body, b"FileNotFoundError");
+    let denied = String::from_utf8(get("/write?/data/new.txt").body).expect("utf-8");
+    assert!(denied.ends_with("Error"), "{denied}");
+    assert!(
+        !Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/apps/data/new.txt")
+            .exists()
+    );
+}
+
+fn websocket(target: &str, messages: &[&str]) -> Exchange {
+    let request = Request {
+        method: "GET".into(),
+        target: target.into(),
+        websocket: Some(WsClient {
+            messages: messages
+                .iter()
+                .map(|m| WsMessage::Text((*m).into()))
+                .collect(),
+            close_code: 1000,
+            ..WsClient::default()
+        }),
+        ..Request::default()
+    };
+    sandbox().run(&request).expect("run")
+}
+
+#[test]
+fn a_websocket_echo_passes() {
+    let ex = websocket("/ws-echo", &["a", "b"]);
+    assert_eq!(ex.accepted, Some(None));
+    let echoed = vec![WsMessage::Text("a".into()), WsMessage::Text("b".into())];
+    assert_eq!(ex.messages, echoed);
+    assert!(ex.violations.is_empty() && ex.failure.is_none(), "{ex:#?}");
+}
+
+#[test]
+fn a_websocket_send_before_accept_is_caught() {
+    let ex = websocket("/ws-send-before-accept", &[]);
+    let (error, message) = violation(&ex);
+    assert!(error.starts_with("expected 'websocket.accept'"), "{error}");
+    assert_eq!(message, "{'type': 'websocket.send', 'text': 'hello?'}");
+    // The handshake was never answered: the app's error becomes a 500.
+    assert_eq!(ex.status, Some(500));
+}
+
+// ------------------------------------------------------------------ the CLI
+
+fn cli(args: &[&str]) -> (i32, String) {
+    let (tool, deps) = tools();
+    let out = Command::new(env!("CARGO_BIN_EXE_cormorant-sandbox"))
+        .current_dir(root())
+        .args(args)
+        .arg("--python-path")
+        .arg(deps)
+        .arg("--componentize-py")
+        .arg(tool)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .output()
+        .expect("running cormorant-sandbox");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Runs an example of `wasm-host/examples` with its scenario file; returns
+/// the report after checking that all `passed` scenarios passed.
+fn example(name: &str, passed: usize, extra: &[&str]) -> String {
+    let app = format!("{name}:app");
+    let scenarios = format!("wasm-host/examples/{name}.toml");
+    let mut args = vec!["run", &app, &scenarios, "--app-dir", "wasm-host/examples"];
+    args.extend(extra);
+    let (code, out) = cli(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("\n{passed} passed, 0 failed\n")),
+        "{out}"
+    );
+    out
+}
+
+#[test]
+fn cli_runs_the_plain_asgi_example() {
+    example("plain_app", 5, &[]);
+}
+
+#[test]
+fn cli_runs_the_starlette_example() {
+    let out = example(
+        "starlette_app",
+        7,
+        &["--read-dir", "wasm-host/examples/data::/data"],
+    );
+    assert!(
+        out.contains("PASS sync endpoint (GET /sum?n=1,2,3): 200"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cli_reports_a_failing_scenario_and_exits_1() {
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("failing.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"wrong expectation\"\npath = \"/\"\nexpect = { status = 201 }\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let (code, out) = cli(&[
+        "run",
+        "plain_app:app",
+        &file,
+        "--app-dir",
+        "wasm-host/examples",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL wrong expectation (GET /): 200"), "{out}");
+    assert!(out.contains("  - expected status 201, got 200\n"), "{out}");
+    assert!(out.contains("\n0 passed, 1 failed\n"), "{out}");
+}
