@@ -1,9 +1,10 @@
 """A Starlette app for cormorant-sandbox: JSON, path parameters, a sync
 endpoint (Starlette runs it through anyio's thread pool), a streaming
-response, a file from the read-only directory and a WebSocket with a
-subprotocol. Its scenarios are in starlette_app.toml."""
+response, a file from the read-only directory, state from the lifespan and
+a WebSocket with a subprotocol. Its scenarios are in starlette_app.toml."""
 
 import asyncio
+import contextlib
 import os
 
 from starlette.applications import Starlette
@@ -41,6 +42,15 @@ async def read_file(request):
         return PlainTextResponse(f.read())
 
 
+async def greeting(request):
+    return PlainTextResponse(request.state.greeting)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    yield {"greeting": "set at startup"}
+
+
 async def chat(websocket):
     await websocket.accept(subprotocol="chat")
     async for text in websocket.iter_text():
@@ -57,6 +67,8 @@ app = Starlette(
         Route("/sum", sync_sum),
         Route("/countdown", countdown),
         Route("/files/{name}", read_file),
+        Route("/greeting", greeting),
         WebSocketRoute("/chat", chat),
-    ]
+    ],
+    lifespan=lifespan,
 )

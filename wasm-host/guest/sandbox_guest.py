@@ -5,6 +5,7 @@ once on a fresh :class:`sandbox_loop.SandboxLoop`, with ``receive`` and
 ``sandbox_target`` is written at build time and imports the user's app.
 """
 
+import asyncio
 import json
 import traceback
 
@@ -48,14 +49,19 @@ def decode(value):
 
 
 class _Connection:
-    """One ASGI connection: the two callables and the loop's wake hook."""
+    """One ASGI scope's two callables, backed by the host functions
+    ``host_receive`` and ``host_send``, and the loop's wake hook for them.
+    ``changed`` is set after every message the app sends."""
 
-    def __init__(self):
-        self.loop = None
+    def __init__(self, loop, host_receive, host_send):
+        self.loop = loop
+        self.host_receive = host_receive
+        self.host_send = host_send
         self.waiters = []
+        self.changed = asyncio.Event()
 
     async def receive(self):
-        message = host.receive(False)
+        message = self.host_receive(False)
         if message is None:
             waiter = self.loop.create_future()
             self.waiters.append(waiter)
@@ -72,7 +78,7 @@ class _Connection:
         except (TypeError, ValueError) as e:
             raise TypeError(f"ASGI message cannot be sent: {e}") from None
         try:
-            host.send(text)
+            self.host_send(text)
         except Err as e:
             error = e.value
             if isinstance(error, host.SendError_Disconnected):
@@ -80,11 +86,13 @@ class _Connection:
             if isinstance(error, host.SendError_Invalid):
                 raise TypeError(error.value) from None
             raise RuntimeError(error.value) from None
+        finally:
+            self.changed.set()
 
     def wake(self, idle):
         if not self.waiters:
             return False
-        message = host.receive(idle)
+        message = self.host_receive(idle)
         if message is None:
             return False
         self.waiters.pop(0).set_result(message)
@@ -97,18 +105,69 @@ def _scope(text):
         if scope.get(key) is not None:
             scope[key] = tuple(scope[key])
     scope["headers"] = [tuple(h) for h in scope.get("headers", [])]
-    scope.setdefault("state", {})
     scope.setdefault("extensions", {})
     return scope
 
 
+class StartupFailed(Exception):
+    """Lifespan startup failed; the request is not served."""
+
+
+def _lifespan_ended(task):
+    if task.cancelled():
+        host.lifespan_exit("the lifespan task was cancelled")
+    elif task.exception() is not None:
+        error = task.exception()
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        host.lifespan_exit(text)
+    else:
+        host.lifespan_exit(None)
+
+
+async def _serve(scope, conn, lifespan):
+    """The request, inside a lifespan cycle when ``lifespan`` is given."""
+    if lifespan is None:
+        scope["state"] = {}
+        await app(scope, conn.receive, conn.send)
+        return
+    state = {}
+    lifespan_scope = {
+        "type": "lifespan",
+        "asgi": {"version": "3.0", "spec_version": "2.0"},
+        "state": state,
+    }
+    task = asyncio.ensure_future(app(lifespan_scope, lifespan.receive, lifespan.send))
+    task.add_done_callback(_lifespan_ended)
+    task.add_done_callback(lambda _: lifespan.changed.set())
+    while (started := host.lifespan_started()) is None:
+        lifespan.changed.clear()
+        await lifespan.changed.wait()
+    if isinstance(started, Err):
+        raise StartupFailed(started.value)
+    scope["state"] = dict(state)
+    await app(scope, conn.receive, conn.send)
+    host.lifespan_shutdown()
+    if not task.done():
+        await asyncio.wait([task])
+
+
 class WitWorld(_WitWorld):
-    def run(self, scope, time_limit):
-        conn = _Connection()
-        loop = sandbox_loop.SandboxLoop(conn.wake, time_limit)
-        conn.loop = loop
+    def run(self, scope, lifespan, time_limit):
+        connections = []
+        loop = sandbox_loop.SandboxLoop(
+            lambda idle: any(c.wake(idle) for c in connections), time_limit
+        )
+        asyncio.set_event_loop(loop)
+        conn = _Connection(loop, host.receive, host.send)
+        connections.append(conn)
+        lifespan_conn = None
+        if lifespan:
+            lifespan_conn = _Connection(loop, host.lifespan_receive, host.lifespan_send)
+            connections.append(lifespan_conn)
         try:
-            loop.run_until_complete(app(_scope(scope), conn.receive, conn.send))
+            loop.run_until_complete(_serve(_scope(scope), conn, lifespan_conn))
+        except StartupFailed as e:
+            raise Err(host.Failure_StartupFailed(str(e))) from None
         except sandbox_loop.Stalled as e:
             raise Err(host.Failure_Stalled(str(e))) from None
         except sandbox_loop.TimeLimit as e:
@@ -117,4 +176,5 @@ class WitWorld(_WitWorld):
             raise Err(host.Failure_Exception(traceback.format_exc())) from None
         finally:
             # Tasks the app left running die with this loop.
+            asyncio.set_event_loop(None)
             loop.close()

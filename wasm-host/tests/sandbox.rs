@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cormorant_core::asgi::LifespanPhase;
 use cormorant_wasm_host::sandbox::{
     AppSandbox, BuildSpec, Exchange, Failure, Limits, Request, WsClient, WsMessage,
 };
@@ -46,24 +47,32 @@ fn cache_dir() -> PathBuf {
 const TIME_LIMIT: Duration = Duration::from_secs(3);
 const MEMORY_LIMIT: usize = 256 << 20;
 
+fn apps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
+}
+
+/// The module `app` of `tests/apps`, built and loaded with `limits`.
+fn load(app: &str, limits: Limits) -> AppSandbox {
+    let spec = BuildSpec {
+        app: format!("{app}:app"),
+        python_path: vec![apps_dir()],
+        componentize_py: tools().0,
+        cache_dir: cache_dir(),
+    };
+    let component = spec.build().expect("building the test apps");
+    AppSandbox::load(&component, Some(&cache_dir()), limits).expect("loading the component")
+}
+
 fn sandbox() -> &'static AppSandbox {
     static SANDBOX: OnceLock<AppSandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
-        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps");
-        let spec = BuildSpec {
-            app: "bugs:app".into(),
-            python_path: vec![apps.clone()],
-            componentize_py: tools().0,
-            cache_dir: cache_dir(),
-        };
-        let component = spec.build().expect("building the test apps");
         let limits = Limits {
             time: TIME_LIMIT,
             memory: MEMORY_LIMIT,
-            read_dir: Some((apps.join("data"), "/data".into())),
+            read_dir: Some((apps_dir().join("data"), "/data".into())),
             ..Limits::default()
         };
-        AppSandbox::load(&component, Some(&cache_dir()), limits).expect("loading the component")
+        load("bugs", limits)
     })
 }
 
@@ -94,6 +103,8 @@ fn a_good_app_passes() {
     assert_eq!(ex.status, Some(200));
     assert_eq!(ex.body, b"ok POST 5");
     assert!(ex.complete);
+    // It does not speak lifespan (it fails on the lifespan scope): served anyway.
+    assert_eq!(ex.lifespan, Some(LifespanPhase::Unsupported));
     assert!(
         ex.violations.is_empty() && ex.failure.is_none() && ex.exit_note.is_none(),
         "{ex:#?}"
@@ -103,6 +114,35 @@ fn a_good_app_passes() {
         .iter()
         .find(|(n, _)| n.as_ref() == b"content-length");
     assert_eq!(length.map(|(_, v)| v.as_ref()), Some(&b"9"[..]));
+}
+
+#[test]
+fn a_failed_lifespan_startup_is_reported_and_nothing_is_served() {
+    let request = Request {
+        method: "GET".into(),
+        target: "/".into(),
+        ..Request::default()
+    };
+    let ex = load("lifespan_fails", Limits::default())
+        .run(&request)
+        .expect("run");
+    assert_eq!(
+        ex.failure,
+        Some(Failure::StartupFailed("no database".into()))
+    );
+    assert_eq!(
+        ex.lifespan,
+        Some(LifespanPhase::StartupFailed("no database".into()))
+    );
+    assert_eq!(ex.status, None);
+    // Without lifespan the same app is served (and fails on purpose).
+    let limits = Limits {
+        lifespan: false,
+        ..Limits::default()
+    };
+    let ex = load("lifespan_fails", limits).run(&request).expect("run");
+    assert!(matches!(&ex.failure, Some(Failure::Exception(tb)) if tb.contains("served without")));
+    assert_eq!(ex.lifespan, None);
 }
 
 #[test]
@@ -344,7 +384,7 @@ fn cli_runs_the_plain_asgi_example() {
 fn cli_runs_the_starlette_example() {
     let out = example(
         "starlette_app",
-        7,
+        8,
         &["--read-dir", "wasm-host/examples/data::/data"],
     );
     assert!(

@@ -65,6 +65,10 @@ enum Command {
         /// guest path: the host path).
         #[arg(long, value_name = "DIR")]
         read_dir: Option<String>,
+        /// Do not run the app's lifespan (startup and shutdown) around each
+        /// connection.
+        #[arg(long)]
+        no_lifespan: bool,
     },
 }
 
@@ -121,6 +125,7 @@ fn run(cli: Cli) -> Result<bool> {
             virtual_time,
             memory,
             read_dir: dir,
+            no_lifespan,
         } => {
             let spec = build.spec()?;
             let files = scenarios
@@ -136,6 +141,7 @@ fn run(cli: Cli) -> Result<bool> {
                 virtual_time,
                 memory: memory << 20,
                 read_dir: dir.as_deref().map(read_dir),
+                lifespan: !no_lifespan,
             };
             let component = spec.build()?;
             let sandbox = AppSandbox::load(&component, Some(&spec.cache_dir), limits)?;

@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    HttpStream, Output, SendError as CoreSendError, WebSocketStream, WsOutput, WsReceive,
+    HttpStream, Lifespan, LifespanPhase, Output, SendError as CoreSendError, WebSocketStream,
+    WsOutput, WsReceive,
 };
 use serde_json::Value;
 
@@ -75,6 +76,8 @@ pub enum Failure {
         /// The size the guest asked for, in bytes.
         asked: usize,
     },
+    /// Lifespan startup failed (the request was not served): why.
+    StartupFailed(String),
     /// The guest trapped for another reason.
     Trap(String),
 }
@@ -103,6 +106,8 @@ pub struct Exchange {
     /// What the server had to do for the app at its end (a 500, a cut-off
     /// response), described.
     pub exit_note: Option<String>,
+    /// Where the lifespan ended, when it ran.
+    pub lifespan: Option<LifespanPhase>,
     /// The app's stdout and stderr.
     pub output: String,
 }
@@ -115,13 +120,15 @@ enum Stream {
 /// The host state of one connection.
 pub(crate) struct Connection {
     stream: Stream,
+    lifespan: Option<Lifespan>,
     client: Option<WsClient>,
     /// The record being written.
-    pub(crate) record: Exchange,
+    record: Exchange,
 }
 
 impl Connection {
-    pub(crate) fn new(request: &Request) -> Self {
+    /// The connection of `request`, in a lifespan cycle with `lifespan`.
+    pub(crate) fn new(request: &Request, lifespan: bool) -> Self {
         let stream = match &request.websocket {
             Some(_) => Stream::Ws(WebSocketStream::new()),
             None => {
@@ -134,6 +141,7 @@ impl Connection {
         };
         Self {
             stream,
+            lifespan: lifespan.then(Lifespan::new),
             client: request.websocket.clone(),
             record: Exchange::default(),
         }
@@ -178,6 +186,13 @@ impl Connection {
         }
     }
 
+    /// The record, with where the lifespan ended.
+    pub(crate) fn take_record(&mut self) -> Exchange {
+        let mut record = std::mem::take(&mut self.record);
+        record.lifespan = self.lifespan.as_ref().map(|l| l.phase().clone());
+        record
+    }
+
     /// The app returned (`failed` false) or did not: what the server does
     /// for it.
     pub(crate) fn exit(&mut self, failed: bool) {
@@ -214,11 +229,17 @@ impl Connection {
         }
     }
 
-    fn refuse(&mut self, error: String, message: &Value) {
+    /// Records a refused message; returns the error for the app.
+    fn refuse(&mut self, refused: Refused, message: &Value) -> SendError {
+        let (error, out) = match refused {
+            Refused::Invalid(e) => (e.clone(), SendError::Invalid(e)),
+            Refused::Protocol(e) => (e.clone(), SendError::Protocol(e)),
+        };
         self.record.violations.push(Violation {
             error,
             message: py_repr(message),
         });
+        out
     }
 }
 
@@ -255,28 +276,54 @@ impl Host for Connection {
             }
             Stream::Ws(s) => message::ws_message(&value).map(|m| s.handle_app(m).map(Sent::Ws)),
         };
-        let sent = match checked {
-            Ok(sent) => sent,
-            Err(Refused::Invalid(e)) => {
-                self.refuse(e.clone(), &value);
-                return Err(SendError::Invalid(e));
-            }
-            Err(Refused::Protocol(e)) => {
-                self.refuse(e.clone(), &value);
-                return Err(SendError::Protocol(e));
-            }
-        };
+        let sent = checked.map_err(|r| self.refuse(r, &value))?;
         match sent {
             Ok(Sent::Http(out)) => self.http_output(out),
             Ok(Sent::Ws(out)) => self.ws_output(out),
             Err(CoreSendError::Disconnected) => return Err(SendError::Disconnected),
-            Err(CoreSendError::Invalid(e)) => {
-                self.refuse(e.clone(), &value);
-                return Err(SendError::Protocol(e));
-            }
+            Err(CoreSendError::Invalid(e)) => return Err(self.refuse(Refused::Protocol(e), &value)),
             Err(e) => return Err(SendError::Protocol(e.to_string())),
         }
         Ok(())
+    }
+
+    fn lifespan_receive(&mut self, _idle: bool) -> Option<String> {
+        message::lifespan_receive(self.lifespan().poll_receive()).map(|m| m.to_string())
+    }
+
+    fn lifespan_send(&mut self, text: String) -> Result<(), SendError> {
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| SendError::Invalid(format!("unreadable message: {e}")))?;
+        let checked = message::lifespan_message(&value).and_then(|m| {
+            self.lifespan()
+                .handle_app(m)
+                .map_err(|e| Refused::Protocol(e.to_string()))
+        });
+        checked.map_err(|r| self.refuse(r, &value))
+    }
+
+    fn lifespan_exit(&mut self, error: Option<String>) {
+        self.lifespan().handle_app_exit(error);
+    }
+
+    fn lifespan_started(&mut self) -> Option<Result<(), String>> {
+        match self.lifespan().phase() {
+            LifespanPhase::Starting => None,
+            LifespanPhase::StartupFailed(why) => Some(Err(why.clone())),
+            _ => Some(Ok(())),
+        }
+    }
+
+    fn lifespan_shutdown(&mut self) {
+        self.lifespan().handle_shutdown();
+    }
+}
+
+impl Connection {
+    fn lifespan(&mut self) -> &mut Lifespan {
+        // The guest calls the lifespan functions only when asked to run a
+        // lifespan; a guest that calls them anyway gets a fresh machine.
+        self.lifespan.get_or_insert_with(Lifespan::new)
     }
 }
 

@@ -4,7 +4,9 @@
 //! yields is written back as JSON.
 
 use bytes::Bytes;
-use cormorant_core::asgi::{AppMessage, HttpScope, Receive, WsAppMessage, WsReceive};
+use cormorant_core::asgi::{
+    AppMessage, HttpScope, LifespanMessage, LifespanReceive, Receive, WsAppMessage, WsReceive,
+};
 use serde_json::{Map, Value, json};
 
 /// A Python byte string in the guest's JSON.
@@ -234,6 +236,36 @@ pub(crate) fn ws_message(v: &Value) -> Result<WsAppMessage, Refused> {
         }
     };
     Ok(msg)
+}
+
+/// Converts a `send()` message of the lifespan scope.
+pub(crate) fn lifespan_message(v: &Value) -> Result<LifespanMessage, Refused> {
+    let (m, kind) = fields(v)?;
+    let text = || {
+        opt_str(m, "message")
+            .map(Option::unwrap_or_default)
+            .map_err(Refused::Invalid)
+    };
+    Ok(match kind {
+        "lifespan.startup.complete" => LifespanMessage::StartupComplete,
+        "lifespan.startup.failed" => LifespanMessage::StartupFailed(text()?),
+        "lifespan.shutdown.complete" => LifespanMessage::ShutdownComplete,
+        "lifespan.shutdown.failed" => LifespanMessage::ShutdownFailed(text()?),
+        other => {
+            return Err(Refused::Protocol(format!(
+                "unexpected ASGI message type {other:?} on the lifespan scope"
+            )));
+        }
+    })
+}
+
+/// What the lifespan `receive()` yields, as guest JSON.
+pub(crate) fn lifespan_receive(r: LifespanReceive) -> Option<Value> {
+    match r {
+        LifespanReceive::Startup => Some(json!({ "type": "lifespan.startup" })),
+        LifespanReceive::Shutdown => Some(json!({ "type": "lifespan.shutdown" })),
+        LifespanReceive::Pending => None,
+    }
 }
 
 /// What an HTTP `receive()` yields, as guest JSON (`None` for `Pending`).

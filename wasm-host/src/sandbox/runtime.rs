@@ -29,6 +29,10 @@ pub struct Limits {
     pub memory: usize,
     /// A host directory the app may read, and where the app sees it.
     pub read_dir: Option<(PathBuf, String)>,
+    /// Run the app's lifespan (startup, then the connection, then
+    /// shutdown) in each instance; an app that does not speak it is served
+    /// anyway, as with `--lifespan auto`.
+    pub lifespan: bool,
 }
 
 impl Default for Limits {
@@ -38,6 +42,7 @@ impl Default for Limits {
             virtual_time: 60.0,
             memory: 512 << 20,
             read_dir: None,
+            lifespan: true,
         }
     }
 }
@@ -157,27 +162,35 @@ impl AppSandbox {
                 max: self.limits.memory,
                 asked: None,
             },
-            conn: Connection::new(request),
+            conn: Connection::new(request, self.limits.lifespan),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(epoch::ticks(self.limits.time));
-        let ran = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|app| app.call_run(&mut store, &scope, self.limits.virtual_time));
+        let ran = self.pre.instantiate(&mut store).and_then(|app| {
+            app.call_run(
+                &mut store,
+                &scope,
+                self.limits.lifespan,
+                self.limits.virtual_time,
+            )
+        });
         let failure = match ran {
             Ok(Ok(())) => None,
             Ok(Err(f)) => Some(match f {
                 GuestFailure::Exception(tb) => Failure::Exception(tb),
                 GuestFailure::Stalled(why) => Failure::Stalled(why),
                 GuestFailure::Timeout(t) => Failure::VirtualTimeout(t),
+                GuestFailure::StartupFailed(why) => Failure::StartupFailed(why),
             }),
             Err(e) => Some(self.trap(&store, &e)),
         };
         let state = store.data_mut();
-        state.conn.exit(failure.is_some());
-        let mut record = std::mem::take(&mut state.conn.record);
+        // Without a startup the request was never served: nothing to end.
+        if !matches!(failure, Some(Failure::StartupFailed(_))) {
+            state.conn.exit(failure.is_some());
+        }
+        let mut record = state.conn.take_record();
         record.failure = failure;
         record.output = [stdout.contents(), stderr.contents()]
             .iter()

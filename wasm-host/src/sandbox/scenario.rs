@@ -26,6 +26,8 @@ use serde::Deserialize;
 use wasmtime::Result;
 use wasmtime::error::Context;
 
+use cormorant_core::asgi::LifespanPhase;
+
 use super::exchange::{Exchange, Failure, Request, WsClient, WsMessage};
 
 /// A scenario file.
@@ -180,7 +182,9 @@ impl Scenario {
             Some(Failure::Timeout(_) | Failure::VirtualTimeout(_)) => (None, true, false, false),
             Some(Failure::Memory { .. }) => (None, false, true, false),
             Some(Failure::Stalled(_)) => (None, false, false, true),
-            Some(Failure::Trap(_)) | None => (None, false, false, false),
+            Some(Failure::Trap(_) | Failure::StartupFailed(_)) | None => {
+                (None, false, false, false)
+            }
         };
         match (&e.exception, exception) {
             (Some(text), Some(tb)) => want(
@@ -197,8 +201,15 @@ impl Scenario {
             flag_problem("the memory limit", e.memory),
         );
         want(e.stalled == stalled, flag_problem("a stall", e.stalled));
-        if matches!(failure, Some(Failure::Trap(_))) {
-            want(false, "the guest trapped".into());
+        match failure {
+            Some(Failure::Trap(_)) => want(false, "the guest trapped".into()),
+            Some(Failure::StartupFailed(why)) => {
+                want(false, format!("lifespan startup failed: {why}"))
+            }
+            _ => {}
+        }
+        if let Some(LifespanPhase::ShutdownFailed(why)) = &ex.lifespan {
+            want(false, format!("lifespan shutdown failed: {why}"));
         }
         let expects_failure =
             e.violation.is_some() || e.exception.is_some() || e.timeout || e.memory || e.stalled;
@@ -333,6 +344,12 @@ pub fn report(s: &Scenario, ex: &Exchange, problems: &[String]) -> String {
         }
         Some(Failure::Trap(e)) => {
             let _ = writeln!(out, "  the guest trapped: {e}");
+        }
+        Some(Failure::StartupFailed(why)) => {
+            let _ = writeln!(out, "  lifespan startup failed:");
+            for line in why.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
         }
         None => {}
     }
