@@ -61,8 +61,8 @@ enum Command {
         /// Memory limit in MiB.
         #[arg(long, default_value_t = 512)]
         memory: usize,
-        /// A directory the app may read, as HOST or HOST::GUEST (default
-        /// guest path: the host path).
+        /// A directory the app may read, as HOST::GUEST, or HOST (the app
+        /// sees it at its absolute path).
         #[arg(long, value_name = "DIR")]
         read_dir: Option<String>,
         /// Do not run the app's lifespan (startup and shutdown) around each
@@ -93,11 +93,13 @@ impl Build {
     }
 }
 
-fn read_dir(arg: &str) -> (PathBuf, String) {
-    match arg.split_once("::") {
-        Some((host, guest)) => (host.into(), guest.into()),
-        None => (arg.into(), arg.into()),
+/// `HOST::GUEST`, or `HOST` seen by the app at its absolute host path.
+fn read_dir(arg: &str) -> Result<(PathBuf, String)> {
+    if let Some((host, guest)) = arg.split_once("::") {
+        return Ok((host.into(), guest.into()));
     }
+    let abs = std::fs::canonicalize(arg).with_context(|| format!("--read-dir {arg}"))?;
+    Ok((abs.clone(), abs.to_string_lossy().into_owned()))
 }
 
 fn main() -> ExitCode {
@@ -140,7 +142,7 @@ fn run(cli: Cli) -> Result<bool> {
                 time: Duration::try_from_secs_f64(timeout).context("invalid --timeout")?,
                 virtual_time,
                 memory: memory << 20,
-                read_dir: dir.as_deref().map(read_dir),
+                read_dir: dir.as_deref().map(read_dir).transpose()?,
                 lifespan: !no_lifespan,
             };
             let component = spec.build()?;
