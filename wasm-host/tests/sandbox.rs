@@ -414,3 +414,29 @@ fn cli_reports_a_failing_scenario_and_exits_1() {
     assert!(out.contains("  - expected status 201, got 200\n"), "{out}");
     assert!(out.contains("\n0 passed, 1 failed\n"), "{out}");
 }
+
+#[test]
+fn cli_shows_a_read_dir_without_guest_path_at_its_absolute_path() {
+    let data = apps_dir().join("data").canonicalize().expect("data dir");
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("read_dir.toml");
+    let scenario = format!(
+        "[[scenario]]\nname = \"read\"\npath = \"/read?{}/note.txt\"\n\
+         expect = {{ status = 200, body = \"read-only data\\n\" }}\n",
+        data.display()
+    );
+    std::fs::write(&file, scenario).expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let dir = data.to_string_lossy().into_owned();
+    let apps = apps_dir().to_string_lossy().into_owned();
+    let (code, out) = cli(&[
+        "run",
+        "bugs:app",
+        &file,
+        "--app-dir",
+        &apps,
+        "--read-dir",
+        &dir,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASS read"), "{out}");
+}
