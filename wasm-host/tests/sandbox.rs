@@ -91,6 +91,11 @@ fn violation(ex: &Exchange) -> (&str, &str) {
     (&ex.violations[0].error, &ex.violations[0].message)
 }
 
+/// `ex` has exactly one violation, with this error and offending message.
+fn assert_violation(ex: &Exchange, error: &str, message: &str) {
+    assert_eq!(violation(ex), (error, message));
+}
+
 #[test]
 fn a_good_app_passes() {
     let request = Request {
@@ -148,14 +153,10 @@ fn a_failed_lifespan_startup_is_reported_and_nothing_is_served() {
 #[test]
 fn body_before_start_is_caught() {
     let ex = get("/body-before-start");
-    let (error, message) = violation(&ex);
-    assert_eq!(
-        error,
-        "expected ASGI message 'http.response.start', but got 'http.response.body'"
-    );
-    assert_eq!(
-        message,
-        "{'type': 'http.response.body', 'body': b'too early'}"
+    assert_violation(
+        &ex,
+        "expected ASGI message 'http.response.start', but got 'http.response.body'",
+        "{'type': 'http.response.body', 'body': b'too early'}",
     );
     // The app raised the RuntimeError it got from send(); a 500 went out.
     assert!(matches!(&ex.failure, Some(Failure::Exception(tb)) if tb.contains("RuntimeError")));
@@ -165,28 +166,20 @@ fn body_before_start_is_caught() {
 #[test]
 fn a_second_start_is_caught() {
     let ex = get("/two-starts");
-    let (error, message) = violation(&ex);
-    assert_eq!(
-        error,
-        "got a second 'http.response.start' after the response started"
-    );
-    assert_eq!(
-        message,
-        "{'type': 'http.response.start', 'status': 200, 'headers': []}"
+    assert_violation(
+        &ex,
+        "got a second 'http.response.start' after the response started",
+        "{'type': 'http.response.start', 'status': 200, 'headers': []}",
     );
 }
 
 #[test]
 fn a_send_after_the_final_body_is_caught() {
     let ex = get("/after-final-body");
-    let (error, message) = violation(&ex);
-    assert_eq!(
-        error,
-        "unexpected ASGI message after the response completed"
-    );
-    assert_eq!(
-        message,
-        "{'type': 'http.response.body', 'body': b'one more'}"
+    assert_violation(
+        &ex,
+        "unexpected ASGI message after the response completed",
+        "{'type': 'http.response.body', 'body': b'one more'}",
     );
     // The response itself went out whole before the bad message.
     assert_eq!(
@@ -216,11 +209,10 @@ fn waiting_forever_is_caught() {
 #[test]
 fn wrong_types_are_caught() {
     let ex = get("/status-as-str");
-    let (error, message) = violation(&ex);
-    assert_eq!(error, "'status' must be an int, got str");
-    assert_eq!(
-        message,
-        "{'type': 'http.response.start', 'status': '200', 'headers': []}"
+    assert_violation(
+        &ex,
+        "'status' must be an int, got str",
+        "{'type': 'http.response.start', 'status': '200', 'headers': []}",
     );
     assert!(matches!(&ex.failure, Some(Failure::Exception(tb)) if tb.contains("TypeError")));
 
