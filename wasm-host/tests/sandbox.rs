@@ -432,3 +432,21 @@ fn cli_shows_a_read_dir_without_guest_path_at_its_absolute_path() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("PASS read"), "{out}");
 }
+
+#[test]
+fn cli_scenarios_can_require_each_bug() {
+    let apps = apps_dir().to_string_lossy().into_owned();
+    let file = apps_dir().join("bugs.toml").to_string_lossy().into_owned();
+    let limits = ["--timeout", "3", "--memory", "256"];
+    let mut args = vec!["run", "bugs:app", &file, "--app-dir", &apps];
+    args.extend(limits);
+    let (code, out) = cli(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\n9 passed, 0 failed\n"), "{out}");
+    // The report still shows what was caught.
+    assert!(
+        out.contains("  ASGI violation: 'status' must be an int, got str\n"),
+        "{out}"
+    );
+    assert!(out.contains("  memory limit: the app asked for"), "{out}");
+}

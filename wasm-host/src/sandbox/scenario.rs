@@ -367,3 +367,77 @@ pub fn report(s: &Scenario, ex: &Exchange, problems: &[String]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::Violation;
+
+    fn scenario(expect: &str) -> Scenario {
+        let text = format!("[[scenario]]\nname = \"s\"\npath = \"/\"\nexpect = {expect}\n");
+        parse(&text).expect("parse").scenario.remove(0)
+    }
+
+    fn ok_response() -> Exchange {
+        Exchange {
+            status: Some(200),
+            body: b"hi".to_vec(),
+            complete: true,
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn a_matching_response_passes() {
+        let s = scenario(r#"{ status = 200, body = "hi", body_contains = "h" }"#);
+        assert_eq!(s.check(&ok_response()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_mismatch_is_listed() {
+        let s = scenario(r#"{ status = 201, body = "ho", headers = [["x-a", "1"]] }"#);
+        assert_eq!(
+            s.check(&ok_response()),
+            [
+                "expected status 201, got 200",
+                "expected body \"ho\", got \"hi\"",
+                "missing response header x-a: 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn bugs_fail_unless_expected() {
+        let mut ex = ok_response();
+        ex.violations.push(Violation {
+            error: "got a second 'http.response.start'".into(),
+            message: "{}".into(),
+        });
+        ex.failure = Some(Failure::Memory {
+            limit: 1 << 20,
+            asked: 2 << 20,
+        });
+        let plain = scenario("{ status = 200 }");
+        assert_eq!(
+            plain.check(&ex),
+            ["unexpected ASGI violation", "stopped by the memory limit"]
+        );
+        let expecting = scenario(r#"{ violation = "second", memory = true }"#);
+        assert_eq!(expecting.check(&ex), Vec::<String>::new());
+        let wrong = scenario(r#"{ violation = "third", timeout = true, memory = true }"#);
+        assert_eq!(
+            wrong.check(&ex),
+            [
+                "expected an ASGI violation containing \"third\", got none",
+                "expected a timeout, none happened",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            parse("[[scenario]]\nname = \"s\"\npath = \"/\"\nexpect = { stauts = 200 }\n").is_err()
+        );
+    }
+}
