@@ -51,12 +51,14 @@ fn apps_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
 }
 
-/// The module `app` of `tests/apps`, built and loaded with `limits`.
+/// The module `app` of `tests/apps`, built and loaded with `limits`. The
+/// python path is the one `cli()` gives, so both share one component.
 fn load(app: &str, limits: Limits) -> AppSandbox {
+    let (tool, deps) = tools();
     let spec = BuildSpec {
         app: format!("{app}:app"),
-        python_path: vec![apps_dir()],
-        componentize_py: tools().0,
+        python_path: vec![apps_dir(), deps],
+        componentize_py: tool,
         cache_dir: cache_dir(),
     };
     let component = spec.build().expect("building the test apps");
