@@ -4,12 +4,14 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
+.PHONY: help venv build serve test test-rust test-python test-wasm sandbox-examples lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
 	@echo "make test    set everything up and run the whole test suite (Rust and Python)"
 	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
+	@echo "make test-wasm  wasm-host tests: the core under wasmtime byte for byte against native, apps in the sandbox"
+	@echo "make sandbox-examples  run the example apps' scenarios with cormorant-sandbox (wasm-host/examples)"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
 	@echo "make capi    build the C library (c-api/); make capi-install PREFIX=/usr/local installs it with its header and pkg-config file"
@@ -39,6 +41,31 @@ test-rust:
 
 test-python: build
 	$(PY) -m pytest tests -q
+
+# The sandbox's tools: componentize-py in the venv, the example apps'
+# pure-Python dependencies in a directory of their own.
+SANDBOX_DEPS := $(VENV)/sandbox-deps
+SANDBOX_ENV := CORMORANT_COMPONENTIZE_PY=$(CURDIR)/$(VENV)/bin/componentize-py \
+	CORMORANT_SANDBOX_DEPS=$(CURDIR)/$(SANDBOX_DEPS)
+SANDBOX := $(SANDBOX_ENV) cargo run -q -p cormorant-wasm-host --bin cormorant-sandbox --
+
+$(VENV)/.sandbox: wasm-host/requirements.txt wasm-host/examples/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r wasm-host/requirements.txt
+	rm -rf $(SANDBOX_DEPS)
+	$(PY) -m pip install -q --target $(SANDBOX_DEPS) -r wasm-host/examples/requirements.txt
+	touch $@
+
+# wasm-host is not a default member (wasmtime's cold build is slow).
+test-wasm: $(VENV)/.sandbox
+	rustup target add wasm32-wasip1
+	$(SANDBOX_ENV) cargo test -p cormorant-wasm-host
+
+sandbox-examples: $(VENV)/.sandbox
+	$(SANDBOX) run plain_app:app wasm-host/examples/plain_app.toml --app-dir wasm-host/examples
+	$(SANDBOX) run starlette_app:app wasm-host/examples/starlette_app.toml \
+		--app-dir wasm-host/examples --python-path $(SANDBOX_DEPS) \
+		--read-dir wasm-host/examples/data::/data
 
 lint:
 	cargo fmt --all --check

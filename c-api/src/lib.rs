@@ -42,6 +42,7 @@ mod conn;
 #[cfg(not(target_family = "wasm"))]
 mod server;
 mod types;
+mod wasm;
 
 use conn::Conn;
 pub use conn::cormorant_conn;
