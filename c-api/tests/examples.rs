@@ -85,8 +85,16 @@ fn header_compiles_as_c11() {
 #[test]
 fn cpp_example_runs() {
     let src = Path::new(CRATE).join("examples/cpp_hello.cpp");
-    let bin = build("c++", &src, "cpp_hello", &["-std=c++17", "-pedantic"]);
-    let out = Command::new(bin).output().unwrap();
+    let bin = build(
+        "c++",
+        &src,
+        "cpp_hello",
+        &["-std=c++17", "-pedantic", SANITIZE[0], SANITIZE[1]],
+    );
+    let out = Command::new(bin)
+        .env("ASAN_OPTIONS", "detect_leaks=1")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -486,6 +494,38 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
     assert_eq!(&frame, b"\x81\x08echo: hi");
     drop(ws);
     drop(s);
+
+    // A short load: 4 clients, 100 keep-alive requests and 25 WebSocket
+    // echoes each.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = connect(port);
+                for _ in 0..100 {
+                    s.write_all(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n")
+                        .unwrap();
+                    assert!(read_response(&mut s).ends_with(b"hello from C++"));
+                }
+                let mut ws = connect(port);
+                ws.write_all(
+                    b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+                )
+                .unwrap();
+                assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+                for i in 0..25 {
+                    let text = format!("{c}/{i}");
+                    ws.write_all(&client_frame(0x1, text.as_bytes())).unwrap();
+                    let mut frame = vec![0u8; 2 + 6 + text.len()];
+                    ws.read_exact(&mut frame).unwrap();
+                    assert_eq!(&frame[2..], format!("echo: {text}").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
     stop_clean(server);
 }
 
