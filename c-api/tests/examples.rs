@@ -207,6 +207,19 @@ fn expect_eof(s: &mut TcpStream) {
     assert!(rest.is_empty(), "unexpected bytes: {rest:?}");
 }
 
+/// Connects and sends a WebSocket upgrade request for `/ws`; returns the
+/// socket and the response head.
+fn open_websocket(port: u16) -> (TcpStream, String) {
+    let mut s = connect(port);
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let head = String::from_utf8(read_response(&mut s)).unwrap();
+    (s, head)
+}
+
 /// A masked client frame (RFC 6455 §5.2), payload under 126 bytes.
 fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
@@ -267,13 +280,7 @@ GET /hello HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
     assert!(all.starts_with(b"HTTP/1.1 400 Bad Request\r\n"), "{all:?}");
 
     // WebSocket: handshake, masked text echo, close handshake.
-    let mut s = connect(port);
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let head = String::from_utf8(read_response(&mut s)).unwrap();
+    let (mut s, head) = open_websocket(port);
     assert!(
         head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
         "{head}"
@@ -408,13 +415,7 @@ fn callback_server(inline: bool) {
     assert!(all.starts_with(b"HTTP/1.1 400 "), "{all:?}");
 
     // WebSocket echo on a thread of the example.
-    let mut s = connect(port);
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let head = String::from_utf8(read_response(&mut s)).unwrap();
+    let (mut s, head) = open_websocket(port);
     assert!(
         head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
         "{head}"
@@ -481,13 +482,8 @@ fn cpp_server_over_sockets() {
     s.write_all(b"GET /headers HTTP/1.1\r\nhost: t\r\nX-Trace: 1\r\n\r\n")
         .unwrap();
     assert!(read_response(&mut s).ends_with(b"\r\n\r\nhost\nx-trace\n"));
-    let mut ws = connect(port);
-    ws.write_all(
-        b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-    )
-    .unwrap();
-    assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+    let (mut ws, head) = open_websocket(port);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     ws.write_all(&client_frame(0x1, b"hi")).unwrap();
     let mut frame = [0u8; 10];
     ws.read_exact(&mut frame).unwrap();
@@ -506,13 +502,8 @@ sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n
                         .unwrap();
                     assert!(read_response(&mut s).ends_with(b"hello from C++"));
                 }
-                let mut ws = connect(port);
-                ws.write_all(
-                    b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-                )
-                .unwrap();
-                assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+                let (mut ws, head) = open_websocket(port);
+                assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
                 for i in 0..25 {
                     let text = format!("{c}/{i}");
                     ws.write_all(&client_frame(0x1, text.as_bytes())).unwrap();
@@ -671,13 +662,8 @@ fn short_load(port: u16) {
                         assert!(read_response(&mut s).ends_with(body.as_bytes()));
                     }
                 }
-                let mut ws = connect(port);
-                ws.write_all(
-                    b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-                )
-                .unwrap();
-                assert!(read_response(&mut ws).starts_with(b"HTTP/1.1 101 "));
+                let (mut ws, head) = open_websocket(port);
+                assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
                 for i in 0..50 {
                     let text = format!("{c}:{i}");
                     ws.write_all(&client_frame(0x1, text.as_bytes())).unwrap();

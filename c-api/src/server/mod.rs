@@ -249,6 +249,25 @@ pub(crate) unsafe fn with_handle<T: Poisonable>(
     }
 }
 
+/// [`with_handle`] for calls that also take `len` bytes at `data` (NULL
+/// allowed only when `len` is 0).
+///
+/// # Safety
+/// As for [`with_handle`]; `data` points to `len` readable bytes.
+pub(crate) unsafe fn with_handle_bytes<T: Poisonable>(
+    ptr: *mut T,
+    data: *const u8,
+    len: usize,
+    f: impl FnOnce(&mut T, &[u8]) -> cormorant_result,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    let Some(bytes) = (unsafe { crate::slice(data, len) }) else {
+        return cormorant_result::NullArgument;
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { with_handle(ptr, |h| f(h, bytes)) }
+}
+
 /// A handle that a caught panic makes unusable.
 pub(crate) trait Poisonable {
     fn poisoned(&mut self) -> &mut bool;

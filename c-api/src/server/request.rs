@@ -4,9 +4,11 @@
 use bytes::Bytes;
 use cormorant_native::embed;
 
-use super::{InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle};
+use super::{
+    InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle, with_handle_bytes,
+};
+use crate::copy_headers;
 use crate::types::{cormorant_header, cormorant_result};
-use crate::{copy_headers, slice};
 
 /// An HTTP request (HTTP/1.1 or HTTP/2) and its response. Opaque.
 pub struct cormorant_request {
@@ -137,12 +139,11 @@ pub unsafe extern "C" fn cormorant_request_write(
     more: bool,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(data) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    let body = Bytes::copy_from_slice(data);
-    // SAFETY: forwarded caller contract.
-    unsafe { with_handle(request, |r| stream_result(r.request.write(body, more))) }
+    unsafe {
+        with_handle_bytes(request, data, len, |r, body| {
+            stream_result(r.request.write(Bytes::copy_from_slice(body), more))
+        })
+    }
 }
 
 /// Releases the request. A response not started becomes `500`; one not

@@ -6,8 +6,9 @@ use std::ffi::{CStr, c_char};
 use bytes::Bytes;
 use cormorant_native::embed::{self, Message};
 
-use super::{InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle};
-use crate::slice;
+use super::{
+    InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle, with_handle_bytes,
+};
 use crate::types::{EMPTY_STR, cormorant_result, cormorant_str, str_view};
 
 /// A WebSocket upgrade request, then the connection. Opaque.
@@ -188,11 +189,7 @@ pub unsafe extern "C" fn cormorant_websocket_send(
     data: *const u8,
     len: usize,
 ) -> cormorant_result {
-    // SAFETY: forwarded caller contract.
-    let Some(data) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    let f = |w: &mut cormorant_websocket| {
+    let f = |w: &mut cormorant_websocket, data: &[u8]| {
         if is_text {
             match std::str::from_utf8(data) {
                 Ok(t) => stream_result(w.ws.send_text(t.to_owned())),
@@ -203,7 +200,7 @@ pub unsafe extern "C" fn cormorant_websocket_send(
         }
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle(ws, f) }
+    unsafe { with_handle_bytes(ws, data, len, f) }
 }
 
 /// Starts the close handshake with `code` and a UTF-8 `reason` of
@@ -220,15 +217,17 @@ pub unsafe extern "C" fn cormorant_websocket_close(
     reason_len: usize,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(reason) = (unsafe { slice(reason, reason_len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    let Ok(reason) = std::str::from_utf8(reason) else {
-        return cormorant_result::InvalidArgument;
-    };
-    let reason = reason.to_owned();
-    // SAFETY: forwarded caller contract.
-    unsafe { with_handle(ws, |w| stream_result(w.ws.close(code, reason))) }
+    unsafe {
+        with_handle_bytes(
+            ws,
+            reason,
+            reason_len,
+            |w, reason| match std::str::from_utf8(reason) {
+                Ok(r) => stream_result(w.ws.close(code, r.to_owned())),
+                Err(_) => cormorant_result::InvalidArgument,
+            },
+        )
+    }
 }
 
 /// Releases the WebSocket: an upgrade never answered is refused with 403,

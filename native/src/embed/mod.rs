@@ -53,6 +53,15 @@ impl std::fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
+impl From<cormorant_core::asgi::SendError> for StreamError {
+    fn from(e: cormorant_core::asgi::SendError) -> Self {
+        match e {
+            cormorant_core::asgi::SendError::Disconnected => Self::Disconnected,
+            e => Self::Invalid(e.to_string()),
+        }
+    }
+}
+
 /// Where the [`Handler`] is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {

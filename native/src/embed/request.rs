@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive, SendError};
+use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive};
 
 use super::{Link, StreamError, park, wait_for_room};
 use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, SEND_LOW_WATER, Shared};
@@ -121,11 +121,7 @@ impl Request {
         if let AppMessage::HttpResponseStart { status, .. } = &msg {
             st.status = *status;
         }
-        let out = match st.stream.handle_app(msg) {
-            Ok(out) => out,
-            Err(SendError::Disconnected) => return Err(StreamError::Disconnected),
-            Err(e) => return Err(StreamError::Invalid(e.to_string())),
-        };
+        let out = st.stream.handle_app(msg)?;
         if out == Output::default() {
             return Ok(());
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{SendError, WebSocketScope, WsAppMessage, WsOutput, WsReceive};
+use cormorant_core::asgi::{WebSocketScope, WsAppMessage, WsOutput, WsReceive};
 
 use super::{Link, StreamError, park, wait_for_room};
 use crate::handoff::websocket::{
@@ -146,11 +146,7 @@ impl WebSocket {
 
     fn send(&mut self, msg: WsAppMessage) -> Result<(), StreamError> {
         let mut st = self.shared.lock();
-        let out = match st.stream.handle_app(msg) {
-            Ok(out) => out,
-            Err(SendError::Disconnected) => return Err(StreamError::Disconnected),
-            Err(e) => return Err(StreamError::Invalid(e.to_string())),
-        };
+        let out = st.stream.handle_app(msg)?;
         if out == WsOutput::Nothing {
             return Ok(());
         }
