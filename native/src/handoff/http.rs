@@ -6,15 +6,13 @@
 //! GIL while holding it (it never takes the GIL at all).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, HttpStream, Output};
-use tokio::sync::Notify;
 
-use super::queue::{ConnWake, ConnWakes, Job, JobQueue};
-use super::{Waiter, unpark_thread};
+use super::queue::{ConnWake, Job, JobQueue};
+use super::{Handoff, Waiter, Woken, unpark_thread};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -36,15 +34,15 @@ pub(crate) struct NewRequest {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// The request's shared state.
-pub(crate) struct Shared {
-    state: Mutex<StreamState>,
-    /// Wakes the connection task: output was queued, or the app asked for
-    /// body. The Python thread does not call it directly but goes through
-    /// [`Shared::wake_conn`], which batches the cross-thread wake-ups.
-    pub(crate) conn_wake: Notify,
-    /// A wake-up for this request is already in the I/O thread's mailbox.
-    wake_pending: AtomicBool,
+/// The request's shared state. The connection task is woken through
+/// [`Handoff::wake_conn`], which batches the cross-thread wake-ups: output
+/// was queued, or the app asked for body.
+pub(crate) type Shared = Handoff<StreamState>;
+
+impl Woken for StreamState {
+    fn conn_wake(shared: Arc<Shared>) -> ConnWake {
+        ConnWake::Http(shared)
+    }
 }
 
 /// Everything behind the lock.
@@ -71,38 +69,17 @@ pub(crate) struct StreamState {
 
 impl Shared {
     pub(crate) fn new(stream: HttpStream) -> Self {
-        Self {
-            state: Mutex::new(StreamState {
-                stream,
-                out: VecDeque::new(),
-                out_bytes: 0,
-                body_requested: false,
-                recv_waiter: None,
-                send_waiter: None,
-                wake_queued: false,
-                status: 0,
-                body_sent: 0,
-            }),
-            conn_wake: Notify::new(),
-            wake_pending: AtomicBool::new(false),
-        }
-    }
-
-    /// From the Python thread: asks the connection task to look at this
-    /// request again, through the I/O thread's mailbox.
-    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
-        if super::on_io_thread() {
-            // An embedded handler answering inline: no mailbox round trip.
-            self.conn_wake.notify_one();
-        } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(ConnWake::Http(self.clone()));
-        }
-    }
-
-    /// On the I/O thread, for a request taken from the mailbox.
-    pub(crate) fn deliver_wake(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-        self.conn_wake.notify_one();
+        Self::with_state(StreamState {
+            stream,
+            out: VecDeque::new(),
+            out_bytes: 0,
+            body_requested: false,
+            recv_waiter: None,
+            send_waiter: None,
+            wake_queued: false,
+            status: 0,
+            body_sent: 0,
+        })
     }
 
     /// From the I/O thread: changes the state with `f`, then queues a wake
@@ -127,11 +104,6 @@ impl Shared {
     /// a `send()` waiting for room may resume.
     pub(crate) fn written(self: &Arc<Self>, queue: &JobQueue, n: usize) {
         self.update(queue, |st| st.out_bytes = st.out_bytes.saturating_sub(n));
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {
-        // A panic while holding the lock leaves plain data behind; keep going.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

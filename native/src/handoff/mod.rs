@@ -7,6 +7,62 @@ pub(crate) mod http;
 pub(crate) mod queue;
 pub(crate) mod websocket;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use queue::{ConnWake, ConnWakes};
+
+/// What a stream (an HTTP request, a WebSocket) shares between its
+/// connection task and the application: its state behind a lock, and the
+/// flags that wake the connection task at most once per batch.
+pub(crate) struct Handoff<S> {
+    state: Mutex<S>,
+    /// Wakes the connection task.
+    pub(crate) conn_wake: Notify,
+    /// A wake-up is in the I/O thread's mailbox already.
+    wake_pending: AtomicBool,
+}
+
+/// How a kind of stream state is named in the I/O thread's mailbox.
+pub(crate) trait Woken: Sized {
+    /// The mailbox entry that wakes `shared`'s connection task.
+    fn conn_wake(shared: Arc<Handoff<Self>>) -> ConnWake;
+}
+
+impl<S: Woken> Handoff<S> {
+    pub(crate) fn with_state(state: S) -> Self {
+        Self {
+            state: Mutex::new(state),
+            conn_wake: Notify::new(),
+            wake_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// The state; a poisoned lock is taken anyway (the state stays
+    /// consistent between statements).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From the application side: asks the connection task to look again.
+    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
+        if on_io_thread() {
+            // An embedded handler answering inline: no mailbox round trip.
+            self.conn_wake.notify_one();
+        } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            wakes.push(S::conn_wake(self.clone()));
+        }
+    }
+
+    /// On the I/O thread, for a wake-up taken from the mailbox.
+    pub(crate) fn deliver_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+        self.conn_wake.notify_one();
+    }
+}
+
 thread_local! {
     static IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

@@ -2,14 +2,12 @@
 //! (on the I/O thread) and the application.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput};
-use tokio::sync::Notify;
 
-use super::queue::{ConnWake, ConnWakes};
-use super::{Waiter, unpark_thread};
+use super::queue::ConnWake;
+use super::{Handoff, Waiter, Woken, unpark_thread};
 
 /// Outgoing message bytes queued by `send()` above which `send()` waits for
 /// the connection to drain.
@@ -27,11 +25,12 @@ pub(crate) struct NewWebSocket {
 }
 
 /// State shared by the connection task and the application.
-pub(crate) struct WsShared {
-    state: Mutex<WsState>,
-    /// Wakes the connection task.
-    pub(crate) conn_wake: Notify,
-    wake_pending: AtomicBool,
+pub(crate) type WsShared = Handoff<WsState>;
+
+impl Woken for WsState {
+    fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
+        ConnWake::WebSocket(shared)
+    }
 }
 
 /// Everything behind the lock.
@@ -52,38 +51,14 @@ pub(crate) struct WsState {
 
 impl WsShared {
     pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new(WsState {
-                stream: WebSocketStream::new(),
-                out: VecDeque::new(),
-                out_bytes: 0,
-                recv_waiter: None,
-                send_waiter: None,
-                wake_queued: false,
-            }),
-            conn_wake: Notify::new(),
-            wake_pending: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, WsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// From the Python thread: asks the connection task to look again.
-    pub(crate) fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
-        if super::on_io_thread() {
-            // An embedded handler answering inline: no mailbox round trip.
-            self.conn_wake.notify_one();
-        } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(ConnWake::WebSocket(self.clone()));
-        }
-    }
-
-    /// On the I/O thread, for a wake-up taken from the mailbox.
-    pub(crate) fn deliver_wake(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-        self.conn_wake.notify_one();
+        Self::with_state(WsState {
+            stream: WebSocketStream::new(),
+            out: VecDeque::new(),
+            out_bytes: 0,
+            recv_waiter: None,
+            send_waiter: None,
+            wake_queued: false,
+        })
     }
 }
 
