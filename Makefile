@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
-	@echo "make test    set everything up and run the whole test suite (Rust and Python)"
+	@echo "make test    set everything up and run the whole test suite (Rust, C API, Python, wasm-host)"
 	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
 	@echo "make test-wasm  wasm-host tests: the core under wasmtime byte for byte against native, apps in the sandbox"
 	@echo "make sandbox-examples  run the example apps' scenarios with cormorant-sandbox (wasm-host/examples)"
@@ -32,7 +32,7 @@ build: venv
 serve: build
 	$(VENV)/bin/cormorant examples.fastapi_app:app --host 127.0.0.1 --port 8000
 
-test: test-rust test-python
+test: test-rust test-python test-wasm
 
 test-rust:
 	cargo test -p cormorant-core
