@@ -244,26 +244,7 @@ impl Conn {
         };
         // The upgrade request has no body: step past its end.
         while let h1::Event::BodyChunk(_) | h1::Event::EndOfMessage = self.h1.poll_event() {}
-        let mut headers = vec![
-            (
-                Bytes::from_static(b"upgrade"),
-                Bytes::from_static(b"websocket"),
-            ),
-            (
-                Bytes::from_static(b"connection"),
-                Bytes::from_static(b"Upgrade"),
-            ),
-            (
-                Bytes::from_static(b"sec-websocket-accept"),
-                Bytes::from(hs.accept()),
-            ),
-        ];
-        if let Some(p) = subprotocol {
-            headers.push((
-                Bytes::from_static(b"sec-websocket-protocol"),
-                Bytes::copy_from_slice(p.as_bytes()),
-            ));
-        }
+        let headers = hs.response_headers(subprotocol);
         let sent = self.h1.send_response(ResponseHead {
             status: 101,
             headers,

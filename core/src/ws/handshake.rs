@@ -286,6 +286,33 @@ impl Handshake {
         accept_key(&self.key)
     }
 
+    /// The header fields of the `101 Switching Protocols` answer: `Upgrade`,
+    /// `Connection`, `Sec-WebSocket-Accept`, and `Sec-WebSocket-Protocol`
+    /// when a `subprotocol` was chosen.
+    pub fn response_headers(&self, subprotocol: Option<&str>) -> Vec<(Bytes, Bytes)> {
+        let mut headers = vec![
+            (
+                Bytes::from_static(b"upgrade"),
+                Bytes::from_static(b"websocket"),
+            ),
+            (
+                Bytes::from_static(b"connection"),
+                Bytes::from_static(b"Upgrade"),
+            ),
+            (
+                Bytes::from_static(b"sec-websocket-accept"),
+                Bytes::from(self.accept()),
+            ),
+        ];
+        if let Some(p) = subprotocol {
+            headers.push((
+                Bytes::from_static(b"sec-websocket-protocol"),
+                Bytes::copy_from_slice(p.as_bytes()),
+            ));
+        }
+        headers
+    }
+
     /// Picks the first acceptable permessage-deflate offer (RFC 7692 §5,
     /// §7.1): the parameters to use and the value of the response's
     /// `Sec-WebSocket-Extensions` field. `None` when `enabled` is false or

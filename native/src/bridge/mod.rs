@@ -14,7 +14,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::handoff::Waiter;
+use crate::handoff::{Waiter, Waiters};
 
 create_exception!(
     _cormorant,
@@ -74,15 +74,13 @@ impl PyCtx {
         &self,
         py: Python<'_>,
         wait: bool,
-        waiter: &mut Option<Waiter>,
-        wake_queued: &mut bool,
+        waiters: &mut Waiters,
     ) -> PyResult<PyObject> {
         if !wait {
             return Ok(self.done.clone_ref(py));
         }
         let fut = self.create_future.call0(py)?;
-        *waiter = Some(Waiter::Future(fut.clone_ref(py)));
-        *wake_queued = false;
+        waiters.wait_send(Waiter::Future(fut.clone_ref(py)));
         Ok(fut)
     }
 }

@@ -237,8 +237,7 @@ impl Request {
         let r = st.stream.poll_receive();
         if r == Receive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
-            st.recv_waiter = Some(Waiter::Future(fut.clone_ref(py)));
-            st.wake_queued = false;
+            st.waiters.wait_recv(Waiter::Future(fut.clone_ref(py)));
             drop(st);
             // The connection may be waiting for this first ask (100-continue)
             // or for room in the body buffer.
@@ -281,10 +280,7 @@ impl Request {
         st.out_bytes += out.body.len();
         st.out.push_back(out);
         let wait = st.out_bytes > SEND_HIGH_WATER;
-        let state = &mut *st;
-        let result =
-            self.ctx
-                .send_result(py, wait, &mut state.send_waiter, &mut state.wake_queued)?;
+        let result = self.ctx.send_result(py, wait, &mut st.waiters)?;
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)

@@ -13,9 +13,9 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use super::awaitable::Ready;
 use super::request::{bytes_like, parse_headers};
 use super::{ClientDisconnected, PyCtx};
-use crate::handoff::Waiter;
 use crate::handoff::queue::ConnWakes;
-use crate::handoff::websocket::{WS_SEND_HIGH_WATER, WS_SEND_LOW_WATER, WsShared, output_len};
+use crate::handoff::websocket::{WS_SEND_HIGH_WATER, WsShared, output_len};
+use crate::handoff::{SendSide, Waiter};
 
 /// The dict `receive()` returns.
 pub(crate) fn receive_message(py: Python<'_>, r: WsReceive) -> PyResult<Bound<'_, PyDict>> {
@@ -147,8 +147,7 @@ impl WebSocket {
         let r = st.stream.poll_receive();
         if r == WsReceive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
-            st.recv_waiter = Some(Waiter::Future(fut.clone_ref(py)));
-            st.wake_queued = false;
+            st.waiters.wait_recv(Waiter::Future(fut.clone_ref(py)));
             return Ok(fut);
         }
         drop(st);
@@ -177,10 +176,7 @@ impl WebSocket {
         st.out_bytes += output_len(&out);
         st.out.push_back(out);
         let wait = st.out_bytes > WS_SEND_HIGH_WATER;
-        let state = &mut *st;
-        let result =
-            self.ctx
-                .send_result(py, wait, &mut state.send_waiter, &mut state.wake_queued)?;
+        let result = self.ctx.send_result(py, wait, &mut st.waiters)?;
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
@@ -208,11 +204,12 @@ impl WebSocket {
 /// Resolves the futures of a woken WebSocket on the Python thread.
 pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) -> PyResult<()> {
     let mut st = shared.lock();
-    st.wake_queued = false;
+    st.waiters.wake_queued = false;
     let was_queued = st.stream.queued() > 0;
-    let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
+    let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
         let r = st.stream.poll_receive();
-        st.recv_waiter
+        st.waiters
+            .recv
             .take()
             .and_then(Waiter::into_future)
             .map(|w| (w, r))
@@ -220,8 +217,8 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
         None
     };
     let gone = st.stream.is_gone();
-    let send = if st.send_waiter.is_some() && (st.out_bytes <= WS_SEND_LOW_WATER || gone) {
-        st.send_waiter.take().and_then(Waiter::into_future)
+    let send = if st.waiters.send.is_some() && st.can_send() {
+        st.waiters.send.take().and_then(Waiter::into_future)
     } else {
         None
     };

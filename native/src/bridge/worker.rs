@@ -15,10 +15,10 @@ use super::request::{AccessInfo, Request, receive_message};
 use super::websocket::{self, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::config::ServerConfig;
-use crate::handoff::Waiter;
-use crate::handoff::http::{NewRequest, SEND_LOW_WATER, Shared};
+use crate::handoff::http::{NewRequest, Shared};
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use crate::handoff::websocket::NewWebSocket;
+use crate::handoff::{SendSide, Waiter};
 use crate::server::access_format::AccessFormat;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
@@ -154,10 +154,11 @@ impl Worker {
 
     fn wake(py: Python<'_>, shared: &Arc<Shared>, conn_wakes: &ConnWakes) -> PyResult<()> {
         let mut st = shared.lock();
-        st.wake_queued = false;
-        let recv = if st.recv_waiter.is_some() && st.stream.receive_ready() {
+        st.waiters.wake_queued = false;
+        let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
             let r = st.stream.poll_receive();
-            st.recv_waiter
+            st.waiters
+                .recv
                 .take()
                 .and_then(Waiter::into_future)
                 .map(|w| (w, r))
@@ -165,8 +166,8 @@ impl Worker {
             None
         };
         let disconnected = st.stream.is_disconnected();
-        let send = if st.send_waiter.is_some() && (st.out_bytes <= SEND_LOW_WATER || disconnected) {
-            st.send_waiter.take().and_then(Waiter::into_future)
+        let send = if st.waiters.send.is_some() && st.can_send() {
+            st.waiters.send.take().and_then(Waiter::into_future)
         } else {
             None
         };

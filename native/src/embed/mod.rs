@@ -22,8 +22,8 @@ pub use request::Request;
 pub use websocket::{Message, WebSocket};
 
 use crate::config::ServerConfig;
-use crate::handoff::on_io_thread;
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use crate::handoff::{Handoff, SendSide, Waiter, Woken, on_io_thread};
 use crate::server::{self, ServerCtx, listener::Listener};
 
 /// What a stream's blocking call can fail with.
@@ -313,23 +313,31 @@ fn wait_readable(fd: RawFd) {
     unsafe { libc::poll(&mut pfd, 1, -1) };
 }
 
-/// Backpressure: parks until `still_full` (which registers the thread as
-/// the stream's send waiter when it returns true) says the connection
-/// drained to its low mark.
-pub(crate) fn wait_for_room(
+/// After output was queued on `shared`: wakes its connection and, when
+/// more than the high mark waits to be written (`full`), parks until the
+/// connection drained to the low mark. The I/O thread cannot wait for
+/// itself: there the output just stays buffered.
+pub(crate) fn flush<S: Woken + SendSide>(
+    shared: &Arc<Handoff<S>>,
     link: &Link,
-    mut still_full: impl FnMut() -> bool,
+    full: bool,
 ) -> Result<(), StreamError> {
-    // The I/O thread cannot wait for itself: the output stays buffered.
-    if on_io_thread() {
+    shared.wake_conn(&link.conn_wakes);
+    if !full || on_io_thread() {
         return Ok(());
     }
-    while still_full() {
+    loop {
+        {
+            let mut st = shared.lock();
+            if st.can_send() {
+                return Ok(());
+            }
+            st.waiters().wait_send(Waiter::this_thread());
+        }
         if !park(link) {
             return Err(StreamError::Disconnected);
         }
     }
-    Ok(())
 }
 
 /// Parks the calling thread until woken, or for at most [`PARK_CHECK`].

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive};
 
-use super::{Link, StreamError, park, wait_for_room};
-use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, SEND_LOW_WATER, Shared};
-use crate::handoff::{on_io_thread, wait_here};
+use super::{Link, StreamError, flush, park};
+use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, Shared};
+use crate::handoff::{Waiter, on_io_thread};
 
 /// An HTTP request and its response. Owned by one thread at a time; it may
 /// move between threads. See [`super::Handler::request`].
@@ -63,8 +63,7 @@ impl Request {
                     return Err(StreamError::WouldBlock);
                 }
                 Receive::Pending => {
-                    let state = &mut *st;
-                    wait_here(&mut state.recv_waiter, &mut state.wake_queued);
+                    st.waiters.wait_recv(Waiter::this_thread());
                     drop(st);
                     // The connection may wait for this first ask
                     // (100-continue) or for room in its body buffer.
@@ -128,21 +127,9 @@ impl Request {
         st.body_sent += out.body.len() as u64;
         st.out_bytes += out.body.len();
         st.out.push_back(out);
-        let wait = st.out_bytes > SEND_HIGH_WATER;
+        let full = st.out_bytes > SEND_HIGH_WATER;
         drop(st);
-        self.shared.wake_conn(&self.link.conn_wakes);
-        if wait {
-            wait_for_room(&self.link, || {
-                let mut st = self.shared.lock();
-                let full = st.out_bytes > SEND_LOW_WATER && !st.stream.is_disconnected();
-                if full {
-                    let state = &mut *st;
-                    wait_here(&mut state.send_waiter, &mut state.wake_queued);
-                }
-                full
-            })?;
-        }
-        Ok(())
+        flush(&self.shared, &self.link, full)
     }
 }
 

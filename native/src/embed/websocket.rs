@@ -6,11 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cormorant_core::asgi::{WebSocketScope, WsAppMessage, WsOutput, WsReceive};
 
-use super::{Link, StreamError, park, wait_for_room};
-use crate::handoff::websocket::{
-    NewWebSocket, WS_SEND_HIGH_WATER, WS_SEND_LOW_WATER, WsShared, output_len,
-};
-use crate::handoff::{on_io_thread, wait_here};
+use super::{Link, StreamError, flush, park};
+use crate::handoff::websocket::{NewWebSocket, WS_SEND_HIGH_WATER, WsShared, output_len};
+use crate::handoff::{Waiter, on_io_thread};
 
 /// A message from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,8 +133,7 @@ impl WebSocket {
             if on_io_thread() {
                 return Err(StreamError::WouldBlock);
             }
-            let state = &mut *st;
-            wait_here(&mut state.recv_waiter, &mut state.wake_queued);
+            st.waiters.wait_recv(Waiter::this_thread());
             drop(st);
             if !park(&self.link) {
                 return Err(StreamError::Disconnected);
@@ -152,21 +149,9 @@ impl WebSocket {
         }
         st.out_bytes += output_len(&out);
         st.out.push_back(out);
-        let wait = st.out_bytes > WS_SEND_HIGH_WATER;
+        let full = st.out_bytes > WS_SEND_HIGH_WATER;
         drop(st);
-        self.shared.wake_conn(&self.link.conn_wakes);
-        if wait {
-            wait_for_room(&self.link, || {
-                let mut st = self.shared.lock();
-                let full = st.out_bytes > WS_SEND_LOW_WATER && !st.stream.is_gone();
-                if full {
-                    let state = &mut *st;
-                    wait_here(&mut state.send_waiter, &mut state.wake_queued);
-                }
-                full
-            })?;
-        }
-        Ok(())
+        flush(&self.shared, &self.link, full)
     }
 }
 

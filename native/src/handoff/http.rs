@@ -12,7 +12,7 @@ use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, HttpStream, Output};
 
 use super::queue::{ConnWake, Job, JobQueue};
-use super::{Handoff, Waiter, Woken, unpark_thread};
+use super::{Handoff, SendSide, Waiters, Woken};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -39,6 +39,16 @@ pub(crate) struct NewRequest {
 /// was queued, or the app asked for body.
 pub(crate) type Shared = Handoff<StreamState>;
 
+impl SendSide for StreamState {
+    fn can_send(&self) -> bool {
+        self.out_bytes <= SEND_LOW_WATER || self.stream.is_disconnected()
+    }
+
+    fn waiters(&mut self) -> &mut Waiters {
+        &mut self.waiters
+    }
+}
+
 impl Woken for StreamState {
     fn conn_wake(shared: Arc<Shared>) -> ConnWake {
         ConnWake::Http(shared)
@@ -55,12 +65,8 @@ pub(crate) struct StreamState {
     pub(crate) out_bytes: usize,
     /// The application called `receive()` at least once (for 100-continue).
     pub(crate) body_requested: bool,
-    /// Future of a `receive()` waiting for body or a disconnect.
-    pub(crate) recv_waiter: Option<Waiter>,
-    /// Future of a `send()` waiting for the connection to drain.
-    pub(crate) send_waiter: Option<Waiter>,
-    /// A wake job is already queued for the Python thread.
-    pub(crate) wake_queued: bool,
+    /// The application's waiting `receive()` and `send()`.
+    pub(crate) waiters: Waiters,
     /// Status of the response, for the access log.
     pub(crate) status: u16,
     /// Response body bytes sent by the application, for the access log.
@@ -74,9 +80,7 @@ impl Shared {
             out: VecDeque::new(),
             out_bytes: 0,
             body_requested: false,
-            recv_waiter: None,
-            send_waiter: None,
-            wake_queued: false,
+            waiters: Waiters::default(),
             status: 0,
             body_sent: 0,
         })
@@ -111,22 +115,9 @@ impl StreamState {
     /// Whether the Python side must be woken: a waiter exists that can now
     /// make progress and no wake is queued yet. Marks the wake as queued.
     pub(crate) fn needs_wake(&mut self) -> bool {
-        if self.wake_queued {
-            return false;
-        }
-        let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
-        let send_ready = self.send_waiter.is_some()
-            && (self.out_bytes <= SEND_LOW_WATER || self.stream.is_disconnected());
-        // A thread of the embedding API is woken right here; only a
-        // future needs the application thread.
-        let parked = (!recv_ready || unpark_thread(&mut self.recv_waiter))
-            && (!send_ready || unpark_thread(&mut self.send_waiter));
-        if (recv_ready || send_ready) && !parked {
-            self.wake_queued = true;
-            true
-        } else {
-            false
-        }
+        let can_send = self.can_send();
+        self.waiters
+            .needs_wake(self.stream.receive_ready(), can_send)
     }
 
     /// Feeds a body chunk from the connection.

@@ -88,9 +88,62 @@ pub(crate) enum Waiter {
     Thread(std::thread::Thread),
 }
 
+/// Who waits on one stream on the application side, and whether a wake-up
+/// for them is queued already.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    /// Waits in `receive()` for body, a message or a disconnect.
+    pub(crate) recv: Option<Waiter>,
+    /// Waits in `send()` for the connection to drain.
+    pub(crate) send: Option<Waiter>,
+    /// A wake job is already queued for the application thread.
+    pub(crate) wake_queued: bool,
+}
+
+impl Waiters {
+    /// `waiter` waits for something to receive.
+    pub(crate) fn wait_recv(&mut self, waiter: Waiter) {
+        self.recv = Some(waiter);
+        self.wake_queued = false;
+    }
+
+    /// `waiter` waits for room to send.
+    pub(crate) fn wait_send(&mut self, waiter: Waiter) {
+        self.send = Some(waiter);
+        self.wake_queued = false;
+    }
+
+    /// Given whether a receive and a send could go on now: wakes parked
+    /// threads of the embedding API right here, and returns whether a
+    /// future needs the application thread (marking that wake as queued).
+    pub(crate) fn needs_wake(&mut self, can_receive: bool, can_send: bool) -> bool {
+        if self.wake_queued {
+            return false;
+        }
+        let recv_ready = self.recv.is_some() && can_receive;
+        let send_ready = self.send.is_some() && can_send;
+        let parked = (!recv_ready || unpark_thread(&mut self.recv))
+            && (!send_ready || unpark_thread(&mut self.send));
+        if (recv_ready || send_ready) && !parked {
+            self.wake_queued = true;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Stream state whose `send()` has backpressure.
+pub(crate) trait SendSide {
+    /// Whether a waiting `send()` may go on (drained, or the peer is gone).
+    fn can_send(&self) -> bool;
+    /// The stream's waiters.
+    fn waiters(&mut self) -> &mut Waiters;
+}
+
 /// Takes and unparks the thread waiting in `slot`; false when a future
 /// waits there instead (or nothing).
-pub(crate) fn unpark_thread(slot: &mut Option<Waiter>) -> bool {
+fn unpark_thread(slot: &mut Option<Waiter>) -> bool {
     match slot.take() {
         Some(Waiter::Thread(t)) => {
             t.unpark();
@@ -103,15 +156,13 @@ pub(crate) fn unpark_thread(slot: &mut Option<Waiter>) -> bool {
     }
 }
 
-/// Makes the calling thread the waiter in `slot`; the caller then unlocks
-/// the stream and parks (see [`std::thread::park`]), re-checking its
-/// condition when it wakes.
-pub(crate) fn wait_here(slot: &mut Option<Waiter>, wake_queued: &mut bool) {
-    *slot = Some(Waiter::Thread(std::thread::current()));
-    *wake_queued = false;
-}
-
 impl Waiter {
+    /// The calling thread, which then unlocks the stream and parks (see
+    /// [`std::thread::park`]), re-checking its condition when it wakes.
+    pub(crate) fn this_thread() -> Self {
+        Self::Thread(std::thread::current())
+    }
+
     /// Wakes a parked thread at once; hands a future back for the Python
     /// thread to resolve.
     #[cfg(feature = "python")]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput};
 
 use super::queue::ConnWake;
-use super::{Handoff, Waiter, Woken, unpark_thread};
+use super::{Handoff, SendSide, Waiters, Woken};
 
 /// Outgoing message bytes queued by `send()` above which `send()` waits for
 /// the connection to drain.
@@ -27,6 +27,16 @@ pub(crate) struct NewWebSocket {
 /// State shared by the connection task and the application.
 pub(crate) type WsShared = Handoff<WsState>;
 
+impl SendSide for WsState {
+    fn can_send(&self) -> bool {
+        self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone()
+    }
+
+    fn waiters(&mut self) -> &mut Waiters {
+        &mut self.waiters
+    }
+}
+
 impl Woken for WsState {
     fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
         ConnWake::WebSocket(shared)
@@ -41,12 +51,8 @@ pub(crate) struct WsState {
     pub(crate) out: VecDeque<WsOutput>,
     /// Message bytes in `out` or not yet written.
     pub(crate) out_bytes: usize,
-    /// Future of a `receive()` waiting for a message.
-    pub(crate) recv_waiter: Option<Waiter>,
-    /// Future of a `send()` waiting for room.
-    pub(crate) send_waiter: Option<Waiter>,
-    /// A wake job is already queued for the Python thread.
-    pub(crate) wake_queued: bool,
+    /// The application's waiting `receive()` and `send()`.
+    pub(crate) waiters: Waiters,
 }
 
 impl WsShared {
@@ -55,9 +61,7 @@ impl WsShared {
             stream: WebSocketStream::new(),
             out: VecDeque::new(),
             out_bytes: 0,
-            recv_waiter: None,
-            send_waiter: None,
-            wake_queued: false,
+            waiters: Waiters::default(),
         })
     }
 }
@@ -65,22 +69,9 @@ impl WsShared {
 impl WsState {
     /// Whether the Python side must be woken; marks the wake as queued.
     pub(crate) fn needs_wake(&mut self) -> bool {
-        if self.wake_queued {
-            return false;
-        }
-        let recv_ready = self.recv_waiter.is_some() && self.stream.receive_ready();
-        let send_ready = self.send_waiter.is_some()
-            && (self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone());
-        // A thread of the embedding API is woken right here; only a
-        // future needs the application thread.
-        let parked = (!recv_ready || unpark_thread(&mut self.recv_waiter))
-            && (!send_ready || unpark_thread(&mut self.send_waiter));
-        if (recv_ready || send_ready) && !parked {
-            self.wake_queued = true;
-            true
-        } else {
-            false
-        }
+        let can_send = self.can_send();
+        self.waiters
+            .needs_wake(self.stream.receive_ready(), can_send)
     }
 }
 

@@ -87,26 +87,7 @@ impl<S: Transport> Conn<S> {
             Handshake::Done(next) => return next,
         };
         let deflate = offer.negotiate_deflate(settings.per_message_deflate);
-        let mut response = vec![
-            (
-                Bytes::from_static(b"upgrade"),
-                Bytes::from_static(b"websocket"),
-            ),
-            (
-                Bytes::from_static(b"connection"),
-                Bytes::from_static(b"Upgrade"),
-            ),
-            (
-                Bytes::from_static(b"sec-websocket-accept"),
-                Bytes::from(ws::accept_key(&offer.key)),
-            ),
-        ];
-        if let Some(p) = subprotocol {
-            response.push((
-                Bytes::from_static(b"sec-websocket-protocol"),
-                Bytes::from(p),
-            ));
-        }
+        let mut response = offer.response_headers(subprotocol.as_deref());
         let mut params = None;
         if let Some((p, header)) = deflate {
             response.push((
