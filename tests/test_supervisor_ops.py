@@ -18,23 +18,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from procs import children
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 REQUEST_CLOSE = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-
-
-def _children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(entry))
-    return sorted(out)
 
 
 def _wait(cond, timeout, server, what):
@@ -177,7 +164,7 @@ class Load:
 def test_sighup_replaces_every_worker_without_losing_a_request(server_factory):
     server = server_factory.start("apps.pid:app", "--workers", "2")
     _wait_count(server, "Cormorant running on", 2)
-    before = _children(server.pid)
+    before = children(server.pid)
     assert len(before) == 2
     with Load(server.host, server.port) as load:
         time.sleep(0.5)
@@ -187,8 +174,8 @@ def test_sighup_replaces_every_worker_without_losing_a_request(server_factory):
     print(load.summary())
     assert load.failures == [], load.summary()
     assert load.ok > 200, load.summary()
-    _wait(lambda: len(_children(server.pid)) == 2, 10, server, "old workers to exit")
-    after = _children(server.pid)
+    _wait(lambda: len(children(server.pid)) == 2, 10, server, "old workers to exit")
+    after = children(server.pid)
     assert not set(after) & set(before), (before, after)
     # Both new workers served requests during the run.
     assert set(after) <= set(load.pids), (after, load.pids)
@@ -216,8 +203,8 @@ def test_ttin_then_ttou_without_losing_a_request(server_factory):
         time.sleep(0.3)
         server.signal(signal.SIGTTIN)
         _wait_count(server, "Cormorant running on", 3)
-        _wait(lambda: len(_children(server.pid)) == 3, 10, server, "a third worker")
-        third = (set(_children(server.pid)) - set(load.pids)) or set(_children(server.pid))
+        _wait(lambda: len(children(server.pid)) == 3, 10, server, "a third worker")
+        third = (set(children(server.pid)) - set(load.pids)) or set(children(server.pid))
         time.sleep(1.0)
         seen_three = len(load.pids)
         server.signal(signal.SIGTTOU)
@@ -228,7 +215,7 @@ def test_ttin_then_ttou_without_losing_a_request(server_factory):
     assert seen_three >= 3, load.pids  # the added worker served requests
     assert "SIGTTIN: adding worker 3" in server.output()
     assert "SIGTTOU: removing worker 3" in server.output()
-    assert len(_children(server.pid)) == 2
+    assert len(children(server.pid)) == 2
     assert third
     assert server.stop() == 0
 
@@ -240,7 +227,7 @@ def test_ttou_never_goes_below_one_worker(server_factory):
     _wait_count(server, ") stopped (", 1)
     server.signal(signal.SIGTTOU)
     server.wait_for_output("already down to one worker")
-    assert len(_children(server.pid)) == 1
+    assert len(children(server.pid)) == 1
     assert httpx.get(server.url("/")).status_code == 200
     assert server.stop() == 0
 
@@ -250,13 +237,13 @@ def test_killed_worker_loses_at_most_its_in_flight_requests(server_factory):
     _wait_count(server, "Cormorant running on", 2)
     with Load(server.host, server.port) as load:
         time.sleep(0.5)
-        victim = _children(server.pid)[0]
+        victim = children(server.pid)[0]
         os.kill(victim, signal.SIGKILL)
         _wait_count(server, "Cormorant running on", 3)
         time.sleep(0.7)
     print(load.summary())
     assert len(load.failures) <= load.clients, load.summary()
-    new = set(_children(server.pid)) - {victim}
+    new = set(children(server.pid)) - {victim}
     assert len(new) == 2
     assert new <= set(load.pids), (new, load.pids)
     assert "(crashed)" in server.output()
@@ -267,7 +254,7 @@ def test_crash_loop_stops_the_server(server_factory):
     server = server_factory.start("apps.crash_on_import:app", "--workers", "2")
     _wait_count(server, "Cormorant running on", 2)
     (server.results_dir / "crash").touch()
-    os.kill(_children(server.pid)[0], signal.SIGKILL)
+    os.kill(children(server.pid)[0], signal.SIGKILL)
     code = server.wait_exit(15)
     out = server.output()
     assert code == 1, out
@@ -278,7 +265,7 @@ def test_no_respawn_stops_the_server_when_a_worker_dies(server_factory):
     server = server_factory.start("apps.pid:app", "--workers", "2",
                                   "--respawn-failed-workers", "false")
     _wait_count(server, "Cormorant running on", 2)
-    os.kill(_children(server.pid)[0], signal.SIGKILL)
+    os.kill(children(server.pid)[0], signal.SIGKILL)
     assert server.wait_exit(10) == 1
     assert "--respawn-failed-workers is off" in server.output()
 
@@ -307,8 +294,8 @@ def test_workers_max_rss_replaces_a_big_worker(server_factory):
     out = server.output()
     assert f"WARNING  worker " in out and "above --workers-max-rss 150" in out
     assert f"(pid {big}) replaced by" in out
-    _wait(lambda: big not in _children(server.pid), 10, server, "the big worker to exit")
-    assert len(_children(server.pid)) == 2
+    _wait(lambda: big not in children(server.pid), 10, server, "the big worker to exit")
+    assert len(children(server.pid)) == 2
     assert server.stop() == 0
 
 
@@ -329,7 +316,7 @@ def test_one_worker_with_a_lifetime_runs_under_a_supervisor(server_factory):
     first = int(httpx.get(server.url("/")).text)
     assert first != server.pid
     _wait_count(server, "(lifetime)", 1)
-    _wait(lambda: first not in _children(server.pid), 10, server, "the first worker to exit")
+    _wait(lambda: first not in children(server.pid), 10, server, "the first worker to exit")
     assert int(httpx.get(server.url("/")).text) not in (first, server.pid)
     assert server.stop() == 0
 
@@ -364,9 +351,9 @@ def test_process_titles(server_factory):
 
     assert cmdline(server.pid) == "cormorant: supervisor apps.pid:app"
     assert comm(server.pid) == "cormorant-sup"
-    titles = sorted(cmdline(p) for p in _children(server.pid))
+    titles = sorted(cmdline(p) for p in children(server.pid))
     assert titles == ["cormorant: worker 1 apps.pid:app", "cormorant: worker 2 apps.pid:app"]
-    assert sorted(comm(p) for p in _children(server.pid)) == ["cormorant-w1", "cormorant-w2"]
+    assert sorted(comm(p) for p in children(server.pid)) == ["cormorant-w1", "cormorant-w2"]
 
 
 def test_python_api_names(server_factory, tmp_path):

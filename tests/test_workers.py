@@ -7,23 +7,8 @@ import time
 import httpx
 import pytest
 
+from procs import children
 from rawhttp import RawConnection, request_bytes
-
-
-def _children(pid):
-    """PIDs of the direct children of `pid` (from /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
 
 
 def _alive(pid):
@@ -45,7 +30,7 @@ def _wait_workers(server, n, timeout=10):
 def test_two_workers_serve_from_two_pids_and_sigterm_stops_all(server_factory):
     server = server_factory.start("apps.pid:app", "--workers", "2")
     _wait_workers(server, 2)
-    workers = _children(server.pid)
+    workers = children(server.pid)
     assert len(workers) == 2, workers
     assert f"supervisor (pid {server.pid})" in server.output()
     pids = set()
@@ -99,11 +84,11 @@ def test_port_held_by_another_server_is_reported(server_factory):
 def test_dead_worker_is_replaced(server_factory):
     server = server_factory.start("apps.pid:app", "--workers", "2")
     _wait_workers(server, 2)
-    workers = _children(server.pid)
+    workers = children(server.pid)
     os.kill(workers[0], signal.SIGKILL)
     deadline = time.monotonic() + 10
     while True:
-        now = _children(server.pid)
+        now = children(server.pid)
         if len(now) == 2 and workers[0] not in now:
             break
         assert time.monotonic() < deadline, server.output()
@@ -177,7 +162,7 @@ def test_unix_socket_with_workers(server_factory, uds_path):
     transport = httpx.HTTPTransport(uds=uds_path)
     with httpx.Client(transport=transport, base_url="http://localhost") as client:
         pid = int(client.get("/").text)
-    assert pid in _children(server.pid)
+    assert pid in children(server.pid)
     assert server.stop() == 0
     assert not os.path.exists(uds_path)
 
