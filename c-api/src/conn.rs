@@ -14,6 +14,13 @@ pub struct cormorant_conn {
     pub(crate) poisoned: bool,
 }
 
+impl crate::handle::Handle for cormorant_conn {
+    type State = Conn;
+    fn parts(&mut self) -> (&mut Conn, &mut bool) {
+        (&mut self.inner, &mut self.poisoned)
+    }
+}
+
 /// The state behind a handle.
 pub(crate) struct Conn {
     pub(crate) ws_max: usize,

@@ -39,6 +39,7 @@ use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::ws;
 
 mod conn;
+mod handle;
 #[cfg(not(target_family = "wasm"))]
 mod server;
 mod types;
@@ -46,54 +47,29 @@ mod wasm;
 
 use conn::Conn;
 pub use conn::cormorant_conn;
+use handle::{with_handle, with_handle_bytes, with_handle_out};
 #[cfg(not(target_family = "wasm"))]
 pub use server::*;
 pub use types::*;
 
-/// Runs `f` on the handle behind `conn`, catching panics.
+/// Runs `f` on the HTTP/1.1 side of `conn`: INVALID_STATE once it is a
+/// WebSocket.
 ///
 /// # Safety
-/// `conn` is NULL or a live handle from `cormorant_conn_new`, not used
-/// concurrently.
-unsafe fn with_conn(
+/// As for [`with_handle`].
+unsafe fn with_h1(
     conn: *mut cormorant_conn,
     f: impl FnOnce(&mut Conn) -> cormorant_result,
 ) -> cormorant_result {
-    if conn.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    // SAFETY: non-NULL, and by the caller's contract a live, unaliased handle.
-    let conn = unsafe { &mut *conn };
-    if conn.poisoned {
-        return cormorant_result::Panic;
-    }
-    let inner = &mut conn.inner;
-    match catch_unwind(AssertUnwindSafe(|| f(inner))) {
-        Ok(r) => r,
-        Err(_) => {
-            conn.poisoned = true;
-            cormorant_result::Panic
-        }
-    }
-}
-
-/// [`with_conn`] for calls that also take `len` bytes at `data` (NULL
-/// allowed only when `len` is 0).
-///
-/// # Safety
-/// As for [`with_conn`] and [`slice`].
-unsafe fn with_conn_bytes(
-    conn: *mut cormorant_conn,
-    data: *const u8,
-    len: usize,
-    f: impl FnOnce(&mut Conn, &[u8]) -> cormorant_result,
-) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    let Some(bytes) = (unsafe { slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, |c| f(c, bytes)) }
+    unsafe {
+        with_handle(conn, |c| {
+            if c.ws.is_some() {
+                return cormorant_result::InvalidState;
+            }
+            f(c)
+        })
+    }
 }
 
 /// A borrowed slice from a (pointer, length) pair; NULL is allowed only for
@@ -244,7 +220,7 @@ pub unsafe extern "C" fn cormorant_conn_feed(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn_bytes(conn, data, len, |c, data| {
+        with_handle_bytes(conn, data, len, |c, data| {
             match &mut c.ws {
                 Some(ws) => ws.handle_bytes(data),
                 None => c.h1.handle_bytes(data),
@@ -262,7 +238,7 @@ pub unsafe extern "C" fn cormorant_conn_feed(
 pub unsafe extern "C" fn cormorant_conn_feed_eof(conn: *mut cormorant_conn) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_handle(conn, |c| {
             match &mut c.ws {
                 Some(ws) => ws.handle_eof(),
                 None => c.h1.handle_eof(),
@@ -283,17 +259,8 @@ pub unsafe extern "C" fn cormorant_conn_poll(
     conn: *mut cormorant_conn,
     out: *mut cormorant_event,
 ) -> cormorant_result {
-    if out.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    let f = |c: &mut Conn| {
-        let ev = c.poll();
-        // SAFETY: `out` is non-NULL and writable by contract.
-        unsafe { out.write(ev) };
-        cormorant_result::Ok
-    };
     // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, f) }
+    unsafe { with_handle_out(conn, out, |c| Ok(c.poll())) }
 }
 
 /// Queues the response head for the current request. `headers` (copied) may
@@ -316,10 +283,7 @@ pub unsafe extern "C" fn cormorant_conn_respond(
     };
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
-            if c.ws.is_some() {
-                return cormorant_result::InvalidState;
-            }
+        with_h1(conn, |c| {
             result(c.h1.send_response(ResponseHead {
                 status,
                 headers: fields,
@@ -342,7 +306,7 @@ pub unsafe extern "C" fn cormorant_conn_send_body(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn_bytes(conn, data, len, |c, data| {
+        with_handle_bytes(conn, data, len, |c, data| {
             if c.ws.is_some() {
                 return cormorant_result::InvalidState;
             }
@@ -360,10 +324,7 @@ pub unsafe extern "C" fn cormorant_conn_send_body(
 pub unsafe extern "C" fn cormorant_conn_end(conn: *mut cormorant_conn) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
-            if c.ws.is_some() {
-                return cormorant_result::InvalidState;
-            }
+        with_h1(conn, |c| {
             let r = result(c.h1.send_end());
             c.after_end();
             r
@@ -381,10 +342,7 @@ pub unsafe extern "C" fn cormorant_conn_end(conn: *mut cormorant_conn) -> cormor
 pub unsafe extern "C" fn cormorant_conn_next(conn: *mut cormorant_conn) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
-            if c.ws.is_some() {
-                return cormorant_result::InvalidState;
-            }
+        with_h1(conn, |c| {
             let r = result(c.h1.start_next_cycle());
             if r == cormorant_result::Ok {
                 c.head = None;
@@ -421,7 +379,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_accept(
         }
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, |c| c.ws_accept(sub)) }
+    unsafe { with_handle(conn, |c| c.ws_accept(sub)) }
 }
 
 /// Refuses the WebSocket upgrade with an empty `status` response (426 adds
@@ -436,7 +394,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_deny(
     status: u16,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, |c| c.ws_deny(status)) }
+    unsafe { with_handle(conn, |c| c.ws_deny(status)) }
 }
 
 /// Queues a WebSocket message: text (`data` MUST be UTF-8, else
@@ -455,7 +413,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_send(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn_bytes(conn, data, len, |c, data| {
+        with_handle_bytes(conn, data, len, |c, data| {
             let Some(ws) = &mut c.ws else {
                 return cormorant_result::InvalidState;
             };
@@ -494,7 +452,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_close(
     };
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| match &mut c.ws {
+        with_handle(conn, |c| match &mut c.ws {
             Some(ws) => result(ws.send_close(code, reason)),
             None => cormorant_result::InvalidState,
         })
@@ -516,7 +474,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_ping(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn_bytes(conn, data, len, |c, data| match &mut c.ws {
+        with_handle_bytes(conn, data, len, |c, data| match &mut c.ws {
             Some(ws) => result(ws.send_ping(data)),
             None => cormorant_result::InvalidState,
         })
@@ -540,16 +498,8 @@ pub unsafe extern "C" fn cormorant_conn_timeout(
     now_ms: u64,
     deadline_ms: *mut u64,
 ) -> cormorant_result {
-    if deadline_ms.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    let f = |c: &mut Conn| {
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { deadline_ms.write(c.deadline(now_ms)) };
-        cormorant_result::Ok
-    };
     // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, f) }
+    unsafe { with_handle_out(conn, deadline_ms, |c| Ok(c.deadline(now_ms))) }
 }
 
 /// Fires the running timer if its deadline is at or before `now_ms`. A
@@ -567,7 +517,7 @@ pub unsafe extern "C" fn cormorant_conn_handle_timeout(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_handle(conn, |c| {
             c.handle_timeout(now_ms);
             cormorant_result::Ok
         })
@@ -601,7 +551,7 @@ pub unsafe extern "C" fn cormorant_conn_take_output(
         cormorant_result::Ok
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_conn(conn, f) }
+    unsafe { with_handle(conn, f) }
 }
 
 /// Marks the first `n` pending output bytes as written. INVALID_ARGUMENT if
@@ -616,7 +566,7 @@ pub unsafe extern "C" fn cormorant_conn_consume(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn(conn, |c| {
+        with_handle(conn, |c| {
             if n > c.out.len() - c.out_pos {
                 return cormorant_result::InvalidArgument;
             }
@@ -641,7 +591,7 @@ pub unsafe extern "C" fn cormorant_conn_wants_close(conn: *mut cormorant_conn) -
     let mut wants = true;
     // SAFETY: forwarded caller contract.
     let r = unsafe {
-        with_conn(conn, |c| {
+        with_handle(conn, |c| {
             wants = c.wants_close();
             cormorant_result::Ok
         })
@@ -664,7 +614,7 @@ pub unsafe extern "C" fn cormorant_conn_set_date(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_conn_bytes(conn, date, len, |c, date| {
+        with_handle_bytes(conn, date, len, |c, date| {
             c.h1.set_date(Bytes::copy_from_slice(date));
             cormorant_result::Ok
         })

@@ -224,62 +224,17 @@ pub unsafe extern "C" fn cormorant_server_stop(server: *mut cormorant_server, gr
     }));
 }
 
-/// Runs `f` on the handle behind `ptr`, catching panics (a panic poisons
-/// the handle).
-///
-/// # Safety
-/// `ptr` is NULL or a live handle not used concurrently.
-pub(crate) unsafe fn with_handle<T: Poisonable>(
-    ptr: *mut T,
-    f: impl FnOnce(&mut T) -> cormorant_result,
-) -> cormorant_result {
-    // SAFETY: NULL or live and unaliased by contract.
-    let Some(h) = (unsafe { ptr.as_mut() }) else {
-        return cormorant_result::NullArgument;
-    };
-    if *h.poisoned() {
-        return cormorant_result::Panic;
-    }
-    match catch_unwind(AssertUnwindSafe(|| f(h))) {
-        Ok(r) => r,
-        Err(_) => {
-            *h.poisoned() = true;
-            cormorant_result::Panic
-        }
-    }
-}
-
-/// [`with_handle`] for calls that also take `len` bytes at `data` (NULL
-/// allowed only when `len` is 0).
-///
-/// # Safety
-/// As for [`with_handle`]; `data` points to `len` readable bytes.
-pub(crate) unsafe fn with_handle_bytes<T: Poisonable>(
-    ptr: *mut T,
-    data: *const u8,
-    len: usize,
-    f: impl FnOnce(&mut T, &[u8]) -> cormorant_result,
-) -> cormorant_result {
-    // SAFETY: forwarded caller contract.
-    let Some(bytes) = (unsafe { crate::slice(data, len) }) else {
-        return cormorant_result::NullArgument;
-    };
-    // SAFETY: forwarded caller contract.
-    unsafe { with_handle(ptr, |h| f(h, bytes)) }
-}
-
-/// A handle that a caught panic makes unusable.
-pub(crate) trait Poisonable {
-    fn poisoned(&mut self) -> &mut bool;
-}
-
 /// The C result of a stream call.
 pub(crate) fn stream_result(r: Result<(), StreamError>) -> cormorant_result {
-    match r {
-        Ok(()) => cormorant_result::Ok,
-        Err(StreamError::Disconnected) => cormorant_result::Disconnected,
-        Err(StreamError::WouldBlock) => cormorant_result::WouldBlock,
-        Err(StreamError::Invalid(_)) => cormorant_result::InvalidState,
+    r.map_or_else(stream_error, |()| cormorant_result::Ok)
+}
+
+/// The C code of a stream error.
+pub(crate) fn stream_error(e: StreamError) -> cormorant_result {
+    match e {
+        StreamError::Disconnected => cormorant_result::Disconnected,
+        StreamError::WouldBlock => cormorant_result::WouldBlock,
+        StreamError::Invalid(_) => cormorant_result::InvalidState,
     }
 }
 

@@ -4,33 +4,37 @@
 use bytes::Bytes;
 use cormorant_native::embed;
 
-use super::{
-    InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle, with_handle_bytes,
-};
+use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::copy_headers;
+use crate::handle::{Handle, with_handle, with_handle_bytes, with_handle_out};
 use crate::types::{cormorant_header, cormorant_result};
 
 /// An HTTP request (HTTP/1.1 or HTTP/2) and its response. Opaque.
 pub struct cormorant_request {
+    state: RequestState,
+    poisoned: bool,
+}
+
+/// What calls on a `cormorant_request` work on.
+pub(crate) struct RequestState {
     request: embed::Request,
     views: InfoViews,
-    poisoned: bool,
 }
 
 impl cormorant_request {
     pub(crate) fn new(request: embed::Request) -> Self {
         let views = InfoViews::new(request.scope());
         Self {
-            request,
-            views,
+            state: RequestState { request, views },
             poisoned: false,
         }
     }
 }
 
-impl Poisonable for cormorant_request {
-    fn poisoned(&mut self) -> &mut bool {
-        &mut self.poisoned
+impl Handle for cormorant_request {
+    type State = RequestState;
+    fn parts(&mut self) -> (&mut RequestState, &mut bool) {
+        (&mut self.state, &mut self.poisoned)
     }
 }
 
@@ -45,18 +49,12 @@ pub unsafe extern "C" fn cormorant_request_get_info(
     request: *mut cormorant_request,
     out: *mut cormorant_request_info,
 ) -> cormorant_result {
-    if out.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    let f = |r: &mut cormorant_request| {
+    let f = |r: &mut RequestState| {
         let scope = r.request.scope();
-        let info = r.views.info(scope, &scope.method);
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { out.write(info) };
-        cormorant_result::Ok
+        Ok(r.views.info(scope, &scope.method))
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle(request, f) }
+    unsafe { with_handle_out(request, out, f) }
 }
 
 /// Reads up to `cap` body bytes into `buf`, blocking the calling thread
@@ -73,27 +71,20 @@ pub unsafe extern "C" fn cormorant_request_read(
     cap: usize,
     n: *mut usize,
 ) -> cormorant_result {
-    if n.is_null() || (buf.is_null() && cap > 0) {
+    if buf.is_null() && cap > 0 {
         return cormorant_result::NullArgument;
     }
-    let f = |r: &mut cormorant_request| {
+    let f = |r: &mut RequestState| {
         let dst: &mut [u8] = if cap == 0 {
             &mut []
         } else {
             // SAFETY: non-NULL with `cap` writable bytes by contract.
             unsafe { std::slice::from_raw_parts_mut(buf, cap) }
         };
-        match r.request.read(dst) {
-            Ok(read) => {
-                // SAFETY: non-NULL and writable by contract.
-                unsafe { n.write(read) };
-                cormorant_result::Ok
-            }
-            Err(e) => stream_result(Err(e)),
-        }
+        r.request.read(dst).map_err(stream_error)
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle(request, f) }
+    unsafe { with_handle_out(request, n, f) }
 }
 
 /// Starts the response with `status` and `n` header fields (copied; NULL

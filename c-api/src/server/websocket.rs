@@ -6,35 +6,42 @@ use std::ffi::{CStr, c_char};
 use bytes::Bytes;
 use cormorant_native::embed::{self, Message};
 
-use super::{
-    InfoViews, Poisonable, cormorant_request_info, stream_result, with_handle, with_handle_bytes,
-};
+use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
+use crate::handle::{Handle, with_handle, with_handle_bytes, with_handle_out};
 use crate::types::{EMPTY_STR, cormorant_result, cormorant_str, str_view};
 
 /// A WebSocket upgrade request, then the connection. Opaque.
 pub struct cormorant_websocket {
+    state: WebSocketState,
+    poisoned: bool,
+}
+
+/// What calls on a `cormorant_websocket` work on.
+pub(crate) struct WebSocketState {
     ws: embed::WebSocket,
     views: InfoViews,
     /// Backs the `data` view of the last message.
     last: Option<Message>,
-    poisoned: bool,
 }
 
 impl cormorant_websocket {
     pub(crate) fn new(ws: embed::WebSocket) -> Self {
         let views = InfoViews::new(&ws.scope().http);
         Self {
-            ws,
-            views,
-            last: None,
+            state: WebSocketState {
+                ws,
+                views,
+                last: None,
+            },
             poisoned: false,
         }
     }
 }
 
-impl Poisonable for cormorant_websocket {
-    fn poisoned(&mut self) -> &mut bool {
-        &mut self.poisoned
+impl Handle for cormorant_websocket {
+    type State = WebSocketState;
+    fn parts(&mut self) -> (&mut WebSocketState, &mut bool) {
+        (&mut self.state, &mut self.poisoned)
     }
 }
 
@@ -75,17 +82,8 @@ pub unsafe extern "C" fn cormorant_websocket_get_info(
     ws: *mut cormorant_websocket,
     out: *mut cormorant_request_info,
 ) -> cormorant_result {
-    if out.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    let f = |w: &mut cormorant_websocket| {
-        let info = w.views.info(&w.ws.scope().http, "");
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { out.write(info) };
-        cormorant_result::Ok
-    };
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle(ws, f) }
+    unsafe { with_handle_out(ws, out, |w| Ok(w.views.info(&w.ws.scope().http, ""))) }
 }
 
 /// Accepts the upgrade (`101`), choosing `subprotocol` (NUL-terminated, one
@@ -136,16 +134,13 @@ pub unsafe extern "C" fn cormorant_websocket_receive(
     ws: *mut cormorant_websocket,
     out: *mut cormorant_ws_message,
 ) -> cormorant_result {
-    if out.is_null() {
-        return cormorant_result::NullArgument;
-    }
-    let f = |w: &mut cormorant_websocket| {
+    let f = |w: &mut WebSocketState| {
         if matches!(w.last, Some(Message::Closed { .. })) {
-            return cormorant_result::Disconnected;
+            return Err(cormorant_result::Disconnected);
         }
         let msg = match w.ws.receive() {
             Ok(m) => w.last.insert(m),
-            Err(e) => return stream_result(Err(e)),
+            Err(e) => return Err(stream_error(e)),
         };
         let view = match msg {
             Message::Text(t) => cormorant_ws_message {
@@ -168,12 +163,10 @@ pub unsafe extern "C" fn cormorant_websocket_receive(
                 code: *code,
             },
         };
-        // SAFETY: non-NULL and writable by contract.
-        unsafe { out.write(view) };
-        cormorant_result::Ok
+        Ok(view)
     };
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle(ws, f) }
+    unsafe { with_handle_out(ws, out, f) }
 }
 
 /// Sends a message: text (`data` MUST be UTF-8, else INVALID_ARGUMENT) or
@@ -189,7 +182,7 @@ pub unsafe extern "C" fn cormorant_websocket_send(
     data: *const u8,
     len: usize,
 ) -> cormorant_result {
-    let f = |w: &mut cormorant_websocket, data: &[u8]| {
+    let f = |w: &mut WebSocketState, data: &[u8]| {
         if is_text {
             match std::str::from_utf8(data) {
                 Ok(t) => stream_result(w.ws.send_text(t.to_owned())),
