@@ -5,6 +5,20 @@ use std::ptr;
 
 use super::*;
 
+/// A valid WebSocket upgrade request (the RFC 6455 sample key).
+const WS_UPGRADE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+
+/// After a protocol error answered with `status_line`: the answer is the
+/// output, the handle wants to close and yields CLOSED.
+fn expect_error_answer(conn: *mut cormorant_conn, status_line: &[u8]) {
+    assert!(output(conn).starts_with(status_line));
+    // SAFETY: live handle.
+    assert!(unsafe { cormorant_conn_wants_close(conn) });
+    assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+}
+
 fn new_conn() -> *mut cormorant_conn {
     let mut conn = ptr::null_mut();
     // SAFETY: NULL config is allowed; `conn` is writable.
@@ -233,9 +247,7 @@ fn malformed_request_queues_400() {
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
         assert_eq!(ev.code, 400);
-        assert!(output(conn).starts_with(b"HTTP/1.1 400 "));
-        assert!(cormorant_conn_wants_close(conn));
-        assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+        expect_error_answer(conn, b"HTTP/1.1 400 ");
         cormorant_conn_free(conn);
     }
 }
@@ -243,8 +255,7 @@ fn malformed_request_queues_400() {
 #[test]
 fn websocket_upgrade_and_echo() {
     let conn = new_conn();
-    let req = b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+    let req = WS_UPGRADE;
     // A masked "Hi" text frame right behind the head (must survive the switch).
     let frame = [0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2];
     let mut all = req.to_vec();
@@ -423,9 +434,7 @@ fn head_timer_answers_408() {
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
         assert_eq!(ev.code, 408);
-        assert!(output(conn).starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
-        assert!(cormorant_conn_wants_close(conn));
-        assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
+        expect_error_answer(conn, b"HTTP/1.1 408 Request Timeout\r\n");
         cormorant_conn_free(conn);
     }
 }
@@ -433,11 +442,7 @@ fn head_timer_answers_408() {
 #[test]
 fn websocket_pings_and_pongs_are_events() {
     let conn = new_conn();
-    feed(
-        conn,
-        b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
-sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
-    );
+    feed(conn, WS_UPGRADE);
     // SAFETY: live handle; valid pointers.
     unsafe {
         assert!(poll(conn).websocket_upgrade);

@@ -207,6 +207,17 @@ fn expect_eof(s: &mut TcpStream) {
     assert!(rest.is_empty(), "unexpected bytes: {rest:?}");
 }
 
+/// Sends a request with a malformed header line; returns everything the
+/// server wrote before it closed.
+fn send_malformed(port: u16) -> Vec<u8> {
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    all
+}
+
 /// Connects and sends a WebSocket upgrade request for `/ws`; returns the
 /// socket and the response head.
 fn open_websocket(port: u16) -> (TcpStream, String) {
@@ -272,11 +283,7 @@ GET /hello HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
     expect_eof(&mut s);
 
     // A malformed request: 400, then the server closes.
-    let mut s = connect(port);
-    s.write_all(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
-        .unwrap();
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap();
+    let all = send_malformed(port);
     assert!(all.starts_with(b"HTTP/1.1 400 Bad Request\r\n"), "{all:?}");
 
     // WebSocket: handshake, masked text echo, close handshake.
@@ -407,11 +414,7 @@ fn callback_server(inline: bool) {
     expect_eof(&mut s);
 
     // Malformed input never reaches the callbacks: 400 and close.
-    let mut s = connect(port);
-    s.write_all(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
-        .unwrap();
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap();
+    let all = send_malformed(port);
     assert!(all.starts_with(b"HTTP/1.1 400 "), "{all:?}");
 
     // WebSocket echo on a thread of the example.
