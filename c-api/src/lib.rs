@@ -72,6 +72,22 @@ unsafe fn with_h1(
     }
 }
 
+/// A borrowed, optional, NUL-terminated string: None for NULL,
+/// INVALID_ARGUMENT when it is not UTF-8.
+///
+/// # Safety
+/// `s` is NULL or NUL-terminated, valid and unmodified for `'a`.
+unsafe fn opt_str<'a>(s: *const c_char) -> Result<Option<&'a str>, cormorant_result> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated by contract.
+    let s = unsafe { CStr::from_ptr(s) };
+    s.to_str()
+        .map(Some)
+        .map_err(|_| cormorant_result::InvalidArgument)
+}
+
 /// A borrowed slice from a (pointer, length) pair; NULL is allowed only for
 /// an empty slice.
 ///
@@ -369,14 +385,10 @@ pub unsafe extern "C" fn cormorant_conn_ws_accept(
     conn: *mut cormorant_conn,
     subprotocol: *const c_char,
 ) -> cormorant_result {
-    let sub = if subprotocol.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL and NUL-terminated by contract.
-        match unsafe { CStr::from_ptr(subprotocol) }.to_str() {
-            Ok(s) => Some(s),
-            Err(_) => return cormorant_result::InvalidArgument,
-        }
+    // SAFETY: forwarded caller contract.
+    let sub = match unsafe { opt_str(subprotocol) } {
+        Ok(s) => s,
+        Err(e) => return e,
     };
     // SAFETY: forwarded caller contract.
     unsafe { with_handle(conn, |c| c.ws_accept(sub)) }

@@ -19,7 +19,7 @@
 mod request;
 mod websocket;
 
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,14 +141,10 @@ pub unsafe extern "C" fn cormorant_server_start(
     if callbacks.on_request.is_none() {
         return cormorant_result::NullArgument;
     }
-    let config = if config_json.is_null() {
-        ""
-    } else {
-        // SAFETY: non-NULL and NUL-terminated by contract.
-        match unsafe { CStr::from_ptr(config_json) }.to_str() {
-            Ok(s) => s,
-            Err(_) => return cormorant_result::InvalidArgument,
-        }
+    // SAFETY: forwarded caller contract.
+    let config = match unsafe { crate::opt_str(config_json) } {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => return e,
     };
     let dispatch = if callbacks.on_io_thread {
         embed::Dispatch::IoThread

@@ -1,13 +1,14 @@
 //! `cormorant_websocket`: one WebSocket upgrade request of the server
 //! layer, then the connection once accepted.
 
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 
 use bytes::Bytes;
 use cormorant_native::embed::{self, Message};
 
 use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::handle::{Handle, with_handle, with_handle_bytes, with_handle_out};
+use crate::opt_str;
 use crate::types::{EMPTY_STR, cormorant_result, cormorant_str, str_view};
 
 /// A WebSocket upgrade request, then the connection. Opaque.
@@ -97,14 +98,10 @@ pub unsafe extern "C" fn cormorant_websocket_accept(
     ws: *mut cormorant_websocket,
     subprotocol: *const c_char,
 ) -> cormorant_result {
-    let sub = if subprotocol.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL and NUL-terminated by contract.
-        match unsafe { CStr::from_ptr(subprotocol) }.to_str() {
-            Ok(s) => Some(s.to_owned()),
-            Err(_) => return cormorant_result::InvalidArgument,
-        }
+    // SAFETY: forwarded caller contract.
+    let sub = match unsafe { opt_str(subprotocol) } {
+        Ok(s) => s.map(str::to_owned),
+        Err(e) => return e,
     };
     // SAFETY: forwarded caller contract.
     unsafe { with_handle(ws, |w| stream_result(w.ws.accept(sub))) }
