@@ -101,10 +101,7 @@ impl Handler for Callbacks {
 
     fn log(&self, level: u8, message: &str) {
         let Some(cb) = self.0.on_log else {
-            if level >= 40 {
-                eprintln!("cormorant: {message}");
-            }
-            return;
+            return embed::log_to_stderr(level, message);
         };
         let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
         // SAFETY: as in `request`; `text` outlives the call.

@@ -91,9 +91,14 @@ pub trait Handler: Send + Sync + 'static {
     /// A line the server logs (Python logging levels: 10 debug ... 40
     /// error). The default writes errors to stderr.
     fn log(&self, level: u8, message: &str) {
-        if level >= server::ERROR {
-            eprintln!("cormorant: {message}");
-        }
+        log_to_stderr(level, message);
+    }
+}
+
+/// The default log: errors (level 40 and up) to stderr.
+pub fn log_to_stderr(level: u8, message: &str) {
+    if level >= server::ERROR {
+        eprintln!("cormorant: {message}");
     }
 }
 

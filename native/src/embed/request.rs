@@ -110,11 +110,6 @@ impl Request {
         })
     }
 
-    /// Whether the response is complete.
-    pub fn is_finished(&self) -> bool {
-        self.shared.lock().stream.is_finished()
-    }
-
     fn send(&mut self, msg: AppMessage) -> Result<(), StreamError> {
         let mut st = self.shared.lock();
         if let AppMessage::HttpResponseStart { status, .. } = &msg {

@@ -1,5 +1,5 @@
 //! State of one request shared between its connection task (I/O thread) and
-//! its application (Python thread).
+//! its application (the Python thread, or an embedding program's threads).
 //!
 //! Lock discipline: the mutex is held only for short bookkeeping, never
 //! across an await or a call into Python, and the I/O thread never takes the
@@ -24,7 +24,7 @@ pub(crate) const SEND_LOW_WATER: usize = 64 * 1024;
 /// handful of `http.request` messages, small enough to bound memory.
 pub(crate) const RECV_HIGH_WATER: usize = 1024 * 1024;
 
-/// A request handed to the Python thread.
+/// A request handed to the application side.
 pub(crate) struct NewRequest {
     pub(crate) scope: HttpScope,
     /// The server side is a Unix socket (then `scope["server"]` has no port).
@@ -87,7 +87,8 @@ impl Shared {
     }
 
     /// From the I/O thread: changes the state with `f`, then queues a wake
-    /// for the Python side if a waiting `receive()`/`send()` can now go on.
+    /// for the application side if a waiting `receive()`/`send()` can now
+    /// go on.
     pub(crate) fn update(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut StreamState)) {
         let mut st = self.lock();
         f(&mut st);
@@ -112,12 +113,14 @@ impl Shared {
 }
 
 impl StreamState {
-    /// Whether the Python side must be woken: a waiter exists that can now
+    /// Whether the application thread must be woken: a waiter exists that can now
     /// make progress and no wake is queued yet. Marks the wake as queued.
     pub(crate) fn needs_wake(&mut self) -> bool {
-        let can_send = self.can_send();
-        self.waiters
-            .needs_wake(self.stream.receive_ready(), can_send)
+        // The stream is asked only on behalf of a waiter: most calls have
+        // none.
+        let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
+        let can_send = self.waiters.send.is_some() && self.can_send();
+        self.waiters.needs_wake(can_receive, can_send)
     }
 
     /// Feeds a body chunk from the connection.

@@ -1,4 +1,5 @@
-//! Mailboxes between the I/O thread and the Python thread.
+//! Mailboxes between the I/O thread and the application side (the Python
+//! thread, or an embedded server's dispatcher).
 //!
 //! Each side pushes work into the other's mailbox and, only when it was
 //! empty, writes to the mailbox's eventfd, which the other side watches
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use super::http::{NewRequest, Shared};
 use super::websocket::{NewWebSocket, WsShared};
 
-/// Work for the Python thread.
+/// Work for the application side.
 pub(crate) enum Job {
     /// A request to hand to the application.
     Request(Box<NewRequest>),
@@ -30,7 +31,7 @@ pub(crate) enum Job {
     Log(u8, String),
 }
 
-/// The Python thread's mailbox.
+/// The application side's mailbox.
 pub(crate) type JobQueue = Mailbox<Job>;
 
 /// The I/O thread's mailbox: streams whose connection task must look at

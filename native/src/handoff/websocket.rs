@@ -15,7 +15,7 @@ pub(crate) const WS_SEND_HIGH_WATER: usize = 256 * 1024;
 /// Queued bytes at or below which a waiting `send()` resumes.
 pub(crate) const WS_SEND_LOW_WATER: usize = 64 * 1024;
 
-/// A WebSocket connection handed to the Python thread.
+/// A WebSocket connection handed to the application side.
 pub(crate) struct NewWebSocket {
     pub(crate) scope: WebSocketScope,
     pub(crate) unix: bool,
@@ -67,11 +67,14 @@ impl WsShared {
 }
 
 impl WsState {
-    /// Whether the Python side must be woken; marks the wake as queued.
+    /// Whether the application thread must be woken; marks the wake as
+    /// queued.
     pub(crate) fn needs_wake(&mut self) -> bool {
-        let can_send = self.can_send();
-        self.waiters
-            .needs_wake(self.stream.receive_ready(), can_send)
+        // The stream is asked only on behalf of a waiter: most calls have
+        // none.
+        let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
+        let can_send = self.waiters.send.is_some() && self.can_send();
+        self.waiters.needs_wake(can_receive, can_send)
     }
 }
 
