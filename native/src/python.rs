@@ -105,7 +105,7 @@ fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool>
 /// Serves with a JSON configuration (the Python API's entry point).
 #[pyfunction]
 #[pyo3(signature = (config_json, app = None))]
-fn serve(py: Python<'_>, config_json: &str, app: Option<PyObject>) -> PyResult<i32> {
+fn serve(py: Python<'_>, config_json: &str, app: Option<Py<PyAny>>) -> PyResult<i32> {
     let config: ServerConfig = match serde_json::from_str(config_json) {
         Ok(c) => c,
         Err(e) => return Err(StartupError::new_err(format!("invalid configuration: {e}"))),
@@ -113,7 +113,7 @@ fn serve(py: Python<'_>, config_json: &str, app: Option<PyObject>) -> PyResult<i
     serve_config(py, config, app)
 }
 
-fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<PyObject>) -> PyResult<i32> {
+fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");
         return Ok(2);
@@ -176,7 +176,9 @@ fn set_proc_title(title: &str, comm: &str) {
 }
 
 /// The extension module.
-#[pymodule]
+// The GIL is required: the bridge is built and tested for one Python thread
+// per worker, and no free-threaded CPython is here to test without it.
+#[pymodule(gil_used = true)]
 fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

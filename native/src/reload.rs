@@ -166,7 +166,7 @@ pub(crate) fn run(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
     let delay = Duration::from_secs_f64(config.reload_delay.max(0.0));
     let graceful = config.timeout_graceful_shutdown;
     let mut child = Some(spawn()?);
-    let code = py.allow_threads(move || {
+    let code = py.detach(move || {
         loop {
             if term.load(Ordering::Relaxed) {
                 if let Some(c) = child.as_mut() {

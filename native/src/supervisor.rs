@@ -66,7 +66,7 @@ const MSG_RECYCLE: u8 = b'M';
 /// Logs through `cormorant.error` from a process that watches workers
 /// (the supervisor, the reloader); stderr if logging fails.
 pub(crate) fn log(level: &str, msg: &str) {
-    Python::with_gil(|py| {
+    Python::attach(|py| {
         let r = py
             .import("logging")
             .and_then(|l| l.call_method1("getLogger", ("cormorant.error",)))
@@ -337,7 +337,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         });
     }
     sup.steer();
-    let code = py.allow_threads(|| sup.run(term, hup, ttin, ttou));
+    let code = py.detach(|| sup.run(term, hup, ttin, ttou));
     drop(sup);
     crate::bridge::worker::remove_socket_file(config);
     remove_pid_file(config);

@@ -7,11 +7,11 @@ use pyo3::prelude::*;
 /// A completed awaitable holding one value.
 #[pyclass(module = "cormorant._cormorant")]
 pub(crate) struct Ready {
-    value: Option<PyObject>,
+    value: Option<Py<PyAny>>,
 }
 
 impl Ready {
-    pub(crate) fn new(value: PyObject) -> Self {
+    pub(crate) fn new(value: Py<PyAny>) -> Self {
         Self { value: Some(value) }
     }
 }
@@ -26,12 +26,12 @@ impl Ready {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let value = self.value.take().unwrap_or_else(|| py.None());
         Err(PyStopIteration::new_err((value,)))
     }
 
-    fn send(&mut self, py: Python<'_>, _value: PyObject) -> PyResult<PyObject> {
+    fn send(&mut self, py: Python<'_>, _value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         self.__next__(py)
     }
 
@@ -39,9 +39,9 @@ impl Ready {
     fn throw(
         &mut self,
         exc: Bound<'_, PyAny>,
-        _value: Option<PyObject>,
-        _tb: Option<PyObject>,
-    ) -> PyResult<PyObject> {
+        _value: Option<Py<PyAny>>,
+        _tb: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         Err(PyErr::from_value(exc))
     }
 

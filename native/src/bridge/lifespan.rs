@@ -13,11 +13,11 @@ use super::resolve;
 #[pyclass(module = "cormorant._cormorant")]
 pub(crate) struct LifespanCtx {
     machine: Lifespan,
-    create_future: PyObject,
+    create_future: Py<PyAny>,
     /// Future of a `receive()` waiting for shutdown.
-    recv_waiter: Option<PyObject>,
+    recv_waiter: Option<Py<PyAny>>,
     /// Futures waiting for the phase to change.
-    phase_waiters: Vec<PyObject>,
+    phase_waiters: Vec<Py<PyAny>>,
 }
 
 fn event(py: Python<'_>, r: LifespanReceive) -> PyResult<Bound<'_, PyDict>> {
@@ -52,7 +52,7 @@ impl LifespanCtx {
     }
 
     /// The lifespan `receive()`.
-    fn receive(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+    fn receive(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let fut = self.create_future.call0(py)?;
         match self.machine.poll_receive() {
             LifespanReceive::Pending => self.recv_waiter = Some(fut.clone_ref(py)),
@@ -62,11 +62,11 @@ impl LifespanCtx {
     }
 
     /// The lifespan `send()`.
-    fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<PyObject> {
+    fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
         let ty = message
             .get_item("type")?
             .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-        let ty = ty.downcast::<PyString>()?.to_str()?.to_owned();
+        let ty = ty.cast::<PyString>()?.to_str()?.to_owned();
         let text = |key: &str| -> PyResult<String> {
             Ok(match message.get_item(key)? {
                 Some(v) if !v.is_none() => v.str()?.to_str()?.to_owned(),
@@ -111,7 +111,7 @@ impl LifespanCtx {
     }
 
     /// A future resolved at the next phase change.
-    fn wait_phase(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+    fn wait_phase(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let fut = self.create_future.call0(py)?;
         self.phase_waiters.push(fut.clone_ref(py));
         Ok(fut)

@@ -32,14 +32,14 @@ create_exception!(
 /// Python objects every request of a worker uses.
 pub(crate) struct PyCtx {
     /// `loop.create_future`.
-    pub(crate) create_future: PyObject,
+    pub(crate) create_future: Py<PyAny>,
     /// A future already resolved to None: what a `send()` that needs no
     /// waiting returns.
-    pub(crate) done: PyObject,
+    pub(crate) done: Py<PyAny>,
     /// The `cormorant.error` logger.
-    pub(crate) error_logger: PyObject,
+    pub(crate) error_logger: Py<PyAny>,
     /// The `cormorant.access` logger, when access logging is on.
-    pub(crate) access_logger: Option<PyObject>,
+    pub(crate) access_logger: Option<Py<PyAny>>,
     /// How access lines are written (`--access-log-format`).
     pub(crate) access_format: crate::server::access_format::AccessFormat,
     /// The I/O thread's mailbox.
@@ -75,7 +75,7 @@ impl PyCtx {
         py: Python<'_>,
         wait: bool,
         waiters: &mut Waiters,
-    ) -> PyResult<PyObject> {
+    ) -> PyResult<Py<PyAny>> {
         if !wait {
             return Ok(self.done.clone_ref(py));
         }
@@ -86,7 +86,7 @@ impl PyCtx {
 }
 
 /// Resolves an asyncio future unless it is already done (cancelled).
-pub(crate) fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResult<()> {
+pub(crate) fn resolve(py: Python<'_>, fut: &Py<PyAny>, value: Py<PyAny>) -> PyResult<()> {
     let fut = fut.bind(py);
     if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         fut.call_method1(intern!(py, "set_result"), (value,))?;
@@ -95,7 +95,7 @@ pub(crate) fn resolve(py: Python<'_>, fut: &PyObject, value: PyObject) -> PyResu
 }
 
 /// Fails an asyncio future unless it is already done (cancelled).
-pub(crate) fn reject(py: Python<'_>, fut: &PyObject, exc: PyErr) -> PyResult<()> {
+pub(crate) fn reject(py: Python<'_>, fut: &Py<PyAny>, exc: PyErr) -> PyResult<()> {
     let fut = fut.bind(py);
     if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
         fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;

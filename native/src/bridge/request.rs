@@ -87,7 +87,7 @@ impl AsRef<[u8]> for SharedPyBytes {
 }
 
 pub(crate) fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
-    if let Ok(b) = v.downcast::<PyBytes>() {
+    if let Ok(b) = v.cast::<PyBytes>() {
         let data = b.as_bytes();
         if data.len() < ZERO_COPY_MIN {
             return Ok(Bytes::copy_from_slice(data));
@@ -98,7 +98,7 @@ pub(crate) fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
             _owner: b.clone().unbind(),
         }));
     }
-    if let Ok(b) = v.downcast::<PyByteArray>() {
+    if let Ok(b) = v.cast::<PyByteArray>() {
         return Ok(Bytes::from(b.to_vec()));
     }
     if let Ok(b) = v.extract::<Vec<u8>>() {
@@ -157,14 +157,14 @@ fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
 /// Converts a `send()` message dict into a core [`AppMessage`].
 fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
     let py = message.py();
-    let dict = match message.downcast::<PyDict>() {
+    let dict = match message.cast::<PyDict>() {
         Ok(d) => d.clone(),
         Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
     };
     let ty = dict
         .get_item(intern!(py, "type"))?
         .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-    let ty = ty.downcast::<PyString>()?;
+    let ty = ty.cast::<PyString>()?;
     match ty.to_str()? {
         "http.response.start" => {
             let status = dict
@@ -230,7 +230,7 @@ fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
 #[pymethods]
 impl Request {
     /// The ASGI `receive()` callable.
-    fn receive(&self, py: Python<'_>) -> PyResult<PyObject> {
+    fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();
         let first_ask = !st.body_requested;
         st.body_requested = true;
@@ -260,7 +260,7 @@ impl Request {
     }
 
     /// The ASGI `send()` callable.
-    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let msg = parse_message(message)?;
         let mut st = self.shared.lock();
         if let AppMessage::HttpResponseStart { status, .. } = &msg {

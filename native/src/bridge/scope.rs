@@ -7,7 +7,7 @@ use cormorant_core::asgi::{
 };
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::tls::TlsInfo;
@@ -36,7 +36,7 @@ const COMMON_HEADER_NAMES: &[&[u8]] = &[
     b"expect",
 ];
 
-static HEADER_NAMES: GILOnceCell<Vec<Py<PyBytes>>> = GILOnceCell::new();
+static HEADER_NAMES: PyOnceLock<Vec<Py<PyBytes>>> = PyOnceLock::new();
 
 fn header_name<'py>(py: Python<'py>, name: &Bytes) -> Bound<'py, PyBytes> {
     let cached = HEADER_NAMES.get_or_init(py, || {
@@ -106,7 +106,7 @@ pub(crate) fn websocket_scope<'py>(
     d.set_item(intern!(py, "subprotocols"), subprotocols)?;
     let extensions = d
         .get_item(intern!(py, "extensions"))?
-        .map_or_else(|| Ok(PyDict::new(py)), |e| e.downcast_into::<PyDict>())?;
+        .map_or_else(|| Ok(PyDict::new(py)), |e| e.cast_into::<PyDict>())?;
     extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
     Ok(d)
 }

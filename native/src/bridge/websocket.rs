@@ -46,7 +46,7 @@ pub(crate) fn receive_message(py: Python<'_>, r: WsReceive) -> PyResult<Bound<'_
 fn optional_str(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Option<String>> {
     match d.get_item(key)? {
         Some(v) if !v.is_none() => Ok(Some(
-            v.downcast::<PyString>()
+            v.cast::<PyString>()
                 .map_err(|_| PyTypeError::new_err(format!("{key} must be a str")))?
                 .to_str()?
                 .to_owned(),
@@ -58,14 +58,14 @@ fn optional_str(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Op
 /// Converts a `send()` message dict into a core [`WsAppMessage`].
 fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<WsAppMessage> {
     let py = message.py();
-    let dict = match message.downcast::<PyDict>() {
+    let dict = match message.cast::<PyDict>() {
         Ok(d) => d.clone(),
         Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
     };
     let ty = dict
         .get_item(intern!(py, "type"))?
         .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-    let ty = ty.downcast::<PyString>()?;
+    let ty = ty.cast::<PyString>()?;
     match ty.to_str()? {
         "websocket.send" => {
             let text = optional_str(&dict, intern!(py, "text"))?;
@@ -141,7 +141,7 @@ pub(crate) struct WebSocket {
 #[pymethods]
 impl WebSocket {
     /// The ASGI `receive()` callable.
-    fn receive(&self, py: Python<'_>) -> PyResult<PyObject> {
+    fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();
         let was_full = st.stream.queued() > 0;
         let r = st.stream.poll_receive();
@@ -160,7 +160,7 @@ impl WebSocket {
     }
 
     /// The ASGI `send()` callable.
-    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let msg = parse_message(message)?;
         let mut st = self.shared.lock();
         let out = match st.stream.handle_app(msg) {

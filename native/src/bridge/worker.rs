@@ -25,10 +25,10 @@ use crate::server::{self, ServerCtx};
 
 /// Python objects the drain needs, set by `start`.
 struct Running {
-    app: PyObject,
-    run_http: PyObject,
-    spawn: PyObject,
-    on_stop: PyObject,
+    app: Py<PyAny>,
+    run_http: Py<PyAny>,
+    spawn: Py<PyAny>,
+    on_stop: Py<PyAny>,
     state: Option<Py<PyDict>>,
     pyctx: Arc<PyCtx>,
 }
@@ -235,10 +235,10 @@ impl Worker {
         &mut self,
         py: Python<'_>,
         event_loop: &Bound<'_, PyAny>,
-        app: PyObject,
-        run_http: PyObject,
-        spawn: PyObject,
-        on_stop: PyObject,
+        app: Py<PyAny>,
+        run_http: Py<PyAny>,
+        spawn: Py<PyAny>,
+        on_stop: Py<PyAny>,
         state: Option<Py<PyDict>>,
         access_log: &str,
     ) -> PyResult<()> {
@@ -401,7 +401,7 @@ impl Worker {
     /// Waits for the I/O thread to end.
     fn join(&mut self, py: Python<'_>) -> PyResult<()> {
         if let Some(t) = self.thread.take() {
-            let r = py.allow_threads(|| t.join());
+            let r = py.detach(|| t.join());
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("I/O thread: {e}"))),

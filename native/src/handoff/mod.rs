@@ -83,7 +83,7 @@ pub(crate) fn on_io_thread() -> bool {
 pub(crate) enum Waiter {
     /// An asyncio future, resolved on the Python thread.
     #[cfg(feature = "python")]
-    Future(pyo3::PyObject),
+    Future(pyo3::Py<pyo3::PyAny>),
     /// A thread parked in a blocking call of the embedding API.
     Thread(std::thread::Thread),
 }
@@ -166,7 +166,7 @@ impl Waiter {
     /// Wakes a parked thread at once; hands a future back for the Python
     /// thread to resolve.
     #[cfg(feature = "python")]
-    pub(crate) fn into_future(self) -> Option<pyo3::PyObject> {
+    pub(crate) fn into_future(self) -> Option<pyo3::Py<pyo3::PyAny>> {
         match self {
             Self::Future(f) => Some(f),
             Self::Thread(t) => {
