@@ -754,6 +754,40 @@ def test_early_hints_on_http1(apps):
     assert second.body == b"hinted"
 
 
+@cormorant_only
+def test_early_hints_after_the_start_on_http1(apps):
+    # asgiref's extension allows hints between http.response.start and the
+    # final body: while the head is held back, each becomes a 103 before it.
+    with RawConnection(apps.host, apps.port) as c:
+        c.send(request_bytes("GET", "/hint-after-start"))
+        responses = [c.read_response() for _ in range(3)]
+    assert [r.status for r in responses] == [103, 103, 200]
+    assert responses[0].header("link") == "</a.css>; rel=preload; as=style"
+    assert responses[1].header("link") == "</b.js>; rel=preload; as=script"
+    assert responses[2].body == b"hinted"
+
+
+@cormorant_only
+def test_early_hint_after_the_head_left_is_dropped(apps):
+    # Once the head is on the wire no 1xx may follow it: the hint is
+    # dropped and the response completes.
+    with RawConnection(apps.host, apps.port) as c:
+        c.send(request_bytes("GET", "/hint-mid-body"))
+        r = c.read_response()
+    assert r.status == 200
+    assert r.body == b"ab"
+    assert "'http.response.early_hint'" not in apps.output()
+
+
+def test_early_hints_after_the_start_on_http2_are_ignored(apps):
+    with H2Client(apps.host, apps.port) as c:
+        st = c.request("GET", "/hint-after-start")
+        mid = c.request("GET", "/hint-mid-body")
+    assert st.informational == []
+    assert st.status == 200 and st.body == b"hinted"
+    assert mid.status == 200 and mid.body == b"ab"
+
+
 def test_no_early_hints_on_http2(apps):
     with H2Client(apps.host, apps.port) as c:
         st = c.request("GET", "/early-hint")

@@ -11,6 +11,10 @@
                        does not advertise http.response.trailers the app
                        answers 200 "no trailers extension"
 /early-hint            http.response.early_hint (one link), then 200 "hinted"
+/hint-after-start      http.response.start, two http.response.early_hint
+                       (sent whether or not the scope advertises them, as
+                       frameworks do), then the body "hinted"
+/hint-mid-body         start, body "a" (more_body), an early hint, body "b"
 /pathsend?path=P       http.response.pathsend of file P
 /extensions            JSON: sorted list of scope["extensions"] keys
 /slow?s=S              sleeps, then 200 "done"
@@ -103,6 +107,22 @@ async def app(scope, receive, send):
             await send({"type": "http.response.early_hint",
                         "links": [b"</style.css>; rel=preload; as=style"]})
         await _text(send, b"hinted")
+        return
+
+    if path == "/hint-after-start":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        for link in (b"</a.css>; rel=preload; as=style", b"</b.js>; rel=preload; as=script"):
+            await send({"type": "http.response.early_hint", "links": [link]})
+        await send({"type": "http.response.body", "body": b"hinted"})
+        return
+
+    if path == "/hint-mid-body":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.early_hint", "links": [b"</late.css>; rel=preload"]})
+        await send({"type": "http.response.body", "body": b"b"})
         return
 
     if path == "/pathsend":

@@ -46,7 +46,9 @@ pub enum AppMessage {
         more_trailers: bool,
     },
     /// `http.response.early_hint` (extension): a `103 Early Hints` interim
-    /// response with one `link` field per entry, before the response starts.
+    /// response with one `link` field per entry. The extension allows it
+    /// after `http.response.start` and before the final body; one sent
+    /// before the start is accepted too.
     HttpResponseEarlyHint {
         /// `links`
         links: Vec<Bytes>,
@@ -119,6 +121,11 @@ pub struct Output {
     /// The response cannot be completed: close the connection without
     /// finishing the message, so the client sees it was cut off.
     pub abort: bool,
+    /// An `http.response.early_hint` came after the response head was
+    /// given to the transport, so it was dropped (a 1xx cannot follow the
+    /// final head). Nothing is written; the frontend SHOULD log it at debug
+    /// level.
+    pub early_hint_dropped: bool,
 }
 
 /// Why `send()` failed.
@@ -337,11 +344,25 @@ impl HttpStream {
                 self.response = Response::StartPending;
                 Ok(Output::default())
             }
-            (Response::Idle, AppMessage::HttpResponseEarlyHint { links }) => {
+            // asgiref extensions, "Early Hints": any time after the start
+            // and before the final body. The 103 goes out while the final
+            // head is still held back; once the head is on its way a 1xx
+            // can no longer precede it (RFC 9110 §15.2), so the hint is
+            // dropped and the response carries on.
+            (
+                Response::Idle | Response::StartPending | Response::Body,
+                AppMessage::HttpResponseEarlyHint { links },
+            ) => {
                 if !self.extensions.early_hint {
                     // Not advertised: an app that sends it anyway loses only
                     // a hint.
                     return Ok(Output::default());
+                }
+                if self.response == Response::Body {
+                    return Ok(Output {
+                        early_hint_dropped: true,
+                        ..Output::default()
+                    });
                 }
                 let headers = links
                     .into_iter()
@@ -775,21 +796,60 @@ mod tests {
         assert!(out.end && !out.abort);
     }
 
+    fn hint(link: &'static [u8]) -> AppMessage {
+        AppMessage::HttpResponseEarlyHint {
+            links: vec![Bytes::from_static(link)],
+        }
+    }
+
     #[test]
     fn early_hint_gives_a_103_with_links() {
         let mut s = HttpStream::new(false, false).with_extensions(ALL);
-        let out = s
-            .handle_app(AppMessage::HttpResponseEarlyHint {
-                links: vec![Bytes::from_static(b"</a.css>; rel=preload")],
-            })
-            .unwrap();
-        let hint = out.informational.unwrap();
-        assert_eq!(hint.status, 103);
-        assert_eq!(hint.headers[0].0.as_ref(), b"link");
+        let out = s.handle_app(hint(b"</a.css>; rel=preload")).unwrap();
+        let informational = out.informational.unwrap();
+        assert_eq!(informational.status, 103);
+        assert_eq!(informational.headers[0].0.as_ref(), b"link");
         assert!(out.start.is_none() && !out.end);
+    }
+
+    #[test]
+    fn early_hint_after_the_start_precedes_the_held_back_head() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
         s.handle_app(start(200)).unwrap();
-        let late = AppMessage::HttpResponseEarlyHint { links: vec![] };
-        assert!(s.handle_app(late).is_err(), "no hint after the start");
+        for link in [&b"</a.css>; rel=preload"[..], b"</b.js>; rel=preload"] {
+            let out = s.handle_app(hint(link)).unwrap();
+            let informational = out.informational.unwrap();
+            assert_eq!(informational.status, 103);
+            assert_eq!(informational.headers[0].1.as_ref(), link);
+            assert!(out.start.is_none() && !out.early_hint_dropped);
+        }
+        let out = s.handle_app(body(b"ok", false)).unwrap();
+        assert_eq!(
+            out.start.unwrap().status,
+            200,
+            "the final head still follows"
+        );
+        assert!(out.end);
+    }
+
+    #[test]
+    fn early_hint_after_the_head_left_is_dropped_and_the_response_completes() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        s.handle_app(body(b"a", true)).unwrap();
+        let out = s.handle_app(hint(b"</a.css>; rel=preload")).unwrap();
+        assert!(out.early_hint_dropped && out.informational.is_none());
+        assert!(out.start.is_none() && out.body.is_empty() && !out.end);
+        let out = s.handle_app(body(b"b", false)).unwrap();
+        assert!(out.end && s.is_finished());
+    }
+
+    #[test]
+    fn early_hint_after_the_final_body_is_refused() {
+        let mut s = HttpStream::new(false, false).with_extensions(ALL);
+        s.handle_app(start(200)).unwrap();
+        s.handle_app(body(b"a", false)).unwrap();
+        assert!(s.handle_app(hint(b"</a.css>")).is_err());
     }
 
     #[test]
@@ -799,6 +859,9 @@ mod tests {
             .handle_app(AppMessage::HttpResponseEarlyHint { links: vec![] })
             .unwrap();
         assert_eq!(out, Output::default());
+        s.handle_app(start(200)).unwrap();
+        let out = s.handle_app(hint(b"</a.css>")).unwrap();
+        assert_eq!(out, Output::default(), "ignored after the start too");
     }
 
     #[test]

@@ -273,6 +273,15 @@ impl Request {
             }
             Err(e) => return Err(PyRuntimeError::new_err(e.to_string())),
         };
+        if out.early_hint_dropped {
+            drop(st);
+            self.ctx.error_logger.call_method1(
+                py,
+                intern!(py, "debug"),
+                ("early hint dropped: the response head was already sent",),
+            )?;
+            return Ok(self.ctx.done.clone_ref(py));
+        }
         if out == Output::default() {
             return Ok(self.ctx.done.clone_ref(py));
         }
