@@ -192,6 +192,21 @@ def test_http1_only_does_not_offer_h2(server_factory, pki):
     assert r.http_version == "HTTP/1.1"
 
 
+def test_startup_line_names_https_and_the_protocols(https_server):
+    out = https_server.output()
+    assert f"Cormorant running on https://127.0.0.1:{https_server.port} (HTTP/1.1, HTTP/2;" in out
+    assert "http://" not in out
+
+
+def test_startup_line_with_http1_only_and_workers(server_factory, pki):
+    server = server_factory.start(
+        "apps.scope_echo:app", *tls_flags(pki), "--http", "1", "--workers", "2")
+    out = server.wait_for_output("serving on")
+    assert f"serving on https://127.0.0.1:{server.port} (HTTP/1.1) with 2 workers" in out
+    assert f"running on https://127.0.0.1:{server.port} (HTTP/1.1;" in out
+    assert "http://" not in out
+
+
 def test_keep_alive_over_tls(https_server, pki):
     with httpx.Client(verify=client_context(pki), timeout=5) as client:
         ports = {tuple(client.get(https_server.url(f"/{i}")).json()["client"]) for i in range(3)}

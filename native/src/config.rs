@@ -242,6 +242,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Whether the listeners serve TLS.
+    pub(crate) fn serves_tls(&self) -> bool {
+        self.ssl_certfile.is_some()
+    }
+
+    /// The protocols served, for the startup lines: `HTTP/1.1, HTTP/2`.
+    pub(crate) fn protocols(&self) -> &'static str {
+        crate::server::HttpVersions::parse(&self.http).names()
+    }
+
     /// The TLS settings, when a certificate is configured. ALPN follows
     /// `--http`.
     pub(crate) fn tls_settings(&self) -> Option<TlsSettings> {

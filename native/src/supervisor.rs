@@ -258,7 +258,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     let reuse_port = config.fd.is_none() && config.uds.is_none();
     let listeners = bind_all(config).map_err(StartupError::new_err)?;
     let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
-    let url = listeners[0].url();
+    let url = listeners[0].url(config.serves_tls());
 
     // Counters, so that two signals in one tick count twice.
     let counters: [Arc<AtomicUsize>; 4] = Default::default();
@@ -288,9 +288,10 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     log(
         "info",
         &format!(
-            "Cormorant supervisor (pid {}) serving on {} with {} workers",
+            "Cormorant supervisor (pid {}) serving on {} ({}) with {} workers",
             std::process::id(),
             url,
+            config.protocols(),
             config.workers
         ),
     );

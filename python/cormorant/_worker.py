@@ -408,7 +408,8 @@ async def serve(worker: Any, app: Any, cfg: dict) -> int:
     loop.add_reader(worker.fd, worker.drain)
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
-    logger.info("Cormorant running on %s (pid %d; press CTRL+C to quit)", worker.url, os.getpid())
+    logger.info("Cormorant running on %s (%s; pid %d; press CTRL+C to quit)",
+                worker.url, worker.protocols, os.getpid())
     _tell_supervisor(_MSG_READY)
     flusher = None
     if cfg.get("access_log"):

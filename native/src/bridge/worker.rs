@@ -199,7 +199,7 @@ impl Worker {
             .map_err(|e| StartupError::new_err(format!("invalid configuration: {e}")))?;
         config.validate().map_err(StartupError::new_err)?;
         let listener = Listener::bind(&config).map_err(StartupError::new_err)?;
-        let url = listener.url();
+        let url = listener.url(config.serves_tls());
         let queue = JobQueue::new()
             .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;
         Ok(Self {
@@ -214,10 +214,16 @@ impl Worker {
         })
     }
 
-    /// Where the worker listens, as a URL.
+    /// Where the worker listens, as a URL (`https` with TLS).
     #[getter]
     fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The protocols served, for the startup line: `HTTP/1.1, HTTP/2`.
+    #[getter]
+    fn protocols(&self) -> &'static str {
+        self.config.protocols()
     }
 
     /// The descriptor the event loop must watch and answer with `drain`.

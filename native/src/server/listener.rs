@@ -100,12 +100,14 @@ impl Listener {
         }
     }
 
-    /// The address clients connect to, for the startup log line.
-    pub(crate) fn url(&self) -> String {
+    /// The address clients connect to, for the startup log line: `https`
+    /// when the listener serves TLS.
+    pub(crate) fn url(&self, tls: bool) -> String {
+        let scheme = if tls { "https" } else { "http" };
         match self {
             Self::Tcp(l) => match l.local_addr() {
-                Ok(a) => format!("http://{}", display_addr(&a)),
-                Err(_) => "http://?".into(),
+                Ok(a) => format!("{scheme}://{}", display_addr(&a)),
+                Err(_) => format!("{scheme}://?"),
             },
             Self::Unix(_, path) => format!("unix:{path}"),
         }

@@ -48,6 +48,15 @@ impl HttpVersions {
             _ => Self::Auto,
         }
     }
+
+    /// The protocols served, for the startup line.
+    pub(crate) fn names(self) -> &'static str {
+        match self {
+            Self::Auto => "HTTP/1.1, HTTP/2",
+            Self::Http1 => "HTTP/1.1",
+            Self::Http2 => "HTTP/2",
+        }
+    }
 }
 
 /// Settings and counters shared by every connection of a worker.
