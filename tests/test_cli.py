@@ -46,6 +46,32 @@ def test_help():
         assert flag in r.stdout
 
 
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["-h"]])
+def test_output_into_a_closed_pipe_exits_quietly(args):
+    # `cormorant --help | head -1`: the reader is gone before the output is
+    # written. Like `ls | head`, no panic and no traceback.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cormorant", *args],
+        cwd=TESTS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=10) == 0, err
+    assert err == ""
+
+
+def test_error_into_a_closed_pipe_keeps_its_exit_code():
+    # `cormorant --no-such-flag 2>&1 | true`: the one error line cannot be
+    # written, and the exit code still says what happened.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cormorant", "apps.pid:app", "--no-such-flag"],
+        cwd=TESTS_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    proc.stdout.close()
+    assert proc.wait(timeout=10) == 2
+
+
 def test_bad_flag():
     assert_one_error_line(run_cli("apps.pid:app", "--no-such-flag"), "--no-such-flag")
 

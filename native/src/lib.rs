@@ -15,6 +15,8 @@ mod cli;
 mod config;
 #[cfg(feature = "python")]
 mod config_file;
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+mod console;
 pub mod embed;
 mod handoff;
 mod metrics;

@@ -13,13 +13,13 @@ use pyo3::prelude::*;
 
 use crate::bridge::{self, ClientDisconnected, StartupError};
 use crate::config::ServerConfig;
-use crate::{cli, config_file, proctitle, reload, supervisor, tls};
+use crate::{cli, config_file, console, proctitle, reload, supervisor, tls};
 
 /// Runs the `cormorant` command line; returns the process exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
     if let Err(e) = apply_config_file(&argv) {
-        eprintln!("error: {e}");
+        console::err(format_args!("error: {e}"));
         return Ok(2);
     }
     let args = std::iter::once("cormorant".to_owned()).chain(argv);
@@ -28,13 +28,13 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                print!("{e}");
+                console::out(&e);
                 return Ok(0);
             }
             // One readable line, not clap's whole usage block.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see 'cormorant --help')");
+            console::err(format_args!("{first} (see 'cormorant --help')"));
             return Ok(2);
         }
     };
@@ -96,7 +96,7 @@ fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool>
     match r {
         Ok(_) => Ok(true),
         Err(e) => {
-            eprintln!("error: {}", e.value(py));
+            console::err(format_args!("error: {}", e.value(py)));
             Ok(false)
         }
     }
@@ -115,13 +115,13 @@ fn serve(py: Python<'_>, config_json: &str, app: Option<Py<PyAny>>) -> PyResult<
 
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
     if let Err(e) = config.validate() {
-        eprintln!("error: {e}");
+        console::err(format_args!("error: {e}"));
         return Ok(2);
     }
     // Certificate problems are reported once, before any worker starts.
     if let Some(settings) = config.tls_settings() {
         if let Err(e) = tls::ServerTls::new(&settings) {
-            eprintln!("error: {e}");
+            console::err(format_args!("error: {e}"));
             return Ok(2);
         }
     }
@@ -130,12 +130,12 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
             return Ok(1);
         }
         if config.workers > 1 {
-            eprintln!("warning: --reload serves with one worker; --workers is ignored");
+            console::err("warning: --reload serves with one worker; --workers is ignored");
         }
         return match reload::run(py, &config) {
             Ok(code) => Ok(code),
             Err(e) if e.is_instance_of::<StartupError>(py) => {
-                eprintln!("error: {}", e.value(py));
+                console::err(format_args!("error: {}", e.value(py)));
                 Ok(1)
             }
             Err(e) => Err(e),
@@ -149,7 +149,7 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
         return match supervisor::supervise(py, &config) {
             Ok(code) => Ok(code),
             Err(e) if e.is_instance_of::<StartupError>(py) => {
-                eprintln!("error: {}", e.value(py));
+                console::err(format_args!("error: {}", e.value(py)));
                 Ok(1)
             }
             Err(e) => Err(e),
@@ -159,7 +159,7 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
     let worker = py.import("cormorant._worker")?;
     // One process: it is the server, so the pid file names it.
     if let Err(e) = supervisor::write_pid_file(&config) {
-        eprintln!("error: {}", e.value(py));
+        console::err(format_args!("error: {}", e.value(py)));
         return Ok(1);
     }
     let code = worker

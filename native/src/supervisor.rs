@@ -72,7 +72,7 @@ pub(crate) fn log(level: &str, msg: &str) {
             .and_then(|l| l.call_method1("getLogger", ("cormorant.error",)))
             .and_then(|l| l.call_method1(level, (msg,)));
         if r.is_err() {
-            eprintln!("{msg}");
+            crate::console::err(msg);
         }
     });
 }

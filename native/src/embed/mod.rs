@@ -98,7 +98,7 @@ pub trait Handler: Send + Sync + 'static {
 /// The default log: errors (level 40 and up) to stderr.
 pub fn log_to_stderr(level: u8, message: &str) {
     if level >= server::ERROR {
-        eprintln!("cormorant: {message}");
+        crate::console::err(format_args!("cormorant: {message}"));
     }
 }
 
