@@ -14,11 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Callable, Optional, Union
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from ._cormorant import ClientDisconnected, StartupError, __version__
+from ._options import ServerOptions
 
-__all__ = ["ClientDisconnected", "Server", "StartupError", "run", "__version__"]
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+__all__ = ["ClientDisconnected", "Server", "ServerOptions", "StartupError", "run", "__version__"]
 
 # Keyword names accepted by Server/run, mapped to configuration keys. Both
 # uvicorn's and granian's names are accepted where they mean the same thing.
@@ -111,7 +119,13 @@ _ALIASES = {
     "workers_max_rss": "workers_max_rss",  # granian
     "respawn_failed_workers": "respawn_failed_workers",  # granian
     "pid_file": "pid_file",  # granian
+    "metrics": "metrics",
+    "metrics_address": "metrics_address",
+    "metrics_port": "metrics_port",
 }
+
+# Keywords `_config` reads itself rather than through `_ALIASES`.
+_SPECIAL = {"interface", "http", "log_enabled", "http1_settings", "http2_settings"}
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
 # its attributes, mapped to ours.
@@ -153,7 +167,7 @@ _NO_EFFECT = {
 _CERT_REQS = {0: "none", 1: "optional", 2: "required"}
 
 
-def _dictconfig_file(config: dict) -> str:
+def _dictconfig_file(config: Dict[str, Any]) -> str:
     """granian's log_dictconfig is a dict: hand it to the workers as a file."""
     import json
     import tempfile
@@ -169,13 +183,23 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
-def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
+def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -> Dict[str, Any]:
     """The configuration for `kwargs`; keywords that change nothing here add
     a line to `notices`."""
-    cfg: dict = {"target": target}
-    interface = _value(kwargs.pop("interface", "asgi"))
-    if str(interface).lower() not in ("asgi", "asginl", "asgi3", "auto"):
-        raise ValueError(f"interface {interface!r} is not supported: Cormorant serves ASGI")
+    cfg: Dict[str, Any] = {"target": target}
+    interface = str(_value(kwargs.pop("interface", "asgi"))).lower()
+    if interface == "wsgi":
+        raise ValueError("interface 'wsgi' is not supported yet: Cormorant serves ASGI applications")
+    if interface == "rsgi":
+        raise ValueError(
+            "interface 'rsgi' is granian's own protocol, which Cormorant does not serve: "
+            "use the application's ASGI interface"
+        )
+    if interface == "asginl":
+        # granian's ASGI without the lifespan protocol.
+        kwargs.setdefault("lifespan", "off")
+    elif interface not in ("asgi", "asgi3", "auto"):
+        raise ValueError(f"interface {interface!r} is not supported: expected 'asgi'")
     http = str(_value(kwargs.pop("http", "auto"))).lower()
     # uvicorn names its HTTP/1.1 implementations; ours is the core's.
     http = {"http1": "1", "1.1": "1", "http2": "2", "h11": "auto", "httptools": "auto"}.get(http, http)
@@ -198,14 +222,15 @@ def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
     settings = kwargs.pop("http2_settings", None)
     if settings is not None:
         for attr, name in _HTTP2_SETTINGS.items():
-            value = getattr(settings, attr, None)
-            if value is not None:
-                kwargs.setdefault(name, value)
-    for key, value in kwargs.items():
-        name = _ALIASES.get(key)
-        if name is None:
+            setting = getattr(settings, attr, None)
+            if setting is not None:
+                kwargs.setdefault(name, setting)
+    for key, given in kwargs.items():
+        alias = _ALIASES.get(key)
+        if alias is None:
             raise TypeError(f"unexpected keyword argument {key!r}")
-        value = _value(value)
+        name = alias
+        value: Any = _value(given)
         if name == "headers" and value is not None:
             value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
         if name == "ws" and isinstance(value, bool):
@@ -218,6 +243,8 @@ def _config(target: Optional[str], kwargs: dict, notices: list) -> dict:
             value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(
                 value, "info"
             )
+        if name == "log_level" and isinstance(value, str):
+            value = {"warn": "warning", "notset": "debug"}.get(value.lower(), value)
         if name == "ssl_cert_reqs":
             if isinstance(value, bool):
                 value = "required" if value else "none"
@@ -270,14 +297,18 @@ class Server:
     ``url_path_prefix``, ``interface="asgi"``).
     """
 
-    def __init__(self, target: Union[str, Callable[..., Any]], **kwargs: Any) -> None:
-        self._notices: list = []
+    config: Dict[str, Any]
+
+    def __init__(
+        self, target: Union[str, Callable[..., Any]], **kwargs: Unpack[ServerOptions]
+    ) -> None:
+        self._notices: List[str] = []
         if isinstance(target, str):
             self._app = None
-            self.config = _config(target, kwargs, self._notices)
+            self.config = _config(target, dict(kwargs), self._notices)
         else:
             self._app = target
-            self.config = _config(None, kwargs, self._notices)
+            self.config = _config(None, dict(kwargs), self._notices)
             if self.config.get("workers", 1) > 1:
                 raise ValueError(
                     "pass the application as an import string such as 'main:app' "
@@ -297,6 +328,6 @@ class Server:
             raise SystemExit(code)
 
 
-def run(app: Union[str, Callable[..., Any]], **kwargs: Any) -> None:
+def run(app: Union[str, Callable[..., Any]], **kwargs: Unpack[ServerOptions]) -> None:
     """Serve ``app`` like ``uvicorn.run``."""
     Server(app, **kwargs).serve()
