@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Dict, TextIO
 
 from . import _cormorant
 
@@ -96,7 +96,7 @@ def _apply_log_config(path: str) -> None:
             logging.config.fileConfig(path, disable_existing_loggers=False)
     except AppLoadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure is a config error
+    except Exception as exc:
         raise AppLoadError(f"--log-config {path}: {exc}") from None
 
 
@@ -163,7 +163,7 @@ def load_env_file(path: str) -> None:
         os.environ.setdefault(key, value)
 
 
-class _BatchedStreamHandler(logging.StreamHandler):
+class _BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The default access-log handler: writes into a large buffer over stdout
     that `serve` flushes every FLUSH_INTERVAL seconds and at exit, instead of
     one write syscall per request."""
@@ -171,6 +171,7 @@ class _BatchedStreamHandler(logging.StreamHandler):
     FLUSH_INTERVAL = 0.1
 
     def __init__(self) -> None:
+        stream: TextIO
         try:
             stream = open(sys.stdout.fileno(), "w", buffering=256 * 1024,
                           encoding="utf-8", errors="replace", closefd=False)
@@ -182,11 +183,13 @@ class _BatchedStreamHandler(logging.StreamHandler):
         pass  # batched: see flush_now
 
     def flush_now(self) -> None:
-        with self.lock:
-            try:
-                self.stream.flush()
-            except (OSError, ValueError):
-                pass
+        self.acquire()
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.release()
 
 
 def _probe_loop_lag(loop: asyncio.AbstractEventLoop, worker: Any, every: float = 0.5) -> None:
@@ -200,7 +203,7 @@ def _probe_loop_lag(loop: asyncio.AbstractEventLoop, worker: Any, every: float =
     loop.call_at(loop.time() + every, probe, loop.time() + every)
 
 
-def _access_log_mode(cfg: dict) -> str:
+def _access_log_mode(cfg: Dict[str, Any]) -> str:
     """off, native (the I/O thread writes the lines our default handler would),
     or python (the logger was configured: every line goes through logging)."""
     access = logging.getLogger("cormorant.access")
@@ -269,7 +272,7 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-async def run_http(app: Any, scope: dict, req: Any) -> None:
+async def run_http(app: Any, scope: Dict[str, Any], req: Any) -> None:
     """The task of one request: run the app and report how it ended."""
     try:
         await app(scope, req.receive, req.send)
@@ -301,9 +304,9 @@ class _Lifespan:
     def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
         self.ctx = _cormorant.LifespanCtx(loop)
         self.mode = mode
-        self.state: dict = {}
+        self.state: Dict[str, Any] = {}
         self.error: BaseException | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.loop = loop
         self.app = app
 
@@ -364,7 +367,7 @@ class _Lifespan:
             logger.info("Application shutdown complete.")
 
 
-async def serve(worker: Any, app: Any, cfg: dict) -> int:
+async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     signals = {"count": 0}
