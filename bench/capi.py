@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, cmd_cormorant, cmd_granian, free_port, run_wrk, stop, wait_port  # noqa: E402
+from run import ROOT, cmd_cormorant, cmd_granian, free_port, run_wrk, stop, wait_port
 
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 

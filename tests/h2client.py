@@ -25,7 +25,6 @@ import h2.exceptions
 import h2.settings
 import hpack
 
-
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # Frame types and flags.
@@ -117,7 +116,7 @@ class H2Client:
 
     # --- plumbing ---------------------------------------------------------
 
-    def __enter__(self) -> "H2Client":
+    def __enter__(self) -> H2Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -374,7 +373,7 @@ class RawH2:
         self.frames: list[RawFrame] = []
         self.decoder = hpack.Decoder()
 
-    def __enter__(self) -> "RawH2":
+    def __enter__(self) -> RawH2:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -434,7 +433,7 @@ class RawH2:
         if f.type in (HEADERS, CONTINUATION):
             try:
                 f.decoded = self.decoder.decode(f.hpack_block(), raw=True)  # type: ignore
-            except Exception:  # noqa: BLE001 - split blocks are not decoded
+            except Exception:
                 f.decoded = None  # type: ignore
         self.frames.append(f)
         return f

@@ -56,7 +56,7 @@ class RawConnection:
         self.buf = b""
         self.closed_by_peer = False
 
-    def __enter__(self) -> "RawConnection":
+    def __enter__(self) -> RawConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:

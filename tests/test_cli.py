@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import cormorant
+
 from conftest import READY_LINE, TESTS_DIR, can_connect, free_port
 
 

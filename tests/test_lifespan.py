@@ -1,7 +1,6 @@
 """The lifespan protocol: startup/shutdown, state, failure, unsupported."""
 
 import httpx
-import pytest
 
 
 def test_state_from_startup_is_visible_in_requests(server_factory):

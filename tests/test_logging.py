@@ -11,7 +11,8 @@ from conftest import TESTS_DIR
 
 
 def test_access_log_format_atoms(server_factory):
-    fmt = '%(client)s|%(method)s|%(path)s|%(query)s|%(protocol)s|%(scheme)s|%(status)d|%(bytes)d|%({user-agent}i)s|%({x-none}i)s|%(duration).1fms'
+    fmt = ('%(client)s|%(method)s|%(path)s|%(query)s|%(protocol)s|%(scheme)s|%(status)d|%(bytes)d'
+           '|%({user-agent}i)s|%({x-none}i)s|%(duration).1fms')
     server = server_factory.start("apps.streaming:app", "--access-log", "--access-log-format", fmt)
     httpx.get(server.url("/single?x=1"), headers={"user-agent": "probe/1"})
     out = server.wait_for_output("|GET|/single|")

@@ -23,7 +23,7 @@ class Background:
     def _run(self, url, timeout):
         try:
             self.response = httpx.get(url, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.error = exc
 
     def join(self, timeout=15):

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import cormorant
+
 from rawhttp import RawConnection, fetch, request_bytes
 
 SECRET = b"TOP-SECRET-BYTES"

@@ -83,7 +83,7 @@ class Load:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list = field(default_factory=list)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for i in range(self.clients):
             t = threading.Thread(target=self._client, args=(i % 2 == 1,), daemon=True)
             t.start()
@@ -292,7 +292,7 @@ def test_workers_max_rss_replaces_a_big_worker(server_factory):
         big = int(client.get(server.url("/grow?mb=200")).text)
     _wait_count(server, "(max rss)", 1, timeout=10)
     out = server.output()
-    assert f"WARNING  worker " in out and "above --workers-max-rss 150" in out
+    assert "WARNING  worker " in out and "above --workers-max-rss 150" in out
     assert f"(pid {big}) replaced by" in out
     _wait(lambda: big not in children(server.pid), 10, server, "the big worker to exit")
     assert len(children(server.pid)) == 2

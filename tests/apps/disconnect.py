@@ -70,7 +70,7 @@ async def app(scope, receive, send):
                 await send({"type": "http.response.body", "body": b"late", "more_body": False})
             else:
                 await send({"type": "http.response.start", "status": 200, "headers": []})
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             result["send_exc"] = type(exc).__name__
             result["send_exc_is_oserror"] = isinstance(exc, OSError)
         else:

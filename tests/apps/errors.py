@@ -26,7 +26,7 @@ def _describe(exc):
 async def _try(send, message):
     try:
         await send(message)
-    except Exception as exc:  # noqa: BLE001 - the test wants to see it
+    except Exception as exc:
         return exc
     return None
 

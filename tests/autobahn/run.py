@@ -270,7 +270,8 @@ def run_wstest(wstest: str, spec_path: str, log_path: str, args, total: int) -> 
                         run.aborted[case] = now - since
                         os.kill(proc.pid, signal.SIGUSR1)
                 if not args.verbose and now >= next_report:
-                    log(f"{done}/{total or '?'} cases after {now - start:.0f}s; case {case} running for {now - since:.0f}s")
+                    log(f"{done}/{total or '?'} cases after {now - start:.0f}s; "
+                        f"case {case} running for {now - since:.0f}s")
                     next_report = now + 30
         except BaseException:  # Ctrl-C: leave nothing running
             stop_process(proc, "wstest", grace=5)
@@ -435,7 +436,8 @@ def markdown_summary(s: dict, total: int, meta: dict) -> str:
         f"- wstest: {meta['wstest']}",
         f"- server: `{meta['server_cmd']}`",
         f"- command: `{meta['command']}`",
-        f"- cases: `{', '.join(meta['cases'])}`" + (f" minus `{', '.join(meta['exclude'])}`" if meta["exclude"] else ""),
+        f"- cases: `{', '.join(meta['cases'])}`"
+        + (f" minus `{', '.join(meta['exclude'])}`" if meta["exclude"] else ""),
         f"- wall time: {meta['seconds']:.0f}s",
         "",
         f"{total} cases. behavior: {count_line(s['behavior'])}. behaviorClose: {count_line(s['close'])}.",
@@ -449,7 +451,8 @@ def markdown_summary(s: dict, total: int, meta: dict) -> str:
         lines.append(f"| {g} | {sum(c.values())} | {cells} | {s['durations'][g] / 1000:.1f} |")
     lines.append("")
     if s["failing"]:
-        lines += ["## Non-passing cases", "", "| case | behavior | close | description | result |", "|---|---|---|---|---|"]
+        lines += ["## Non-passing cases", "",
+                  "| case | behavior | close | description | result |", "|---|---|---|---|---|"]
         for k, r in s["failing"].items():
             desc = r["description"].replace("|", "\\|")
             res = (r["result"] + (f" Close: {r['close']}." if r["close"] else "")).replace("|", "\\|")
@@ -591,7 +594,6 @@ def main(argv=None) -> int:
             cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=slog, stderr=subprocess.STDOUT,
             env=env, start_new_session=True,
         )
-    rc = None
     wall = 0.0
     server_died = False
     try:
@@ -657,7 +659,8 @@ def main(argv=None) -> int:
         tail(server_log)
     if not s["ok"]:
         log(f"{len(s['failing'])} case(s) not passing" + (
-            f", {len(s['close_issues'])} closing-handshake remark(s)" if args.strict_close and s["close_issues"] else ""))
+            f", {len(s['close_issues'])} closing-handshake remark(s)"
+            if args.strict_close and s["close_issues"] else ""))
     return 0 if s["ok"] and not problems else 1
 
 
