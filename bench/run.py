@@ -25,6 +25,7 @@ import datetime
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -357,6 +358,10 @@ def main() -> int:
     unknown = set(wanted) - {w[0] for w in WORKLOADS}
     if unknown:
         p.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    missing = [tool for tool in ("wrk", "h2load", "taskset", "openssl") if shutil.which(tool) is None]
+    if missing:
+        p.error(f"not installed: {', '.join(missing)} (Debian: apt-get install wrk nghttp2-client "
+                "util-linux openssl)")
     # One server process per (app, mode): HTTP/1.1, HTTP/2 and TLS need
     # different command lines.
     by_app: dict[tuple[str, str], list] = {}
