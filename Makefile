@@ -4,12 +4,14 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python test-wasm sandbox-examples lint wasm fuzz bench autobahn autobahn-ci capi capi-install clean
+.PHONY: help venv build serve test test-rust test-python test-wasm test-matrix check-pythons sandbox-examples lint lint-rust lint-python wasm fuzz bench autobahn autobahn-ci capi capi-install clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
 	@echo "make test    set everything up and run the whole test suite (Rust, C API, Python, wasm-host)"
-	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core"
+	@echo "make lint    cargo fmt --check, clippy -D warnings, wasm32-wasip1 build of core; ruff, mypy --strict, stubtest"
+	@echo "make test-matrix  build and run the pytest suite on every CPython here, 3.9 to 3.14 (PYTHONS=\"3.9 3.13\" for some; MATRIX_REQUIRE=1 fails on a missing one)"
+	@echo "make check-pythons  the extension compiles against the C API of every supported CPython, 3.9 to 3.14 (no interpreter needed)"
 	@echo "make test-wasm  wasm-host tests: the core under wasmtime byte for byte against native, apps in the sandbox"
 	@echo "make sandbox-examples  run the example apps' scenarios with cormorant-sandbox (wasm-host/examples)"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
@@ -67,11 +69,27 @@ sandbox-examples: $(VENV)/.sandbox
 		--app-dir wasm-host/examples --python-path $(SANDBOX_DEPS) \
 		--read-dir wasm-host/examples/data::/data
 
-lint:
+lint: lint-rust lint-python
+
+lint-rust:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	rustup target add wasm32-wasip1
 	cargo build -p cormorant-core --target wasm32-wasip1
+
+# ruff over the Python sources; mypy --strict over the package and the
+# typed-keyword checks (tests/typecheck); the stub against the extension.
+lint-python: build
+	$(VENV)/bin/ruff check python tests examples bench
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest cormorant._cormorant
+
+PYTHONS ?= 3.9 3.10 3.11 3.12 3.13 3.14
+test-matrix:
+	$(PYTHON) tests/matrix.py test --versions "$(PYTHONS)" $(if $(MATRIX_REQUIRE),--require)
+
+check-pythons:
+	$(PYTHON) tests/matrix.py check
 
 wasm:
 	rustup target add wasm32-wasip1
@@ -96,7 +114,7 @@ autobahn-ci: build
 	$(PY) tests/autobahn/run.py --server cormorant --no-setup --cases ci --timeout 600 --case-timeout 30
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) .matrix target
 
 # The C ABI: libcormorant.a and libcormorant.so, c-api/include/cormorant.h.
 PREFIX ?= /usr/local
