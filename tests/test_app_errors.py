@@ -111,6 +111,15 @@ def test_header_value_with_crlf_raises(server):
     assert rep["type"] == "ValueError"
 
 
+@pytest.mark.parametrize("case", ["ctl-header-value", "del-header-value"])
+def test_header_value_with_other_controls_raises(server, case):
+    # RFC 9110 §5.5: a field value has no control characters but HTAB. HTTP/2
+    # refused them already; HTTP/1.1 let them through to the wire.
+    rep = _report(server, case)
+    assert rep["type"] == "ValueError"
+    assert "control characters are not allowed" in rep["message"]
+
+
 def test_str_body_raises(server):
     rep = _report(server, "str-body")
     assert rep["type"] == "TypeError"

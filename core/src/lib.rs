@@ -4,6 +4,8 @@
 //! events come out. There is no I/O, no clock, no threads and no global state,
 //! so the same code runs under tokio (`native`), behind a C ABI and in wasm.
 //!
+//! * [`http`] — the shared HTTP grammar (tokens, lists, hosts, field values,
+//!   percent-decoding), written once for every crate.
 //! * [`h1`] — an HTTP/1.1 server connection in the style of h11.
 //! * [`ws`] — a WebSocket server connection (RFC 6455, RFC 7692).
 //! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
@@ -12,6 +14,7 @@
 pub mod asgi;
 pub mod error;
 pub mod h1;
+pub mod http;
 pub mod ws;
 
 pub use error::{PeerError, UsageError};

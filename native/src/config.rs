@@ -1,5 +1,6 @@
 //! Server configuration shared by the CLI, the Python API and the workers.
 
+use cormorant_core::http;
 use serde::{Deserialize, Serialize};
 
 use crate::tls::{ClientAuth, TlsSettings, TlsVersionMin};
@@ -400,15 +401,11 @@ impl ServerConfig {
             .split_once(':')
             .ok_or_else(|| format!("invalid header {h:?}: expected NAME:VALUE"))?;
         let name = name.trim();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        {
+        if !http::is_token(name.as_bytes()) {
             return Err(format!("invalid header name in {h:?}"));
         }
         let value = value.trim();
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if !http::is_field_value(value.as_bytes()) {
             return Err(format!("invalid header value in {h:?}"));
         }
         Ok((name.to_ascii_lowercase(), value.to_owned()))

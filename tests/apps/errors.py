@@ -49,6 +49,10 @@ INVALID = {
                          "headers": [(b"bad header", b"x")]}],
     "bad-header-value": [{"type": "http.response.start", "status": 200,
                           "headers": [(b"x-bad", b"a\r\nb")]}],
+    "ctl-header-value": [{"type": "http.response.start", "status": 200,
+                          "headers": [(b"x-bad", b"a\x01b")]}],
+    "del-header-value": [{"type": "http.response.start", "status": 200,
+                          "headers": [(b"x-bad", b"a\x7fb")]}],
     "str-body": [START, {"type": "http.response.body", "body": "text"}],
     "two-starts": [START, START],
 }

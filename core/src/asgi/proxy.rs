@@ -27,6 +27,7 @@ use std::net::IpAddr;
 use bytes::Bytes;
 
 use super::scope::{Address, HttpScope};
+use crate::http::{self, is_tchar};
 
 /// Longest combined proxy header value looked at, in bytes: far more than a
 /// real chain of proxies produces (a few dozen bytes per hop); longer
@@ -222,7 +223,7 @@ impl TrustedProxies {
             v.filter(|v| v.len() <= MAX_HEADER_LEN)
                 .map(|v| {
                     v.split(|&b| b == b',')
-                        .map(|s| s.trim_ascii().to_vec())
+                        .map(|s| http::trim_ows(s).to_vec())
                         .collect()
                 })
                 .unwrap_or_default()
@@ -349,13 +350,10 @@ fn valid_port(p: &str) -> bool {
         && p.parse::<u16>().is_ok()
 }
 
-/// A plausible `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`):
-/// reg-name, IPv4 or bracketed IPv6 characters only.
+/// A host a proxy may substitute: the `Host` grammar (RFC 9110 §7.2), not
+/// empty, and no longer than a DNS name and port can be.
 fn valid_host(h: &[u8]) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+;=:[]%".contains(&b))
+    !h.is_empty() && h.len() <= 255 && http::is_valid_host(h)
 }
 
 /// One element of a `Forwarded` header: one hop.
@@ -479,11 +477,6 @@ fn parse_forwarded(v: &[u8]) -> Option<Vec<Element>> {
     // Empty list items (`a, , b`) carry nothing.
     elements.retain(|e| e.for_node.is_some() || e.proto.is_some() || e.host.is_some());
     (!elements.is_empty()).then_some(elements)
-}
-
-/// `tchar` (RFC 9110 §5.6.2).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A node (RFC 7239 §6): `nodename [ ":" node-port ]`.

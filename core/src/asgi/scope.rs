@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::PeerError;
+use crate::http;
 
 /// `asgi["version"]`: the ASGI version this server speaks.
 pub const ASGI_VERSION: &str = "3.0";
@@ -171,35 +172,7 @@ fn split_target(target: &[u8]) -> Result<(&[u8], &[u8]), PeerError> {
 /// Percent-decodes a path into UTF-8; invalid UTF-8 becomes U+FFFD, as
 /// Python's `urllib.parse.unquote` does.
 fn percent_decode(raw: &[u8]) -> String {
-    if memchr::memchr(b'%', raw).is_none() {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' && i + 2 < raw.len() {
-            if let (Some(h), Some(l)) = (hex_val(raw[i + 1]), hex_val(raw[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    String::from_utf8_lossy(&http::percent_decode(raw)).into_owned()
 }
 
 #[cfg(test)]

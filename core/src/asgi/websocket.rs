@@ -43,11 +43,8 @@ impl WebSocketScope {
             .headers
             .iter()
             .filter(|(n, _)| n.as_ref() == b"sec-websocket-protocol")
-            .flat_map(|(_, v)| v.split(|&b| b == b','))
-            .filter_map(|p| {
-                let p = String::from_utf8_lossy(p).trim().to_owned();
-                (!p.is_empty()).then_some(p)
-            })
+            .flat_map(|(_, v)| crate::http::list(v))
+            .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect();
         Self { http, subprotocols }
     }

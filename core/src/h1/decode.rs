@@ -7,8 +7,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::Config;
-use super::head::{is_field_value_byte, is_tchar, is_token, trim_ows};
 use crate::PeerError;
+use crate::http::{is_field_value_byte, is_tchar, is_token, trim_ows};
 
 /// What one decoding step produced.
 #[derive(Debug, PartialEq, Eq)]

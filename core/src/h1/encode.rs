@@ -3,8 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::head::{is_token, list, parse_content_length};
+use super::head::parse_content_length;
 use super::{ResponseHead, Version};
+use crate::http::{is_field_value, is_token, list, trim_ows};
 use crate::{PeerError, UsageError};
 
 /// Body pieces up to this size are copied into the head buffer, so a small
@@ -220,8 +221,9 @@ fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Checks an application field: the name a token, the value free of CR, LF
-/// and NUL (RFC 9110 §5.1, §5.5: those would split or end the head).
+/// Checks an application field: the name a token, the value field-value
+/// bytes only (RFC 9110 §5.1, §5.5: CR, LF or NUL would split or end the
+/// head; HTTP/2 refuses the other controls too, so both refuse them).
 fn check_field(name: &[u8], value: &[u8]) -> Result<(), UsageError> {
     if !is_token(name) {
         return Err(UsageError::InvalidValue(format!(
@@ -229,7 +231,7 @@ fn check_field(name: &[u8], value: &[u8]) -> Result<(), UsageError> {
             String::from_utf8_lossy(name)
         )));
     }
-    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+    if !is_field_value(value) {
         return Err(UsageError::InvalidValue(format!(
             "invalid value for header {:?}",
             String::from_utf8_lossy(name)
@@ -307,7 +309,7 @@ fn write_response(
     for (name, value) in &head.headers {
         check_field(name, value)?;
         if name.eq_ignore_ascii_case(b"content-length") {
-            let n = parse_content_length(super::head::trim_ows(value)).ok_or_else(|| {
+            let n = parse_content_length(trim_ows(value)).ok_or_else(|| {
                 UsageError::InvalidValue("invalid content-length value".to_owned())
             })?;
             if length.is_some_and(|l| l != n) {

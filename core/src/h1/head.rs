@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{BodyKind, Config, RequestHead, Version};
 use crate::PeerError;
+use crate::http::{is_token, is_valid_host, list, trim_ows};
 
 /// Header slots kept on the stack for `httparse`; a configuration allowing
 /// more fields than this parses into a heap buffer instead. 128 slots of two
@@ -219,45 +220,6 @@ fn map_error(e: httparse::Error, buf: &[u8]) -> PeerError {
     }
 }
 
-/// Splits a comma-separated list (RFC 9110 §5.6.1), trimming optional
-/// whitespace and skipping empty elements.
-pub(super) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim_ows)
-        .filter(|e| !e.is_empty())
-}
-
-/// Removes leading and trailing SP / HTAB.
-pub(super) fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// Whether `b` is a `tchar` (RFC 9110 §5.6.2).
-pub(super) fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
-}
-
-/// Whether `s` is a non-empty `token` (RFC 9110 §5.6.2).
-pub(super) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
-}
-
-/// Whether `b` may appear in a field value (RFC 9110 §5.5: field-vchar, SP,
-/// HTAB).
-pub(super) fn is_field_value_byte(b: u8) -> bool {
-    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
-}
-
 /// Parses a `Content-Length` value: `1*DIGIT` and nothing else (RFC 9110
 /// §8.6). Lists, signs and whitespace inside are refused, as is overflow.
 pub(super) fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -272,35 +234,6 @@ pub(super) fn parse_content_length(v: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
-}
-
-/// Whether a `Host` value has only the characters of `uri-host [":" port]`
-/// (RFC 3986 §3.2.2: reg-name, IP-literal, IPv4; RFC 9112 §3.2).
-fn is_valid_host(v: &[u8]) -> bool {
-    v.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            )
-    })
 }
 
 /// The checks `httparse` leaves to us, and the derived fields of the head.
@@ -833,13 +766,6 @@ mod tests {
         assert_eq!(h.upgrade, None);
         let h = ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n");
         assert_eq!(h.upgrade, None);
-    }
-
-    #[test]
-    fn list_and_trim() {
-        let v: Vec<&[u8]> = list(b" a ,, b\t,c").collect();
-        assert_eq!(v, vec![&b"a"[..], b"b", b"c"]);
-        assert_eq!(trim_ows(b" \t "), b"");
     }
 
     #[test]

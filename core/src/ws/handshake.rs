@@ -7,6 +7,7 @@ use bytes::Bytes;
 use sha1::{Digest, Sha1};
 
 use crate::h1::Version;
+use crate::http::{is_token, list, trim_ows};
 
 /// The GUID appended to the key (RFC 6455 §1.3).
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -108,20 +109,6 @@ pub struct Handshake {
     pub deflate_offers: Vec<DeflateOffer>,
 }
 
-/// Trims optional whitespace (RFC 9110 §5.6.3).
-fn trim(s: &[u8]) -> &[u8] {
-    s.trim_ascii()
-}
-
-/// The elements of a comma-separated list field, trimmed, empty ones
-/// skipped (RFC 9110 §5.6.1).
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(trim)
-        .filter(|t| !t.is_empty())
-}
-
 /// Splits on `sep` outside of quoted strings.
 fn split_unquoted(s: &[u8], sep: u8) -> Vec<&[u8]> {
     let mut parts = Vec::new();
@@ -140,11 +127,6 @@ fn split_unquoted(s: &[u8], sep: u8) -> Vec<&[u8]> {
     }
     parts.push(&s[start..]);
     parts
-}
-
-/// A token character (RFC 9110 §5.6.2).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A window size value: `8`..`15` without leading zeros, possibly quoted
@@ -173,8 +155,8 @@ fn parse_offer(params: &[&[u8]]) -> Option<DeflateOffer> {
     };
     for param in params {
         let (name, value) = match param.iter().position(|&b| b == b'=') {
-            Some(i) => (trim(&param[..i]), Some(trim(&param[i + 1..]))),
-            None => (trim(param), None),
+            Some(i) => (trim_ows(&param[..i]), Some(trim_ows(&param[i + 1..]))),
+            None => (trim_ows(param), None),
         };
         match (name.to_ascii_lowercase().as_slice(), value) {
             (b"server_no_context_takeover", None) if !offer.server_no_context_takeover => {
@@ -234,14 +216,14 @@ impl Handshake {
         }
         let mut versions = values(b"sec-websocket-version");
         match (versions.next(), versions.next()) {
-            (Some(v), None) if trim(v) == b"13" => {}
+            (Some(v), None) if trim_ows(v) == b"13" => {}
             _ => return Err(HandshakeError::UnsupportedVersion),
         }
         let mut keys = values(b"sec-websocket-key");
         let (Some(key), None) = (keys.next(), keys.next()) else {
             return Err(HandshakeError::InvalidKey);
         };
-        let raw = trim(key);
+        let raw = trim_ows(key);
         // 16 bytes are 24 base64 characters with padding.
         let decoded = (raw.len() == 24)
             .then(|| BASE64.decode(raw).ok())
@@ -255,7 +237,7 @@ impl Handshake {
 
         let subprotocols = values(b"sec-websocket-protocol")
             .flat_map(|v| list(v))
-            .filter(|t| t.iter().all(|&b| is_tchar(b)))
+            .filter(|t| is_token(t))
             .filter_map(|t| std::str::from_utf8(t).ok())
             .map(str::to_owned)
             .collect();
@@ -264,7 +246,7 @@ impl Handshake {
         for value in values(b"sec-websocket-extensions") {
             for ext in split_unquoted(value, b',') {
                 let mut parts = split_unquoted(ext, b';').into_iter();
-                let name = parts.next().map(trim).unwrap_or_default();
+                let name = parts.next().map(trim_ows).unwrap_or_default();
                 if !name.eq_ignore_ascii_case(b"permessage-deflate") {
                     continue;
                 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
+use cormorant_core::http::{is_field_value, is_token};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -112,12 +113,6 @@ pub(crate) fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
     )))
 }
 
-fn is_token(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(c))
-}
-
 pub(crate) fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes, Bytes)>> {
     let Some(v) = v else {
         return Ok(Vec::new());
@@ -136,9 +131,9 @@ pub(crate) fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes,
                 String::from_utf8_lossy(&name)
             )));
         }
-        if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+        if !is_field_value(&value) {
             return Err(PyValueError::new_err(format!(
-                "invalid header value for {:?}: CR, LF and NUL are not allowed",
+                "invalid header value for {:?}: control characters are not allowed",
                 String::from_utf8_lossy(&name)
             )));
         }
@@ -200,9 +195,9 @@ fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
             if let Some(v) = dict.get_item(intern!(py, "links"))? {
                 for link in v.try_iter()? {
                     let link = bytes_like(&link?, "each of 'links'")?;
-                    if link.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+                    if !is_field_value(&link) {
                         return Err(PyValueError::new_err(
-                            "invalid link in 'http.response.early_hint': CR, LF and NUL are not allowed",
+                            "invalid link in 'http.response.early_hint': control characters are not allowed",
                         ));
                     }
                     links.push(link);

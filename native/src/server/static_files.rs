@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use cormorant_core::http;
 
 use super::file::BodyFile;
 
@@ -298,7 +299,7 @@ pub(crate) fn sanitize(rest: &[u8]) -> Option<PathBuf> {
     }
     let mut out = PathBuf::new();
     for raw in rest.split(|&b| b == b'/') {
-        let seg = percent_decode(raw)?;
+        let seg = http::percent_decode_strict(raw)?;
         if seg.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
             return None;
         }
@@ -309,28 +310,6 @@ pub(crate) fn sanitize(rest: &[u8]) -> Option<PathBuf> {
         }
     }
     (!out.as_os_str().is_empty()).then_some(out)
-}
-
-/// Percent-decodes one path segment; None for a malformed escape.
-fn percent_decode(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let h = hex(*raw.get(i + 1)?)?;
-            let l = hex(*raw.get(i + 2)?)?;
-            out.push(h << 4 | l);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// A strong entity tag from the length and modification time (and the
@@ -386,7 +365,7 @@ pub(crate) fn evaluate(
         return Decision::Full;
     };
     if let Some(ir) = req.if_range {
-        let ir = ir.trim_ascii();
+        let ir = http::trim_ows(ir);
         // A strong comparison against the entity tag, or an exact date.
         let fresh = if ir.starts_with(b"\"") || ir.starts_with(b"W/") {
             ir == etag.as_bytes()
@@ -403,10 +382,7 @@ pub(crate) fn evaluate(
 /// `If-None-Match`: `*` or a list of entity tags, compared weakly.
 fn etag_list_matches(list: &[u8], etag: &str) -> bool {
     let ours = etag.as_bytes();
-    list.split(|&b| b == b',').any(|t| {
-        let t = t.trim_ascii();
-        t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == ours
-    })
+    http::list(list).any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == ours)
 }
 
 /// One `bytes` range (RFC 9110 §14.1.2). A header that is not one valid
@@ -477,12 +453,12 @@ fn accepts(header: Option<&[u8]>, coding: &[u8]) -> bool {
         return false;
     };
     let mut star = None;
-    for item in h.split(|&b| b == b',') {
+    for item in http::list(h) {
         let mut parts = item.split(|&b| b == b';');
-        let name = parts.next().unwrap_or_default().trim_ascii();
+        let name = http::trim_ows(parts.next().unwrap_or_default());
         let q = parts
             .filter_map(|p| {
-                let p = p.trim_ascii();
+                let p = http::trim_ows(p);
                 let v = p.strip_prefix(b"q=").or_else(|| p.strip_prefix(b"Q="))?;
                 std::str::from_utf8(v).ok()?.trim().parse::<f32>().ok()
             })

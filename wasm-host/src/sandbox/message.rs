@@ -7,6 +7,7 @@ use bytes::Bytes;
 use cormorant_core::asgi::{
     AppMessage, HttpScope, LifespanMessage, LifespanReceive, Receive, WsAppMessage, WsReceive,
 };
+use cormorant_core::http::{is_field_value, is_token};
 use serde_json::{Map, Value, json};
 
 /// A Python byte string in the guest's JSON.
@@ -66,12 +67,6 @@ fn as_bool(v: &Value, what: &str) -> Result<bool, String> {
     }
 }
 
-fn is_token(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(c))
-}
-
 fn headers(v: Option<&Value>) -> Result<Vec<(Bytes, Bytes)>, String> {
     let Some(v) = v else {
         return Ok(Vec::new());
@@ -94,10 +89,10 @@ fn headers(v: Option<&Value>) -> Result<Vec<(Bytes, Bytes)>, String> {
             let name = String::from_utf8_lossy(&name);
             return Err(format!("invalid header name {name:?}"));
         }
-        if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+        if !is_field_value(&value) {
             let name = String::from_utf8_lossy(&name);
             return Err(format!(
-                "invalid header value for {name:?}: CR, LF and NUL are not allowed"
+                "invalid header value for {name:?}: control characters are not allowed"
             ));
         }
         out.push((name, value));
