@@ -16,6 +16,8 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::HttpVersion;
+
 /// A message the application passed to `send()`, already converted from the
 /// host language's mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,38 @@ pub struct Extensions {
     pub early_hint: bool,
     /// `http.response.pathsend`
     pub pathsend: bool,
+}
+
+impl Extensions {
+    /// The extensions for one request:
+    /// * `trailers` where the client said it takes them (`TE: trailers`,
+    ///   RFC 9110 §6.5.1) and the framing can carry them: HTTP/1.1 chunked,
+    ///   or HTTP/2, whose clients may not refuse them (RFC 9113 §8.2.2);
+    /// * `early_hint` where a 1xx may be sent: never to an HTTP/1.0 client
+    ///   (RFC 9110 §15.2), and only when the frontend's transport can send
+    ///   one (`informational`);
+    /// * `pathsend` always.
+    pub fn for_request(
+        version: HttpVersion,
+        headers: &[(Bytes, Bytes)],
+        informational: bool,
+    ) -> Self {
+        let te_trailers = || {
+            headers
+                .iter()
+                .filter(|(n, _)| n.as_ref() == b"te")
+                .any(|(_, v)| crate::http::list_has_token(v, b"trailers"))
+        };
+        Self {
+            trailers: match version {
+                HttpVersion::Http10 => false,
+                HttpVersion::Http11 => te_trailers(),
+                HttpVersion::Http2 => true,
+            },
+            early_hint: informational && version != HttpVersion::Http10,
+            pathsend: true,
+        }
+    }
 }
 
 /// What `receive()` yields.
@@ -850,6 +884,22 @@ mod tests {
         s.handle_app(start(200)).unwrap();
         s.handle_app(body(b"a", false)).unwrap();
         assert!(s.handle_app(hint(b"</a.css>")).is_err());
+    }
+
+    #[test]
+    fn extensions_follow_the_protocol_and_the_request() {
+        let te = |v: &'static [u8]| vec![(Bytes::from_static(b"te"), Bytes::from_static(v))];
+        let h11 = Extensions::for_request(HttpVersion::Http11, &te(b"gzip, trailers"), true);
+        assert!(h11.trailers && h11.early_hint && h11.pathsend);
+        let no_te = Extensions::for_request(HttpVersion::Http11, &[], true);
+        assert!(!no_te.trailers, "trailers only when the client takes them");
+        let h10 = Extensions::for_request(HttpVersion::Http10, &te(b"trailers"), true);
+        assert!(
+            !h10.trailers && !h10.early_hint,
+            "no chunking and no 1xx on HTTP/1.0"
+        );
+        let h2 = Extensions::for_request(HttpVersion::Http2, &[], false);
+        assert!(h2.trailers && !h2.early_hint);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! * [`Lifespan`] — startup and shutdown (lifespan spec 2.0).
 //! * [`HttpScope`] — the connection scope as plain data.
 //! * [`TrustedProxies`] — proxy headers (`Forwarded`, `X-Forwarded-*`).
+//! * [`h2_fields`] — the HTTP/2 field mapping (`:authority`, cookies,
+//!   connection-specific fields).
 
+pub mod h2_fields;
 mod http;
 mod lifespan;
 mod proxy;

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use cormorant_core::asgi::{
     Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
 };
-use cormorant_core::h1::{self, BodyKind, Event, ResponseHead, Version};
+use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::access_format::AccessStart;
@@ -374,14 +374,7 @@ impl<S: Transport> Conn<S> {
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
-        let extensions = Extensions {
-            // Trailers need chunked framing, and a client that said it
-            // can take them (RFC 9110 §6.5.1).
-            trailers: head.version == Version::Http11 && accepts_trailers(&head.headers),
-            // No 1xx responses to HTTP/1.0 clients (RFC 9110 §15.2).
-            early_hint: head.version == Version::Http11,
-            pathsend: true,
-        };
+        let extensions = Extensions::for_request(head.version.into(), &head.headers, true);
         let Ok(mut scope) = HttpScope::new(
             head.version.into(),
             &head.method,
@@ -753,18 +746,6 @@ impl<S: Transport> Conn<S> {
             }
         }
     }
-}
-
-/// Whether the request's `TE` fields list `trailers`.
-fn accepts_trailers(headers: &[(Bytes, Bytes)]) -> bool {
-    headers
-        .iter()
-        .filter(|(n, _)| n.as_ref() == b"te")
-        .flat_map(|(_, v)| v.split(|&c| c == b','))
-        .any(|t| {
-            let t = t.split(|&c| c == b';').next().unwrap_or_default();
-            t.trim_ascii().eq_ignore_ascii_case(b"trailers")
-        })
 }
 
 async fn write_all<S: AsyncWrite + Unpin>(

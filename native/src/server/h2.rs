@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cormorant_core::asgi::{
     ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, ResponseStart,
+    h2_fields,
 };
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -184,61 +185,20 @@ fn server_response(status: u16, body: &'static [u8]) -> H2Response {
     r
 }
 
-/// The header list of the scope: `host` first (from `:authority`, RFC 9113
-/// §8.3.1), then the fields in order, with the `cookie` fields joined into
-/// one (RFC 9113 §8.2.3).
+/// The header list of the scope, mapped by core (`:authority`, cookies).
 fn scope_headers(parts: &http::request::Parts) -> Vec<(Bytes, Bytes)> {
-    let mut out = Vec::with_capacity(parts.headers.len() + 1);
-    let authority = parts.uri.authority();
-    if let Some(a) = authority {
-        out.push((
-            Bytes::from_static(b"host"),
-            Bytes::copy_from_slice(a.as_str().as_bytes()),
-        ));
-    }
-    let mut cookie: Option<Vec<u8>> = None;
-    for (name, value) in &parts.headers {
-        if name == http::header::HOST && authority.is_some() {
-            continue;
-        }
-        if name == http::header::COOKIE {
-            match &mut cookie {
-                Some(c) => {
-                    c.extend_from_slice(b"; ");
-                    c.extend_from_slice(value.as_bytes());
-                }
-                None => cookie = Some(value.as_bytes().to_vec()),
-            }
-            continue;
-        }
-        out.push((
-            Bytes::copy_from_slice(name.as_str().as_bytes()),
-            Bytes::copy_from_slice(value.as_bytes()),
-        ));
-    }
-    if let Some(c) = cookie {
-        out.push((Bytes::from_static(b"cookie"), Bytes::from(c)));
-    }
-    out
-}
-
-/// Fields that only mean something on an HTTP/1.1 connection (RFC 9113
-/// §8.2.2): dropped from the application's response.
-fn connection_specific(name: &[u8]) -> bool {
-    [
-        &b"connection"[..],
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"upgrade",
-    ]
-    .iter()
-    .any(|n| name.eq_ignore_ascii_case(n))
+    h2_fields::request_headers(
+        parts.uri.authority().map(|a| a.as_str().as_bytes()),
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+    )
 }
 
 /// Turns the application's fields into a header map, with the server's own
-/// fields first. Invalid fields are an error (the bridge already refused
-/// CR, LF and NUL; this catches the rest).
+/// fields first. Invalid fields are an error (the application side already
+/// refused values that are not field values; this catches the rest).
 fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result<HeaderMap, ()> {
     let mut map = HeaderMap::with_capacity(fields.len() + 3);
     if own {
@@ -259,7 +219,7 @@ fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result
         }
     }
     for (n, v) in fields {
-        if own && connection_specific(&n) {
+        if own && h2_fields::is_connection_specific(&n) {
             continue;
         }
         let name = HeaderName::from_bytes(&n).map_err(drop)?;
@@ -419,12 +379,8 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
         }
     }
     let has_body = !body.is_end_stream();
-    let extensions = Extensions {
-        trailers: true,
-        // hyper cannot send 1xx responses on HTTP/2.
-        early_hint: false,
-        pathsend: true,
-    };
+    // hyper cannot send 1xx responses on HTTP/2.
+    let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
     let shared = Arc::new(Shared::new(
         HttpStream::new(has_body, head_only).with_extensions(extensions),
     ));
