@@ -771,9 +771,7 @@ def test_early_hints_after_the_start_on_http1(apps):
 def test_early_hint_after_the_head_left_is_dropped(apps):
     # Once the head is on the wire no 1xx may follow it: the hint is
     # dropped and the response completes.
-    with RawConnection(apps.host, apps.port) as c:
-        c.send(request_bytes("GET", "/hint-mid-body"))
-        r = c.read_response()
+    r = fetch(apps.host, apps.port, request_bytes("GET", "/hint-mid-body"))
     assert r.status == 200
     assert r.body == b"ab"
     assert "'http.response.early_hint'" not in apps.output()

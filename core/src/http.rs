@@ -218,35 +218,17 @@ mod tests {
     fn field_values() {
         assert!(is_field_value(b"text/html; charset=utf-8\t\x80\xff"));
         assert!(is_field_value(b""));
-        for bad in [&b"a\rb"[..], b"a\nb", b"a\0b", b"\x7f", b"\x01"] {
-            assert!(!is_field_value(bad), "{bad:?}");
-        }
+        let controls = [b'\r', b'\n', 0, 0x7f, 0x01, 0x1f];
+        assert!(controls.iter().all(|&c| !is_field_value(&[b'a', c, b'b'])));
     }
 
     #[test]
     fn hosts() {
-        for ok in [
-            &b"example.com"[..],
-            b"example.com:8080",
-            b"127.0.0.1:80",
-            b"[::1]:443",
-            b"xn--n3h.example",
-            b"a%20b",
-            b"",
-        ] {
-            assert!(is_valid_host(ok), "{ok:?}");
-        }
-        for bad in [
-            &b"a b"[..],
-            b"a/b",
-            b"a@b",
-            b"a\\b",
-            b"a?b",
-            b"a#b",
-            b"\"a\"",
-        ] {
-            assert!(!is_valid_host(bad), "{bad:?}");
-        }
+        let verdicts = b"example.com:8080 127.0.0.1:80 [::1]:443 xn--n3h.example a%20b !$&'()*+,;=";
+        assert!(verdicts.split(|&b| b == b' ').all(is_valid_host));
+        assert!(is_valid_host(b""), "empty when the target has no authority");
+        let outside = br#" /@\?#"<>{}`^|"#;
+        assert!(outside.iter().all(|&c| !is_valid_host(&[b'h', c])));
     }
 
     #[test]
