@@ -133,8 +133,10 @@ class ServerFactory:
         args: Sequence[str],
         env: Optional[dict] = None,
         cwd: Optional[Path] = None,
+        new_session: bool = False,
     ) -> tuple[subprocess.Popen, Path]:
-        """Starts `python <args>` with output captured; does not wait."""
+        """Starts `python <args>` with output captured; does not wait.
+        `new_session`: in a process group of its own (for group signals)."""
         fd, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=self.tmp_dir)
         log_path = Path(name)
         full_env = dict(os.environ)
@@ -150,6 +152,7 @@ class ServerFactory:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=full_env,
+                start_new_session=new_session,
             )
         return proc, log_path
 
@@ -161,6 +164,7 @@ class ServerFactory:
         wait: bool = True,
         uds: Optional[str] = None,
         ready_line: Optional[str] = READY_LINE,
+        new_session: bool = False,
     ) -> ServerProcess:
         """Starts ``python -m cormorant APP --port <free> FLAGS`` and waits
         until it accepts connections (and has logged that it is ready)."""
@@ -175,7 +179,7 @@ class ServerFactory:
         else:
             port = free_port()
             args = ["-m", "cormorant", app, "--host", host, "--port", str(port), *flags]
-        proc, log_path = self.spawn(args, env=full_env)
+        proc, log_path = self.spawn(args, env=full_env, new_session=new_session)
         tls = any(f.split("=", 1)[0] in TLS_CERT_FLAGS for f in flags)
         scheme = "https" if tls else "http"
         server = ServerProcess(proc, log_path, host, port, uds, results_dir, scheme)

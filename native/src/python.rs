@@ -182,6 +182,7 @@ fn set_proc_title(title: &str, comm: &str) {
 fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("STOP_SIGNAL_GAP", supervisor::STOP_SIGNAL_GAP.as_secs_f64())?;
     m.add("ClientDisconnected", py.get_type::<ClientDisconnected>())?;
     m.add("StartupError", py.get_type::<StartupError>())?;
     m.add_class::<bridge::worker::Worker>()?;

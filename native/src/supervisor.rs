@@ -3,9 +3,18 @@
 //! restarts, recycling, crashes), adds and removes them on signals, and
 //! stops them.
 //!
-//! Signals: SIGTERM/SIGINT stop every worker gracefully (a second one makes
-//! the workers drop their connections); SIGHUP replaces every worker, one
-//! at a time; SIGTTIN adds a worker and SIGTTOU removes one (never below 1).
+//! Signals: SIGTERM/SIGINT stop every worker gracefully; SIGHUP replaces
+//! every worker, one at a time; SIGTTIN adds a worker and SIGTTOU removes
+//! one (never below 1).
+//!
+//! One stop request is one graceful stop. A signal sent to the whole
+//! process group (systemd's `KillMode=control-group`, Ctrl+C, `timeout`)
+//! reaches the supervisor and every worker at once, and the supervisor
+//! passes its SIGTERM on too: a worker with a supervisor therefore treats
+//! every SIGTERM/SIGINT after the first as the same stop. Only a stop
+//! request that reaches the supervisor [`STOP_SIGNAL_GAP`] or more after
+//! the first is a deliberate second one: the supervisor then sends SIGQUIT,
+//! on which workers close every connection at once.
 //!
 //! A replacement is always started on the same listening socket as the
 //! worker it replaces and becomes the slot's worker only once it reports
@@ -58,6 +67,13 @@ const DRAIN_MAX: Duration = Duration::from_secs(10);
 /// Extra time after `--timeout-graceful-shutdown` for a worker's lifespan
 /// shutdown before it is killed.
 const LIFESPAN_MARGIN: f64 = 5.0;
+
+/// Stop signals closer together than this are copies of one stop request
+/// (the same group signal arriving twice, or two tools sending it); one
+/// this long after the first is a deliberate second request that drops
+/// connections. Workers without a supervisor apply the same gap
+/// (`_cormorant.STOP_SIGNAL_GAP`).
+pub(crate) const STOP_SIGNAL_GAP: Duration = Duration::from_secs(1);
 
 /// Control bytes a worker writes on its pipe.
 const MSG_READY: u8 = b'R';
@@ -853,9 +869,10 @@ impl Supervisor {
     }
 
     /// SIGTERM to every worker, then SIGKILL to those still alive after the
-    /// graceful timeout plus a margin for their lifespan shutdown. Another
-    /// SIGTERM/SIGINT meanwhile is passed on (the workers then drop their
-    /// connections at once).
+    /// graceful timeout plus a margin for their lifespan shutdown. A second
+    /// stop request at least [`STOP_SIGNAL_GAP`] after the first becomes
+    /// SIGQUIT, on which the workers drop their connections at once; copies
+    /// of the first one change nothing.
     fn stop_all(&mut self, term: &AtomicUsize) {
         let mut procs: Vec<Proc> = Vec::new();
         for slot in self.slots.drain(..) {
@@ -870,6 +887,8 @@ impl Supervisor {
             p.signal(libc::SIGTERM);
         }
         let mut seen = term.load(Ordering::Relaxed);
+        let first = Instant::now();
+        let mut escalated = false;
         let deadline = self
             .config
             .timeout_graceful_shutdown
@@ -882,8 +901,15 @@ impl Supervisor {
             let now_seen = term.load(Ordering::Relaxed);
             if now_seen > seen {
                 seen = now_seen;
-                for p in &procs {
-                    p.signal(libc::SIGTERM);
+                if !escalated && first.elapsed() >= STOP_SIGNAL_GAP {
+                    escalated = true;
+                    log(
+                        "warning",
+                        "second stop signal: workers close every connection now",
+                    );
+                    for p in &procs {
+                        p.signal(libc::SIGQUIT);
+                    }
                 }
             }
             if deadline.is_some_and(|d| Instant::now() > d) {

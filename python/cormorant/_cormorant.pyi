@@ -9,6 +9,7 @@ __all__ = [
     "LifespanCtx",
     "Ready",
     "Request",
+    "STOP_SIGNAL_GAP",
     "StartupError",
     "Worker",
     "__version__",
@@ -18,6 +19,7 @@ __all__ = [
 ]
 
 __version__: str
+STOP_SIGNAL_GAP: float
 
 class ClientDisconnected(OSError):
     """send() was called after the client disconnected (ASGI HTTP spec 2.4)."""

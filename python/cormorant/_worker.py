@@ -370,18 +370,32 @@ class _Lifespan:
 async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
-    signals = {"count": 0}
+    first_stop = {"at": 0.0}
 
     def request_stop(*_: Any) -> None:
-        signals["count"] += 1
+        # One stop request is one graceful stop, however many copies of the
+        # signal arrive (a group signal reaches a worker directly and again
+        # through its supervisor). With a supervisor, only its SIGQUIT
+        # drops connections; alone, a second signal STOP_SIGNAL_GAP or more
+        # after the first does.
+        if not stop.done():
+            first_stop["at"] = loop.time()
+            stop.set_result(None)
+        elif _CONTROL_FD is None and loop.time() - first_stop["at"] >= _cormorant.STOP_SIGNAL_GAP:
+            abort_now()
+
+    def abort_now() -> None:
+        logger.warning("second stop signal: closing every connection now")
         if not stop.done():
             stop.set_result(None)
-        elif signals["count"] > 1:
-            logger.warning("second stop signal: closing every connection now")
-            worker.abort()
+        worker.abort()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    stop_signals = [signal.SIGINT, signal.SIGTERM]
+    for sig in stop_signals:
         loop.add_signal_handler(sig, request_stop)
+    if _CONTROL_FD is not None:
+        loop.add_signal_handler(signal.SIGQUIT, abort_now)
+        stop_signals.append(signal.SIGQUIT)
 
     def on_limit() -> None:
         # --limit-max-requests: under a supervisor, keep serving until the
@@ -442,7 +456,7 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     _flush_access_log()
     if lifespan is not None:
         await lifespan.shutdown()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals:
         loop.remove_signal_handler(sig)
     return 0
 
