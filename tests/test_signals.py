@@ -56,3 +56,14 @@ def test_a_deliberate_second_signal_drops_connections(server_factory, workers):
     assert req.response is None, "the request was cut off"
     assert "second stop signal" in server.output()
 
+
+@pytest.mark.parametrize("mode", [["--workers", "2"], ["--reload"]], ids=["supervisor", "reloader"])
+def test_ctrl_c_to_a_watching_process_exits_cleanly(server_factory, mode):
+    # The supervisor and the reloader stop on SIGINT with status 0, not by
+    # dying of it (Python's own SIGINT handler must not run afterwards).
+    server = server_factory.start("apps.pid:app", *mode, new_session=True)
+    req = Background(server.url("/"))
+    req.join()
+    assert req.response is not None and req.response.status_code == 200
+    os.killpg(server.pid, signal.SIGINT)
+    assert server.wait_exit(15) == 0, server.output()

@@ -149,6 +149,7 @@ pub(crate) fn run(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
             .watch(d, RecursiveMode::Recursive)
             .map_err(|e| StartupError::new_err(format!("cannot watch {}: {e}", d.display())))?;
     }
+    crate::supervisor::release_python_sigint(py)?;
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone())

@@ -269,6 +269,19 @@ fn count_restart(metrics: &Option<Metrics>, reason: &str) {
     }
 }
 
+/// Gives SIGINT back to its default before a watching process installs its
+/// own handler. Python's handler would otherwise still run (signal-hook
+/// chains to the previous one) and raise KeyboardInterrupt once the
+/// process is back in Python, turning a clean stop into death by SIGINT.
+pub(crate) fn release_python_sigint(py: Python<'_>) -> PyResult<()> {
+    let signal = py.import("signal")?;
+    signal.call_method1(
+        "signal",
+        (signal.getattr("SIGINT")?, signal.getattr("SIG_DFL")?),
+    )?;
+    Ok(())
+}
+
 /// Runs the supervisor until SIGTERM/SIGINT. Returns the exit code.
 pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
     let reuse_port = config.fd.is_none() && config.uds.is_none();
@@ -276,6 +289,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
     let url = listeners[0].url(config.serves_tls());
 
+    release_python_sigint(py)?;
     // Counters, so that two signals in one tick count twice.
     let counters: [Arc<AtomicUsize>; 4] = Default::default();
     let [term, hup, ttin, ttou] = &counters;
