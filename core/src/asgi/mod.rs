@@ -5,12 +5,15 @@
 //! * [`Lifespan`] — startup and shutdown (lifespan spec 2.0).
 //! * [`HttpScope`] — the connection scope as plain data.
 //! * [`TrustedProxies`] — proxy headers (`Forwarded`, `X-Forwarded-*`).
+//! * [`message`] — the one decoder of the messages apps send, over a
+//!   field reader each frontend implements.
 //! * [`h2_fields`] — the HTTP/2 field mapping (`:authority`, cookies,
 //!   connection-specific fields).
 
 pub mod h2_fields;
 mod http;
 mod lifespan;
+pub mod message;
 mod proxy;
 mod scope;
 mod websocket;

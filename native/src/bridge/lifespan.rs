@@ -1,12 +1,14 @@
 //! The `receive` and `send` callables of the lifespan scope, around the core
 //! [`Lifespan`] machine.
 
-use cormorant_core::asgi::{Lifespan, LifespanMessage, LifespanPhase, LifespanReceive};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use cormorant_core::asgi::message::lifespan_message;
+use cormorant_core::asgi::{Lifespan, LifespanPhase, LifespanReceive};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
+use super::message::{PyMessage, to_py_err};
 use super::resolve;
 
 /// One application's lifespan, driven from `cormorant._worker`.
@@ -63,27 +65,7 @@ impl LifespanCtx {
 
     /// The lifespan `send()`.
     fn send(&mut self, py: Python<'_>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let ty = message
-            .get_item("type")?
-            .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-        let ty = ty.cast::<PyString>()?.to_str()?.to_owned();
-        let text = |key: &str| -> PyResult<String> {
-            Ok(match message.get_item(key)? {
-                Some(v) if !v.is_none() => v.str()?.to_str()?.to_owned(),
-                _ => String::new(),
-            })
-        };
-        let msg = match ty.as_str() {
-            "lifespan.startup.complete" => LifespanMessage::StartupComplete,
-            "lifespan.startup.failed" => LifespanMessage::StartupFailed(text("message")?),
-            "lifespan.shutdown.complete" => LifespanMessage::ShutdownComplete,
-            "lifespan.shutdown.failed" => LifespanMessage::ShutdownFailed(text("message")?),
-            other => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "unexpected ASGI message type {other:?} on the lifespan scope"
-                )));
-            }
-        };
+        let msg = lifespan_message(&PyMessage::new(message.as_any())?).map_err(to_py_err)?;
         self.machine
             .handle_app(msg)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

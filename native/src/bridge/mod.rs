@@ -3,6 +3,7 @@
 
 pub(crate) mod awaitable;
 pub(crate) mod lifespan;
+pub(crate) mod message;
 pub(crate) mod request;
 pub(crate) mod scope;
 pub(crate) mod websocket;

@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use cormorant_core::asgi::message::http_message;
 use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
-use cormorant_core::http::{is_field_value, is_token};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString};
 
 use super::awaitable::Ready;
+use super::message::{PyMessage, to_py_err};
 use super::{ClientDisconnected, PyCtx};
 use crate::handoff::Waiter;
 use crate::handoff::http::{SEND_HIGH_WATER, Shared};
@@ -87,139 +88,27 @@ impl AsRef<[u8]> for SharedPyBytes {
     }
 }
 
-pub(crate) fn bytes_like(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Bytes> {
+/// A `bytes`, `bytearray` or other buffer of bytes (not a `str`) as
+/// [`Bytes`]; large `bytes` objects are shared, not copied.
+pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
     if let Ok(b) = v.cast::<PyBytes>() {
         let data = b.as_bytes();
         if data.len() < ZERO_COPY_MIN {
-            return Ok(Bytes::copy_from_slice(data));
+            return Some(Bytes::copy_from_slice(data));
         }
-        return Ok(Bytes::from_owner(SharedPyBytes {
+        return Some(Bytes::from_owner(SharedPyBytes {
             ptr: data.as_ptr(),
             len: data.len(),
             _owner: b.clone().unbind(),
         }));
     }
     if let Ok(b) = v.cast::<PyByteArray>() {
-        return Ok(Bytes::from(b.to_vec()));
+        return Some(Bytes::from(b.to_vec()));
     }
-    if let Ok(b) = v.extract::<Vec<u8>>() {
-        if !v.is_instance_of::<PyString>() {
-            return Ok(Bytes::from(b));
-        }
+    if v.is_instance_of::<PyString>() {
+        return None;
     }
-    Err(PyTypeError::new_err(format!(
-        "{what} must be bytes, got {}",
-        v.get_type().name()?
-    )))
-}
-
-pub(crate) fn parse_headers(v: Option<Bound<'_, PyAny>>) -> PyResult<Vec<(Bytes, Bytes)>> {
-    let Some(v) = v else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for item in v.try_iter()? {
-        let item = item?;
-        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
-            PyTypeError::new_err("each header must be a pair of bytes: [name, value]")
-        })?;
-        let name = bytes_like(&name, "header name")?;
-        let value = bytes_like(&value, "header value")?;
-        if !is_token(&name) {
-            return Err(PyValueError::new_err(format!(
-                "invalid header name {:?}",
-                String::from_utf8_lossy(&name)
-            )));
-        }
-        if !is_field_value(&value) {
-            return Err(PyValueError::new_err(format!(
-                "invalid header value for {:?}: control characters are not allowed",
-                String::from_utf8_lossy(&name)
-            )));
-        }
-        out.push((name, value));
-    }
-    Ok(out)
-}
-
-fn truthy(v: Option<Bound<'_, PyAny>>) -> PyResult<bool> {
-    match v {
-        Some(v) => v.is_truthy(),
-        None => Ok(false),
-    }
-}
-
-/// Converts a `send()` message dict into a core [`AppMessage`].
-fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<AppMessage> {
-    let py = message.py();
-    let dict = match message.cast::<PyDict>() {
-        Ok(d) => d.clone(),
-        Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
-    };
-    let ty = dict
-        .get_item(intern!(py, "type"))?
-        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-    let ty = ty.cast::<PyString>()?;
-    match ty.to_str()? {
-        "http.response.start" => {
-            let status = dict
-                .get_item(intern!(py, "status"))?
-                .ok_or_else(|| PyValueError::new_err("'http.response.start' needs a 'status'"))?;
-            let status: u16 = status
-                .extract::<i64>()
-                .map_err(|_| PyTypeError::new_err("'status' must be an int"))?
-                .try_into()
-                .map_err(|_| PyValueError::new_err("invalid HTTP status code"))?;
-            Ok(AppMessage::HttpResponseStart {
-                status,
-                headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
-                trailers: truthy(dict.get_item(intern!(py, "trailers"))?)?,
-            })
-        }
-        "http.response.body" => {
-            let body = match dict.get_item(intern!(py, "body"))? {
-                Some(b) => bytes_like(&b, "'body'")?,
-                None => Bytes::new(),
-            };
-            Ok(AppMessage::HttpResponseBody {
-                body,
-                more_body: truthy(dict.get_item(intern!(py, "more_body"))?)?,
-            })
-        }
-        "http.response.trailers" => Ok(AppMessage::HttpResponseTrailers {
-            headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
-            more_trailers: truthy(dict.get_item(intern!(py, "more_trailers"))?)?,
-        }),
-        "http.response.early_hint" => {
-            let mut links = Vec::new();
-            if let Some(v) = dict.get_item(intern!(py, "links"))? {
-                for link in v.try_iter()? {
-                    let link = bytes_like(&link?, "each of 'links'")?;
-                    if !is_field_value(&link) {
-                        return Err(PyValueError::new_err(
-                            "invalid link in 'http.response.early_hint': control characters are not allowed",
-                        ));
-                    }
-                    links.push(link);
-                }
-            }
-            Ok(AppMessage::HttpResponseEarlyHint { links })
-        }
-        "http.response.pathsend" => {
-            let path = dict
-                .get_item(intern!(py, "path"))?
-                .ok_or_else(|| PyValueError::new_err("'http.response.pathsend' needs a 'path'"))?;
-            let path = py
-                .import(intern!(py, "os"))?
-                .call_method1(intern!(py, "fsdecode"), (path,))?
-                .extract::<String>()
-                .map_err(|_| PyTypeError::new_err("'path' must be a str or os.PathLike"))?;
-            Ok(AppMessage::HttpResponsePathsend { path })
-        }
-        other => Err(PyRuntimeError::new_err(format!(
-            "unexpected ASGI message type {other:?} on an HTTP connection"
-        ))),
-    }
+    v.extract::<Vec<u8>>().ok().map(Bytes::from)
 }
 
 #[pymethods]
@@ -256,7 +145,7 @@ impl Request {
 
     /// The ASGI `send()` callable.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let msg = parse_message(message)?;
+        let msg = http_message(&PyMessage::new(message)?).map_err(to_py_err)?;
         let mut st = self.shared.lock();
         if let AppMessage::HttpResponseStart { status, .. } = &msg {
             st.status = *status;

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use cormorant_core::asgi::{SendError, WsAppMessage, WsOutput, WsReceive};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use cormorant_core::asgi::message::ws_message;
+use cormorant_core::asgi::{SendError, WsOutput, WsReceive};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::awaitable::Ready;
-use super::request::{bytes_like, parse_headers};
+use super::message::{PyMessage, to_py_err};
 use super::{ClientDisconnected, PyCtx};
 use crate::handoff::queue::ConnWakes;
 use crate::handoff::websocket::{WS_SEND_HIGH_WATER, WsShared, output_len};
@@ -41,93 +41,6 @@ pub(crate) fn receive_message(py: Python<'_>, r: WsReceive) -> PyResult<Bound<'_
         }
     }
     Ok(d)
-}
-
-fn optional_str(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Option<String>> {
-    match d.get_item(key)? {
-        Some(v) if !v.is_none() => Ok(Some(
-            v.cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("{key} must be a str")))?
-                .to_str()?
-                .to_owned(),
-        )),
-        _ => Ok(None),
-    }
-}
-
-/// Converts a `send()` message dict into a core [`WsAppMessage`].
-fn parse_message(message: &Bound<'_, PyAny>) -> PyResult<WsAppMessage> {
-    let py = message.py();
-    let dict = match message.cast::<PyDict>() {
-        Ok(d) => d.clone(),
-        Err(_) => PyDict::from_sequence(&message.call_method0(intern!(py, "items"))?)?,
-    };
-    let ty = dict
-        .get_item(intern!(py, "type"))?
-        .ok_or_else(|| PyValueError::new_err("ASGI message has no 'type'"))?;
-    let ty = ty.cast::<PyString>()?;
-    match ty.to_str()? {
-        "websocket.send" => {
-            let text = optional_str(&dict, intern!(py, "text"))?;
-            let data = match dict.get_item(intern!(py, "bytes"))? {
-                Some(b) if !b.is_none() => Some(bytes_like(&b, "'bytes'")?),
-                _ => None,
-            };
-            match (text, data) {
-                (Some(t), None) => Ok(WsAppMessage::SendText(t)),
-                (None, Some(b)) => Ok(WsAppMessage::SendBytes(b)),
-                _ => Err(PyValueError::new_err(
-                    "'websocket.send' needs exactly one of 'text' and 'bytes'",
-                )),
-            }
-        }
-        "websocket.accept" => Ok(WsAppMessage::Accept {
-            subprotocol: optional_str(&dict, intern!(py, "subprotocol"))?,
-            headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
-        }),
-        "websocket.close" => {
-            let code = match dict.get_item(intern!(py, "code"))? {
-                Some(c) if !c.is_none() => c
-                    .extract::<i64>()
-                    .map_err(|_| PyTypeError::new_err("'code' must be an int"))?
-                    .try_into()
-                    .map_err(|_| PyValueError::new_err("invalid WebSocket close code"))?,
-                _ => 1000,
-            };
-            Ok(WsAppMessage::Close {
-                code,
-                reason: optional_str(&dict, intern!(py, "reason"))?.unwrap_or_default(),
-            })
-        }
-        "websocket.http.response.start" => {
-            let status = dict
-                .get_item(intern!(py, "status"))?
-                .ok_or_else(|| {
-                    PyValueError::new_err("'websocket.http.response.start' needs a 'status'")
-                })?
-                .extract::<i64>()
-                .map_err(|_| PyTypeError::new_err("'status' must be an int"))?
-                .try_into()
-                .map_err(|_| PyValueError::new_err("invalid HTTP status code"))?;
-            Ok(WsAppMessage::HttpResponseStart {
-                status,
-                headers: parse_headers(dict.get_item(intern!(py, "headers"))?)?,
-            })
-        }
-        "websocket.http.response.body" => Ok(WsAppMessage::HttpResponseBody {
-            body: match dict.get_item(intern!(py, "body"))? {
-                Some(b) => bytes_like(&b, "'body'")?,
-                None => Bytes::new(),
-            },
-            more_body: match dict.get_item(intern!(py, "more_body"))? {
-                Some(v) => v.is_truthy()?,
-                None => false,
-            },
-        }),
-        other => Err(PyRuntimeError::new_err(format!(
-            "unexpected ASGI message type {other:?} on a WebSocket connection"
-        ))),
-    }
 }
 
 /// The per-connection object whose bound methods are the app's `receive`
@@ -161,7 +74,7 @@ impl WebSocket {
 
     /// The ASGI `send()` callable.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let msg = parse_message(message)?;
+        let msg = ws_message(&PyMessage::new(message)?).map_err(to_py_err)?;
         let mut st = self.shared.lock();
         let out = match st.stream.handle_app(msg) {
             Ok(out) => out,

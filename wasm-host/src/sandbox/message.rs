@@ -4,10 +4,12 @@
 //! yields is written back as JSON.
 
 use bytes::Bytes;
+use cormorant_core::asgi::message::{
+    self, FieldReader, HEADER_NAME, HEADER_VALUE, Key, Kind, LINK, MessageError, NOT_A_PAIR,
+};
 use cormorant_core::asgi::{
     AppMessage, HttpScope, LifespanMessage, LifespanReceive, Receive, WsAppMessage, WsReceive,
 };
-use cormorant_core::http::{is_field_value, is_token};
 use serde_json::{Map, Value, json};
 
 /// A Python byte string in the guest's JSON.
@@ -32,7 +34,7 @@ pub(crate) fn type_name(v: &Value) -> String {
     }
 }
 
-fn as_bytes(v: &Value, what: &str) -> Result<Bytes, String> {
+fn as_bytes(v: &Value, what: &str) -> Result<Bytes, MessageError> {
     if let Value::Object(o) = v
         && let (1, Some(Value::String(s))) = (o.len(), o.get("$bytes"))
     {
@@ -42,69 +44,14 @@ fn as_bytes(v: &Value, what: &str) -> Result<Bytes, String> {
             return Ok(b);
         }
     }
-    Err(format!("{what} must be bytes, got {}", type_name(v)))
+    Err(MessageError::must_be(what, "bytes", &type_name(v)))
 }
 
-fn as_str(v: &Value, what: &str) -> Result<String, String> {
+fn as_str(v: &Value, what: &str) -> Result<String, MessageError> {
     match v {
         Value::String(s) => Ok(s.clone()),
-        _ => Err(format!("{what} must be a str, got {}", type_name(v))),
+        _ => Err(MessageError::must_be(what, "a str", &type_name(v))),
     }
-}
-
-fn as_int(v: &Value, what: &str) -> Result<i64, String> {
-    match v.as_i64() {
-        Some(n) if !v.is_f64() => Ok(n),
-        _ => Err(format!("{what} must be an int, got {}", type_name(v))),
-    }
-}
-
-fn as_bool(v: &Value, what: &str) -> Result<bool, String> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::Null => Ok(false),
-        _ => Err(format!("{what} must be a bool, got {}", type_name(v))),
-    }
-}
-
-fn headers(v: Option<&Value>) -> Result<Vec<(Bytes, Bytes)>, String> {
-    let Some(v) = v else {
-        return Ok(Vec::new());
-    };
-    let Value::Array(items) = v else {
-        return Err(format!(
-            "'headers' must be a list of [name, value] pairs, got {}",
-            type_name(v)
-        ));
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let pair = match item {
-            Value::Array(p) if p.len() == 2 => p,
-            _ => return Err("each header must be a pair of bytes: [name, value]".into()),
-        };
-        let name = as_bytes(&pair[0], "header name")?;
-        let value = as_bytes(&pair[1], "header value")?;
-        if !is_token(&name) {
-            let name = String::from_utf8_lossy(&name);
-            return Err(format!("invalid header name {name:?}"));
-        }
-        if !is_field_value(&value) {
-            let name = String::from_utf8_lossy(&name);
-            return Err(format!(
-                "invalid header value for {name:?}: control characters are not allowed"
-            ));
-        }
-        out.push((name, value));
-    }
-    Ok(out)
-}
-
-fn status(m: &Map<String, Value>, kind: &str) -> Result<u16, String> {
-    let v = m
-        .get("status")
-        .ok_or(format!("'{kind}' needs a 'status'"))?;
-    u16::try_from(as_int(v, "'status'")?).map_err(|_| format!("invalid HTTP status code {v}"))
 }
 
 /// Why a message was refused before its order was even looked at.
@@ -116,142 +63,128 @@ pub(crate) enum Refused {
     Protocol(String),
 }
 
-/// The message's fields and its `type`.
-fn fields(v: &Value) -> Result<(&Map<String, Value>, &str), Refused> {
-    let Value::Object(m) = v else {
-        let got = type_name(v);
-        return Err(Refused::Invalid(format!(
-            "an ASGI message must be a dict, got {got}"
-        )));
-    };
-    if m.contains_key("$bytes") || m.contains_key("$type") {
-        let got = type_name(v);
-        return Err(Refused::Invalid(format!(
-            "an ASGI message must be a dict, got {got}"
-        )));
+impl From<MessageError> for Refused {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Unexpected(t) => Self::Protocol(t),
+            other => Self::Invalid(other.to_string()),
+        }
     }
-    match m.get("type") {
-        Some(Value::String(t)) => Ok((m, t)),
-        Some(t) => Err(Refused::Invalid(format!(
-            "'type' must be a str, got {}",
-            type_name(t)
+}
+
+/// One message in the guest's JSON, read for core's decoder
+/// (`cormorant_core::asgi::message`), which decides every rule.
+struct JsonMessage<'a>(&'a Map<String, Value>);
+
+impl JsonMessage<'_> {
+    /// The field, or None when absent or null.
+    fn get(&self, key: Key) -> Option<&Value> {
+        self.0.get(key.name()).filter(|v| !v.is_null())
+    }
+
+    fn list(&self, key: Key) -> Result<&[Value], MessageError> {
+        match self.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(v) => Err(MessageError::must_be(
+                &key.quoted(),
+                "a list",
+                &type_name(v),
+            )),
+        }
+    }
+}
+
+impl FieldReader for JsonMessage<'_> {
+    fn kind(&self) -> Result<Option<Kind>, MessageError> {
+        self.get(Key::Type)
+            .map(|t| as_str(t, "'type'").map(|t| Kind::parse(&t)))
+            .transpose()
+    }
+
+    fn text(&self, key: Key) -> Result<Option<String>, MessageError> {
+        self.get(key).map(|v| as_str(v, &key.quoted())).transpose()
+    }
+
+    fn bytes(&self, key: Key) -> Result<Option<Bytes>, MessageError> {
+        self.get(key)
+            .map(|v| as_bytes(v, &key.quoted()))
+            .transpose()
+    }
+
+    fn int(&self, key: Key) -> Result<Option<i64>, MessageError> {
+        self.get(key)
+            .map(|v| match v.as_i64() {
+                Some(n) if !v.is_f64() => Ok(n),
+                _ => Err(MessageError::must_be(
+                    &key.quoted(),
+                    "an int",
+                    &type_name(v),
+                )),
+            })
+            .transpose()
+    }
+
+    fn flag(&self, key: Key) -> Result<bool, MessageError> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(MessageError::must_be(
+                &key.quoted(),
+                "a bool",
+                &type_name(v),
+            )),
+        }
+    }
+
+    fn pairs(&self, key: Key) -> Result<Vec<(Bytes, Bytes)>, MessageError> {
+        self.list(key)?
+            .iter()
+            .map(|item| match item {
+                Value::Array(p) if p.len() == 2 => Ok((
+                    as_bytes(&p[0], HEADER_NAME)?,
+                    as_bytes(&p[1], HEADER_VALUE)?,
+                )),
+                _ => Err(MessageError::Type(NOT_A_PAIR.into())),
+            })
+            .collect()
+    }
+
+    fn byte_list(&self, key: Key) -> Result<Vec<Bytes>, MessageError> {
+        self.list(key)?.iter().map(|l| as_bytes(l, LINK)).collect()
+    }
+
+    fn path(&self, key: Key) -> Result<Option<String>, MessageError> {
+        self.text(key)
+    }
+}
+
+/// The message's fields, when it is a dict.
+fn fields(v: &Value) -> Result<JsonMessage<'_>, Refused> {
+    match v {
+        Value::Object(m) if !m.contains_key("$bytes") && !m.contains_key("$type") => {
+            Ok(JsonMessage(m))
+        }
+        _ => Err(Refused::Invalid(format!(
+            "an ASGI message must be a dict, got {}",
+            type_name(v)
         ))),
-        None => Err(Refused::Invalid("ASGI message has no 'type'".into())),
     }
 }
 
 /// Converts a `send()` message of an HTTP connection.
 pub(crate) fn http_message(v: &Value) -> Result<AppMessage, Refused> {
-    let (m, kind) = fields(v)?;
-    let invalid = Refused::Invalid;
-    let msg = match kind {
-        "http.response.start" => AppMessage::HttpResponseStart {
-            status: status(m, kind).map_err(invalid)?,
-            headers: headers(m.get("headers")).map_err(invalid)?,
-            trailers: opt_bool(m, "trailers").map_err(invalid)?,
-        },
-        "http.response.body" => AppMessage::HttpResponseBody {
-            body: match m.get("body") {
-                Some(b) => as_bytes(b, "'body'").map_err(invalid)?,
-                None => Bytes::new(),
-            },
-            more_body: opt_bool(m, "more_body").map_err(invalid)?,
-        },
-        "http.response.trailers" => AppMessage::HttpResponseTrailers {
-            headers: headers(m.get("headers")).map_err(invalid)?,
-            more_trailers: opt_bool(m, "more_trailers").map_err(invalid)?,
-        },
-        other => {
-            return Err(Refused::Protocol(format!(
-                "unexpected ASGI message type {other:?} on an HTTP connection"
-            )));
-        }
-    };
-    Ok(msg)
-}
-
-fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<bool, String> {
-    m.get(key)
-        .map_or(Ok(false), |v| as_bool(v, &format!("'{key}'")))
-}
-
-fn opt_str(m: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => as_str(v, &format!("'{key}'")).map(Some),
-    }
+    Ok(message::http_message(&fields(v)?)?)
 }
 
 /// Converts a `send()` message of a WebSocket connection.
 pub(crate) fn ws_message(v: &Value) -> Result<WsAppMessage, Refused> {
-    let (m, kind) = fields(v)?;
-    let invalid = Refused::Invalid;
-    let msg = match kind {
-        "websocket.accept" => WsAppMessage::Accept {
-            subprotocol: opt_str(m, "subprotocol").map_err(invalid)?,
-            headers: headers(m.get("headers")).map_err(invalid)?,
-        },
-        "websocket.send" => {
-            let bytes = m.get("bytes").filter(|v| !v.is_null());
-            match (opt_str(m, "text").map_err(invalid)?, bytes) {
-                (Some(text), None) => WsAppMessage::SendText(text),
-                (None, Some(b)) => {
-                    WsAppMessage::SendBytes(as_bytes(b, "'bytes'").map_err(invalid)?)
-                }
-                _ => {
-                    return Err(invalid(
-                        "'websocket.send' needs exactly one of 'text' and 'bytes'".into(),
-                    ));
-                }
-            }
-        }
-        "websocket.close" => WsAppMessage::Close {
-            code: match m.get("code") {
-                None | Some(Value::Null) => 1000,
-                Some(c) => u16::try_from(as_int(c, "'code'").map_err(invalid)?)
-                    .map_err(|_| invalid(format!("invalid WebSocket close code {c}")))?,
-            },
-            reason: opt_str(m, "reason").map_err(invalid)?.unwrap_or_default(),
-        },
-        "websocket.http.response.start" => WsAppMessage::HttpResponseStart {
-            status: status(m, kind).map_err(invalid)?,
-            headers: headers(m.get("headers")).map_err(invalid)?,
-        },
-        "websocket.http.response.body" => WsAppMessage::HttpResponseBody {
-            body: match m.get("body") {
-                Some(b) => as_bytes(b, "'body'").map_err(invalid)?,
-                None => Bytes::new(),
-            },
-            more_body: opt_bool(m, "more_body").map_err(invalid)?,
-        },
-        other => {
-            return Err(Refused::Protocol(format!(
-                "unexpected ASGI message type {other:?} on a WebSocket connection"
-            )));
-        }
-    };
-    Ok(msg)
+    Ok(message::ws_message(&fields(v)?)?)
 }
 
 /// Converts a `send()` message of the lifespan scope.
 pub(crate) fn lifespan_message(v: &Value) -> Result<LifespanMessage, Refused> {
-    let (m, kind) = fields(v)?;
-    let text = || {
-        opt_str(m, "message")
-            .map(Option::unwrap_or_default)
-            .map_err(Refused::Invalid)
-    };
-    Ok(match kind {
-        "lifespan.startup.complete" => LifespanMessage::StartupComplete,
-        "lifespan.startup.failed" => LifespanMessage::StartupFailed(text()?),
-        "lifespan.shutdown.complete" => LifespanMessage::ShutdownComplete,
-        "lifespan.shutdown.failed" => LifespanMessage::ShutdownFailed(text()?),
-        other => {
-            return Err(Refused::Protocol(format!(
-                "unexpected ASGI message type {other:?} on the lifespan scope"
-            )));
-        }
-    })
+    Ok(message::lifespan_message(&fields(v)?)?)
 }
 
 /// What the lifespan `receive()` yields, as guest JSON.

@@ -1,0 +1,199 @@
+//! The application's `send()` messages, read from Python: a
+//! [`FieldReader`] over a dict (or any mapping) for core's decoder, which
+//! decides every rule. This side only converts Python values.
+
+use bytes::Bytes;
+use cormorant_core::asgi::message::{
+    FieldReader, HEADER_NAME, HEADER_VALUE, Key, Kind, LINK, MessageError, NOT_A_PAIR,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::request::bytes_like;
+
+/// One message from `send()`.
+pub(crate) struct PyMessage<'py> {
+    dict: Bound<'py, PyDict>,
+}
+
+impl<'py> PyMessage<'py> {
+    /// A dict as it is; another mapping through its `items()`.
+    pub(crate) fn new(message: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let dict = match message.cast::<PyDict>() {
+            Ok(d) => d.clone(),
+            Err(_) => {
+                let items = message
+                    .call_method0(intern!(message.py(), "items"))
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "an ASGI message must be a dict, got {}",
+                            type_name(message)
+                        ))
+                    })?;
+                PyDict::from_sequence(&items)?
+            }
+        };
+        Ok(Self { dict })
+    }
+
+    /// The field, or None when absent or None.
+    fn get(&self, key: Key) -> Result<Option<Bound<'py, PyAny>>, MessageError> {
+        let py = self.dict.py();
+        match self.dict.get_item(py_key(py, key)) {
+            Ok(Some(v)) if !v.is_none() => Ok(Some(v)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(MessageError::Value(e.to_string())),
+        }
+    }
+}
+
+/// The interned name of a field: a message is read on every `send()`.
+fn py_key(py: Python<'_>, key: Key) -> &Bound<'_, PyString> {
+    match key {
+        Key::Type => intern!(py, "type"),
+        Key::Status => intern!(py, "status"),
+        Key::Headers => intern!(py, "headers"),
+        Key::Trailers => intern!(py, "trailers"),
+        Key::Body => intern!(py, "body"),
+        Key::MoreBody => intern!(py, "more_body"),
+        Key::MoreTrailers => intern!(py, "more_trailers"),
+        Key::Links => intern!(py, "links"),
+        Key::Path => intern!(py, "path"),
+        Key::Text => intern!(py, "text"),
+        Key::Bytes => intern!(py, "bytes"),
+        Key::Subprotocol => intern!(py, "subprotocol"),
+        Key::Code => intern!(py, "code"),
+        Key::Reason => intern!(py, "reason"),
+        Key::Message => intern!(py, "message"),
+        // A key core added that this reader does not know yet.
+        _ => intern!(py, ""),
+    }
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+}
+
+fn to_bytes(v: &Bound<'_, PyAny>, what: &str) -> Result<Bytes, MessageError> {
+    bytes_like(v).ok_or_else(|| MessageError::must_be(what, "bytes", &type_name(v)))
+}
+
+fn to_str(v: &Bound<'_, PyAny>, what: &str) -> Result<String, MessageError> {
+    match v.cast::<PyString>() {
+        Ok(s) => s
+            .to_str()
+            .map(str::to_owned)
+            .map_err(|e| MessageError::Value(e.to_string())),
+        Err(_) => Err(MessageError::must_be(what, "a str", &type_name(v))),
+    }
+}
+
+fn iterate<'py>(v: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Bound<'py, PyAny>>, MessageError> {
+    let items = v
+        .try_iter()
+        .map_err(|_| MessageError::must_be(what, "a list", &type_name(v)))?;
+    items
+        .collect::<PyResult<_>>()
+        .map_err(|e| MessageError::Value(e.to_string()))
+}
+
+impl FieldReader for PyMessage<'_> {
+    fn kind(&self) -> Result<Option<Kind>, MessageError> {
+        let Some(ty) = self.get(Key::Type)? else {
+            return Ok(None);
+        };
+        let ty = ty
+            .cast::<PyString>()
+            .map_err(|_| MessageError::must_be("'type'", "a str", &type_name(&ty)))?;
+        let ty = ty
+            .to_str()
+            .map_err(|e| MessageError::Value(e.to_string()))?;
+        Ok(Some(Kind::parse(ty)))
+    }
+
+    fn text(&self, key: Key) -> Result<Option<String>, MessageError> {
+        self.get(key)?
+            .map(|v| to_str(&v, &key.quoted()))
+            .transpose()
+    }
+
+    fn bytes(&self, key: Key) -> Result<Option<Bytes>, MessageError> {
+        self.get(key)?
+            .map(|v| to_bytes(&v, &key.quoted()))
+            .transpose()
+    }
+
+    fn int(&self, key: Key) -> Result<Option<i64>, MessageError> {
+        self.get(key)?
+            .map(|v| {
+                v.extract::<i64>()
+                    .map_err(|_| MessageError::must_be(&key.quoted(), "an int", &type_name(&v)))
+            })
+            .transpose()
+    }
+
+    fn flag(&self, key: Key) -> Result<bool, MessageError> {
+        match self.get(key)? {
+            Some(v) => v
+                .is_truthy()
+                .map_err(|e| MessageError::Value(e.to_string())),
+            None => Ok(false),
+        }
+    }
+
+    fn pairs(&self, key: Key) -> Result<Vec<(Bytes, Bytes)>, MessageError> {
+        let Some(v) = self.get(key)? else {
+            return Ok(Vec::new());
+        };
+        let items = iterate(&v, &key.quoted())?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item
+                .extract()
+                .map_err(|_| MessageError::Type(NOT_A_PAIR.into()))?;
+            out.push((
+                to_bytes(&name, HEADER_NAME)?,
+                to_bytes(&value, HEADER_VALUE)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn byte_list(&self, key: Key) -> Result<Vec<Bytes>, MessageError> {
+        let Some(v) = self.get(key)? else {
+            return Ok(Vec::new());
+        };
+        iterate(&v, &key.quoted())?
+            .iter()
+            .map(|l| to_bytes(l, LINK))
+            .collect()
+    }
+
+    fn path(&self, key: Key) -> Result<Option<String>, MessageError> {
+        let Some(v) = self.get(key)? else {
+            return Ok(None);
+        };
+        let py = v.py();
+        py.import(intern!(py, "os"))
+            .and_then(|os| os.call_method1(intern!(py, "fsdecode"), (&v,)))
+            .and_then(|p| p.extract::<String>())
+            .map(Some)
+            .map_err(|_| {
+                MessageError::must_be(&key.quoted(), "a str or os.PathLike", &type_name(&v))
+            })
+    }
+}
+
+/// The Python exception for a refused message.
+pub(crate) fn to_py_err(e: MessageError) -> PyErr {
+    match e {
+        MessageError::Type(t) => PyTypeError::new_err(t),
+        MessageError::Value(t) => PyValueError::new_err(t),
+        MessageError::Unexpected(t) => PyRuntimeError::new_err(t),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}
