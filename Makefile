@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-.PHONY: help venv build serve test test-rust test-python test-wasm test-matrix check-pythons sandbox-examples lint lint-rust lint-python wasm fuzz bench autobahn autobahn-ci capi capi-install clean
+.PHONY: help venv build serve test test-rust test-python test-wasm test-matrix check-pythons sandbox-examples lint lint-rust lint-python wasm fuzz fuzz-smoke bench autobahn autobahn-ci capi capi-install clean
 
 help:
 	@echo "make serve   set everything up and serve examples/fastapi_app.py on http://127.0.0.1:8000"
@@ -16,6 +16,7 @@ help:
 	@echo "make sandbox-examples  run the example apps' scenarios with cormorant-sandbox (wasm-host/examples)"
 	@echo "make bench   cormorant vs granian vs uvicorn (see bench/run.py --help)"
 	@echo "make fuzz    run the h1_server fuzz target for 5 minutes"
+	@echo "make fuzz-smoke  every fuzz target for FUZZ_SECONDS (10) each, as CI does"
 	@echo "make capi    build the C library (c-api/); make capi-install PREFIX=/usr/local installs it with its header and pkg-config file"
 	@echo "make autobahn     Autobahn|Testsuite, all 517 WebSocket cases, against cormorant (writes tests/autobahn/SUMMARY.md)"
 	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 2 minutes; at most 10)"
@@ -99,6 +100,20 @@ fuzz:
 	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 	sh fuzz/seed.sh
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run h1_server corpus/h1_server -- -max_total_time=300 -rss_limit_mb=2048
+
+# A short run of every target: a crash, a hang (-timeout) or unbounded
+# memory (-rss_limit_mb) fails it. cargo-fuzz keeps its own target
+# directory (fuzz/target), apart from the main build.
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := h1_server ws_frame asgi_message
+fuzz-smoke:
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	sh fuzz/seed.sh
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 || exit 1; \
+	done
 
 bench: build
 	$(PY) -m pip install -q -r bench/requirements.txt
