@@ -105,6 +105,37 @@ def test_slow_request_head_is_cut_off(server_factory):
     assert 0.5 < elapsed < 2.5, elapsed
 
 
+def test_request_head_that_does_not_arrive_in_time_gets_408(server_factory):
+    # RFC 9110 §15.5.9: the server closes the connection with 408 rather
+    # than silently. Core writes the response, so it is the same bytes the
+    # C API sends.
+    server = server_factory.start(
+        "apps.streaming:app", "--timeout-request-head", "0.4", "--no-date-header"
+    )
+    with RawConnection(server.host, server.port) as c:
+        c.send(b"GET /single HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        resp = c.read_response()
+        elapsed = time.monotonic() - started
+        assert c.wait_closed(3)
+    assert 0.3 < elapsed < 2.5, elapsed
+    assert resp.raw_head + resp.body == (
+        b"HTTP/1.1 408 Request Timeout\r\nserver: cormorant\r\n"
+        b"content-type: text/plain; charset=utf-8\r\ncontent-length: 15\r\n"
+        b"connection: close\r\n\r\nRequest Timeout"
+    )
+
+
+def test_idle_keep_alive_connection_closes_without_a_response(server_factory):
+    server = server_factory.start("apps.streaming:app", "--timeout-keep-alive", "0.4")
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", "/single"))
+        assert c.read_response().status == 200
+        started = time.monotonic()
+        assert c.read_until_close() == b"", "an idle connection gets no response"
+        assert time.monotonic() - started < 3
+
+
 def test_timeout_request_head_rejects_nonsense(server_factory):
     proc, log_path = server_factory.spawn(
         ["-m", "cormorant", "apps.streaming:app", "--timeout-request-head", "0"]

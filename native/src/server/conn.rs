@@ -228,7 +228,17 @@ impl<S: Transport> Conn<S> {
                             Ok(false) => {}
                             Err(()) => return,
                         },
-                        _ = &mut deadline => return,
+                        _ = &mut deadline => {
+                            // Core decides what the timeout means: a
+                            // partial head gets 408 (RFC 9110 §15.5.9), an
+                            // idle connection just closes.
+                            self.h1.set_date(date::http_date());
+                            if self.h1.handle_timeout().is_some() {
+                                self.linger = true;
+                                let _ = self.flush().await;
+                            }
+                            return;
+                        }
                         _ = stop.changed(), if idle_since_bytes => if !fresh {
                             return;
                         },
