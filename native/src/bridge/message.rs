@@ -9,9 +9,56 @@ use cormorant_core::asgi::message::{
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-use super::request::bytes_like;
+/// Bodies at least this large are shared with Python instead of copied:
+/// below it a memcpy is cheaper than keeping the object alive.
+const ZERO_COPY_MIN: usize = 4 * 1024;
+
+/// A Python `bytes` object kept alive while its buffer is written out.
+struct SharedPyBytes {
+    _owner: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a `bytes` object is immutable, and `_owner` keeps it alive, so
+// its buffer may be read from any thread without the GIL. Dropping the `Py`
+// without the GIL is handled by pyo3, which defers the decref.
+unsafe impl Send for SharedPyBytes {}
+// SAFETY: as above: the buffer is never written.
+unsafe impl Sync for SharedPyBytes {}
+
+impl AsRef<[u8]> for SharedPyBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: ptr/len describe the immutable buffer of `_owner`, which
+        // lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A `bytes`, `bytearray` or other buffer of bytes (not a `str`) as
+/// [`Bytes`]; large `bytes` objects are shared, not copied.
+pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
+    if let Ok(b) = v.cast::<PyBytes>() {
+        let data = b.as_bytes();
+        if data.len() < ZERO_COPY_MIN {
+            return Some(Bytes::copy_from_slice(data));
+        }
+        return Some(Bytes::from_owner(SharedPyBytes {
+            ptr: data.as_ptr(),
+            len: data.len(),
+            _owner: b.clone().unbind(),
+        }));
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Some(Bytes::from(b.to_vec()));
+    }
+    if v.is_instance_of::<PyString>() {
+        return None;
+    }
+    v.extract::<Vec<u8>>().ok().map(Bytes::from)
+}
 
 /// One message from `send()`.
 pub(crate) struct PyMessage<'py> {

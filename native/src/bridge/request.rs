@@ -9,7 +9,7 @@ use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict};
 
 use super::awaitable::Ready;
 use super::message::{PyMessage, to_py_err};
@@ -60,55 +60,6 @@ pub(crate) fn receive_message(py: Python<'_>, r: Receive) -> PyResult<Bound<'_, 
         Receive::HttpRequest { body, more_body } => request_message(py, &body, more_body),
         Receive::HttpDisconnect | Receive::Pending => disconnect_message(py),
     }
-}
-
-/// Bodies at least this large are shared with Python instead of copied:
-/// below it a memcpy is cheaper than keeping the object alive.
-const ZERO_COPY_MIN: usize = 4 * 1024;
-
-/// A Python `bytes` object kept alive while its buffer is written out.
-struct SharedPyBytes {
-    _owner: Py<PyBytes>,
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: a `bytes` object is immutable, and `_owner` keeps it alive, so
-// its buffer may be read from any thread without the GIL. Dropping the `Py`
-// without the GIL is handled by pyo3, which defers the decref.
-unsafe impl Send for SharedPyBytes {}
-// SAFETY: as above: the buffer is never written.
-unsafe impl Sync for SharedPyBytes {}
-
-impl AsRef<[u8]> for SharedPyBytes {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: ptr/len describe the immutable buffer of `_owner`, which
-        // lives as long as self.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-/// A `bytes`, `bytearray` or other buffer of bytes (not a `str`) as
-/// [`Bytes`]; large `bytes` objects are shared, not copied.
-pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
-    if let Ok(b) = v.cast::<PyBytes>() {
-        let data = b.as_bytes();
-        if data.len() < ZERO_COPY_MIN {
-            return Some(Bytes::copy_from_slice(data));
-        }
-        return Some(Bytes::from_owner(SharedPyBytes {
-            ptr: data.as_ptr(),
-            len: data.len(),
-            _owner: b.clone().unbind(),
-        }));
-    }
-    if let Ok(b) = v.cast::<PyByteArray>() {
-        return Some(Bytes::from(b.to_vec()));
-    }
-    if v.is_instance_of::<PyString>() {
-        return None;
-    }
-    v.extract::<Vec<u8>>().ok().map(Bytes::from)
 }
 
 #[pymethods]
