@@ -142,45 +142,46 @@ pub enum Kind {
     Other(String),
 }
 
+/// Every known kind with its `type` string: one table for both directions.
+const KINDS: [(&str, Kind); 14] = [
+    ("http.response.start", Kind::HttpResponseStart),
+    ("http.response.body", Kind::HttpResponseBody),
+    ("http.response.trailers", Kind::HttpResponseTrailers),
+    ("http.response.early_hint", Kind::HttpResponseEarlyHint),
+    ("http.response.pathsend", Kind::HttpResponsePathsend),
+    ("websocket.accept", Kind::WebsocketAccept),
+    ("websocket.send", Kind::WebsocketSend),
+    ("websocket.close", Kind::WebsocketClose),
+    (
+        "websocket.http.response.start",
+        Kind::WebsocketHttpResponseStart,
+    ),
+    (
+        "websocket.http.response.body",
+        Kind::WebsocketHttpResponseBody,
+    ),
+    ("lifespan.startup.complete", Kind::LifespanStartupComplete),
+    ("lifespan.startup.failed", Kind::LifespanStartupFailed),
+    ("lifespan.shutdown.complete", Kind::LifespanShutdownComplete),
+    ("lifespan.shutdown.failed", Kind::LifespanShutdownFailed),
+];
+
 impl Kind {
     /// The kind a `type` value names.
     pub fn parse(ty: &str) -> Self {
-        match ty {
-            "http.response.start" => Self::HttpResponseStart,
-            "http.response.body" => Self::HttpResponseBody,
-            "http.response.trailers" => Self::HttpResponseTrailers,
-            "http.response.early_hint" => Self::HttpResponseEarlyHint,
-            "http.response.pathsend" => Self::HttpResponsePathsend,
-            "websocket.accept" => Self::WebsocketAccept,
-            "websocket.send" => Self::WebsocketSend,
-            "websocket.close" => Self::WebsocketClose,
-            "websocket.http.response.start" => Self::WebsocketHttpResponseStart,
-            "websocket.http.response.body" => Self::WebsocketHttpResponseBody,
-            "lifespan.startup.complete" => Self::LifespanStartupComplete,
-            "lifespan.startup.failed" => Self::LifespanStartupFailed,
-            "lifespan.shutdown.complete" => Self::LifespanShutdownComplete,
-            "lifespan.shutdown.failed" => Self::LifespanShutdownFailed,
-            other => Self::Other(other.to_owned()),
-        }
+        KINDS
+            .iter()
+            .find(|(name, _)| *name == ty)
+            .map_or_else(|| Self::Other(ty.to_owned()), |(_, k)| k.clone())
     }
 
     fn name(&self) -> &str {
         match self {
-            Self::HttpResponseStart => "http.response.start",
-            Self::HttpResponseBody => "http.response.body",
-            Self::HttpResponseTrailers => "http.response.trailers",
-            Self::HttpResponseEarlyHint => "http.response.early_hint",
-            Self::HttpResponsePathsend => "http.response.pathsend",
-            Self::WebsocketAccept => "websocket.accept",
-            Self::WebsocketSend => "websocket.send",
-            Self::WebsocketClose => "websocket.close",
-            Self::WebsocketHttpResponseStart => "websocket.http.response.start",
-            Self::WebsocketHttpResponseBody => "websocket.http.response.body",
-            Self::LifespanStartupComplete => "lifespan.startup.complete",
-            Self::LifespanStartupFailed => "lifespan.startup.failed",
-            Self::LifespanShutdownComplete => "lifespan.shutdown.complete",
-            Self::LifespanShutdownFailed => "lifespan.shutdown.failed",
             Self::Other(s) => s,
+            known => KINDS
+                .iter()
+                .find(|(_, k)| k == known)
+                .map_or("", |(name, _)| name),
         }
     }
 
