@@ -370,7 +370,7 @@ class _Lifespan:
 async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
-    first_stop = {"at": 0.0}
+    first_stop_at = 0.0
 
     def request_stop(*_: Any) -> None:
         # One stop request is one graceful stop, however many copies of the
@@ -378,10 +378,11 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         # through its supervisor). With a supervisor, only its SIGQUIT
         # drops connections; alone, a second signal STOP_SIGNAL_GAP or more
         # after the first does.
+        nonlocal first_stop_at
         if not stop.done():
-            first_stop["at"] = loop.time()
+            first_stop_at = loop.time()
             stop.set_result(None)
-        elif _CONTROL_FD is None and loop.time() - first_stop["at"] >= _cormorant.STOP_SIGNAL_GAP:
+        elif _CONTROL_FD is None and loop.time() - first_stop_at >= _cormorant.STOP_SIGNAL_GAP:
             abort_now()
 
     def abort_now() -> None:
