@@ -8,6 +8,9 @@
 //!   percent-decoding), written once for every crate.
 //! * [`h1`] — an HTTP/1.1 server connection in the style of h11.
 //! * [`ws`] — a WebSocket server connection (RFC 6455, RFC 7692).
+//! * [`server`] — one server connection: HTTP/1.1 that becomes WebSocket,
+//!   with every protocol timer.
+//! * [`time`] — the driver's clock as a number, and the timer table.
 //! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
 #![forbid(unsafe_code)]
 
@@ -15,6 +18,8 @@ pub mod asgi;
 pub mod error;
 pub mod h1;
 pub mod http;
+pub mod server;
+pub mod time;
 pub mod ws;
 
 pub use error::{PeerError, UsageError};

@@ -484,10 +484,13 @@ impl Connection {
         self.keep_alive = KeepAlive::MustClose;
     }
 
-    /// What the connection waits for between exchanges, for the driver's
-    /// timers (core has no clock): `None` while a request is in progress or
-    /// once the connection is closing.
+    /// What the connection waits for from the peer, for the timers of
+    /// [`crate::server::Connection`] (this machine has no clock): `None`
+    /// once the current request was read, or when the connection is closing.
     pub fn waiting(&self) -> Option<Waiting> {
+        if matches!(self.reading, Reading::RecvBody(_)) {
+            return Some(Waiting::Body);
+        }
         if !matches!(
             (&self.reading, &self.writing),
             (Reading::Idle, Writing::Idle)
@@ -502,10 +505,11 @@ impl Connection {
         })
     }
 
-    /// The driver's timer for [`Self::waiting`] fired. A partly received head
-    /// is answered `408` ([`PeerError::RequestTimeout`], returned); an idle
-    /// keep-alive connection just closes. Does nothing (and returns `None`)
-    /// when the connection is not waiting.
+    /// The timer for [`Self::waiting`] fired. A partly received request
+    /// (head or body) fails with [`PeerError::RequestTimeout`], returned, and
+    /// gets `408` if no response started; an idle keep-alive connection just
+    /// closes. Does nothing (and returns `None`) when the connection is not
+    /// waiting.
     pub fn handle_timeout(&mut self) -> Option<PeerError> {
         match self.waiting()? {
             Waiting::NextRequest => {
@@ -513,11 +517,33 @@ impl Connection {
                 self.reading = Reading::Closed;
                 None
             }
-            Waiting::Head => match self.fail(PeerError::RequestTimeout) {
+            Waiting::Head | Waiting::Body => match self.fail(PeerError::RequestTimeout) {
                 Event::Error(e) => Some(e),
                 _ => None,
             },
         }
+    }
+
+    /// Whether no request has been read on this connection yet and the
+    /// bytes received so far could still be `prefix` (the HTTP/2 preface):
+    /// `Some(true)` when all of `prefix` is buffered, `None` while it is
+    /// undecided, `Some(false)` once it cannot be.
+    pub fn buffered_starts_with(&self, prefix: &[u8]) -> Option<bool> {
+        let n = self.recv.len().min(prefix.len());
+        if self.recv[..n] != prefix[..n] {
+            Some(false)
+        } else if n == prefix.len() {
+            Some(true)
+        } else if self.eof {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the response to the current request is complete.
+    pub fn response_complete(&self) -> bool {
+        matches!(self.writing, Writing::Done)
     }
 
     /// Whether a response head was sent for the current request.
@@ -725,9 +751,10 @@ mod tests {
         assert_eq!(c.waiting(), Some(Waiting::Head));
         c.handle_bytes(b"\r\n");
         head_of(c.poll_event());
-        assert_eq!(c.waiting(), None, "a request is in progress");
-        assert_eq!(c.handle_timeout(), None);
+        assert_eq!(c.waiting(), Some(Waiting::Body), "its (empty) body is read");
         assert_eq!(c.poll_event(), Event::EndOfMessage);
+        assert_eq!(c.waiting(), None, "the request was read");
+        assert_eq!(c.handle_timeout(), None);
         c.send_response(ok200(0)).unwrap();
         c.send_end().unwrap();
         c.start_next_cycle().unwrap();

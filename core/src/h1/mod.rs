@@ -140,14 +140,17 @@ pub struct ResponseHead {
     pub headers: Vec<(Bytes, Bytes)>,
 }
 
-/// What a connection waits for between exchanges ([`Connection::waiting`]),
-/// so the driver knows which of its timers runs.
+/// What a connection waits for from the peer ([`Connection::waiting`]), so
+/// [`crate::server::Connection`] knows which timer runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
     /// Nothing of the next request has arrived (the keep-alive timer).
     NextRequest,
     /// Part of a request head has arrived (the head timer).
     Head,
+    /// The request body is being read (the body idle timer, while the
+    /// driver reads).
+    Body,
 }
 
 /// What [`Connection::poll_event`] yields.

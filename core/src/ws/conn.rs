@@ -422,7 +422,7 @@ impl Connection {
     }
 
     /// Reports an error, queueing the close frame it calls for.
-    fn fail(&mut self, e: WsError) -> Event {
+    pub(crate) fn fail(&mut self, e: WsError) -> Event {
         if e != WsError::Incomplete && !self.close_sent {
             self.write_close(e.close_code(), "");
         }

@@ -45,6 +45,10 @@ pub enum HandshakeError {
     /// answer 426 with `Sec-WebSocket-Version: 13` (§4.2.2 item 4).
     #[error("unsupported sec-websocket-version")]
     UnsupportedVersion,
+    /// The upgrade request has a body: the bytes after its head belong to
+    /// the WebSocket connection, so a body would be read as frames.
+    #[error("websocket handshake with a request body")]
+    Body,
 }
 
 impl HandshakeError {
@@ -185,8 +189,18 @@ impl Handshake {
     /// Validates an upgrade request (RFC 6455 §4.2.1): method GET, HTTP/1.1,
     /// `Upgrade` with the `websocket` token (case-insensitive, in a list),
     /// `Connection` with the `upgrade` token, `Sec-WebSocket-Version: 13`
-    /// and a `Sec-WebSocket-Key` that is the base64 of 16 bytes. `headers`
-    /// are (lowercase name, value) pairs as in
+    /// and a `Sec-WebSocket-Key` that is the base64 of 16 bytes; and no
+    /// request body.
+    pub fn from_head(head: &crate::h1::RequestHead) -> Result<Self, HandshakeError> {
+        if head.body != crate::h1::BodyKind::Empty {
+            return Err(HandshakeError::Body);
+        }
+        Self::from_request(&head.method, head.version, &head.headers)
+    }
+
+    /// [`Self::from_head`] for the parts of a head (HTTP/2 and HTTP/3
+    /// extended CONNECT have no body framing to check). `headers` are
+    /// (lowercase name, value) pairs as in
     /// [`crate::h1::RequestHead::headers`].
     pub fn from_request(
         method: &[u8],

@@ -111,6 +111,11 @@ pub enum WsError {
     /// A frame or message exceeded the configured limits; close code 1009.
     #[error("websocket message too big")]
     TooBig,
+    /// The peer did not answer our ping in time (the keep-alive ping of
+    /// [`crate::server::Connection`]); close code 1011, as the `websockets`
+    /// library sends.
+    #[error("keepalive ping timeout")]
+    PingTimeout,
     /// The input ended before a close frame; code 1006, never sent on the
     /// wire (RFC 6455 §7.1.5).
     #[error("connection closed without a close frame")]
@@ -124,6 +129,7 @@ impl WsError {
             Self::Protocol(_) => 1002,
             Self::InvalidUtf8 => 1007,
             Self::TooBig => 1009,
+            Self::PingTimeout => 1011,
             Self::Incomplete => 1006,
         }
     }
