@@ -31,7 +31,7 @@ bool check(cormorant_result r, const char* what) {
 int main() {
     cormorant_config config = cormorant_config_default();
     cormorant_conn* raw = nullptr;
-    if (!check(cormorant_conn_new(&config, &raw), "new")) return 1;
+    if (!check(cormorant_conn_new(&config, 0, &raw), "new")) return 1;
     Conn conn(raw);
 
     const std::string request = "GET /hello HTTP/1.1\r\nhost: example\r\n\r\n";

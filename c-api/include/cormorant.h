@@ -138,6 +138,19 @@ typedef struct cormorant_config {
   // How long a started request head may take to arrive before a `408`,
   // in milliseconds; 0 for no limit. Default 30000.
   uint64_t request_head_timeout_ms;
+  // How long the server waits for request body bytes that do not come
+  // before a `408` (or a close, once the response started), in
+  // milliseconds; 0 for no limit. Default 60000.
+  uint64_t request_body_timeout_ms;
+  // How often an open WebSocket is pinged, in milliseconds; 0 for
+  // never. Default 20000.
+  uint64_t ws_ping_interval_ms;
+  // How long a ping may go unanswered before close 1011, in
+  // milliseconds; 0 to not wait for pongs. Default 20000.
+  uint64_t ws_ping_timeout_ms;
+  // After our close frame, how long the peer has to answer before the
+  // connection is dropped, in milliseconds; 0 for no limit. Default 5000.
+  uint64_t ws_close_timeout_ms;
 } cormorant_config;
 
 // A borrowed byte string (not NUL-terminated). `ptr` may be NULL when
@@ -265,14 +278,20 @@ struct cormorant_config cormorant_config_default(void);
 // lives for the whole program and MUST NOT be freed.
 const char *cormorant_strerror(enum cormorant_result result);
 
-// Creates a connection handle in `*out`, waiting for its first request.
-// `config` may be NULL for the defaults; it is copied. The caller owns the
-// handle and MUST release it with `cormorant_conn_free`.
+// Creates a connection handle in `*out`, accepted at `now_ns` and waiting
+// for its first request. `config` may be NULL for the defaults; it is
+// copied. The caller owns the handle and MUST release it with
+// `cormorant_conn_free`.
+//
+// Time is the caller's: nanoseconds on any monotonic clock (such as
+// `CLOCK_MONOTONIC`), the same clock for every call on the handle. The
+// library has none; see `cormorant_conn_set_time`.
 //
 // # Safety
 // `config` is NULL or points to a valid `cormorant_config`; `out` is NULL
 // or points to writable storage for a pointer.
 enum cormorant_result cormorant_conn_new(const struct cormorant_config *config,
+                                         uint64_t now_ns,
                                          struct cormorant_conn **out);
 
 // Releases a handle and everything it owns. NULL is ignored. The handle and
@@ -399,30 +418,48 @@ enum cormorant_result cormorant_conn_ws_ping(struct cormorant_conn *conn,
                                              const uint8_t *data,
                                              size_t len);
 
-// Sets `*deadline_ms` to when the connection's running timer fires, on the
-// caller's clock (`now_ms` is the current time in milliseconds on any
-// monotonic clock; the library has none), or to `UINT64_MAX` when no timer
-// runs. Timers: `keep_alive_timeout_ms` while idle between requests,
-// `request_head_timeout_ms` while a request head is arriving. Call it after
-// handling events, before waiting; when the deadline passes, call
-// `cormorant_conn_handle_timeout`.
-//
-// # Safety
-// `conn` is NULL or a live handle not used concurrently; `deadline_ms` is
-// NULL or writable.
-enum cormorant_result cormorant_conn_timeout(struct cormorant_conn *conn,
-                                             uint64_t now_ms,
-                                             uint64_t *deadline_ms);
-
-// Fires the running timer if its deadline is at or before `now_ms`. A
-// request head still arriving is answered `408` and the next poll yields
-// PROTOCOL_ERROR with code 408; an idle keep-alive connection yields
-// CLOSED. Either way `cormorant_conn_wants_close` turns true: write the
-// output and close. Before the deadline it does nothing.
+// Tells the handle the time, `now_ns` on the clock given to
+// `cormorant_conn_new`: the calls that follow act at it. Call it each time
+// the event loop wakes, before feeding bytes or polling (as libuv's loop
+// time). Timers start from the time of the call that armed them.
 //
 // # Safety
 // `conn` is NULL or a live handle not used concurrently.
-enum cormorant_result cormorant_conn_handle_timeout(struct cormorant_conn *conn, uint64_t now_ms);
+enum cormorant_result cormorant_conn_set_time(struct cormorant_conn *conn, uint64_t now_ns);
+
+// Sets `*deadline_ns` to the earliest deadline of the connection's
+// timers, or `UINT64_MAX` when none runs. Timers: keep-alive while idle
+// between requests, request head while a head is arriving, request body
+// while body bytes are awaited, and on a WebSocket the ping interval, the
+// pong deadline and the close handshake (each in `cormorant_config`).
+// Call it after handling events, before waiting; once the deadline
+// passes, call `cormorant_conn_handle_timeout`.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently; `deadline_ns` is
+// NULL or writable.
+enum cormorant_result cormorant_conn_timeout(struct cormorant_conn *conn, uint64_t *deadline_ns);
+
+// Sets the time to `now_ns` and fires every timer due by then; then poll
+// and write the output as after any call. A request head or body still
+// arriving is answered `408` and the next poll yields PROTOCOL_ERROR with
+// code 408; an idle keep-alive connection yields CLOSED; an unanswered
+// WebSocket ping sends close 1011 and yields PROTOCOL_ERROR 1011; an
+// unanswered close yields PROTOCOL_ERROR 1006. Before the deadline it does
+// nothing (a ping may still be sent when due).
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently.
+enum cormorant_result cormorant_conn_handle_timeout(struct cormorant_conn *conn, uint64_t now_ns);
+
+// Begins a graceful shutdown: an idle connection closes (the next poll
+// yields CLOSED), one that has not sent a request yet has a second to do
+// so, a request in progress is answered with `Connection: close`, and an
+// open WebSocket is sent close 1001.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently.
+enum cormorant_result cormorant_conn_shutdown(struct cormorant_conn *conn);
 
 // Sets `*data` and `*len` to the bytes waiting to be written to the socket
 // (`*len` is 0 when there are none). The view is valid until the next call

@@ -35,7 +35,11 @@ use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
+use std::time::Duration;
+
 use cormorant_core::h1::{self, ResponseHead};
+use cormorant_core::server::Timeouts;
+use cormorant_core::time::Instant;
 use cormorant_core::ws;
 
 mod conn;
@@ -64,7 +68,7 @@ unsafe fn with_h1(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle(conn, |c| {
-            if c.ws.is_some() {
+            if c.conn.is_websocket() {
                 return cormorant_result::InvalidState;
             }
             f(c)
@@ -139,13 +143,19 @@ unsafe fn copy_headers(headers: *const cormorant_header, n: usize) -> Option<Vec
 #[unsafe(no_mangle)]
 pub extern "C" fn cormorant_config_default() -> cormorant_config {
     let h = h1::Config::default();
+    let t = Timeouts::default();
+    let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis() as u64);
     cormorant_config {
         max_head_size: h.max_head_size,
         max_headers: h.max_headers,
         max_body_size: h.max_body_size.unwrap_or(0),
         ws_max_message_size: ws::Config::default().max_message_size,
-        keep_alive_timeout_ms: 5_000,
-        request_head_timeout_ms: 30_000,
+        keep_alive_timeout_ms: ms(t.keep_alive),
+        request_head_timeout_ms: ms(t.request_head),
+        request_body_timeout_ms: ms(t.request_body_idle),
+        ws_ping_interval_ms: ms(t.ws_ping_interval),
+        ws_ping_timeout_ms: ms(t.ws_ping_timeout),
+        ws_close_timeout_ms: ms(t.ws_close),
     }
 }
 
@@ -168,9 +178,14 @@ pub extern "C" fn cormorant_strerror(result: cormorant_result) -> *const c_char 
     s.as_ptr()
 }
 
-/// Creates a connection handle in `*out`, waiting for its first request.
-/// `config` may be NULL for the defaults; it is copied. The caller owns the
-/// handle and MUST release it with `cormorant_conn_free`.
+/// Creates a connection handle in `*out`, accepted at `now_ns` and waiting
+/// for its first request. `config` may be NULL for the defaults; it is
+/// copied. The caller owns the handle and MUST release it with
+/// `cormorant_conn_free`.
+///
+/// Time is the caller's: nanoseconds on any monotonic clock (such as
+/// `CLOCK_MONOTONIC`), the same clock for every call on the handle. The
+/// library has none; see `cormorant_conn_set_time`.
 ///
 /// # Safety
 /// `config` is NULL or points to a valid `cormorant_config`; `out` is NULL
@@ -178,6 +193,7 @@ pub extern "C" fn cormorant_strerror(result: cormorant_result) -> *const c_char 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cormorant_conn_new(
     config: *const cormorant_config,
+    now_ns: u64,
     out: *mut *mut cormorant_conn,
 ) -> cormorant_result {
     if out.is_null() {
@@ -191,7 +207,7 @@ pub unsafe extern "C" fn cormorant_conn_new(
     };
     let made = catch_unwind(|| {
         Box::into_raw(Box::new(cormorant_conn {
-            inner: Conn::new(&config),
+            inner: Conn::new(&config, Instant::from_nanos(now_ns)),
             poisoned: false,
         }))
     });
@@ -237,10 +253,7 @@ pub unsafe extern "C" fn cormorant_conn_feed(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle_bytes(conn, data, len, |c, data| {
-            match &mut c.ws {
-                Some(ws) => ws.handle_bytes(data),
-                None => c.h1.handle_bytes(data),
-            }
+            c.conn.handle_bytes(c.now, data);
             cormorant_result::Ok
         })
     }
@@ -255,10 +268,7 @@ pub unsafe extern "C" fn cormorant_conn_feed_eof(conn: *mut cormorant_conn) -> c
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle(conn, |c| {
-            match &mut c.ws {
-                Some(ws) => ws.handle_eof(),
-                None => c.h1.handle_eof(),
-            }
+            c.conn.handle_eof();
             cormorant_result::Ok
         })
     }
@@ -300,7 +310,7 @@ pub unsafe extern "C" fn cormorant_conn_respond(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_h1(conn, |c| {
-            result(c.h1.send_response(ResponseHead {
+            result(c.conn.http().send_response(ResponseHead {
                 status,
                 headers: fields,
             }))
@@ -323,10 +333,10 @@ pub unsafe extern "C" fn cormorant_conn_send_body(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle_bytes(conn, data, len, |c, data| {
-            if c.ws.is_some() {
+            if c.conn.is_websocket() {
                 return cormorant_result::InvalidState;
             }
-            result(c.h1.send_body(Bytes::copy_from_slice(data)))
+            result(c.conn.http().send_body(Bytes::copy_from_slice(data)))
         })
     }
 }
@@ -339,13 +349,7 @@ pub unsafe extern "C" fn cormorant_conn_send_body(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cormorant_conn_end(conn: *mut cormorant_conn) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        with_h1(conn, |c| {
-            let r = result(c.h1.send_end());
-            c.after_end();
-            r
-        })
-    }
+    unsafe { with_h1(conn, |c| result(c.conn.http().send_end())) }
 }
 
 /// Readies the handle for the next request after a complete exchange
@@ -359,11 +363,10 @@ pub unsafe extern "C" fn cormorant_conn_next(conn: *mut cormorant_conn) -> cormo
     // SAFETY: forwarded caller contract.
     unsafe {
         with_h1(conn, |c| {
-            let r = result(c.h1.start_next_cycle());
+            let r = result(c.conn.start_next_cycle(c.now));
             if r == cormorant_result::Ok {
                 c.head = None;
                 c.header_views.clear();
-                c.exchanges += 1;
             }
             r
         })
@@ -426,7 +429,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_send(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle_bytes(conn, data, len, |c, data| {
-            let Some(ws) = &mut c.ws else {
+            let Some(ws) = c.conn.websocket() else {
                 return cormorant_result::InvalidState;
             };
             if is_text {
@@ -464,7 +467,7 @@ pub unsafe extern "C" fn cormorant_conn_ws_close(
     };
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_handle(conn, |c| match &mut c.ws {
+        with_handle(conn, |c| match c.conn.websocket() {
             Some(ws) => result(ws.send_close(code, reason)),
             None => cormorant_result::InvalidState,
         })
@@ -486,51 +489,96 @@ pub unsafe extern "C" fn cormorant_conn_ws_ping(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
-        with_handle_bytes(conn, data, len, |c, data| match &mut c.ws {
+        with_handle_bytes(conn, data, len, |c, data| match c.conn.websocket() {
             Some(ws) => result(ws.send_ping(data)),
             None => cormorant_result::InvalidState,
         })
     }
 }
 
-/// Sets `*deadline_ms` to when the connection's running timer fires, on the
-/// caller's clock (`now_ms` is the current time in milliseconds on any
-/// monotonic clock; the library has none), or to `UINT64_MAX` when no timer
-/// runs. Timers: `keep_alive_timeout_ms` while idle between requests,
-/// `request_head_timeout_ms` while a request head is arriving. Call it after
-/// handling events, before waiting; when the deadline passes, call
-/// `cormorant_conn_handle_timeout`.
+/// Tells the handle the time, `now_ns` on the clock given to
+/// `cormorant_conn_new`: the calls that follow act at it. Call it each time
+/// the event loop wakes, before feeding bytes or polling (as libuv's loop
+/// time). Timers start from the time of the call that armed them.
 ///
 /// # Safety
-/// `conn` is NULL or a live handle not used concurrently; `deadline_ms` is
+/// `conn` is NULL or a live handle not used concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_set_time(
+    conn: *mut cormorant_conn,
+    now_ns: u64,
+) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        with_handle(conn, |c| {
+            c.now = c.now.max(Instant::from_nanos(now_ns));
+            cormorant_result::Ok
+        })
+    }
+}
+
+/// Sets `*deadline_ns` to the earliest deadline of the connection's
+/// timers, or `UINT64_MAX` when none runs. Timers: keep-alive while idle
+/// between requests, request head while a head is arriving, request body
+/// while body bytes are awaited, and on a WebSocket the ping interval, the
+/// pong deadline and the close handshake (each in `cormorant_config`).
+/// Call it after handling events, before waiting; once the deadline
+/// passes, call `cormorant_conn_handle_timeout`.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently; `deadline_ns` is
 /// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cormorant_conn_timeout(
     conn: *mut cormorant_conn,
-    now_ms: u64,
-    deadline_ms: *mut u64,
+    deadline_ns: *mut u64,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    unsafe { with_handle_out(conn, deadline_ms, |c| Ok(c.deadline(now_ms))) }
+    unsafe {
+        with_handle_out(conn, deadline_ns, |c| {
+            Ok(c.conn.poll_timeout().map_or(u64::MAX, Instant::as_nanos))
+        })
+    }
 }
 
-/// Fires the running timer if its deadline is at or before `now_ms`. A
-/// request head still arriving is answered `408` and the next poll yields
-/// PROTOCOL_ERROR with code 408; an idle keep-alive connection yields
-/// CLOSED. Either way `cormorant_conn_wants_close` turns true: write the
-/// output and close. Before the deadline it does nothing.
+/// Sets the time to `now_ns` and fires every timer due by then; then poll
+/// and write the output as after any call. A request head or body still
+/// arriving is answered `408` and the next poll yields PROTOCOL_ERROR with
+/// code 408; an idle keep-alive connection yields CLOSED; an unanswered
+/// WebSocket ping sends close 1011 and yields PROTOCOL_ERROR 1011; an
+/// unanswered close yields PROTOCOL_ERROR 1006. Before the deadline it does
+/// nothing (a ping may still be sent when due).
 ///
 /// # Safety
 /// `conn` is NULL or a live handle not used concurrently.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cormorant_conn_handle_timeout(
     conn: *mut cormorant_conn,
-    now_ms: u64,
+    now_ns: u64,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle(conn, |c| {
-            c.handle_timeout(now_ms);
+            c.now = c.now.max(Instant::from_nanos(now_ns));
+            c.conn.handle_timeout(c.now);
+            cormorant_result::Ok
+        })
+    }
+}
+
+/// Begins a graceful shutdown: an idle connection closes (the next poll
+/// yields CLOSED), one that has not sent a request yet has a second to do
+/// so, a request in progress is answered with `Connection: close`, and an
+/// open WebSocket is sent close 1001.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_shutdown(conn: *mut cormorant_conn) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        with_handle(conn, |c| {
+            c.conn.shutdown(c.now);
             cormorant_result::Ok
         })
     }
@@ -627,7 +675,7 @@ pub unsafe extern "C" fn cormorant_conn_set_date(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle_bytes(conn, date, len, |c, date| {
-            c.h1.set_date(Bytes::copy_from_slice(date));
+            c.conn.http().set_date(Bytes::copy_from_slice(date));
             cormorant_result::Ok
         })
     }

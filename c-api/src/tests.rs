@@ -22,7 +22,7 @@ fn expect_error_answer(conn: *mut cormorant_conn, status_line: &[u8]) {
 fn new_conn() -> *mut cormorant_conn {
     let mut conn = ptr::null_mut();
     // SAFETY: NULL config is allowed; `conn` is writable.
-    let r = unsafe { cormorant_conn_new(ptr::null(), &mut conn) };
+    let r = unsafe { cormorant_conn_new(ptr::null(), 0, &mut conn) };
     assert_eq!(r, cormorant_result::Ok);
     conn
 }
@@ -60,7 +60,7 @@ fn null_arguments_are_reported() {
     // SAFETY: every pointer is NULL or valid.
     unsafe {
         assert_eq!(
-            cormorant_conn_new(ptr::null(), ptr::null_mut()),
+            cormorant_conn_new(ptr::null(), 0, ptr::null_mut()),
             cormorant_result::NullArgument
         );
         assert_eq!(
@@ -92,13 +92,18 @@ fn null_arguments_are_reported() {
             cormorant_result::NullArgument
         );
         assert_eq!(
-            cormorant_conn_timeout(n, 0, &mut 0),
+            cormorant_conn_timeout(n, &mut 0),
             cormorant_result::NullArgument
         );
         assert_eq!(
             cormorant_conn_handle_timeout(n, 0),
             cormorant_result::NullArgument
         );
+        assert_eq!(
+            cormorant_conn_set_time(n, 0),
+            cormorant_result::NullArgument
+        );
+        assert_eq!(cormorant_conn_shutdown(n), cormorant_result::NullArgument);
         assert!(cormorant_conn_wants_close(n));
         cormorant_conn_free(n);
 
@@ -360,14 +365,21 @@ fn denied_upgrade_keeps_the_connection() {
     }
 }
 
+const MS: u64 = 1_000_000;
+
+/// The earliest deadline, in milliseconds, after setting the time to `now`
+/// milliseconds.
 fn deadline(conn: *mut cormorant_conn, now: u64) -> u64 {
     let mut d = 0;
-    assert_eq!(
-        // SAFETY: live handle, writable out-param.
-        unsafe { cormorant_conn_timeout(conn, now, &mut d) },
-        cormorant_result::Ok
-    );
-    d
+    // SAFETY: live handle, writable out-param.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_set_time(conn, now * MS),
+            cormorant_result::Ok
+        );
+        assert_eq!(cormorant_conn_timeout(conn, &mut d), cormorant_result::Ok);
+    }
+    if d == u64::MAX { d } else { d / MS }
 }
 
 fn feed(conn: *mut cormorant_conn, bytes: &[u8]) {
@@ -378,13 +390,17 @@ fn feed(conn: *mut cormorant_conn, bytes: &[u8]) {
 
 #[test]
 fn keep_alive_timer_closes_an_idle_connection() {
-    let conn = new_conn();
+    let mut conn = ptr::null_mut();
     // SAFETY: live handle; valid pointers.
     unsafe {
+        assert_eq!(
+            cormorant_conn_new(ptr::null(), 1_000 * MS, &mut conn),
+            cormorant_result::Ok
+        );
         assert_eq!(deadline(conn, 1_000), 6_000, "default keep-alive 5 s");
         assert_eq!(deadline(conn, 3_000), 6_000, "the timer keeps its start");
         assert_eq!(
-            cormorant_conn_handle_timeout(conn, 5_999),
+            cormorant_conn_handle_timeout(conn, 5_999 * MS),
             cormorant_result::Ok
         );
         assert!(!cormorant_conn_wants_close(conn), "not yet due");
@@ -392,18 +408,22 @@ fn keep_alive_timer_closes_an_idle_connection() {
         // A request stops the timer; the next idle wait starts a new one.
         feed(conn, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
-        assert_eq!(deadline(conn, 7_000), u64::MAX, "no timer mid-request");
         assert_eq!(poll(conn).kind, cormorant_event_kind::EndOfMessage);
+        assert_eq!(deadline(conn, 7_000), u64::MAX, "no timer mid-request");
         assert_eq!(
             cormorant_conn_respond(conn, 204, ptr::null(), 0),
             cormorant_result::Ok
         );
         assert_eq!(cormorant_conn_end(conn), cormorant_result::Ok);
+        assert_eq!(
+            cormorant_conn_set_time(conn, 8_000 * MS),
+            cormorant_result::Ok
+        );
         assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
         let _ = output(conn);
-        assert_eq!(deadline(conn, 8_000), 13_000);
+        assert_eq!(deadline(conn, 9_000), 13_000);
         assert_eq!(
-            cormorant_conn_handle_timeout(conn, 13_000),
+            cormorant_conn_handle_timeout(conn, 13_000 * MS),
             cormorant_result::Ok
         );
         assert!(cormorant_conn_wants_close(conn));
@@ -422,19 +442,61 @@ fn head_timer_answers_408() {
     let mut conn = ptr::null_mut();
     // SAFETY: valid config and out-param; live handle afterwards.
     unsafe {
-        assert_eq!(cormorant_conn_new(&config, &mut conn), cormorant_result::Ok);
+        assert_eq!(
+            cormorant_conn_new(&config, 0, &mut conn),
+            cormorant_result::Ok
+        );
         assert_eq!(deadline(conn, 0), u64::MAX, "keep-alive timer disabled");
+        assert_eq!(
+            cormorant_conn_set_time(conn, 100 * MS),
+            cormorant_result::Ok
+        );
         feed(conn, b"GET /slow HTTP/1.1\r\nhost:");
         assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
         assert_eq!(deadline(conn, 100), 350);
         assert_eq!(
-            cormorant_conn_handle_timeout(conn, 400),
+            cormorant_conn_handle_timeout(conn, 400 * MS),
             cormorant_result::Ok
         );
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
         assert_eq!(ev.code, 408);
         expect_error_answer(conn, b"HTTP/1.1 408 Request Timeout\r\n");
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn an_unanswered_websocket_ping_closes_with_1011() {
+    let mut config = cormorant_config_default();
+    config.ws_ping_interval_ms = 1_000;
+    config.ws_ping_timeout_ms = 500;
+    let mut conn = ptr::null_mut();
+    // SAFETY: valid config and out-param; live handle afterwards.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_new(&config, 0, &mut conn),
+            cormorant_result::Ok
+        );
+        feed(conn, WS_UPGRADE);
+        assert!(poll(conn).websocket_upgrade);
+        assert_eq!(
+            cormorant_conn_ws_accept(conn, ptr::null()),
+            cormorant_result::Ok
+        );
+        let _ = output(conn);
+        assert_eq!(deadline(conn, 10), 1_000);
+        cormorant_conn_handle_timeout(conn, 1_000 * MS);
+        assert_eq!(output(conn), b"\x89\x00", "the ping");
+        assert_eq!(deadline(conn, 1_200), 1_500);
+        cormorant_conn_handle_timeout(conn, 1_500 * MS);
+        let ev = poll(conn);
+        assert_eq!(
+            (ev.kind, ev.code),
+            (cormorant_event_kind::ProtocolError, 1011)
+        );
+        assert_eq!(output(conn), b"\x88\x02\x03\xf3", "close 1011");
+        assert!(cormorant_conn_wants_close(conn));
         cormorant_conn_free(conn);
     }
 }
@@ -451,7 +513,7 @@ fn websocket_pings_and_pongs_are_events() {
             cormorant_result::Ok
         );
         let _ = output(conn);
-        assert_eq!(deadline(conn, 0), u64::MAX, "no HTTP timers on a WebSocket");
+        assert_eq!(deadline(conn, 0), 20_000, "only the ping timer runs");
         // A masked ping "p" and a masked pong "q" from the client.
         feed(
             conn,

@@ -147,6 +147,19 @@ pub struct cormorant_config {
     /// How long a started request head may take to arrive before a `408`,
     /// in milliseconds; 0 for no limit. Default 30000.
     pub request_head_timeout_ms: u64,
+    /// How long the server waits for request body bytes that do not come
+    /// before a `408` (or a close, once the response started), in
+    /// milliseconds; 0 for no limit. Default 60000.
+    pub request_body_timeout_ms: u64,
+    /// How often an open WebSocket is pinged, in milliseconds; 0 for
+    /// never. Default 20000.
+    pub ws_ping_interval_ms: u64,
+    /// How long a ping may go unanswered before close 1011, in
+    /// milliseconds; 0 to not wait for pongs. Default 20000.
+    pub ws_ping_timeout_ms: u64,
+    /// After our close frame, how long the peer has to answer before the
+    /// connection is dropped, in milliseconds; 0 for no limit. Default 5000.
+    pub ws_close_timeout_ms: u64,
 }
 
 pub(crate) const fn str_view(b: &[u8]) -> cormorant_str {

@@ -320,6 +320,17 @@ GET /hello HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
     assert!(read_response(&mut s).ends_with(b"hello"));
     drop(s);
 
+    // The library's timers, run by the example's loop: an idle connection
+    // is closed after the default keep-alive (5 s), without a response.
+    let mut idle = connect(port);
+    let started = std::time::Instant::now();
+    expect_eof(&mut idle);
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(4_500)..Duration::from_secs(8)).contains(&waited),
+        "closed after {waited:?}"
+    );
+
     short_load(port);
     stop_clean(server);
 }

@@ -135,7 +135,8 @@ pub enum Event {
 #[derive(Debug)]
 enum Protocol {
     Http,
-    WebSocket(ws::Connection),
+    /// Boxed: an HTTP connection, the common case, stays small.
+    WebSocket(Box<ws::Connection>),
 }
 
 /// An HTTP/1.1 connection that may become a WebSocket. See the
@@ -286,32 +287,31 @@ impl Connection {
                     self.pending = Some(Event::Http(h1::Event::Error(e)));
                 }
             }
-            (Timer::ShutdownGrace, Protocol::Http) => {
-                if self.http.waiting() == Some(h1::Waiting::NextRequest) {
-                    self.http.handle_timeout();
-                }
+            (Timer::ShutdownGrace, Protocol::Http)
+                if self.http.waiting() == Some(h1::Waiting::NextRequest) =>
+            {
+                self.http.handle_timeout();
             }
             (Timer::WsPing, Protocol::WebSocket(ws)) => {
-                if ws.send_ping(b"").is_ok() {
-                    match self.timeouts.ws_ping_timeout {
-                        Some(t) => self.timers.set(Timer::WsPong, now + t),
-                        None => self
-                            .timers
-                            .arm(Timer::WsPing, now, self.timeouts.ws_ping_interval),
+                // Fails only once our close was sent: then no more pings.
+                let sent = ws.send_ping(b"").is_ok();
+                match self.timeouts.ws_ping_timeout {
+                    Some(t) if sent => self.timers.set(Timer::WsPong, now + t),
+                    None if sent => {
+                        self.timers
+                            .arm(Timer::WsPing, now, self.timeouts.ws_ping_interval);
                     }
+                    _ => {}
                 }
             }
-            (Timer::WsPong, Protocol::WebSocket(ws)) => {
-                if !ws.close_sent() {
-                    self.pending = Some(Event::WebSocket(ws.fail(WsError::PingTimeout)));
-                }
+            (Timer::WsPong, Protocol::WebSocket(ws)) if !ws.close_sent() => {
+                self.pending = Some(Event::WebSocket(ws.fail(WsError::PingTimeout)));
             }
-            (Timer::WsClose, Protocol::WebSocket(ws)) => {
-                if !ws.is_closed() {
-                    self.pending = Some(Event::WebSocket(ws.fail(WsError::Incomplete)));
-                }
+            (Timer::WsClose, Protocol::WebSocket(ws)) if !ws.is_closed() => {
+                self.pending = Some(Event::WebSocket(ws.fail(WsError::Incomplete)));
             }
-            // A timer of the other protocol, left from before the upgrade.
+            // A timer of the other protocol, left from before the upgrade,
+            // or one the state no longer calls for.
             _ => {}
         }
     }
@@ -372,7 +372,7 @@ impl Connection {
     /// not taken the body it has) says so, and the body idle timer, which
     /// blames the peer, does not run meanwhile.
     pub fn set_reading(&mut self, now: Instant, reading: bool) {
-        if self.read_paused == !reading {
+        if self.read_paused != reading {
             return;
         }
         self.read_paused = !reading;
@@ -445,7 +445,7 @@ impl Connection {
         if !leftover.is_empty() {
             ws.handle_bytes(&leftover);
         }
-        self.protocol = Protocol::WebSocket(ws);
+        self.protocol = Protocol::WebSocket(Box::new(ws));
         for t in [Timer::KeepAlive, Timer::RequestHead, Timer::RequestBodyIdle] {
             self.timers.stop(t);
         }
@@ -461,6 +461,7 @@ impl Connection {
     /// `426 Upgrade Required` naming the version spoken (RFC 6455 §4.4) or
     /// `400`, and the connection closes.
     pub fn reject_websocket(&mut self, err: &HandshakeError) -> Result<(), UsageError> {
+        self.http.close_after_response();
         let status = err.status_hint();
         let body: &'static [u8] = match status {
             426 => b"Upgrade Required",
@@ -471,13 +472,13 @@ impl Connection {
 
     /// Answers an upgrade request with `status` and a plain-text `body`
     /// (the application's denial, or [`Self::reject_websocket`]); a `426`
-    /// carries `Sec-WebSocket-Version: 13` (RFC 6455 §4.4). The connection
-    /// closes after it.
+    /// carries `Sec-WebSocket-Version: 13` (RFC 6455 §4.4). A denied
+    /// upgrade is an ordinary exchange: the connection stays open unless
+    /// the request or the server said otherwise.
     pub fn deny_websocket(&mut self, status: u16, body: &'static [u8]) -> Result<(), UsageError> {
         if self.is_websocket() {
             return Err(UsageError::InvalidState("already upgraded"));
         }
-        self.http.close_after_response();
         let mut headers = Vec::with_capacity(3);
         if !body.is_empty() {
             headers.push((

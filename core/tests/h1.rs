@@ -193,6 +193,14 @@ fn corpus() {
         .expect("tests/corpus/h1")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "http"))
+        // `timeout_*` cases end in silence, not EOF: h1 alone has no timers,
+        // so `server::tests::timeout_corpus` replays them on a clock.
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("timeout_")
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 20, "corpus too small: {}", files.len());

@@ -93,4 +93,10 @@ pub trait CConn {
     fn take_output(&mut self) -> Result<Vec<u8>>;
     /// `cormorant_conn_wants_close`
     fn wants_close(&mut self) -> Result<bool>;
+    /// `cormorant_conn_set_time`
+    fn set_time(&mut self, now_ns: u64) -> Result<u32>;
+    /// `cormorant_conn_timeout`: the result and the deadline.
+    fn timeout(&mut self) -> Result<(u32, u64)>;
+    /// `cormorant_conn_handle_timeout`
+    fn handle_timeout(&mut self, now_ns: u64) -> Result<u32>;
 }

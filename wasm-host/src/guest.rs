@@ -76,10 +76,11 @@ impl CoreGuest {
             conn: 0,
             scratch: 0,
         };
-        // Room for one event, then the two out-parameters of take_output.
-        conn.scratch = conn.alloc(abi::EVENT_SIZE + 8)?;
+        // Room for one event, the two out-parameters of take_output and
+        // the deadline of cormorant_conn_timeout (8-aligned).
+        conn.scratch = conn.alloc(abi::EVENT_SIZE + 16)?;
         let out = conn.scratch;
-        let r = conn.call(|f, s| f.conn_new.call(s, (0, out)))?;
+        let r = conn.call(|f, s| f.conn_new.call(s, (0, 0, out)))?;
         if r != result::OK {
             bail!("cormorant_conn_new returned {r}");
         }
@@ -102,7 +103,10 @@ type F4 = TypedFunc<(u32, u32, u32, u32), u32>;
 
 /// The guest functions the host calls.
 struct Exports {
-    conn_new: F2,
+    conn_new: TypedFunc<(u32, u64, u32), u32>,
+    set_time: TypedFunc<(u32, u64), u32>,
+    timeout: F2,
+    handle_timeout: TypedFunc<(u32, u64), u32>,
     feed: F3,
     feed_eof: F1,
     poll: F2,
@@ -127,6 +131,9 @@ impl Exports {
     fn new(i: &Instance, s: &mut Store<WasiP1Ctx>) -> Result<Self> {
         Ok(Self {
             conn_new: i.get_typed_func(&mut *s, "cormorant_conn_new")?,
+            set_time: i.get_typed_func(&mut *s, "cormorant_conn_set_time")?,
+            timeout: i.get_typed_func(&mut *s, "cormorant_conn_timeout")?,
+            handle_timeout: i.get_typed_func(&mut *s, "cormorant_conn_handle_timeout")?,
             feed: i.get_typed_func(&mut *s, "cormorant_conn_feed")?,
             feed_eof: i.get_typed_func(&mut *s, "cormorant_conn_feed_eof")?,
             poll: i.get_typed_func(&mut *s, "cormorant_conn_poll")?,
@@ -321,6 +328,24 @@ impl CConn for GuestConn {
     fn wants_close(&mut self) -> Result<bool> {
         let c = self.conn;
         Ok(self.call(|f, s| f.wants_close.call(s, c))? != 0)
+    }
+
+    fn set_time(&mut self, now_ns: u64) -> Result<u32> {
+        let c = self.conn;
+        self.call(|f, s| f.set_time.call(s, (c, now_ns)))
+    }
+
+    fn timeout(&mut self) -> Result<(u32, u64)> {
+        let (c, out) = (self.conn, self.scratch + abi::EVENT_SIZE + 8);
+        let r = self.call(|f, s| f.timeout.call(s, (c, out)))?;
+        let lo = u64::from(self.read_u32(out)?);
+        let hi = u64::from(self.read_u32(out + 4)?);
+        Ok((r, hi << 32 | lo))
+    }
+
+    fn handle_timeout(&mut self, now_ns: u64) -> Result<u32> {
+        let c = self.conn;
+        self.call(|f, s| f.handle_timeout.call(s, (c, now_ns)))
     }
 }
 

@@ -16,6 +16,30 @@ use crate::capi::{CConn, Event, kind, result};
 /// Events one poll loop may yield before the driver calls it a hang: far
 /// more than any recorded stream holds.
 const MAX_EVENTS: usize = 100_000;
+/// Timer fires a stalled replay may see before it calls the connection
+/// stuck: every timeout case closes after a few.
+const MAX_TIMERS: usize = 16;
+
+/// How the client's byte stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client closes its sending side.
+    Eof,
+    /// The client goes quiet with the connection open: the virtual clock
+    /// jumps from deadline to deadline until the connection closes.
+    Stall,
+}
+
+impl End {
+    /// The ending a corpus case asks for: cases named `timeout_*` stall.
+    pub fn of_case(name: &str) -> Self {
+        if name.starts_with("timeout_") {
+            Self::Stall
+        } else {
+            Self::Eof
+        }
+    }
+}
 
 /// One step of a replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +50,8 @@ pub enum Step {
     Poll(u32, Event),
     /// Bytes the connection gave to write.
     Output(Vec<u8>),
+    /// What `cormorant_conn_timeout` returned: result and deadline (ns).
+    Deadline(u32, u64),
 }
 
 /// Everything a replay saw.
@@ -44,9 +70,9 @@ pub struct Transcript {
     pub wants_close: bool,
 }
 
-/// Replays `input` on `conn` in pieces of `split` bytes (0: all at once),
-/// then the end of input.
-pub fn replay(conn: &mut impl CConn, input: &[u8], split: usize) -> Result<Transcript> {
+/// Replays `input` on `conn` in pieces of `split` bytes (0: all at once)
+/// at time 0, then ends the stream as `end` says.
+pub fn replay(conn: &mut impl CConn, input: &[u8], split: usize, end: End) -> Result<Transcript> {
     let mut d = Driver {
         conn,
         t: Transcript {
@@ -70,9 +96,14 @@ pub fn replay(conn: &mut impl CConn, input: &[u8], split: usize) -> Result<Trans
         d.call("feed", r)?;
         d.pump()?;
     }
-    let r = d.conn.feed_eof()?;
-    d.call("feed_eof", r)?;
-    d.pump()?;
+    match end {
+        End::Eof => {
+            let r = d.conn.feed_eof()?;
+            d.call("feed_eof", r)?;
+            d.pump()?;
+        }
+        End::Stall => d.stall()?,
+    }
     d.t.wants_close = d.conn.wants_close()?;
     Ok(d.t)
 }
@@ -130,6 +161,24 @@ impl<C: CConn> Driver<'_, C> {
             }
         }
         bail!("no NEED_DATA or CLOSED after {MAX_EVENTS} events: the connection does not settle")
+    }
+
+    /// Moves the virtual clock to each deadline in turn and fires it,
+    /// until no timer runs or the connection wants to close.
+    fn stall(&mut self) -> Result<()> {
+        let mut now = 0u64;
+        for _ in 0..MAX_TIMERS {
+            let (r, deadline) = self.conn.timeout()?;
+            self.t.steps.push(Step::Deadline(r, deadline));
+            if r != result::OK || deadline == u64::MAX || self.conn.wants_close()? {
+                return Ok(());
+            }
+            now = now.max(deadline);
+            let r = self.conn.handle_timeout(now)?;
+            self.call("handle_timeout", r)?;
+            self.pump()?;
+        }
+        bail!("still running timers after {MAX_TIMERS} fires: the connection does not close")
     }
 
     /// Records the first error verdict.

@@ -419,3 +419,69 @@ fn shutdown_waits_briefly_for_a_first_request_only() {
     p.flush();
     assert_eq!(p.take_raw()[..4], *b"\x88\x16\x03\xe9", "close 1001");
 }
+
+/// The `timeout_*` cases of the shared corpus: the client goes quiet and
+/// the connection's own timers must reach the expected verdict and close.
+#[test]
+fn timeout_corpus() {
+    let mut ran = 0;
+    for dir in ["h1", "ws"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/corpus")
+            .join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("timeout_") && name.ends_with(".http")) {
+                continue;
+            }
+            let expect = std::fs::read_to_string(path.with_extension("expect")).unwrap();
+            let mut p = Pair::new();
+            let mut verdict = "ok".to_owned();
+            let mut note = |evs: &[Event]| {
+                for ev in evs {
+                    let code = match ev {
+                        Event::Http(h1::Event::Error(e)) => e.status_hint(),
+                        Event::WebSocket(ws::Event::Error(e)) => e.close_code(),
+                        _ => continue,
+                    };
+                    if verdict == "ok" {
+                        verdict = code.to_string();
+                    }
+                }
+            };
+            let evs = p.send(&std::fs::read(&path).unwrap());
+            note(&evs);
+            for ev in evs {
+                match ev {
+                    Event::Http(h1::Event::RequestHead(head)) if head.upgrade.is_some() => {
+                        let offer = Handshake::from_head(&head).unwrap();
+                        p.conn
+                            .accept_websocket(p.now, &offer, None, Vec::new())
+                            .unwrap();
+                        note(&p.events());
+                    }
+                    Event::Http(h1::Event::Paused) if !p.conn.is_websocket() => {
+                        p.respond(200);
+                        p.conn.start_next_cycle(p.now).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            // Time passes, one deadline at a time, with no more input.
+            for _ in 0..16 {
+                let Some(at) = p.conn.poll_timeout() else {
+                    break;
+                };
+                p.now = p.now.max(at);
+                p.conn.handle_timeout(p.now);
+                let evs = p.events();
+                note(&evs);
+            }
+            assert_eq!(verdict, expect.trim(), "{name}");
+            assert!(p.conn.wants_close(), "{name}: still open");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 5, "only {ran} timeout cases");
+}

@@ -81,6 +81,10 @@ CASES = {
     "close_code_out_of_range": close(999),
     "close_invalid_utf8_reason": close(1000, b"\xc3\x28"),
     "length_msb_set": frame(BINARY, b"", length=1 << 63),
+    # The client then goes quiet without closing (`timeout_*`): the
+    # server's ping goes unanswered, so it closes with 1011.
+    "timeout_unanswered_ping": b"",
+    "timeout_silent_after_echo": frame(TEXT, b"still there?"),
     # Handshakes the driver must deny (it answers 400).
     "bad_version": UPGRADE.replace(b"Version: 13", b"Version: 8"),
     "missing_key": UPGRADE.replace(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b""),

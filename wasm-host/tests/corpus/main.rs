@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use cormorant_wasm_host::abi::EXPECTED_LAYOUT;
 use cormorant_wasm_host::guest::CoreGuest;
-use cormorant_wasm_host::replay::{Step, Transcript, replay};
+use cormorant_wasm_host::replay::{End, Step, Transcript, replay};
 
 /// Ways each case is fed: whole, and in 7-byte pieces so that heads, chunk
 /// sizes and frame headers are cut in the middle.
@@ -67,11 +67,12 @@ fn check_corpus(dir: &str, min_cases: usize) {
     let mut failures = Vec::new();
     for (path, input, expect) in &cases {
         let name = path.file_stem().unwrap().to_string_lossy();
+        let end = End::of_case(&name);
         for split in SPLITS {
             let native =
-                replay(&mut native::NativeConn::new(), input, split).expect("native replay");
+                replay(&mut native::NativeConn::new(), input, split, end).expect("native replay");
             let mut conn = guest().connect().expect("guest connection");
-            let sandboxed = match replay(&mut conn, input, split) {
+            let sandboxed = match replay(&mut conn, input, split, end) {
                 Ok(t) => t,
                 Err(e) => {
                     failures.push(format!("{name} (split {split}): sandbox failed: {e:#}"));
@@ -81,6 +82,9 @@ fn check_corpus(dir: &str, min_cases: usize) {
             if native != sandboxed {
                 let diff = first_difference(&native, &sandboxed);
                 failures.push(format!("{name} (split {split}): differs at {diff}"));
+            }
+            if end == End::Stall && !native.wants_close {
+                failures.push(format!("{name} (split {split}): timers left it open"));
             }
             if native.verdict != *expect {
                 let got = &native.verdict;
@@ -139,7 +143,7 @@ fn sandboxed_websocket_echo_reaches_the_wire() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/ws");
     let input = std::fs::read(dir.join("text_echo.http")).expect("case");
     let mut conn = guest().connect().expect("guest connection");
-    let t = replay(&mut conn, &input, 0).expect("replay");
+    let t = replay(&mut conn, &input, 0, End::Eof).expect("replay");
     assert!(
         t.output.starts_with(b"HTTP/1.1 101 "),
         "{:?}",

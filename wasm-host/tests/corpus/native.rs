@@ -14,7 +14,7 @@ impl NativeConn {
     pub(crate) fn new() -> Self {
         let mut conn = ptr::null_mut();
         // SAFETY: NULL config means the defaults; `conn` is writable.
-        let r = unsafe { cormorant::cormorant_conn_new(ptr::null(), &mut conn) };
+        let r = unsafe { cormorant::cormorant_conn_new(ptr::null(), 0, &mut conn) };
         assert_eq!(r as u32, 0, "cormorant_conn_new");
         Self(conn)
     }
@@ -178,5 +178,22 @@ impl CConn for NativeConn {
     fn wants_close(&mut self) -> Result<bool> {
         // SAFETY: see the impl.
         Ok(unsafe { cormorant::cormorant_conn_wants_close(self.0) })
+    }
+
+    fn set_time(&mut self, now_ns: u64) -> Result<u32> {
+        // SAFETY: see the impl.
+        Ok(unsafe { cormorant::cormorant_conn_set_time(self.0, now_ns) } as u32)
+    }
+
+    fn timeout(&mut self) -> Result<(u32, u64)> {
+        let mut deadline = 0;
+        // SAFETY: see the impl; `deadline` is writable.
+        let r = unsafe { cormorant::cormorant_conn_timeout(self.0, &mut deadline) };
+        Ok((r as u32, deadline))
+    }
+
+    fn handle_timeout(&mut self, now_ns: u64) -> Result<u32> {
+        // SAFETY: see the impl.
+        Ok(unsafe { cormorant::cormorant_conn_handle_timeout(self.0, now_ns) } as u32)
     }
 }
