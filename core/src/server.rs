@@ -16,7 +16,9 @@
 //! 1. `handle_*` in: [`Connection::handle_bytes`] for every byte read,
 //!    [`Connection::handle_eof`] at the end of input.
 //! 2. `poll_*` out: [`Connection::poll_event`] until it returns `NeedData`,
-//!    `Paused` or `Closed` (see [`Event`]); answer requests through
+//!    `Paused` or `Closed` (see [`Event`]); polling for a request body is
+//!    asking for it (a `100 Continue` is queued then, when the client
+//!    waits for one); answer requests through
 //!    [`Connection::http`] and messages through [`Connection::websocket`];
 //!    write [`Connection::poll_transmit`] to the socket.
 //! 3. Before waiting, ask [`Connection::poll_timeout`] for the earliest
@@ -234,6 +236,11 @@ impl Connection {
             Protocol::Http => Event::Http(self.http.poll_event()),
         };
         match ev {
+            // The driver asks for body bytes the client holds back until
+            // it hears `100 Continue` (sent once, if asked for).
+            Event::Http(h1::Event::NeedData) if self.http.waiting() == Some(h1::Waiting::Body) => {
+                self.http.send_continue();
+            }
             // Body progress: the idle timer starts over.
             Event::Http(h1::Event::BodyChunk(_)) => self.timers.stop(Timer::RequestBodyIdle),
             Event::Http(h1::Event::RequestHead(_)) => {

@@ -855,6 +855,16 @@ fn send_continue_rules() {
     c.send_response(resp(200, &[])).unwrap();
     assert!(!c.send_continue());
 
+    // The client sent body bytes without waiting: no 100 (RFC 9110
+    // §10.1.1 lets the server omit it).
+    let mut c = Connection::new(config());
+    c.handle_bytes(
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nh",
+    );
+    expect_head(&mut c);
+    assert!(!c.send_continue());
+    assert!(!c.has_transmit());
+
     // HTTP/1.0: never expected.
     let mut c = Connection::new(config());
     c.handle_bytes(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");

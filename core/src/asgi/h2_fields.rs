@@ -55,6 +55,38 @@ pub fn is_connection_specific(name: &[u8]) -> bool {
     .any(|n| name.eq_ignore_ascii_case(n))
 }
 
+/// The fields the server adds to every response of its own protocol
+/// stack: `server`, `date` and the configured extras, in that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerFields {
+    /// The `server` value, or `None` to send none.
+    pub server: Option<Bytes>,
+    /// Whether to send `date`.
+    pub date: bool,
+    /// Fields added to every response.
+    pub extra: Vec<(Bytes, Bytes)>,
+}
+
+/// The field list of an HTTP/2 or HTTP/3 response: the server's own fields
+/// first (`date` is asked for only when sent), then the application's
+/// without the connection-specific ones (RFC 9113 §8.2.2).
+pub fn response_fields(
+    own: &ServerFields,
+    date: impl FnOnce() -> Bytes,
+    app: Vec<(Bytes, Bytes)>,
+) -> Vec<(Bytes, Bytes)> {
+    let mut out = Vec::with_capacity(app.len() + own.extra.len() + 2);
+    if let Some(server) = &own.server {
+        out.push((Bytes::from_static(b"server"), server.clone()));
+    }
+    if own.date {
+        out.push((Bytes::from_static(b"date"), date()));
+    }
+    out.extend(own.extra.iter().cloned());
+    out.extend(app.into_iter().filter(|(n, _)| !is_connection_specific(n)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +145,29 @@ mod tests {
         }
         assert!(!is_connection_specific(b"content-length"));
         assert!(!is_connection_specific(b"te"));
+    }
+
+    #[test]
+    fn response_fields_put_the_servers_first_and_drop_hop_by_hop() {
+        let own = ServerFields {
+            server: Some(Bytes::from_static(b"cormorant")),
+            date: false,
+            extra: vec![(Bytes::from_static(b"x-a"), Bytes::from_static(b"1"))],
+        };
+        let app = vec![
+            (
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(b"close"),
+            ),
+            (
+                Bytes::from_static(b"content-type"),
+                Bytes::from_static(b"text/plain"),
+            ),
+        ];
+        let names: Vec<_> = response_fields(&own, || unreachable!("no date"), app)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["server", "x-a", "content-type"]);
     }
 }

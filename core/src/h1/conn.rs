@@ -239,13 +239,16 @@ impl Connection {
     }
 
     /// Queues `100 Continue` if the current request sent
-    /// `Expect: 100-continue`, no response has started and none was sent yet.
-    /// Returns whether it was queued. Call it when the application first asks
-    /// for the body.
+    /// `Expect: 100-continue`, no response has started, none was sent yet and
+    /// no body byte has arrived (RFC 9110 §10.1.1: the client is already
+    /// sending). Returns whether it was queued. Call it when the application
+    /// first asks for the body.
     pub fn send_continue(&mut self) -> bool {
         match (&self.reading, &self.writing) {
             (Reading::RecvBody(_), Writing::Idle)
-                if self.cycle.expect_continue && !self.cycle.continue_sent =>
+                if self.cycle.expect_continue
+                    && !self.cycle.continue_sent
+                    && self.recv.is_empty() =>
             {
                 encode::continue_100(&mut self.out);
                 self.cycle.continue_sent = true;
