@@ -126,6 +126,37 @@ def test_request_head_that_does_not_arrive_in_time_gets_408(server_factory):
     )
 
 
+def test_request_body_that_stalls_gets_408(server_factory):
+    # Core's body idle timer: the server waits for body bytes that do not
+    # come; no response has started, so the client is told why.
+    server = server_factory.start(
+        "apps.body_echo:app", "--timeout-request-body", "0.4", "--no-date-header"
+    )
+    with RawConnection(server.host, server.port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        started = time.monotonic()
+        resp = c.read_response()
+        elapsed = time.monotonic() - started
+        assert c.wait_closed(3)
+    assert 0.3 < elapsed < 2.5, elapsed
+    assert resp.status == 408
+    assert resp.body == b"Request Timeout"
+
+
+def test_request_body_that_keeps_coming_is_not_timed_out(server_factory):
+    server = server_factory.start(
+        "apps.body_echo:app", "--timeout-request-body", "0.5", "--no-date-header"
+    )
+    with RawConnection(server.host, server.port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+        for piece in (b"ab", b"cd", b"ef", b"gh"):
+            time.sleep(0.3)  # each gap under the limit, the total over it
+            c.send(piece)
+        resp = c.read_response()
+    assert resp.status == 200
+    assert resp.body == b"abcdefgh"
+
+
 def test_idle_keep_alive_connection_closes_without_a_response(server_factory):
     server = server_factory.start("apps.streaming:app", "--timeout-keep-alive", "0.4")
     with RawConnection(server.host, server.port) as c:

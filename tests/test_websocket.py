@@ -250,6 +250,9 @@ def test_dead_peer_is_closed_after_ping_timeout(server_factory):
     elapsed = time.monotonic() - started
     s.close()
     assert received.startswith(b"\x89")  # at least one ping arrived first
+    # Then core's close 1011 (what the websockets library sends on a ping
+    # timeout), and the connection ends.
+    assert received.endswith(b"\x88\x02\x03\xf3"), received
     assert elapsed < 3, elapsed
 
 

@@ -69,6 +69,10 @@ pub(crate) struct Cli {
     /// seconds to arrive, from its first byte (slow-client protection).
     #[arg(long, env = "CORMORANT_TIMEOUT_REQUEST_HEAD", default_value_t = 30.0)]
     timeout_request_head: f64,
+    /// Answer 408 when a request body stalls this many seconds while the
+    /// server waits for it (0: no limit).
+    #[arg(long, env = "CORMORANT_TIMEOUT_REQUEST_BODY", default_value_t = 60.0)]
+    timeout_request_body: f64,
     /// Seconds to let in-flight requests finish on shutdown (default: wait).
     #[arg(long, env = "CORMORANT_TIMEOUT_GRACEFUL_SHUTDOWN")]
     timeout_graceful_shutdown: Option<f64>,
@@ -353,6 +357,7 @@ impl Cli {
             root_path: self.root_path,
             timeout_keep_alive: self.timeout_keep_alive,
             timeout_request_head: self.timeout_request_head,
+            timeout_request_body: self.timeout_request_body,
             timeout_graceful_shutdown: self.timeout_graceful_shutdown,
             limit_concurrency: self.limit_concurrency,
             limit_max_requests: self.limit_max_requests,

@@ -43,6 +43,9 @@ pub(crate) struct ServerConfig {
     pub(crate) timeout_keep_alive: f64,
     /// Seconds a request head may take to arrive, from its first byte.
     pub(crate) timeout_request_head: f64,
+    /// Seconds a request body may stall (no bytes while the server reads)
+    /// before a 408; 0 for no limit.
+    pub(crate) timeout_request_body: f64,
     /// Seconds to let in-flight requests finish on shutdown.
     pub(crate) timeout_graceful_shutdown: Option<f64>,
     /// Most requests served at once; more get 503.
@@ -181,6 +184,7 @@ impl Default for ServerConfig {
             root_path: String::new(),
             timeout_keep_alive: 5.0,
             timeout_request_head: 30.0,
+            timeout_request_body: 60.0,
             timeout_graceful_shutdown: None,
             limit_concurrency: None,
             limit_max_requests: None,
@@ -372,6 +376,9 @@ impl ServerConfig {
         }
         if !(self.timeout_request_head > 0.0 && self.timeout_request_head.is_finite()) {
             return Err("timeout-request-head must be a positive number of seconds".into());
+        }
+        if !(self.timeout_request_body >= 0.0 && self.timeout_request_body.is_finite()) {
+            return Err("timeout-request-body must be a number of seconds, not negative".into());
         }
         self.validate_proxy_static()?;
         self.validate_workers()

@@ -66,6 +66,7 @@ _ALIASES = {
     "url_path_prefix": "root_path",  # granian
     "timeout_keep_alive": "timeout_keep_alive",
     "timeout_request_head": "timeout_request_head",
+    "timeout_request_body": "timeout_request_body",
     "timeout_graceful_shutdown": "timeout_graceful_shutdown",
     "limit_concurrency": "limit_concurrency",
     "limit_max_requests": "limit_max_requests",

@@ -62,6 +62,7 @@ class ServerOptions(TypedDict, total=False):
     # Timeouts and limits.
     timeout_keep_alive: _Seconds
     timeout_request_head: _Seconds
+    timeout_request_body: _Seconds
     timeout_graceful_shutdown: Optional[_Seconds]
     workers_kill_timeout: Optional[_Seconds]  # granian
     timeout_tls_handshake: _Seconds

@@ -11,14 +11,15 @@ use bytes::{Bytes, BytesMut};
 use cormorant_core::asgi::{
     Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
 };
-use cormorant_core::h1::{self, BodyKind, Event, ResponseHead};
+use cormorant_core::h1::{self, BodyKind, ResponseHead};
+use cormorant_core::server::{self, Event};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
-use super::{CountGuard, ERROR, ServerCtx, date};
+use super::{CountGuard, ERROR, ServerCtx, clock, date};
 
 mod websocket;
 
@@ -121,13 +122,10 @@ enum Next {
     Close,
 }
 
-/// How long a connection that has not sent a request yet may still send
-/// its first one once shutdown began (see `Conn::run`).
-pub(crate) const FRESH_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
 struct Conn<S> {
     io: S,
-    h1: h1::Connection,
+    /// Core's connection: every protocol rule and timer.
+    conn: server::Connection,
     ctx: Arc<ServerCtx>,
     info: ConnectionInfo,
     unix: bool,
@@ -157,7 +155,7 @@ pub(crate) async fn serve<S: Transport>(
     let trusted_proxy = peer.trusted_proxy(&ctx);
     let mut c = Conn {
         io,
-        h1: h1::Connection::new(ctx.h1.clone()),
+        conn: server::Connection::new(ctx.conn.clone(), clock::now()),
         ctx,
         info,
         unix,
@@ -177,83 +175,55 @@ pub(crate) async fn serve<S: Transport>(
 }
 
 impl<S: Transport> Conn<S> {
+    /// The HTTP/1.1 side of the connection, for responses.
+    fn h1(&mut self) -> &mut h1::Connection {
+        self.conn.http()
+    }
+
+    /// When core's earliest timer is due, on tokio's clock, and whether
+    /// one runs at all (then the wait includes a sleep until it).
+    fn next_deadline(&self) -> (tokio::time::Instant, bool) {
+        let at = self.conn.poll_timeout();
+        (clock::deadline(at), at.is_some())
+    }
+
+    /// Core's timer fired: it decides what that means (408 for a late head
+    /// or body, a silent close when idle, a ping...).
+    fn fire_timer(&mut self) {
+        self.h1().set_date(date::http_date());
+        self.conn.handle_timeout(clock::now());
+    }
+
     async fn run(&mut self) {
         let mut stop = self.ctx.shutdown.subscribe();
-        let mut idle_since_bytes = true;
-        // One timer per connection, re-armed only when the phase changes (no
-        // allocation per request): an idle connection gets the keep-alive
-        // timeout; once a head has started, the whole head must arrive within
-        // the head timeout, however slowly its bytes trickle in.
-        let deadline = tokio::time::sleep(self.ctx.keep_alive);
-        tokio::pin!(deadline);
-        let mut armed_for_idle = false;
-        // A connection accepted just before shutdown has not sent its first
-        // request yet, or it is still unread: the client cannot tell this
-        // close from a lost request (nothing says the connection was idle,
-        // so it does not retry), so wait a moment for that request.
-        let mut fresh = true;
-        let mut fresh_grace = false;
+        let mut stopping = false;
+        if self.ctx.is_shutting_down() {
+            stopping = true;
+            self.conn.shutdown(clock::now());
+        }
         loop {
-            match self.h1.poll_event() {
-                Event::NeedData => {
+            match self.conn.poll_event(clock::now()) {
+                Event::Http(h1::Event::NeedData) => {
                     if self.eof {
                         return;
                     }
-                    if idle_since_bytes && self.ctx.is_shutting_down() && !fresh {
-                        return;
-                    }
-                    if idle_since_bytes && !armed_for_idle {
-                        deadline
-                            .as_mut()
-                            .reset(tokio::time::Instant::now() + self.ctx.keep_alive);
-                        armed_for_idle = true;
-                    }
-                    if idle_since_bytes && self.ctx.is_shutting_down() && !fresh_grace {
-                        fresh_grace = true;
-                        let at = tokio::time::Instant::now() + FRESH_SHUTDOWN_GRACE;
-                        if at < deadline.deadline() {
-                            deadline.as_mut().reset(at);
-                        }
-                    }
+                    let (deadline, timed) = self.next_deadline();
                     tokio::select! {
-                        r = self.read() => match r {
-                            Ok(true) => {
-                                if idle_since_bytes {
-                                    idle_since_bytes = false;
-                                    deadline.as_mut().reset(
-                                        tokio::time::Instant::now() + self.ctx.head_timeout,
-                                    );
-                                }
-                            }
-                            Ok(false) => {}
-                            Err(()) => return,
-                        },
-                        _ = &mut deadline => {
-                            // Core decides what the timeout means: a
-                            // partial head gets 408 (RFC 9110 §15.5.9), an
-                            // idle connection just closes.
-                            self.h1.set_date(date::http_date());
-                            if self.h1.handle_timeout().is_some() {
-                                self.linger = true;
-                                let _ = self.flush().await;
-                            }
+                        r = self.read() => if r.is_err() {
                             return;
+                        },
+                        () = tokio::time::sleep_until(deadline), if timed => self.fire_timer(),
+                        _ = stop.changed(), if !stopping => {
+                            stopping = true;
+                            self.conn.shutdown(clock::now());
                         }
-                        _ = stop.changed(), if idle_since_bytes => if !fresh {
-                            return;
-                        },
                     }
                 }
-                Event::RequestHead(head) => {
-                    fresh = false;
-                    idle_since_bytes = true;
-                    armed_for_idle = false;
-                    match self.serve_request(head).await {
-                        Next::KeepAlive => {}
-                        Next::Close => return,
-                    }
-                }
-                Event::Error(_) => {
+                Event::Http(h1::Event::RequestHead(head)) => match self.serve_request(head).await {
+                    Next::KeepAlive => {}
+                    Next::Close => return,
+                },
+                Event::Http(h1::Event::Error(_)) => {
                     // core queued the error response, if one can be sent.
                     self.linger = true;
                     let _ = self.flush().await;
@@ -271,11 +241,11 @@ impl<S: Transport> Conn<S> {
         match self.io.read_buf(&mut self.rbuf).await {
             Ok(0) => {
                 self.eof = true;
-                self.h1.handle_eof();
+                self.conn.handle_eof();
                 Ok(false)
             }
             Ok(_) => {
-                self.h1.handle_bytes(&self.rbuf);
+                self.conn.handle_bytes(clock::now(), &self.rbuf);
                 Ok(true)
             }
             Err(_) => {
@@ -296,11 +266,11 @@ impl<S: Transport> Conn<S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<usize> {
-        if !self.h1.has_transmit() {
+        if !self.conn.has_transmit() {
             return Ok(0);
         }
         self.wbufs.clear();
-        self.h1.poll_transmit(&mut self.wbufs);
+        self.conn.poll_transmit(&mut self.wbufs);
         let total: usize = self.wbufs.iter().map(Bytes::len).sum();
         write_all(&mut self.io, &mut self.wbufs).await?;
         Ok(total)
@@ -308,19 +278,9 @@ impl<S: Transport> Conn<S> {
 
     /// Writes a complete response made by the server itself (503, 400...).
     async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
-        self.server_response(status, &[], body).await
-    }
-
-    /// [`Self::simple_response`] with extra header fields.
-    async fn server_response(
-        &mut self,
-        status: u16,
-        extra: &[(&'static [u8], &'static [u8])],
-        body: &'static [u8],
-    ) -> Next {
-        self.h1.set_date(date::http_date());
-        self.h1.close_after_response();
-        let mut headers = vec![
+        self.h1().set_date(date::http_date());
+        self.h1().close_after_response();
+        let headers = vec![
             (
                 Bytes::from_static(b"content-type"),
                 Bytes::from_static(b"text/plain; charset=utf-8"),
@@ -330,18 +290,13 @@ impl<S: Transport> Conn<S> {
                 Bytes::from(body.len().to_string()),
             ),
         ];
-        headers.extend(
-            extra
-                .iter()
-                .map(|&(n, v)| (Bytes::from_static(n), Bytes::from_static(v))),
-        );
         if self
-            .h1
+            .h1()
             .send_response(ResponseHead { status, headers })
             .is_ok()
-            && self.h1.send_body(Bytes::from_static(body)).is_ok()
+            && self.h1().send_body(Bytes::from_static(body)).is_ok()
         {
-            let _ = self.h1.send_end();
+            let _ = self.h1().send_end();
         }
         let _ = self.flush().await;
         self.linger = true;
@@ -358,7 +313,7 @@ impl<S: Transport> Conn<S> {
         }
         ctx.count_request();
         if ctx.is_shutting_down() {
-            self.h1.close_after_response();
+            self.h1().close_after_response();
         }
         let measured = ctx
             .metrics
@@ -441,7 +396,7 @@ impl<S: Transport> Conn<S> {
                         status: hint.status,
                         headers: hint.headers,
                     };
-                    if self.h1.send_informational(head).is_err() {
+                    if self.h1().send_informational(head).is_err() {
                         return self.abort(&shared).await;
                     }
                 }
@@ -472,18 +427,18 @@ impl<S: Transport> Conn<S> {
                         // arrived (or without asking for it after `Expect:
                         // 100-continue`): the connection cannot be reused
                         // safely, so say so in this response.
-                        self.h1.close_after_response();
+                        self.h1().close_after_response();
                     }
-                    self.h1.set_date(date::http_date());
+                    self.h1().set_date(date::http_date());
                     let head = ResponseHead {
                         status: start.status,
                         headers: start.headers,
                     };
-                    if self.h1.send_response(head).is_err() {
+                    if self.h1().send_response(head).is_err() {
                         return self.abort(&shared).await;
                     }
                 }
-                if !out.body.is_empty() && self.h1.send_body(out.body).is_err() {
+                if !out.body.is_empty() && self.h1().send_body(out.body).is_err() {
                     return self.abort(&shared).await;
                 }
                 if let Some(f) = file {
@@ -494,8 +449,8 @@ impl<S: Transport> Conn<S> {
                 }
                 if out.end {
                     let ended = match &out.trailers {
-                        Some(fields) => self.h1.send_trailers(fields),
-                        None => self.h1.send_end(),
+                        Some(fields) => self.h1().send_trailers(fields),
+                        None => self.h1().send_end(),
                     };
                     if ended.is_err() {
                         return self.abort(&shared).await;
@@ -511,11 +466,8 @@ impl<S: Transport> Conn<S> {
                 // returned after the client left, so nothing is owed.
                 return self.abort(&shared).await;
             }
-            if want_read && expect_continue {
-                self.h1.send_continue();
-            }
             // 2. Write it.
-            if self.h1.has_transmit() {
+            if self.conn.has_transmit() {
                 match self.flush().await {
                     Ok(_) => self.written(&shared, taken),
                     Err(_) => {
@@ -547,7 +499,8 @@ impl<S: Transport> Conn<S> {
                     body_done = self.pump_body(st);
                     progressed = body_done || st.stream.buffered() != before;
                 });
-                if progressed {
+                // Core queues `100 Continue` when the body is asked for.
+                if progressed || self.conn.has_transmit() {
                     continue;
                 }
             }
@@ -555,13 +508,27 @@ impl<S: Transport> Conn<S> {
             //    or need to notice the client leaving.
             let read_enabled =
                 !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
+            // Body bytes are awaited only while the app wants them: core's
+            // body idle timer blames the peer for nothing else.
+            self.conn.set_reading(clock::now(), want_read);
+            let (deadline, timed) = self.next_deadline();
+            let mut input = false;
             tokio::select! {
                 _ = shared.conn_wake.notified() => {}
                 r = self.read(), if read_enabled => {
                     if r == Ok(true) && body_done {
                         read_ahead += self.rbuf.len();
                     }
-                    let wake = {
+                    input = true;
+                }
+                () = tokio::time::sleep_until(deadline), if timed => {
+                    self.fire_timer();
+                    input = true;
+                }
+                _ = stop.changed() => self.conn.shutdown(clock::now()),
+            }
+            if input {
+                let wake = {
                     let mut st = shared.lock();
                     if !body_done {
                         body_done = self.pump_body(&mut st);
@@ -579,30 +546,26 @@ impl<S: Transport> Conn<S> {
                         st.stream.handle_disconnect();
                     }
                     st.needs_wake()
-                    };
-                    if wake {
-                        ctx.queue.push(Job::Wake(shared.clone()));
-                    }
-                    if self.eof {
-                        // The client is gone: nothing the app sends can be
-                        // delivered; its next send() raises ClientDisconnected.
-                        // (After a malformed body, core may have queued a 400.)
-                        let _ = self.flush().await;
-                        return Next::Close;
-                    }
+                };
+                if wake {
+                    ctx.queue.push(Job::Wake(shared.clone()));
                 }
-                _ = stop.changed() => {
-                    self.h1.close_after_response();
+                if self.eof {
+                    // The client is gone: nothing the app sends can be
+                    // delivered; its next send() raises ClientDisconnected.
+                    // (After a malformed body, core may have queued a 400.)
+                    let _ = self.flush().await;
+                    return Next::Close;
                 }
             }
         }
         if !body_done {
             self.linger = true;
         }
-        if self.eof || !self.h1.is_keep_alive() || ctx.is_shutting_down() {
+        if self.eof || !self.h1().is_keep_alive() || ctx.is_shutting_down() {
             return Next::Close;
         }
-        match self.h1.start_next_cycle() {
+        match self.conn.start_next_cycle(clock::now()) {
             Ok(()) => Next::KeepAlive,
             Err(_) => Next::Close,
         }
@@ -626,30 +589,33 @@ impl<S: Transport> Conn<S> {
         let resp = statics.respond(mount, rest, &req).await;
         if head.body == BodyKind::Empty {
             // Step past the end of the (empty) request.
-            while let Event::BodyChunk(_) = self.h1.poll_event() {}
+            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
         } else {
             // The body is not read: the connection cannot be reused.
-            self.h1.close_after_response();
+            self.h1().close_after_response();
             self.linger = true;
         }
         if ctx.is_shutting_down() {
-            self.h1.close_after_response();
+            self.h1().close_after_response();
         }
-        self.h1.set_date(date::http_date());
+        self.h1().set_date(date::http_date());
         let status = resp.status;
         let head_out = ResponseHead {
             status,
             headers: resp.headers,
         };
-        if self.h1.send_response(head_out).is_err() {
+        if self.h1().send_response(head_out).is_err() {
             self.linger = true;
             return Next::Close;
         }
         let (sent, ok) = match resp.body {
-            StaticBody::Bytes(b) => (b.len() as u64, b.is_empty() || self.h1.send_body(b).is_ok()),
+            StaticBody::Bytes(b) => (
+                b.len() as u64,
+                b.is_empty() || self.h1().send_body(b).is_ok(),
+            ),
             StaticBody::File(f) => (f.len, self.send_file(f).await.is_ok()),
         };
-        if !ok || self.h1.send_end().is_err() || self.flush().await.is_err() {
+        if !ok || self.h1().send_end().is_err() || self.flush().await.is_err() {
             self.linger = true;
             return Next::Close;
         }
@@ -659,10 +625,10 @@ impl<S: Transport> Conn<S> {
         if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
             log.record(&access.entry(&self.client_label, self.info.scheme, status, sent));
         }
-        if self.eof || !self.h1.is_keep_alive() {
+        if self.eof || !self.h1().is_keep_alive() {
             return Next::Close;
         }
-        match self.h1.start_next_cycle() {
+        match self.conn.start_next_cycle(clock::now()) {
             Ok(()) => Next::KeepAlive,
             Err(_) => Next::Close,
         }
@@ -671,11 +637,11 @@ impl<S: Transport> Conn<S> {
     /// Writes the body from a file: with sendfile when the body has a
     /// length and the transport allows it, else in bounded chunks.
     async fn send_file(&mut self, mut f: BodyFile) -> Result<(), ()> {
-        if self.h1.body_is_empty() {
+        if self.h1().body_is_empty() {
             return Ok(());
         }
-        if self.h1.body_is_length_framed() && self.io.can_sendfile() {
-            self.h1.send_body_external(f.len).map_err(drop)?;
+        if self.h1().body_is_length_framed() && self.io.can_sendfile() {
+            self.h1().send_body_external(f.len).map_err(drop)?;
             self.flush().await.map_err(drop)?;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&f.file);
             let mut offset = f.offset as i64;
@@ -691,7 +657,7 @@ impl<S: Transport> Conn<S> {
             return Ok(());
         }
         while let Some(chunk) = f.next_chunk().await.map_err(drop)? {
-            self.h1.send_body(chunk).map_err(drop)?;
+            self.h1().send_body(chunk).map_err(drop)?;
             self.flush().await.map_err(drop)?;
         }
         Ok(())
@@ -700,19 +666,20 @@ impl<S: Transport> Conn<S> {
     /// Moves parsed body events into the stream. Returns whether the body is
     /// complete.
     fn pump_body(&mut self, st: &mut crate::handoff::http::StreamState) -> bool {
+        let now = clock::now();
         loop {
-            match self.h1.poll_event() {
-                Event::BodyChunk(b) => {
+            match self.conn.poll_event(now) {
+                Event::Http(h1::Event::BodyChunk(b)) => {
                     if let Some(slot) = &self.ctx.metrics {
                         slot.received(b.len() as u64);
                     }
                     st.push_body(b, true)
                 }
-                Event::EndOfMessage => {
+                Event::Http(h1::Event::EndOfMessage) => {
                     st.push_body(Bytes::new(), false);
                     return true;
                 }
-                Event::NeedData | Event::Paused => return false,
+                Event::Http(h1::Event::NeedData | h1::Event::Paused) => return false,
                 _ => {
                     // Error or Closed in the middle of a body.
                     st.stream.handle_disconnect();

@@ -41,10 +41,6 @@ use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::handoff::queue::Job;
 use crate::tls::TlsInfo;
 
-/// The client preface of HTTP/2 (RFC 9113 §3.4): how h2c with prior
-/// knowledge is recognised on a cleartext connection.
-pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 /// Response body frames queued for hyper ahead of the send window.
 const BODY_CHANNEL: usize = 2;
 
@@ -59,11 +55,14 @@ pub(crate) struct H2Settings {
     max_header_list_size: u32,
     keep_alive_interval: Option<Duration>,
     keep_alive_timeout: Duration,
+    /// The fields every response carries: HTTP/2's own copy.
+    fields: h2_fields::ServerFields,
 }
 
 impl H2Settings {
-    pub(crate) fn from_config(c: &ServerConfig) -> Self {
+    pub(crate) fn from_config(c: &ServerConfig, fields: h2_fields::ServerFields) -> Self {
         Self {
+            fields,
             max_concurrent_streams: c.http2_max_concurrent_streams,
             initial_stream_window_size: c.http2_initial_stream_window_size,
             initial_connection_window_size: c.http2_initial_connection_window_size,
@@ -200,28 +199,14 @@ fn scope_headers(parts: &http::request::Parts) -> Vec<(Bytes, Bytes)> {
 /// fields first. Invalid fields are an error (the application side already
 /// refused values that are not field values; this catches the rest).
 fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result<HeaderMap, ()> {
-    let mut map = HeaderMap::with_capacity(fields.len() + 3);
-    if own {
-        if let Some(server) = &ctx.h1.server_header {
-            let v = HeaderValue::from_maybe_shared(server.clone()).map_err(drop)?;
-            map.append(http::header::SERVER, v);
-        }
-        if ctx.h1.date_header {
-            let v = HeaderValue::from_maybe_shared(date::http_date()).map_err(drop)?;
-            map.append(http::header::DATE, v);
-        }
-        for (n, v) in &ctx.h1.extra_headers {
-            let name = HeaderName::from_bytes(n).map_err(drop)?;
-            map.append(
-                name,
-                HeaderValue::from_maybe_shared(v.clone()).map_err(drop)?,
-            );
-        }
-    }
+    let fields = match (&ctx.h2, own) {
+        // Core decides the list: the server's fields, then the app's
+        // without the connection-specific ones.
+        (Some(h2), true) => h2_fields::response_fields(&h2.fields, date::http_date, fields),
+        _ => fields,
+    };
+    let mut map = HeaderMap::with_capacity(fields.len());
     for (n, v) in fields {
-        if own && h2_fields::is_connection_specific(&n) {
-            continue;
-        }
         let name = HeaderName::from_bytes(&n).map_err(drop)?;
         map.append(name, HeaderValue::from_maybe_shared(v).map_err(drop)?);
     }

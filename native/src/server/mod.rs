@@ -4,6 +4,7 @@
 
 pub(crate) mod access_format;
 pub(crate) mod access_log;
+mod clock;
 mod coalesce;
 mod conn;
 pub(crate) use conn::WsSettings;
@@ -19,7 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cormorant_core::h1;
+use cormorant_core::asgi::h2_fields::ServerFields;
+use cormorant_core::server::{self, Timeouts};
+use cormorant_core::{h1, ws};
 use tokio::sync::{Notify, watch};
 
 use bytes::Bytes;
@@ -61,19 +64,18 @@ impl HttpVersions {
 
 /// Settings and counters shared by every connection of a worker.
 pub(crate) struct ServerCtx {
-    pub(crate) h1: h1::Config,
+    /// Limits and timeouts of each HTTP/1.1 (and WebSocket) connection;
+    /// core's timers enforce them.
+    pub(crate) conn: server::Config,
     pub(crate) queue: Arc<JobQueue>,
     /// Wake-ups from the Python thread for connection tasks.
     pub(crate) conn_wakes: Arc<ConnWakes>,
-    pub(crate) keep_alive: Duration,
     /// The access log written on this thread, when it is on and not routed
     /// through Python logging.
     pub(crate) access_log: Option<Arc<access_log::AccessLog>>,
     /// WebSocket settings, or None with `--ws none` (upgrade requests are
     /// then served as plain HTTP).
     pub(crate) ws: Option<WsSettings>,
-    /// Longest time a request head may take to arrive, from its first byte.
-    pub(crate) head_timeout: Duration,
     /// HTTP versions served.
     pub(crate) http: HttpVersions,
     /// HTTP/2 settings (None with `--http 1`).
@@ -141,6 +143,7 @@ impl ServerCtx {
             None => None,
         };
         let routes = config.static_routes()?;
+        let fields = server_fields(config)?;
         let statics = if routes.is_empty() {
             None
         } else {
@@ -150,16 +153,14 @@ impl ServerCtx {
             )
         };
         Ok(Self {
-            h1: h1_config(config)?,
+            conn: conn_config(config, fields.clone()),
             metrics,
             queue,
             conn_wakes,
-            keep_alive: Duration::from_secs_f64(config.timeout_keep_alive),
-            head_timeout: Duration::from_secs_f64(config.timeout_request_head),
             http: HttpVersions::parse(&config.http),
             tls,
             tls_handshake_timeout: Duration::from_secs_f64(config.timeout_tls_handshake),
-            h2: (config.http != "1").then(|| H2Settings::from_config(config)),
+            h2: (config.http != "1").then(|| H2Settings::from_config(config, fields)),
             log_level: match config.log_level.to_ascii_lowercase().as_str() {
                 "debug" | "trace" => DEBUG,
                 _ => DEBUG + 1,
@@ -202,22 +203,54 @@ impl ServerCtx {
 }
 
 /// The HTTP/1.1 limits and response fields of `config`.
-fn h1_config(c: &ServerConfig) -> Result<h1::Config, String> {
+/// The fields every response carries (`--no-server-header`,
+/// `--no-date-header`, `--header`), for each protocol's own settings.
+fn server_fields(c: &ServerConfig) -> Result<ServerFields, String> {
     let mut extra = Vec::new();
     for h in &c.headers {
         let (n, v) = c.parse_header(h)?;
         extra.push((Bytes::from(n), Bytes::from(v)));
     }
-    Ok(h1::Config {
+    Ok(ServerFields {
+        server: c.server_header.then(|| Bytes::from_static(b"cormorant")),
+        date: c.date_header,
+        extra,
+    })
+}
+
+fn conn_config(c: &ServerConfig, fields: ServerFields) -> server::Config {
+    let http = h1::Config {
         max_request_line: c.limit_request_line,
         max_head_size: c.limit_request_head_size,
         max_headers: c.limit_request_fields,
         max_body_size: (c.limit_request_body > 0).then_some(c.limit_request_body),
-        server_header: c.server_header.then(|| Bytes::from_static(b"cormorant")),
-        date_header: c.date_header,
-        extra_headers: extra,
+        server_header: fields.server,
+        date_header: fields.date,
+        extra_headers: fields.extra,
         ..h1::Config::default()
-    })
+    };
+    let ws = c.ws_settings();
+    let mut websocket = ws::Config::default();
+    if let Some(ws) = &ws {
+        websocket.max_message_size = ws.max_size;
+        websocket.max_frame_size = ws.max_size;
+    }
+    let secs = Duration::from_secs_f64;
+    server::Config {
+        http,
+        websocket,
+        per_message_deflate: ws.as_ref().is_some_and(|w| w.per_message_deflate),
+        timeouts: Timeouts {
+            keep_alive: Some(secs(c.timeout_keep_alive)),
+            request_head: Some(secs(c.timeout_request_head)),
+            request_body_idle: (c.timeout_request_body > 0.0).then(|| secs(c.timeout_request_body)),
+            ws_ping_interval: ws.as_ref().and_then(|w| w.ping_interval),
+            ws_ping_timeout: ws.as_ref().and_then(|w| w.ping_timeout),
+            ..Timeouts::default()
+        },
+        // The preface is sniffed before the HTTP/1.1 driver starts.
+        detect_http2: false,
+    }
 }
 
 /// One open connection, counted from the moment it is accepted (before the
@@ -392,12 +425,16 @@ async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<S
 /// prior knowledge), looking without consuming. None when the client sent
 /// nothing before the keep-alive timeout or shutdown, or closed.
 async fn sniff_preface(sock: &tokio::net::TcpStream, ctx: &ServerCtx) -> Option<bool> {
-    let mut buf = [0u8; h2::PREFACE.len()];
+    let mut buf = [0u8; server::HTTP2_PREFACE.len()];
     let mut stop = ctx.shutdown.subscribe();
-    let mut deadline = tokio::time::Instant::now() + ctx.keep_alive;
-    // Shutdown: the first request may be on its way (see `conn::Conn::run`).
+    let timeouts = &ctx.conn.timeouts;
+    let keep_alive = timeouts
+        .keep_alive
+        .unwrap_or(Duration::from_secs(365 * 86400));
+    let mut deadline = tokio::time::Instant::now() + keep_alive;
+    // Shutdown: the first request may be on its way (core's shutdown grace).
     let shutdown_deadline =
-        |d: tokio::time::Instant| d.min(tokio::time::Instant::now() + conn::FRESH_SHUTDOWN_GRACE);
+        |d: tokio::time::Instant| d.min(tokio::time::Instant::now() + timeouts.shutdown_grace);
     if ctx.is_shutting_down() {
         deadline = shutdown_deadline(deadline);
     }
@@ -412,11 +449,8 @@ async fn sniff_preface(sock: &tokio::net::TcpStream, ctx: &ServerCtx) -> Option<
                 continue;
             }
         };
-        if buf[..n] != h2::PREFACE[..n] {
-            return Some(false);
-        }
-        if n == buf.len() {
-            return Some(true);
+        if let Some(h2) = server::detect_http2_preface(&buf[..n]) {
+            return Some(h2);
         }
         // Part of the preface: the rest is on its way.
         tokio::select! {
