@@ -383,6 +383,17 @@ enum cormorant_result cormorant_conn_ws_accept(struct cormorant_conn *conn,
 // `conn` is NULL or a live handle not used concurrently.
 enum cormorant_result cormorant_conn_ws_deny(struct cormorant_conn *conn, uint16_t status);
 
+// Answers an upgrade request that is not a valid WebSocket opening
+// handshake (after `cormorant_conn_ws_accept` returned BAD_HANDSHAKE) the
+// way the native server does: `426 Upgrade Required` with
+// `Sec-WebSocket-Version: 13` for an unsupported version (RFC 6455 §4.4),
+// else `400`; the connection closes after it. INVALID_STATE when the
+// handshake is valid or no request is current.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently.
+enum cormorant_result cormorant_conn_ws_reject(struct cormorant_conn *conn);
+
 // Queues a WebSocket message: text (`data` MUST be UTF-8, else
 // INVALID_ARGUMENT) or binary. Copied. INVALID_STATE before
 // `cormorant_conn_ws_accept` or after a close was sent.

@@ -189,6 +189,16 @@ impl Conn {
         result(r)
     }
 
+    pub(crate) fn ws_reject(&mut self) -> cormorant_result {
+        let Some(head) = &self.head else {
+            return cormorant_result::InvalidState;
+        };
+        match ws::Handshake::from_head(head) {
+            Ok(_) => cormorant_result::InvalidState,
+            Err(e) => result(self.conn.reject_websocket(&e)),
+        }
+    }
+
     pub(crate) fn ws_deny(&mut self, status: u16) -> cormorant_result {
         result(self.conn.deny_websocket(status, b""))
     }

@@ -9,7 +9,9 @@
 //! 1. The driver MUST feed every byte it reads with `cormorant_conn_feed`
 //!    and the end of input with `cormorant_conn_feed_eof`.
 //! 2. It MUST call `cormorant_conn_poll` until it yields `NEED_DATA`,
-//!    `PAUSED` or `CLOSED`.
+//!    `PAUSED` or `CLOSED`. Polling for a request body is asking for it:
+//!    a client that sent `Expect: 100-continue` gets its `100 Continue`
+//!    then.
 //! 3. It answers a request with `cormorant_conn_respond`,
 //!    `cormorant_conn_send_body` (any number of times) and
 //!    `cormorant_conn_end`, then readies the next request with
@@ -410,6 +412,21 @@ pub unsafe extern "C" fn cormorant_conn_ws_deny(
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
     unsafe { with_handle(conn, |c| c.ws_deny(status)) }
+}
+
+/// Answers an upgrade request that is not a valid WebSocket opening
+/// handshake (after `cormorant_conn_ws_accept` returned BAD_HANDSHAKE) the
+/// way the native server does: `426 Upgrade Required` with
+/// `Sec-WebSocket-Version: 13` for an unsupported version (RFC 6455 §4.4),
+/// else `400`; the connection closes after it. INVALID_STATE when the
+/// handshake is valid or no request is current.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_ws_reject(conn: *mut cormorant_conn) -> cormorant_result {
+    // SAFETY: forwarded caller contract.
+    unsafe { with_handle(conn, |c| c.ws_reject()) }
 }
 
 /// Queues a WebSocket message: text (`data` MUST be UTF-8, else

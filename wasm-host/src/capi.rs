@@ -82,6 +82,8 @@ pub trait CConn {
     fn next(&mut self) -> Result<u32>;
     /// `cormorant_conn_ws_accept` (`None`: no subprotocol)
     fn ws_accept(&mut self, subprotocol: Option<&str>) -> Result<u32>;
+    /// `cormorant_conn_ws_reject`
+    fn ws_reject(&mut self) -> Result<u32>;
     /// `cormorant_conn_ws_deny`
     fn ws_deny(&mut self, status: u16) -> Result<u32>;
     /// `cormorant_conn_ws_send`

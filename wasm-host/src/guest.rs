@@ -115,6 +115,7 @@ struct Exports {
     end: F1,
     next: F1,
     ws_accept: F2,
+    ws_reject: F1,
     ws_deny: F2,
     ws_send: F4,
     ws_close: F4,
@@ -142,6 +143,7 @@ impl Exports {
             end: i.get_typed_func(&mut *s, "cormorant_conn_end")?,
             next: i.get_typed_func(&mut *s, "cormorant_conn_next")?,
             ws_accept: i.get_typed_func(&mut *s, "cormorant_conn_ws_accept")?,
+            ws_reject: i.get_typed_func(&mut *s, "cormorant_conn_ws_reject")?,
             ws_deny: i.get_typed_func(&mut *s, "cormorant_conn_ws_deny")?,
             ws_send: i.get_typed_func(&mut *s, "cormorant_conn_ws_send")?,
             ws_close: i.get_typed_func(&mut *s, "cormorant_conn_ws_close")?,
@@ -285,6 +287,11 @@ impl CConn for GuestConn {
         let mut cstr = sub.as_bytes().to_vec();
         cstr.push(0);
         self.with_bytes(&cstr, |g, p, _| g.call(|f, s| f.ws_accept.call(s, (c, p))))
+    }
+
+    fn ws_reject(&mut self) -> Result<u32> {
+        let c = self.conn;
+        self.call(|f, s| f.ws_reject.call(s, c))
     }
 
     fn ws_deny(&mut self, status: u16) -> Result<u32> {

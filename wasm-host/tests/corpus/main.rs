@@ -1,14 +1,17 @@
-//! The sandboxed core answers byte for byte like the native one: every
-//! case of the shared corpus (`tests/corpus/h1`, `tests/corpus/ws`) is
-//! replayed through the C API natively and inside wasmtime, and the two
-//! transcripts (calls, results, events, output bytes) must be equal and
-//! carry the verdict the corpus expects.
+//! Every frontend answers byte for byte alike: each case of the shared
+//! corpus (`tests/corpus/h1`, `tests/corpus/ws`), timeouts included, is
+//! replayed through the C API natively and inside wasmtime (the two
+//! transcripts of calls, results, events and output bytes must be equal
+//! and carry the verdict the corpus expects), and through the native server
+//! over a real socket, whose bytes must equal the C API's output.
 
 mod guest_build;
 mod native;
+mod sockets;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use cormorant_wasm_host::abi::EXPECTED_LAYOUT;
 use cormorant_wasm_host::guest::CoreGuest;
@@ -56,8 +59,11 @@ fn first_difference(a: &Transcript, b: &Transcript) -> String {
     )
 }
 
-/// Runs every case of `dir` both ways.
+/// Runs every case of `dir` through the C API natively and in wasm (each
+/// split), and through the native server over a socket.
 fn check_corpus(dir: &str, min_cases: usize) {
+    let server = sockets::start();
+    let port = server.port().expect("a TCP port");
     let cases = cases(dir);
     assert!(
         cases.len() >= min_cases,
@@ -86,6 +92,16 @@ fn check_corpus(dir: &str, min_cases: usize) {
             if end == End::Stall && !native.wants_close {
                 failures.push(format!("{name} (split {split}): timers left it open"));
             }
+            if split == 0 {
+                let wire = sockets::replay(port, input, end, &native.output);
+                if wire != native.output {
+                    failures.push(format!(
+                        "{name}: the native server wrote\n{}\nthe C API wrote\n{}",
+                        String::from_utf8_lossy(&wire).escape_debug(),
+                        String::from_utf8_lossy(&native.output).escape_debug()
+                    ));
+                }
+            }
             if native.verdict != *expect {
                 let got = &native.verdict;
                 failures.push(format!(
@@ -94,6 +110,7 @@ fn check_corpus(dir: &str, min_cases: usize) {
             }
         }
     }
+    server.stop(Duration::from_secs(1));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -134,7 +151,7 @@ fn a_guest_that_never_returns_fails() {
         .expect("must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("fuel") || msg.contains("longer than"), "{msg}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 /// The driver really answers: the sandboxed core upgrades and echoes.

@@ -180,6 +180,11 @@ impl CConn for NativeConn {
         Ok(unsafe { cormorant::cormorant_conn_wants_close(self.0) })
     }
 
+    fn ws_reject(&mut self) -> Result<u32> {
+        // SAFETY: see the impl.
+        Ok(unsafe { cormorant::cormorant_conn_ws_reject(self.0) } as u32)
+    }
+
     fn set_time(&mut self, now_ns: u64) -> Result<u32> {
         // SAFETY: see the impl.
         Ok(unsafe { cormorant::cormorant_conn_set_time(self.0, now_ns) } as u32)
