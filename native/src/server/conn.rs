@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
-use super::transport::Transport;
+use super::transport::{Prefixed, Transport};
 use super::{CountGuard, ERROR, ServerCtx, clock, date};
 
 mod websocket;
@@ -140,6 +140,8 @@ struct Conn<S> {
     /// The connection closes with request bytes possibly unread: close
     /// gently (see [`LINGER_TIMEOUT`]).
     linger: bool,
+    /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
+    http2: bool,
 }
 
 /// Serves one connection until it closes.
@@ -153,21 +155,31 @@ pub(crate) async fn serve<S: Transport>(
     let unix = peer.unix;
     let info = peer.connection_info(scheme, &ctx.root_path);
     let trusted_proxy = peer.trusted_proxy(&ctx);
+    let mut config = ctx.conn.clone();
+    // Cleartext with `--http auto`: h2c with prior knowledge is core's
+    // Http2Preface event (over TLS, ALPN chose already).
+    config.detect_http2 =
+        ctx.http == super::HttpVersions::Auto && ctx.h2.is_some() && peer.tls.is_none();
     let mut c = Conn {
         io,
-        conn: server::Connection::new(ctx.conn.clone(), clock::now()),
-        ctx,
+        conn: server::Connection::new(config, clock::now()),
+        ctx: ctx.clone(),
         info,
         unix,
-        tls: peer.tls,
+        tls: peer.tls.clone(),
         trusted_proxy,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
         client_label,
         linger: false,
+        http2: false,
     };
     c.run().await;
+    if c.http2 {
+        let buffered = c.conn.take_buffered();
+        return super::h2::serve(Prefixed::new(buffered, c.io), peer, scheme, ctx).await;
+    }
     let _ = c.io.shutdown().await;
     if c.linger && !c.eof {
         c.linger_close().await;
@@ -223,6 +235,10 @@ impl<S: Transport> Conn<S> {
                     Next::KeepAlive => {}
                     Next::Close => return,
                 },
+                Event::Http2Preface => {
+                    self.http2 = true;
+                    return;
+                }
                 Event::Http(h1::Event::Error(_)) => {
                     // core queued the error response, if one can be sent.
                     self.linger = true;

@@ -411,52 +411,10 @@ async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<S
         return tls::serve(sock, info, ctx).await;
     }
     match ctx.http {
-        HttpVersions::Http1 => conn::serve(sock, info, "http", ctx).await,
         HttpVersions::Http2 => h2::serve(sock, info, "http", ctx).await,
-        HttpVersions::Auto => match sniff_preface(&sock, &ctx).await {
-            Some(true) => h2::serve(sock, info, "http", ctx).await,
-            Some(false) => conn::serve(sock, info, "http", ctx).await,
-            None => {}
-        },
-    }
-}
-
-/// Whether a cleartext connection opens with the HTTP/2 preface (h2c with
-/// prior knowledge), looking without consuming. None when the client sent
-/// nothing before the keep-alive timeout or shutdown, or closed.
-async fn sniff_preface(sock: &tokio::net::TcpStream, ctx: &ServerCtx) -> Option<bool> {
-    let mut buf = [0u8; server::HTTP2_PREFACE.len()];
-    let mut stop = ctx.shutdown.subscribe();
-    let timeouts = &ctx.conn.timeouts;
-    let keep_alive = timeouts
-        .keep_alive
-        .unwrap_or(Duration::from_secs(365 * 86400));
-    let mut deadline = tokio::time::Instant::now() + keep_alive;
-    // Shutdown: the first request may be on its way (core's shutdown grace).
-    let shutdown_deadline =
-        |d: tokio::time::Instant| d.min(tokio::time::Instant::now() + timeouts.shutdown_grace);
-    if ctx.is_shutting_down() {
-        deadline = shutdown_deadline(deadline);
-    }
-    loop {
-        let n = tokio::select! {
-            r = tokio::time::timeout_at(deadline, sock.peek(&mut buf)) => match r {
-                Ok(Ok(n)) if n > 0 => n,
-                _ => return None,
-            },
-            _ = stop.changed() => {
-                deadline = shutdown_deadline(deadline);
-                continue;
-            }
-        };
-        if let Some(h2) = server::detect_http2_preface(&buf[..n]) {
-            return Some(h2);
-        }
-        // Part of the preface: the rest is on its way.
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + Duration::from_millis(2))) => {}
-            _ = stop.changed() => return None,
-        }
+        // With `auto`, core tells h2c prior knowledge from HTTP/1.1 by its
+        // preface.
+        HttpVersions::Http1 | HttpVersions::Auto => conn::serve(sock, info, "http", ctx).await,
     }
 }
 
