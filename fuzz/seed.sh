@@ -13,6 +13,16 @@ for f in "$here"/../tests/corpus/h1/*.http; do
 done
 echo "seeded $(ls "$out" | wc -l) files into $out"
 
+# server_conn seeds: every HTTP/1.1 and WebSocket corpus case, with no
+# control ops (the target then answers, upgrades and lets timers run).
+sc="$here/corpus/server_conn"
+mkdir -p "$sc"
+for f in "$here"/../tests/corpus/h1/*.http "$here"/../tests/corpus/ws/*.http; do
+    name=$(basename "$(dirname "$f")")-$(basename "$f" .http)
+    { printf '\000'; cat "$f"; } > "$sc/seed-$name"
+done
+echo "seeded $(ls "$sc" | wc -l) files into $sc"
+
 # ws_frame seeds: a 0 byte ("no control ops") then client frames. The
 # masking key 00 00 00 00 is valid and leaves payloads readable.
 ws="$here/corpus/ws_frame"
