@@ -189,6 +189,12 @@ impl Conn {
         result(r)
     }
 
+    /// Moves the handle's clock to `now_ns` (never back).
+    pub(crate) fn set_time(&mut self, now_ns: u64) -> cormorant_result {
+        self.now = self.now.max(Instant::from_nanos(now_ns));
+        cormorant_result::Ok
+    }
+
     pub(crate) fn ws_reject(&mut self) -> cormorant_result {
         let Some(head) = &self.head else {
             return cormorant_result::InvalidState;

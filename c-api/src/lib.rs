@@ -526,12 +526,7 @@ pub unsafe extern "C" fn cormorant_conn_set_time(
     now_ns: u64,
 ) -> cormorant_result {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        with_handle(conn, |c| {
-            c.now = c.now.max(Instant::from_nanos(now_ns));
-            cormorant_result::Ok
-        })
-    }
+    unsafe { with_handle(conn, |c| c.set_time(now_ns)) }
 }
 
 /// Sets `*deadline_ns` to the earliest deadline of the connection's
@@ -576,7 +571,7 @@ pub unsafe extern "C" fn cormorant_conn_handle_timeout(
     // SAFETY: forwarded caller contract.
     unsafe {
         with_handle(conn, |c| {
-            c.now = c.now.max(Instant::from_nanos(now_ns));
+            c.set_time(now_ns);
             c.conn.handle_timeout(c.now);
             cormorant_result::Ok
         })

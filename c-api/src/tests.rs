@@ -19,6 +19,15 @@ fn expect_error_answer(conn: *mut cormorant_conn, status_line: &[u8]) {
     assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
 }
 
+/// A handle with `config`, created at time 0.
+fn conn_with(config: &cormorant_config) -> *mut cormorant_conn {
+    let mut conn = ptr::null_mut();
+    // SAFETY: valid config and out-param.
+    let r = unsafe { cormorant_conn_new(config, 0, &mut conn) };
+    assert_eq!(r, cormorant_result::Ok);
+    conn
+}
+
 fn new_conn() -> *mut cormorant_conn {
     let mut conn = ptr::null_mut();
     // SAFETY: NULL config is allowed; `conn` is writable.
@@ -155,10 +164,7 @@ fn bad_states_are_reported() {
             cormorant_result::InvalidArgument
         );
         let req = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
-        assert_eq!(
-            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, req);
         assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
         assert_eq!(cormorant_conn_next(conn), cormorant_result::InvalidState);
         assert_eq!(
@@ -199,10 +205,7 @@ fn keep_alive_exchange_in_memory() {
     let req = b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nhost: x\r\n\r\n";
     // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, req);
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::RequestHead);
         assert_eq!(slice(ev.method.ptr, ev.method.len).unwrap(), b"POST");
@@ -245,10 +248,7 @@ fn malformed_request_queues_400() {
     let req = b"GET / HTTP/1.1\r\nbad header\r\n\r\n";
     // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, req);
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
         assert_eq!(ev.code, 400);
@@ -267,10 +267,7 @@ fn websocket_upgrade_and_echo() {
     all.extend_from_slice(&frame);
     // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_feed(conn, all.as_ptr(), all.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, all);
         let ev = poll(conn);
         assert!(ev.websocket_upgrade);
         assert_eq!(
@@ -308,10 +305,7 @@ fn websocket_upgrade_and_echo() {
         assert_eq!(output(conn), [0x88, 2, 0x03, 0xe8]);
         assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
         let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
-        assert_eq!(
-            cormorant_conn_feed(conn, close.as_ptr(), close.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, close);
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::WsClose);
         assert_eq!(ev.code, 1000);
@@ -340,10 +334,7 @@ fn denied_upgrade_keeps_the_connection() {
     let req = b"GET /ws HTTP/1.1\r\nhost: t\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n";
     // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, req);
         assert!(poll(conn).websocket_upgrade);
         assert_eq!(
             cormorant_conn_ws_accept(conn, ptr::null()),
@@ -356,10 +347,7 @@ fn denied_upgrade_keeps_the_connection() {
         assert!(!cormorant_conn_wants_close(conn));
         assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
         let req = b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n";
-        assert_eq!(
-            cormorant_conn_feed(conn, req.as_ptr(), req.len()),
-            cormorant_result::Ok
-        );
+        feed(conn, req);
         assert_eq!(poll(conn).kind, cormorant_event_kind::RequestHead);
         cormorant_conn_free(conn);
     }
@@ -439,13 +427,9 @@ fn head_timer_answers_408() {
     let mut config = cormorant_config_default();
     config.request_head_timeout_ms = 250;
     config.keep_alive_timeout_ms = 0;
-    let mut conn = ptr::null_mut();
-    // SAFETY: valid config and out-param; live handle afterwards.
+    let conn = conn_with(&config);
+    // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_new(&config, 0, &mut conn),
-            cormorant_result::Ok
-        );
         assert_eq!(deadline(conn, 0), u64::MAX, "keep-alive timer disabled");
         assert_eq!(
             cormorant_conn_set_time(conn, 100 * MS),
@@ -471,13 +455,9 @@ fn an_unanswered_websocket_ping_closes_with_1011() {
     let mut config = cormorant_config_default();
     config.ws_ping_interval_ms = 1_000;
     config.ws_ping_timeout_ms = 500;
-    let mut conn = ptr::null_mut();
-    // SAFETY: valid config and out-param; live handle afterwards.
+    let conn = conn_with(&config);
+    // SAFETY: live handle; valid pointers.
     unsafe {
-        assert_eq!(
-            cormorant_conn_new(&config, 0, &mut conn),
-            cormorant_result::Ok
-        );
         feed(conn, WS_UPGRADE);
         assert!(poll(conn).websocket_upgrade);
         assert_eq!(

@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+
 /// `tchar` as a table (RFC 9110 §5.6.2): "!" / "#" / "$" / "%" / "&" / "'"
 /// / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
 /// A lookup keeps the check to one load on the header-parsing path.
@@ -158,6 +160,22 @@ fn decode_escapes(raw: &[u8], strict: bool) -> Option<Vec<u8>> {
         i += 1;
     }
     Some(out)
+}
+
+/// The fields of a plain-text body the server writes itself (an error, a
+/// denial): `content-type: text/plain; charset=utf-8` and its
+/// `content-length`.
+pub fn plain_text_fields(body: &[u8]) -> Vec<(Bytes, Bytes)> {
+    vec![
+        (
+            Bytes::from_static(b"content-type"),
+            Bytes::from_static(b"text/plain; charset=utf-8"),
+        ),
+        (
+            Bytes::from_static(b"content-length"),
+            Bytes::from(body.len().to_string()),
+        ),
+    ]
 }
 
 /// Percent-decodes `raw`, keeping a malformed escape as it is (the ASGI

@@ -486,17 +486,11 @@ impl Connection {
         if self.is_websocket() {
             return Err(UsageError::InvalidState("already upgraded"));
         }
-        let mut headers = Vec::with_capacity(3);
-        if !body.is_empty() {
-            headers.push((
-                Bytes::from_static(b"content-type"),
-                Bytes::from_static(b"text/plain; charset=utf-8"),
-            ));
+        let mut headers = crate::http::plain_text_fields(body);
+        if body.is_empty() {
+            // No body, no type: content-length alone.
+            headers.remove(0);
         }
-        headers.push((
-            Bytes::from_static(b"content-length"),
-            Bytes::from(body.len().to_string()),
-        ));
         if status == 426 {
             headers.push((
                 Bytes::from_static(b"sec-websocket-version"),

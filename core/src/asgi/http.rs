@@ -560,16 +560,7 @@ pub fn internal_error() -> Output {
     Output {
         start: Some(ResponseStart {
             status: 500,
-            headers: vec![
-                (
-                    Bytes::from_static(b"content-type"),
-                    Bytes::from_static(b"text/plain; charset=utf-8"),
-                ),
-                (
-                    Bytes::from_static(b"content-length"),
-                    Bytes::from(INTERNAL_ERROR_BODY.len().to_string()),
-                ),
-            ],
+            headers: crate::http::plain_text_fields(INTERNAL_ERROR_BODY),
         }),
         body: Bytes::from_static(INTERNAL_ERROR_BODY),
         end: true,

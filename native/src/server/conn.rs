@@ -12,6 +12,7 @@ use cormorant_core::asgi::{
     Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
 };
 use cormorant_core::h1::{self, BodyKind, ResponseHead};
+use cormorant_core::http;
 use cormorant_core::server::{self, Event};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -292,20 +293,27 @@ impl<S: Transport> Conn<S> {
         Ok(total)
     }
 
+    /// The scope of a request, with the proxy headers of a trusted peer
+    /// applied, and whether they changed the client; None for a request
+    /// no scope can describe (core's 400).
+    fn scope_of(&self, head: h1::RequestHead) -> Option<(HttpScope, bool)> {
+        let mut scope = HttpScope::new(
+            head.version.into(),
+            &head.method,
+            &head.target,
+            head.headers,
+            &self.info,
+        )
+        .ok()?;
+        let forwarded = self.ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
+        Some((scope, forwarded))
+    }
+
     /// Writes a complete response made by the server itself (503, 400...).
     async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
         self.h1().set_date(date::http_date());
         self.h1().close_after_response();
-        let headers = vec![
-            (
-                Bytes::from_static(b"content-type"),
-                Bytes::from_static(b"text/plain; charset=utf-8"),
-            ),
-            (
-                Bytes::from_static(b"content-length"),
-                Bytes::from(body.len().to_string()),
-            ),
-        ];
+        let headers = http::plain_text_fields(body);
         if self
             .h1()
             .send_response(ResponseHead { status, headers })
@@ -356,16 +364,10 @@ impl<S: Transport> Conn<S> {
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
         let extensions = Extensions::for_request(head.version.into(), &head.headers, true);
-        let Ok(mut scope) = HttpScope::new(
-            head.version.into(),
-            &head.method,
-            &head.target,
-            head.headers,
-            &self.info,
-        ) else {
+        let Some((scope, forwarded)) = self.scope_of(head) else {
             return self.simple_response(400, b"Bad Request").await;
         };
-        if ctx.apply_proxy_headers(self.trusted_proxy, &mut scope) {
+        if forwarded {
             if let Some(a) = access.as_mut() {
                 a.forwarded(scope.client.as_ref());
             }

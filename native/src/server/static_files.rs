@@ -257,14 +257,7 @@ impl StaticFiles {
 }
 
 fn text(status: u16, body: &'static [u8], mut headers: Vec<(Bytes, Bytes)>) -> StaticResponse {
-    headers.push((
-        Bytes::from_static(b"content-type"),
-        Bytes::from_static(b"text/plain; charset=utf-8"),
-    ));
-    headers.push((
-        Bytes::from_static(b"content-length"),
-        Bytes::from(body.len().to_string()),
-    ));
+    headers.extend(http::plain_text_fields(body));
     StaticResponse {
         status,
         headers,

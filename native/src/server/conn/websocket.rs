@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{HttpScope, WebSocketScope, WsOutput, WsReceive};
+use cormorant_core::asgi::{WebSocketScope, WsOutput, WsReceive};
 use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::server::{self, Event};
 use cormorant_core::ws;
@@ -63,16 +63,9 @@ impl<S: Transport> Conn<S> {
         };
         // The upgrade request has no body; step past its end.
         while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
-        let Ok(mut http) = HttpScope::new(
-            head.version.into(),
-            &head.method,
-            &head.target,
-            head.headers,
-            &self.info,
-        ) else {
+        let Some((http, _)) = self.scope_of(head) else {
             return self.simple_response(400, b"Bad Request").await;
         };
-        self.ctx.apply_proxy_headers(self.trusted_proxy, &mut http);
         let shared = Arc::new(WsShared::new());
         self.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
             scope: WebSocketScope::new(http),
