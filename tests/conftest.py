@@ -44,6 +44,28 @@ def can_connect(host: str, port: int) -> bool:
         return False
 
 
+def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float = 10.0) -> None:
+    """Waits until a server spawned by hand accepts on `port` and logged
+    its ready line; fails with its log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while not (can_connect("127.0.0.1", port) and READY_LINE in log.read_text()):
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}: {log.read_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("not ready: " + log.read_text())
+        time.sleep(0.02)
+
+
+def wait_text(path: Path, timeout: float = 5.0) -> str:
+    """The text of a file an app writes, once it exists."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} not written")
+        time.sleep(0.005)
+    return path.read_text()
+
+
 def can_connect_unix(path: str) -> bool:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(0.2)
@@ -104,6 +126,13 @@ class ServerProcess:
 
     def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
         return self.proc.wait(timeout=timeout)
+
+    def wait_failed(self, timeout: float = STOP_TIMEOUT) -> str:
+        """Waits for a server that must fail to start; returns its output."""
+        code = self.wait_exit(timeout)
+        out = self.output()
+        assert code != 0, out
+        return out
 
     def signal(self, sig: int) -> None:
         if self.proc.poll() is None:

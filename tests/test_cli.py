@@ -5,14 +5,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import httpx
 import pytest
 
 import cormorant
 
-from conftest import READY_LINE, TESTS_DIR, can_connect, free_port
+from conftest import TESTS_DIR, free_port, wait_ready
 
 
 def run_cli(*args, timeout=10):
@@ -151,22 +150,12 @@ def test_environment_variables_configure_server(server_factory):
         "CORMORANT_NO_SERVER_HEADER": "true",
     })
     try:
-        _wait_port(port, proc, log)
+        wait_ready(port, proc, log)
         r = httpx.get(f"http://127.0.0.1:{port}/")
         assert r.text == str(proc.pid)
         assert "server" not in r.headers
     finally:
         _stop(proc)
-
-
-def _wait_port(port, proc, log, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not (can_connect("127.0.0.1", port) and READY_LINE in log.read_text()):
-        if proc.poll() is not None:
-            raise AssertionError(f"exited with {proc.returncode}: {log.read_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError("not ready: " + log.read_text())
-        time.sleep(0.02)
 
 
 def _stop(proc):
@@ -185,7 +174,7 @@ def _python_api(server_factory, code):
     port = free_port()
     proc, log = server_factory.spawn(["-c", textwrap.dedent(code).replace("PORT", str(port))])
     try:
-        _wait_port(port, proc, log)
+        wait_ready(port, proc, log)
         r = httpx.get(f"http://127.0.0.1:{port}/")
         assert r.status_code == 200
         assert r.text == str(proc.pid)
@@ -243,7 +232,7 @@ def test_serve_on_inherited_fd(tmp_path):
         )
     sock.close()
     try:
-        _wait_port(port, proc, log)
+        wait_ready(port, proc, log)
         assert httpx.get(f"http://127.0.0.1:{port}/").text == str(proc.pid)
     finally:
         assert _stop(proc) == 0

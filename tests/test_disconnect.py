@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from conftest import wait_text
 from rawhttp import RawConnection, request_bytes
 
 # The app must see http.disconnect this soon after the client closes.
@@ -18,13 +19,8 @@ def server(module_server_factory):
     return module_server_factory.start("apps.disconnect:app")
 
 
-def _wait_file(path, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} not written")
-        time.sleep(0.005)
-    return json.loads(path.read_text())
+def _wait_file(path):
+    return json.loads(wait_text(path))
 
 
 def _disconnect_after_wait(server, query, started):

@@ -1,9 +1,9 @@
 """Real frameworks on Cormorant: FastAPI and Starlette."""
 
-import time
-
 import httpx
 import pytest
+
+from conftest import wait_text
 
 
 @pytest.fixture(scope="module")
@@ -14,14 +14,6 @@ def fastapi_server(module_server_factory):
 @pytest.fixture(scope="module")
 def starlette_server(module_server_factory):
     return module_server_factory.start("apps.starlette_app:app")
-
-
-def _wait_file(path, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} not written"
-        time.sleep(0.01)
-    return path.read_text()
 
 
 def test_fastapi_json(fastapi_server):
@@ -85,7 +77,7 @@ def test_fastapi_background_task(fastapi_server, tmp_path):
     target = tmp_path / "bg.txt"
     r = httpx.post(fastapi_server.url("/background"), params={"path": str(target)})
     assert r.json() == {"scheduled": True}
-    assert _wait_file(target) == "written in the background"
+    assert wait_text(target) == "written in the background"
 
 
 def test_fastapi_keep_alive_many_requests(fastapi_server):
@@ -116,7 +108,7 @@ def test_starlette_background(starlette_server, tmp_path):
     target = tmp_path / "s.txt"
     r = httpx.get(starlette_server.url("/background"), params={"path": str(target)})
     assert r.text == "ok"
-    assert _wait_file(target) == "starlette background"
+    assert wait_text(target) == "starlette background"
 
 
 def test_starlette_405(starlette_server):

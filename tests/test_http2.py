@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 import h2client
-from conftest import ServerProcess, free_port
+from conftest import ServerProcess, free_port, wait_text
 from h2client import H2Client, RawH2, frame, header_block, request_headers
 from rawhttp import RawConnection, fetch, request_bytes
 
@@ -73,13 +73,8 @@ def h2_client(**kw) -> httpx.Client:
     return httpx.Client(http1=False, http2=True, timeout=10, **kw)
 
 
-def wait_file(path: Path, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} not written")
-        time.sleep(0.005)
-    return json.loads(path.read_text())
+def wait_file(path: Path):
+    return json.loads(wait_text(path))
 
 
 def process_tree_rss_mb(pid: int) -> float:

@@ -37,18 +37,14 @@ def test_lifespan_off_gives_no_state(server_factory):
 
 def test_startup_failure_exits_nonzero_with_message(server_factory):
     server = server_factory.start("apps.lifespan_fail:app", wait=False)
-    code = server.wait_exit(10)
-    out = server.output()
-    assert code != 0
+    out = server.wait_failed(10)
     assert "database is unreachable" in out
     assert "Cormorant running on" not in out
 
 
 def test_startup_exception_with_lifespan_on_exits_nonzero(server_factory):
     server = server_factory.start("apps.lifespan_raise:app", "--lifespan", "on", wait=False)
-    code = server.wait_exit(10)
-    out = server.output()
-    assert code != 0
+    out = server.wait_failed(10)
     assert "startup exploded" in out
     assert "Cormorant running on" not in out
 

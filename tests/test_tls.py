@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 import certs
-from conftest import READY_LINE, TESTS_DIR, can_connect, free_port
+from conftest import TESTS_DIR, free_port, wait_ready
 
 SCOPE_APP = "apps.scope_echo:app"
 
@@ -487,13 +487,7 @@ def _serve_python(server_factory, pki, code: str):
             .replace("CERT", repr(str(pki.server_cert))).replace("KEY", repr(str(pki.server_key))))
     proc, log = server_factory.spawn(["-c", code])
     try:
-        deadline = time.monotonic() + 10
-        while not (can_connect("127.0.0.1", port) and READY_LINE in log.read_text()):
-            if proc.poll() is not None:
-                raise AssertionError(f"exited with {proc.returncode}: {log.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError("not ready: " + log.read_text())
-            time.sleep(0.02)
+        wait_ready(port, proc, log)
         scope, _ = scope_of(port, client_context(pki))
         assert scope["scheme"] == "https"
         assert scope["extensions"]["tls"]["server_cert"] == pki.server_cert_pem

@@ -188,17 +188,13 @@ def test_limit_max_requests_recycles_workers(server_factory):
 
 def test_workers_that_cannot_start_stop_the_server(server_factory):
     server = server_factory.start("apps.lifespan_fail:app", "--workers", "2", wait=False)
-    code = server.wait_exit(20)
-    out = server.output()
-    assert code != 0
+    out = server.wait_failed(20)
     assert "database is unreachable" in out
     assert "failed to boot; stopping the server" in out
 
 
 def test_workers_missing_module_exits_nonzero(server_factory):
     server = server_factory.start("apps.no_such_module:app", "--workers", "2", wait=False)
-    code = server.wait_exit(20)
-    out = server.output()
-    assert code != 0
+    out = server.wait_failed(20)
     assert 'could not import module "apps.no_such_module"' in out
     assert "Traceback" not in out

@@ -267,7 +267,7 @@ fn websocket_upgrade_and_echo() {
     all.extend_from_slice(&frame);
     // SAFETY: live handle; valid pointers.
     unsafe {
-        feed(conn, all);
+        feed(conn, &all);
         let ev = poll(conn);
         assert!(ev.websocket_upgrade);
         assert_eq!(
@@ -305,7 +305,7 @@ fn websocket_upgrade_and_echo() {
         assert_eq!(output(conn), [0x88, 2, 0x03, 0xe8]);
         assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
         let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
-        feed(conn, close);
+        feed(conn, &close);
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::WsClose);
         assert_eq!(ev.code, 1000);
@@ -355,18 +355,28 @@ fn denied_upgrade_keeps_the_connection() {
 
 const MS: u64 = 1_000_000;
 
+/// Sets the handle's clock to `ms` milliseconds.
+fn set_time(conn: *mut cormorant_conn, ms: u64) {
+    // SAFETY: live handle.
+    let r = unsafe { cormorant_conn_set_time(conn, ms * MS) };
+    assert_eq!(r, cormorant_result::Ok);
+}
+
+/// Fires what is due at `ms` milliseconds.
+fn fire(conn: *mut cormorant_conn, ms: u64) {
+    // SAFETY: live handle.
+    let r = unsafe { cormorant_conn_handle_timeout(conn, ms * MS) };
+    assert_eq!(r, cormorant_result::Ok);
+}
+
 /// The earliest deadline, in milliseconds, after setting the time to `now`
 /// milliseconds.
 fn deadline(conn: *mut cormorant_conn, now: u64) -> u64 {
+    set_time(conn, now);
     let mut d = 0;
     // SAFETY: live handle, writable out-param.
-    unsafe {
-        assert_eq!(
-            cormorant_conn_set_time(conn, now * MS),
-            cormorant_result::Ok
-        );
-        assert_eq!(cormorant_conn_timeout(conn, &mut d), cormorant_result::Ok);
-    }
+    let r = unsafe { cormorant_conn_timeout(conn, &mut d) };
+    assert_eq!(r, cormorant_result::Ok);
     if d == u64::MAX { d } else { d / MS }
 }
 
@@ -387,10 +397,7 @@ fn keep_alive_timer_closes_an_idle_connection() {
         );
         assert_eq!(deadline(conn, 1_000), 6_000, "default keep-alive 5 s");
         assert_eq!(deadline(conn, 3_000), 6_000, "the timer keeps its start");
-        assert_eq!(
-            cormorant_conn_handle_timeout(conn, 5_999 * MS),
-            cormorant_result::Ok
-        );
+        fire(conn, 5_999);
         assert!(!cormorant_conn_wants_close(conn), "not yet due");
 
         // A request stops the timer; the next idle wait starts a new one.
@@ -403,17 +410,11 @@ fn keep_alive_timer_closes_an_idle_connection() {
             cormorant_result::Ok
         );
         assert_eq!(cormorant_conn_end(conn), cormorant_result::Ok);
-        assert_eq!(
-            cormorant_conn_set_time(conn, 8_000 * MS),
-            cormorant_result::Ok
-        );
+        set_time(conn, 8_000);
         assert_eq!(cormorant_conn_next(conn), cormorant_result::Ok);
         let _ = output(conn);
         assert_eq!(deadline(conn, 9_000), 13_000);
-        assert_eq!(
-            cormorant_conn_handle_timeout(conn, 13_000 * MS),
-            cormorant_result::Ok
-        );
+        fire(conn, 13_000);
         assert!(cormorant_conn_wants_close(conn));
         assert!(output(conn).is_empty(), "an idle close sends nothing");
         assert_eq!(poll(conn).kind, cormorant_event_kind::Closed);
@@ -431,17 +432,11 @@ fn head_timer_answers_408() {
     // SAFETY: live handle; valid pointers.
     unsafe {
         assert_eq!(deadline(conn, 0), u64::MAX, "keep-alive timer disabled");
-        assert_eq!(
-            cormorant_conn_set_time(conn, 100 * MS),
-            cormorant_result::Ok
-        );
+        set_time(conn, 100);
         feed(conn, b"GET /slow HTTP/1.1\r\nhost:");
         assert_eq!(poll(conn).kind, cormorant_event_kind::NeedData);
         assert_eq!(deadline(conn, 100), 350);
-        assert_eq!(
-            cormorant_conn_handle_timeout(conn, 400 * MS),
-            cormorant_result::Ok
-        );
+        fire(conn, 400);
         let ev = poll(conn);
         assert_eq!(ev.kind, cormorant_event_kind::ProtocolError);
         assert_eq!(ev.code, 408);
@@ -466,10 +461,10 @@ fn an_unanswered_websocket_ping_closes_with_1011() {
         );
         let _ = output(conn);
         assert_eq!(deadline(conn, 10), 1_000);
-        cormorant_conn_handle_timeout(conn, 1_000 * MS);
+        fire(conn, 1_000);
         assert_eq!(output(conn), b"\x89\x00", "the ping");
         assert_eq!(deadline(conn, 1_200), 1_500);
-        cormorant_conn_handle_timeout(conn, 1_500 * MS);
+        fire(conn, 1_500);
         let ev = poll(conn);
         assert_eq!(
             (ev.kind, ev.code),
