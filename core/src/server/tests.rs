@@ -19,7 +19,8 @@ struct Pair {
     now: Instant,
     /// Bytes the server wrote, not yet looked at.
     wire: Vec<u8>,
-    /// What happened, in order: `timer <name>` and event names.
+    /// What happened, in order: event names, `timer <name>` when one fires,
+    /// and `= <state>` for the state each batch of events left it in.
     log: Vec<String>,
 }
 
@@ -71,8 +72,25 @@ impl Pair {
                 break;
             }
         }
+        self.log.push(format!("= {}", self.state()));
         self.flush();
         seen
+    }
+
+    /// The state the connection is in, by what it waits for.
+    fn state(&self) -> &'static str {
+        match &self.conn.protocol {
+            Protocol::WebSocket(ws) if ws.is_closed() => "closed",
+            Protocol::WebSocket(ws) if ws.close_sent() => "ws closing",
+            Protocol::WebSocket(_) => "ws open",
+            Protocol::Http => match self.conn.http.waiting() {
+                Some(h1::Waiting::NextRequest) => "idle",
+                Some(h1::Waiting::Head) => "reading head",
+                Some(h1::Waiting::Body) => "reading body",
+                None if self.conn.wants_close() => "closed",
+                None => "answering",
+            },
+        }
     }
 
     fn flush(&mut self) {
@@ -190,7 +208,14 @@ fn a_slow_request_head_gets_408_at_its_deadline() {
     assert_eq!(p.conn.poll_timeout(), None);
     assert_eq!(
         p.log,
-        ["need-data", "timer request-head", "error 408", "closed"]
+        [
+            "need-data",
+            "= reading head",
+            "timer request-head",
+            "error 408",
+            "closed",
+            "= closed"
+        ]
     );
 }
 
@@ -214,9 +239,12 @@ fn an_idle_connection_closes_silently_after_keep_alive() {
             "head",
             "end",
             "paused",
+            "= answering",
             "need-data",
+            "= idle",
             "timer keep-alive",
-            "closed"
+            "closed",
+            "= closed"
         ]
     );
 }
@@ -243,7 +271,8 @@ fn a_stalled_body_gets_408_unless_the_driver_holds_off() {
     assert!(p.log.ends_with(&[
         "timer request-body-idle".into(),
         "error 408".into(),
-        "closed".into()
+        "closed".into(),
+        "= closed".into()
     ]));
 }
 
@@ -280,9 +309,11 @@ fn an_unanswered_ping_closes_with_1011() {
     assert!(p.log.ends_with(&[
         "timer ws-ping".into(),
         "need-data".into(),
+        "= ws open".into(),
         "timer ws-pong".into(),
         "ws-error 1011".into(),
-        "closed".into()
+        "closed".into(),
+        "= closed".into()
     ]));
 }
 
@@ -310,12 +341,19 @@ fn a_close_without_an_answer_is_dropped_after_the_close_timeout() {
     assert_eq!(p.conn.poll_timeout(), Some(Instant::ZERO));
     p.conn.handle_timeout(p.now);
     assert_eq!(p.conn.poll_timeout(), Some(secs(8.0)));
-    p.flush();
+    p.events();
     p.take_wire();
     p.wait_until(secs(9.0));
     assert!(p.conn.wants_close());
     assert!(p.take_wire().is_empty());
-    assert!(p.log.ends_with(&["ws-error 1006".into(), "closed".into()]));
+    assert!(p.log.ends_with(&[
+        "need-data".into(),
+        "= ws closing".into(),
+        "timer ws-close".into(),
+        "ws-error 1006".into(),
+        "closed".into(),
+        "= closed".into()
+    ]));
 }
 
 #[test]
