@@ -2,6 +2,7 @@
 
 import signal
 import socket
+import os
 import subprocess
 import sys
 import textwrap
@@ -70,6 +71,39 @@ def test_error_into_a_closed_pipe_keeps_its_exit_code():
     )
     proc.stdout.close()
     assert proc.wait(timeout=10) == 2
+
+
+def test_check_config_validates_without_importing_the_app():
+    # The module does not exist: it is not imported.
+    r = run_cli("no_such_module_xyz:app", "--check-config", "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "configuration is valid\n"
+    line = assert_one_error_line(
+        run_cli("no_such_module_xyz:app", "--check-config", "--timeout-request-body=-1"),
+        "timeout-request-body",
+    )
+    assert "no_such_module_xyz" not in line
+
+
+def test_print_config_names_where_each_value_came_from(tmp_path):
+    settings = tmp_path / "cormorant.toml"
+    settings.write_text('workers = 3\naccess-log = true\nssl-keyfile-password = "hunter2"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "cormorant", "apps.pid:app", "--config", str(settings),
+         "--host", "0.0.0.0", "--print-config"],
+        cwd=TESTS_DIR, capture_output=True, text=True, timeout=10,
+        env={**os.environ, "CORMORANT_PORT": "9123"},
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert 'app = "apps.pid:app"  # command line' in lines
+    assert 'host = "0.0.0.0"  # command line' in lines
+    assert "port = 9123  # environment CORMORANT_PORT" in lines
+    assert f"workers = 3  # file {settings}" in lines
+    assert f"access-log = true  # file {settings}" in lines
+    assert "backlog = 2048  # default" in lines
+    assert f'ssl-keyfile-password = "***"  # file {settings}' in lines
+    assert "hunter2" not in r.stdout
 
 
 def test_bad_flag():

@@ -335,6 +335,90 @@ pub(crate) struct Cli {
     /// Write the server's pid to this file (removed at exit).
     #[arg(long, env = "CORMORANT_PID_FILE", value_name = "PATH")]
     pid_file: Option<String>,
+    /// Check the configuration (flags, environment, settings file) and
+    /// exit: 0 when it is valid, else one line and 2. The app is not
+    /// imported.
+    #[arg(long)]
+    pub(crate) check_config: bool,
+    /// Print the resolved configuration as settings-file lines, each with
+    /// where its value came from (command line, environment, file,
+    /// default), and exit. The app is not imported.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+}
+
+/// Where a setting's value came from.
+pub(crate) fn source_of(
+    field: &str,
+    matches: &clap::ArgMatches,
+    from_file: &[(String, String)],
+) -> String {
+    use clap::parser::ValueSource;
+    // A field is set by its flag, or by its `--no-` twin.
+    let ids = [
+        match field {
+            "target" => "app".to_owned(),
+            "loop" => "loop_impl".to_owned(),
+            f => f.to_owned(),
+        },
+        format!("no_{field}"),
+    ];
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut best = None;
+    for id in &ids {
+        let Ok(Some(source)) = matches.try_get_raw(id).map(|_| matches.value_source(id)) else {
+            continue;
+        };
+        let env = command
+            .get_arguments()
+            .find(|a| a.get_id() == id.as_str())
+            .and_then(|a| a.get_env())
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let described = match source {
+            ValueSource::CommandLine => "command line".to_owned(),
+            ValueSource::EnvVariable => match from_file.iter().find(|(e, _)| *e == env) {
+                Some((_, path)) => format!("file {path}"),
+                None => format!("environment {env}"),
+            },
+            _ => "default".to_owned(),
+        };
+        // What was given beats a default of the twin flag.
+        if best.is_none() || described != "default" {
+            best = Some(described);
+        }
+    }
+    best.unwrap_or_else(|| "default".to_owned())
+}
+
+/// The configuration as settings-file lines (`key = value`), sorted, each
+/// with the source of its value; unset options as comments.
+pub(crate) fn describe(
+    config: &ServerConfig,
+    matches: &clap::ArgMatches,
+    from_file: &[(String, String)],
+) -> String {
+    let serde_json::Value::Object(fields) = serde_json::to_value(config).unwrap_or_default() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (key, value) in fields {
+        let source = source_of(&key, matches, from_file);
+        // The settings file's names: the flags'.
+        let key = match key.as_str() {
+            "target" => "app".to_owned(),
+            k => k.replace('_', "-"),
+        };
+        if key.contains("password") && !value.is_null() {
+            out.push_str(&format!("{key} = \"***\"  # {source}\n"));
+        } else if value.is_null() {
+            out.push_str(&format!("# {key} is not set  ({source})\n"));
+        } else {
+            out.push_str(&format!("{key} = {value}  # {source}\n"));
+        }
+    }
+    out
 }
 
 impl Cli {

@@ -1,8 +1,6 @@
 //! The extension module `cormorant._cormorant`: the command line, `serve`,
 //! and the classes the Python package uses.
 
-use clap::Parser;
-
 /// Rust-side allocations (per-request state, hyper's and h2's buffers) go
 /// to mimalloc: its thread-local free lists beat glibc's bins for the many
 /// short-lived, mid-sized blocks a request makes. Python's own objects
@@ -18,13 +16,19 @@ use crate::{cli, config_file, console, proctitle, reload, supervisor, tls};
 /// Runs the `cormorant` command line; returns the process exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
-    if let Err(e) = apply_config_file(&argv) {
-        console::err(format_args!("error: {e}"));
-        return Ok(2);
-    }
+    let from_file = match apply_config_file(&argv) {
+        Ok(set) => set,
+        Err(e) => {
+            console::err(format_args!("error: {e}"));
+            return Ok(2);
+        }
+    };
     let args = std::iter::once("cormorant".to_owned()).chain(argv);
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = <cli::Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(args)
+        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
@@ -38,13 +42,38 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             return Ok(2);
         }
     };
+    if cli.check_config || cli.print_config {
+        let print = cli.print_config;
+        let config = cli.into_config();
+        if let Err(e) = check(&config) {
+            console::err(format_args!("error: {e}"));
+            return Ok(2);
+        }
+        if print {
+            console::out(cli::describe(&config, &matches, &from_file));
+        } else {
+            console::out("configuration is valid\n");
+        }
+        return Ok(0);
+    }
     serve_config(py, cli.into_config(), None)
+}
+
+/// Everything that can be checked before a worker starts: the values, and
+/// that the certificate and key load.
+fn check(config: &ServerConfig) -> Result<(), String> {
+    config.validate()?;
+    if let Some(settings) = config.tls_settings() {
+        tls::ServerTls::new(&settings).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Reads the configuration file (see [`config_file`]) into the environment
 /// variables the flags read, where they are not set already: so flags win
-/// over the environment, which wins over the file.
-fn apply_config_file(argv: &[String]) -> Result<(), String> {
+/// over the environment, which wins over the file. Returns the variables
+/// it set, each with the file's path.
+fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
     let explicit = argv
         .iter()
         .enumerate()
@@ -57,8 +86,9 @@ fn apply_config_file(argv: &[String]) -> Result<(), String> {
     let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
     let file = config_file::load(explicit.as_deref(), &cwd)?;
     let Some(path) = file.path else {
-        return Ok(());
+        return Ok(Vec::new());
     };
+    let mut set = Vec::new();
     let command = <cli::Cli as clap::CommandFactory>::command();
     for (key, value) in file.values {
         let arg = command.get_arguments().find(|a| {
@@ -75,9 +105,13 @@ fn apply_config_file(argv: &[String]) -> Result<(), String> {
             // Cormorant starts any thread, and nothing else in the process
             // reads or writes the environment concurrently.
             unsafe { std::env::set_var(env, &value) };
+            set.push((
+                env.to_string_lossy().into_owned(),
+                path.display().to_string(),
+            ));
         }
     }
-    Ok(())
+    Ok(set)
 }
 
 /// Logging for a process that watches workers (supervisor, reloader): it
@@ -114,16 +148,10 @@ fn serve(py: Python<'_>, config_json: &str, app: Option<Py<PyAny>>) -> PyResult<
 }
 
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
-    if let Err(e) = config.validate() {
+    // Certificate problems are reported once, before any worker starts.
+    if let Err(e) = check(&config) {
         console::err(format_args!("error: {e}"));
         return Ok(2);
-    }
-    // Certificate problems are reported once, before any worker starts.
-    if let Some(settings) = config.tls_settings() {
-        if let Err(e) = tls::ServerTls::new(&settings) {
-            console::err(format_args!("error: {e}"));
-            return Ok(2);
-        }
     }
     if config.reload && app.is_none() {
         if !setup_parent_logging(py, &config)? {
