@@ -1,8 +1,8 @@
 """The command line and the Python API."""
 
+import os
 import signal
 import socket
-import os
 import subprocess
 import sys
 import textwrap
