@@ -30,3 +30,4 @@ mod server;
 #[cfg(feature = "python")]
 mod supervisor;
 mod tls;
+mod worker_protocol;

@@ -211,6 +211,19 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("STOP_SIGNAL_GAP", supervisor::STOP_SIGNAL_GAP.as_secs_f64())?;
+    // The worker protocol (see `worker_protocol`), for `_worker.py`.
+    {
+        use crate::worker_protocol as wp;
+        m.add("ENV_WORKER_CONFIG", wp::ENV_CONFIG)?;
+        m.add("ENV_READY_FD", wp::ENV_READY_FD)?;
+        m.add("ENV_WORKER_ID", wp::ENV_WORKER_ID)?;
+        m.add("MSG_READY", pyo3::types::PyBytes::new(py, &[wp::MSG_READY]))?;
+        m.add(
+            "MSG_RECYCLE",
+            pyo3::types::PyBytes::new(py, &[wp::MSG_RECYCLE]),
+        )?;
+        m.add("WORKER_BOOT_ERROR", wp::WORKER_BOOT_ERROR)?;
+    }
     m.add("ClientDisconnected", py.get_type::<ClientDisconnected>())?;
     m.add("StartupError", py.get_type::<StartupError>())?;
     m.add_class::<bridge::worker::Worker>()?;

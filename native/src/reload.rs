@@ -20,9 +20,9 @@ use crate::bridge::StartupError;
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
 use crate::supervisor::log;
+use crate::worker_protocol::{ENV_CONFIG, WORKER_BOOT_ERROR};
 
 /// Exit code of a worker that could not boot (`cormorant._worker`).
-const WORKER_BOOT_ERROR: i32 = 3;
 /// Files always watched; `--reload-include` adds more.
 const DEFAULT_INCLUDES: &[&str] = &["*.py"];
 /// Files and directories never watched unless included explicitly: hidden
@@ -131,7 +131,7 @@ pub(crate) fn run(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
                 "-c",
                 "from cormorant._worker import worker_main; worker_main()",
             ])
-            .env("CORMORANT_WORKER_CONFIG", &child_json)
+            .env(ENV_CONFIG, &child_json)
             .spawn()
     };
 

@@ -43,14 +43,16 @@ use pyo3::prelude::*;
 use crate::bridge::StartupError;
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
+use crate::worker_protocol::{
+    ENV_CONFIG, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID, MSG_READY,
+    MSG_RECYCLE, WORKER_BOOT_ERROR,
+};
 
 /// A worker that dies within this long of starting (or before it is ready)
 /// counts as a crash at startup; this many in a row stop the server
 /// instead of looping forever.
 const CRASH_WINDOW: Duration = Duration::from_secs(2);
 const MAX_QUICK_CRASHES: u32 = 5;
-/// Exit code of a worker that could not boot (`cormorant._worker`).
-const WORKER_BOOT_ERROR: i32 = 3;
 /// How long a replacement may take to become ready before it is given up
 /// (the old worker keeps serving).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,10 +76,6 @@ const LIFESPAN_MARGIN: f64 = 5.0;
 /// connections. Workers without a supervisor apply the same gap
 /// (`_cormorant.STOP_SIGNAL_GAP`).
 pub(crate) const STOP_SIGNAL_GAP: Duration = Duration::from_secs(1);
-
-/// Control bytes a worker writes on its pipe.
-const MSG_READY: u8 = b'R';
-const MSG_RECYCLE: u8 = b'M';
 
 /// Logs through `cormorant.error` from a process that watches workers
 /// (the supervisor, the reloader); stderr if logging fails.
@@ -470,12 +468,12 @@ impl Supervisor {
             "-c",
             "from cormorant._worker import worker_main; worker_main()",
         ])
-        .env("CORMORANT_WORKER_CONFIG", json)
-        .env("CORMORANT_READY_FD", wfd.to_string())
-        .env("CORMORANT_WORKER_ID", id.to_string());
+        .env(ENV_CONFIG, json)
+        .env(ENV_READY_FD, wfd.to_string())
+        .env(ENV_WORKER_ID, id.to_string());
         if let Some(fd) = mfd {
-            cmd.env("CORMORANT_METRICS_FD", fd.to_string())
-                .env("CORMORANT_METRICS_SLOT", (id - 1).to_string());
+            cmd.env(ENV_METRICS_FD, fd.to_string())
+                .env(ENV_METRICS_SLOT, (id - 1).to_string());
         }
         // SAFETY: runs in the child between fork and exec; fcntl and prctl
         // are async-signal-safe and touch only the child. Every other

@@ -6,11 +6,17 @@ from typing import Any, Awaitable, Callable, Generator, Literal, Optional, final
 
 __all__ = [
     "ClientDisconnected",
+    "ENV_READY_FD",
+    "ENV_WORKER_CONFIG",
+    "ENV_WORKER_ID",
     "LifespanCtx",
+    "MSG_READY",
+    "MSG_RECYCLE",
     "Ready",
     "Request",
     "STOP_SIGNAL_GAP",
     "StartupError",
+    "WORKER_BOOT_ERROR",
     "Worker",
     "__version__",
     "cli_main",
@@ -20,6 +26,13 @@ __all__ = [
 
 __version__: str
 STOP_SIGNAL_GAP: float
+# The worker protocol (native/src/worker_protocol.rs).
+ENV_WORKER_CONFIG: str
+ENV_READY_FD: str
+ENV_WORKER_ID: str
+MSG_READY: bytes
+MSG_RECYCLE: bytes
+WORKER_BOOT_ERROR: int
 
 class ClientDisconnected(OSError):
     """send() was called after the client disconnected (ASGI HTTP spec 2.4)."""

@@ -502,16 +502,17 @@ def run(config_json: str, app: Any = None) -> int:
             loop.close()
 
 
-#: Exit code of a worker that could not boot (app import, bind or lifespan
-#: startup failed): the supervisor stops instead of respawning it.
-WORKER_BOOT_ERROR = 3
+#: The worker protocol is the extension's (native/src/worker_protocol.rs):
+#: the exit code of a worker that could not boot (the supervisor stops
+#: instead of respawning it), the control bytes, the environment names.
+WORKER_BOOT_ERROR = _cormorant.WORKER_BOOT_ERROR
 
 
-#: The write end of the pipe to the supervisor (``CORMORANT_READY_FD``):
-#: one byte READY once accepting, RECYCLE at --limit-max-requests.
+#: The write end of the pipe to the supervisor (``ENV_READY_FD``): one byte
+#: READY once accepting, RECYCLE at --limit-max-requests.
 _CONTROL_FD: int | None = None
-_MSG_READY = b"R"
-_MSG_RECYCLE = b"M"
+_MSG_READY = _cormorant.MSG_READY
+_MSG_RECYCLE = _cormorant.MSG_RECYCLE
 
 
 def _tell_supervisor(msg: bytes) -> bool:
@@ -527,9 +528,9 @@ def _tell_supervisor(msg: bytes) -> bool:
 def worker_main() -> None:
     """Entry point of a worker process started by the supervisor."""
     global _CONTROL_FD
-    config_json = os.environ.pop("CORMORANT_WORKER_CONFIG")
-    ready_fd = os.environ.pop("CORMORANT_READY_FD", None)
-    worker_id = os.environ.pop("CORMORANT_WORKER_ID", "?")
+    config_json = os.environ.pop(_cormorant.ENV_WORKER_CONFIG)
+    ready_fd = os.environ.pop(_cormorant.ENV_READY_FD, None)
+    worker_id = os.environ.pop(_cormorant.ENV_WORKER_ID, "?")
     if ready_fd is not None:
         _CONTROL_FD = int(ready_fd)
         os.set_inheritable(_CONTROL_FD, False)  # not for the app's subprocesses

@@ -152,8 +152,14 @@ impl Slot {
     /// The slot given by the supervisor in `CORMORANT_METRICS_FD` and
     /// `CORMORANT_METRICS_SLOT`, if any.
     pub(crate) fn from_env() -> Option<Self> {
-        let fd: RawFd = std::env::var("CORMORANT_METRICS_FD").ok()?.parse().ok()?;
-        let index: usize = std::env::var("CORMORANT_METRICS_SLOT").ok()?.parse().ok()?;
+        let fd: RawFd = std::env::var(crate::worker_protocol::ENV_METRICS_FD)
+            .ok()?
+            .parse()
+            .ok()?;
+        let index: usize = std::env::var(crate::worker_protocol::ENV_METRICS_SLOT)
+            .ok()?
+            .parse()
+            .ok()?;
         let region = Region::open(fd, MAX_SLOTS).ok()?;
         (index < region.slots()).then(|| Self::take(Arc::new(region), index))
     }
