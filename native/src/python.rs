@@ -136,6 +136,16 @@ fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool>
     }
 }
 
+/// Why `config_json` is not a configuration the server reads (an unknown
+/// setting, a value of the wrong type), or None. Nothing is validated
+/// beyond that, and nothing starts.
+#[pyfunction]
+fn config_errors(config_json: &str) -> Option<String> {
+    serde_json::from_str::<ServerConfig>(config_json)
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// Serves with a JSON configuration (the Python API's entry point).
 #[pyfunction]
 #[pyo3(signature = (config_json, app = None))]
@@ -232,6 +242,7 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::lifespan::LifespanCtx>()?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(serve, m)?)?;
+    m.add_function(wrap_pyfunction!(config_errors, m)?)?;
     m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
     Ok(())
 }
