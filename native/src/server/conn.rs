@@ -214,6 +214,10 @@ impl<S: Transport> Conn<S> {
             stopping = true;
             self.conn.shutdown(clock::now());
         }
+        // One timer for the connection's life, moved only when core's next
+        // deadline moves (a head trickling in keeps its deadline).
+        let timer = tokio::time::sleep_until(clock::deadline(None));
+        tokio::pin!(timer);
         loop {
             match self.conn.poll_event(clock::now()) {
                 Event::Http(h1::Event::NeedData) => {
@@ -221,11 +225,14 @@ impl<S: Transport> Conn<S> {
                         return;
                     }
                     let (deadline, timed) = self.next_deadline();
+                    if timed && timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
                     tokio::select! {
                         r = self.read() => if r.is_err() {
                             return;
                         },
-                        () = tokio::time::sleep_until(deadline), if timed => self.fire_timer(),
+                        () = &mut timer, if timed => self.fire_timer(),
                         _ = stop.changed(), if !stopping => {
                             stopping = true;
                             self.conn.shutdown(clock::now());
