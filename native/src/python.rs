@@ -157,6 +157,18 @@ fn serve(py: Python<'_>, config_json: &str, app: Option<Py<PyAny>>) -> PyResult<
     serve_config(py, config, app)
 }
 
+/// A watching process's result: a [`StartupError`] is one line and exit
+/// code 1, not a traceback.
+fn startup_error_is_exit_1(py: Python<'_>, r: PyResult<i32>) -> PyResult<i32> {
+    match r {
+        Err(e) if e.is_instance_of::<StartupError>(py) => {
+            console::err(format_args!("error: {}", e.value(py)));
+            Ok(1)
+        }
+        r => r,
+    }
+}
+
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
     // Certificate problems are reported once, before any worker starts.
     if let Err(e) = check(&config) {
@@ -170,28 +182,14 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
         if config.workers > 1 {
             console::err("warning: --reload serves with one worker; --workers is ignored");
         }
-        return match reload::run(py, &config) {
-            Ok(code) => Ok(code),
-            Err(e) if e.is_instance_of::<StartupError>(py) => {
-                console::err(format_args!("error: {}", e.value(py)));
-                Ok(1)
-            }
-            Err(e) => Err(e),
-        };
+        return startup_error_is_exit_1(py, reload::run(py, &config));
     }
     // Metrics are gathered by a supervisor, even for one worker.
     if app.is_none() && (config.needs_supervisor() || config.metrics) {
         if !setup_parent_logging(py, &config)? {
             return Ok(1);
         }
-        return match supervisor::supervise(py, &config) {
-            Ok(code) => Ok(code),
-            Err(e) if e.is_instance_of::<StartupError>(py) => {
-                console::err(format_args!("error: {}", e.value(py)));
-                Ok(1)
-            }
-            Err(e) => Err(e),
-        };
+        return startup_error_is_exit_1(py, supervisor::supervise(py, &config));
     }
     let json = serde_json::to_string(&config).map_err(|e| StartupError::new_err(e.to_string()))?;
     let worker = py.import("cormorant._worker")?;

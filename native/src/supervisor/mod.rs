@@ -1,7 +1,9 @@
 //! Several worker processes sharing one port. The supervisor never imports
 //! the application: it binds, starts the workers, replaces them (rolling
 //! restarts, recycling, crashes), adds and removes them on signals, and
-//! stops them.
+//! stops them. What to do and when is [`pool::Pool`]'s decision, a sans-IO
+//! policy machine tested on a virtual clock; this module is the process
+//! layer that feeds it what happened and carries out its actions.
 //!
 //! Signals: SIGTERM/SIGINT stop every worker gracefully; SIGHUP replaces
 //! every worker, one at a time; SIGTTIN adds a worker and SIGTTOU removes
@@ -29,6 +31,9 @@
 //! `--limit-max-requests` and wants to be replaced (it keeps serving until
 //! its replacement is ready).
 
+mod pool;
+
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -38,6 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cormorant_core::time::Instant as CoreInstant;
 use pyo3::prelude::*;
 
 use crate::bridge::StartupError;
@@ -45,37 +51,14 @@ use crate::config::ServerConfig;
 use crate::server::listener::Listener;
 use crate::worker_protocol::{
     ENV_CONFIG, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID, MSG_READY,
-    MSG_RECYCLE, WORKER_BOOT_ERROR,
+    MSG_RECYCLE,
 };
+use pool::{Action, Event, Exit, Policy, Pool, Sig, WorkerId};
 
-/// A worker that dies within this long of starting (or before it is ready)
-/// counts as a crash at startup; this many in a row stop the server
-/// instead of looping forever.
-const CRASH_WINDOW: Duration = Duration::from_secs(2);
-const MAX_QUICK_CRASHES: u32 = 5;
-/// How long a replacement may take to become ready before it is given up
-/// (the old worker keeps serving).
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often each worker's resident memory is sampled (`--workers-max-rss`).
-const RSS_INTERVAL: Duration = Duration::from_secs(1);
 /// Main loop period: reaction time to signals, control bytes and exits.
 const TICK: Duration = Duration::from_millis(20);
-/// SIGTTOU: after new connections are steered away from the socket being
-/// removed, handshakes already under way may still land on it; they take
-/// one round trip, so this is ample.
-const DRAIN_SETTLE: Duration = Duration::from_millis(200);
-/// SIGTTOU: the longest wait for the removed socket's queue to empty.
-const DRAIN_MAX: Duration = Duration::from_secs(10);
-/// Extra time after `--timeout-graceful-shutdown` for a worker's lifespan
-/// shutdown before it is killed.
-const LIFESPAN_MARGIN: f64 = 5.0;
 
-/// Stop signals closer together than this are copies of one stop request
-/// (the same group signal arriving twice, or two tools sending it); one
-/// this long after the first is a deliberate second request that drops
-/// connections. Workers without a supervisor apply the same gap
-/// (`_cormorant.STOP_SIGNAL_GAP`).
-pub(crate) const STOP_SIGNAL_GAP: Duration = Duration::from_secs(1);
+pub(crate) use pool::STOP_SIGNAL_GAP;
 
 /// Logs through `cormorant.error` from a process that watches workers
 /// (the supervisor, the reloader); stderr if logging fails.
@@ -91,56 +74,11 @@ pub(crate) fn log(level: &str, msg: &str) {
     });
 }
 
-/// Why a worker is being replaced (it appears in the log line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
-    Sighup,
-    MaxRequests,
-    Lifetime,
-    MaxRss,
-}
-
-impl Reason {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Sighup => "SIGHUP",
-            Self::MaxRequests => "max requests",
-            Self::Lifetime => "lifetime",
-            Self::MaxRss => "max rss",
-        }
-    }
-
-    /// The `reason` label of `cormorant_worker_restarts_total`.
-    fn label(self) -> &'static str {
-        match self {
-            Self::Sighup => "sighup",
-            Self::MaxRequests => "max_requests",
-            Self::Lifetime => "lifetime",
-            Self::MaxRss => "max_rss",
-        }
-    }
-
-    fn level(self) -> &'static str {
-        match self {
-            Self::MaxRss => "warning",
-            _ => "info",
-        }
-    }
-}
-
 /// One worker process.
 struct Proc {
     child: Child,
-    /// Worker number (the slot's, 1-based), for logs and process titles.
-    id: usize,
-    started: Instant,
     /// Read end of the control pipe (non-blocking); None after EOF.
     ctl: Option<File>,
-    ready: bool,
-    /// It reached `--limit-max-requests`.
-    wants_recycle: bool,
-    /// When `--workers-lifetime` asks for its replacement.
-    recycle_at: Option<Instant>,
 }
 
 impl Proc {
@@ -157,8 +95,8 @@ impl Proc {
         }
     }
 
-    /// Reads the control bytes the worker wrote since the last call.
-    fn poll_ctl(&mut self) {
+    /// The control bytes the worker wrote since the last call, as events.
+    fn poll_ctl(&mut self, id: WorkerId, events: &mut Vec<Event>) {
         let Some(ctl) = &mut self.ctl else { return };
         let mut buf = [0u8; 64];
         loop {
@@ -167,24 +105,24 @@ impl Proc {
                     self.ctl = None;
                     return;
                 }
-                Ok(n) => {
-                    for &b in &buf[..n] {
-                        match b {
-                            MSG_READY => self.ready = true,
-                            MSG_RECYCLE => self.wants_recycle = true,
-                            _ => {}
-                        }
-                    }
-                }
+                Ok(n) => events.extend(buf[..n].iter().filter_map(|&b| match b {
+                    MSG_READY => Some(Event::Ready(id)),
+                    MSG_RECYCLE => Some(Event::WantsRecycle(id)),
+                    _ => None,
+                })),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return, // WouldBlock: nothing more for now
             }
         }
     }
 
-    /// `Some(status)` once the process has exited.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+    /// How it ended, once it has.
+    fn exited(&mut self) -> Option<Exit> {
+        let status = self.child.try_wait().ok().flatten()?;
+        Some(Exit {
+            code: status.code(),
+            text: describe(status),
+        })
     }
 
     /// Resident set size in bytes, from /proc/<pid>/statm.
@@ -197,37 +135,21 @@ impl Proc {
     }
 }
 
-/// A worker position: its listening socket, the worker serving it, and the
-/// replacement being started.
-struct Slot {
-    listener: Arc<Listener>,
-    worker: Option<Proc>,
-    next: Option<(Proc, Reason)>,
-    /// A replacement is wanted, not yet started.
-    want: Option<Reason>,
-}
-
-/// A slot removed by SIGTTOU: its worker drains the socket's queue, then
-/// stops; the socket is closed once it has exited.
-struct Draining {
-    listener: Arc<Listener>,
-    worker: Option<Proc>,
-    since: Instant,
-    term_sent: bool,
-}
-
+/// The process layer: the pool's actions carried out on processes and
+/// sockets.
 struct Supervisor {
     config: ServerConfig,
     exe: String,
     /// One SO_REUSEPORT socket per slot (TCP), else one shared listener.
     reuse_port: bool,
-    slots: Vec<Slot>,
-    /// Old workers told to stop, waiting for them to exit.
-    retiring: Vec<Proc>,
-    draining: Vec<Draining>,
-    quick_crashes: u32,
-    rng: u64,
-    last_rss: Instant,
+    pool: Pool,
+    /// Each slot's socket, in slot order.
+    sockets: Vec<Arc<Listener>>,
+    /// The sockets of removed slots, kept until their worker has exited.
+    detached: HashMap<WorkerId, Arc<Listener>>,
+    procs: HashMap<WorkerId, Proc>,
+    /// Core's clock: the pool's times are offsets from this.
+    epoch: Instant,
     /// With `--metrics`: the workers' shared counters and our own.
     metrics: Option<Metrics>,
 }
@@ -325,47 +247,36 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     );
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()).rotate_left(32);
+    // One socket per worker, or the one shared listener for all.
+    let listeners: Vec<Arc<Listener>> = listeners.into_iter().map(Arc::new).collect();
+    let sockets = (0..config.workers)
+        .map(|i| listeners.get(i).unwrap_or(&listeners[0]).clone())
+        .collect();
+    let policy = Policy {
+        workers: config.workers,
+        respawn_failed: config.respawn_failed_workers,
+        max_requests: config.limit_max_requests,
+        max_requests_jitter: config.limit_max_requests_jitter,
+        lifetime: config.workers_lifetime.map(Duration::from_secs_f64),
+        max_rss: config.workers_max_rss.map(|m| m * 1024 * 1024),
+        graceful_timeout: config
+            .timeout_graceful_shutdown
+            .map(Duration::from_secs_f64),
+        reuse_port,
+    };
     let mut sup = Supervisor {
         config: config.clone(),
         exe,
         reuse_port,
-        slots: Vec::new(),
-        retiring: Vec::new(),
-        draining: Vec::new(),
-        quick_crashes: 0,
-        rng: seed ^ u64::from(std::process::id()).rotate_left(32) | 1,
-        last_rss: Instant::now(),
+        pool: Pool::new(policy, CoreInstant::ZERO, seed),
+        sockets,
+        detached: HashMap::new(),
+        procs: HashMap::new(),
+        epoch: Instant::now(),
         metrics: start_metrics(config).map_err(StartupError::new_err)?,
     };
-    let mut listeners = listeners.into_iter().map(Arc::new);
-    let mut shared = None;
-    for i in 0..config.workers {
-        // One socket per worker, or the one shared listener for all.
-        let listener = match (&shared, listeners.next()) {
-            (_, Some(l)) => {
-                shared = Some(l.clone());
-                l
-            }
-            (Some(l), None) => Arc::clone(l),
-            (None, None) => unreachable!("bind_all returns at least one listener"),
-        };
-        let worker = match sup.spawn(&listener, i + 1) {
-            Ok(w) => w,
-            Err(e) => {
-                sup.stop_all(term);
-                remove_pid_file(config);
-                return Err(StartupError::new_err(format!("cannot start worker: {e}")));
-            }
-        };
-        sup.slots.push(Slot {
-            listener,
-            worker: Some(worker),
-            next: None,
-            want: None,
-        });
-    }
-    sup.steer();
     let code = py.detach(|| sup.run(term, hup, ttin, ttou));
     drop(sup);
     crate::bridge::worker::remove_socket_file(config);
@@ -374,6 +285,14 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
 }
 
 impl Supervisor {
+    /// Now, on the pool's clock.
+    fn now(&self) -> CoreInstant {
+        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        CoreInstant::from_nanos(nanos)
+    }
+
+    /// Every tick: signals, control bytes and exits into the pool, its
+    /// deadlines, then its actions; until it says exit.
     fn run(
         &mut self,
         term: &AtomicUsize,
@@ -381,67 +300,141 @@ impl Supervisor {
         ttin: &AtomicUsize,
         ttou: &AtomicUsize,
     ) -> i32 {
-        let mut pending_ttin = 0;
+        let mut stops_seen = 0;
+        let mut events = Vec::new();
         loop {
-            if term.load(Ordering::Relaxed) > 0 {
-                self.stop_all(term);
-                return 0;
+            if let Some(code) = self.carry_out() {
+                return code;
+            }
+            // Several copies of a stop signal within one tick are one.
+            let stops = term.load(Ordering::Relaxed);
+            if stops > stops_seen {
+                stops_seen = stops;
+                events.push(Event::Stop);
             }
             if hup.swap(0, Ordering::Relaxed) > 0 {
-                log("info", "SIGHUP: replacing every worker, one at a time");
-                for slot in &mut self.slots {
-                    slot.want = Some(Reason::Sighup);
+                events.push(Event::Reload);
+            }
+            events.extend((0..ttin.swap(0, Ordering::Relaxed)).map(|_| Event::Add));
+            events.extend((0..ttou.swap(0, Ordering::Relaxed)).map(|_| Event::Remove));
+            let mut ids: Vec<WorkerId> = self.procs.keys().copied().collect();
+            ids.sort_unstable();
+            for id in ids {
+                let Some(p) = self.procs.get_mut(&id) else {
+                    continue;
+                };
+                p.poll_ctl(id, &mut events);
+                if let Some(exit) = p.exited() {
+                    self.procs.remove(&id);
+                    events.push(Event::Exited(id, exit));
                 }
             }
-            pending_ttin += ttin.swap(0, Ordering::Relaxed);
-            // A new socket joins the SO_REUSEPORT group at the end: wait
-            // until removed sockets are closed so indices stay in slot
-            // order (see `steer`).
-            while pending_ttin > 0 && self.draining.is_empty() {
-                pending_ttin -= 1;
-                self.add_slot();
+            let now = self.now();
+            for event in events.drain(..) {
+                self.pool.handle(event, now);
             }
-            for _ in 0..ttou.swap(0, Ordering::Relaxed) {
-                self.remove_slot();
+            self.pool.handle_timeout(now);
+            if let Some(code) = self.carry_out() {
+                return code;
             }
-            for i in 0..self.slots.len() {
-                if let Err(code) = self.check_slot(i) {
-                    self.stop_all(term);
-                    return code;
-                }
-            }
-            self.retiring.retain_mut(|p| match p.exited() {
-                Some(status) => {
-                    log(
-                        "debug",
-                        &format!("old worker {} (pid {}) exited ({status})", p.id, p.pid()),
-                    );
-                    false
-                }
-                None => true,
-            });
-            self.check_draining();
-            self.check_recycling();
             if let Some((_, counts)) = &self.metrics {
-                counts.lock().unwrap_or_else(|e| e.into_inner()).workers = self.slots.len();
+                counts.lock().unwrap_or_else(|e| e.into_inner()).workers = self.pool.workers();
             }
-            // One rolling replacement at a time: starting Python and the
-            // app costs CPU the serving workers need.
-            if self.slots.iter().all(|s| s.next.is_none()) {
-                if let Some(i) = self
-                    .slots
-                    .iter()
-                    .position(|s| s.want.is_some() && s.worker.as_ref().is_some_and(|w| w.ready))
-                {
-                    self.start_replacement(i);
-                }
-            }
-            std::thread::sleep(TICK);
+            // A tick, or less when one of the pool's deadlines comes sooner.
+            let due = self.pool.poll_timeout().map_or(TICK, |at| {
+                at.saturating_duration_since(self.now()).min(TICK)
+            });
+            std::thread::sleep(due);
         }
     }
 
-    /// Starts a worker for `listener`.
-    fn spawn(&mut self, listener: &Listener, id: usize) -> std::io::Result<Proc> {
+    /// Carries out every action the pool has queued (feeding back what
+    /// they produce); `Some(code)` when it is time to exit.
+    fn carry_out(&mut self) -> Option<i32> {
+        while let Some(action) = self.pool.poll_action() {
+            let now = self.now();
+            match action {
+                Action::Spawn {
+                    worker,
+                    slot,
+                    max_requests,
+                } => match self.spawn(slot, max_requests) {
+                    Ok(p) => {
+                        self.pool.set_pid(worker, p.pid());
+                        self.procs.insert(worker, p);
+                    }
+                    Err(e) => self
+                        .pool
+                        .handle(Event::SpawnFailed(worker, e.to_string()), now),
+                },
+                Action::Signal(id, sig) => {
+                    if let Some(p) = self.procs.get(&id) {
+                        p.signal(match sig {
+                            Sig::Term => libc::SIGTERM,
+                            Sig::Quit => libc::SIGQUIT,
+                        });
+                    }
+                }
+                Action::Kill(id) => {
+                    if let Some(mut p) = self.procs.remove(&id) {
+                        let _ = p.child.kill();
+                        let _ = p.child.wait();
+                    }
+                }
+                Action::OpenSlot(slot) => {
+                    let event = match self.open_socket() {
+                        Ok(l) => {
+                            self.sockets.push(l);
+                            Event::SlotOpened(slot)
+                        }
+                        Err(e) => Event::SlotFailed(slot, e),
+                    };
+                    self.pool.handle(event, now);
+                }
+                Action::DetachSocket { slot, worker } => {
+                    if slot + 1 == self.sockets.len() {
+                        if let Some(l) = self.sockets.pop() {
+                            self.detached.insert(worker, l);
+                        }
+                    }
+                }
+                Action::CloseSocket(worker) => drop(self.detached.remove(&worker)),
+                Action::Steer(n) => self.steer(n),
+                Action::SampleRss(id) => {
+                    if let Some(rss) = self.procs.get(&id).and_then(Proc::rss) {
+                        self.pool.handle(Event::Rss(id, rss), now);
+                    }
+                }
+                Action::ProbeQueue(id) => {
+                    let len = self
+                        .detached
+                        .get(&id)
+                        .and_then(|l| accept_queue_len(l.raw_fd()));
+                    self.pool.handle(Event::QueueLen(id, len), now);
+                }
+                Action::CountRestart(reason) => count_restart(&self.metrics, reason),
+                Action::Log(level, msg) => log(level.as_str(), &msg),
+                Action::Exit(code) => {
+                    // Killed or gone: reap whatever is left.
+                    for (_, mut p) in self.procs.drain() {
+                        let _ = p.child.kill();
+                        let _ = p.child.wait();
+                    }
+                    return Some(code);
+                }
+            }
+        }
+        None
+    }
+
+    /// Starts a worker on slot `slot`'s socket.
+    fn spawn(&mut self, slot: usize, max_requests: Option<u64>) -> std::io::Result<Proc> {
+        let listener = self
+            .sockets
+            .get(slot)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("no socket for the slot"))?;
+        let id = slot + 1;
         let mut cfg = self.config.clone();
         cfg.workers = 1;
         cfg.fd = Some(listener.raw_fd());
@@ -449,13 +442,9 @@ impl Supervisor {
         cfg.pid_file = None;
         cfg.workers_lifetime = None;
         cfg.workers_max_rss = None;
-        // Each worker gets its own limit so they do not all recycle at once.
-        let jitter = cfg.limit_max_requests_jitter;
+        // The pool chose this worker's limit (the jitter applied).
         cfg.limit_max_requests_jitter = 0;
-        if jitter > 0 {
-            let r = self.random() % (jitter + 1);
-            cfg.limit_max_requests = cfg.limit_max_requests.map(|n| n + r);
-        }
+        cfg.limit_max_requests = max_requests;
         let json = serde_json::to_string(&cfg).map_err(std::io::Error::other)?;
         let (ctl_read, ctl_write) = pipe()?;
         let lfd = listener.raw_fd();
@@ -494,382 +483,38 @@ impl Supervisor {
         }
         let child = cmd.spawn()?;
         drop(ctl_write);
-        let started = Instant::now();
-        let recycle_at = self.config.workers_lifetime.map(|l| {
-            // Up to 10% later, so workers started together drift apart.
-            let jitter = (self.random() % 1000) as f64 / 10_000.0;
-            started + Duration::from_secs_f64(l * (1.0 + jitter))
-        });
         Ok(Proc {
             child,
-            id,
-            started,
             ctl: Some(ctl_read),
-            ready: false,
-            wants_recycle: false,
-            recycle_at,
         })
     }
 
-    fn random(&mut self) -> u64 {
-        // xorshift64: spreading limits needs no better.
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x
+    /// SIGTTIN: a socket for one more worker (a new SO_REUSEPORT socket on
+    /// the same port, or the shared listener).
+    fn open_socket(&self) -> Result<Arc<Listener>, String> {
+        let first = self.sockets.first().ok_or("no socket")?;
+        if !self.reuse_port {
+            return Ok(first.clone());
+        }
+        let mut same_port = self.config.clone();
+        same_port.port = first.tcp_port().unwrap_or(self.config.port);
+        Listener::bind_reuse_port(&same_port, true)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
     }
 
-    /// Reads control bytes, promotes a ready replacement, and handles
-    /// exits. `Err(code)` stops the server.
-    fn check_slot(&mut self, i: usize) -> Result<(), i32> {
-        let slot = &mut self.slots[i];
-        if let Some(w) = &mut slot.worker {
-            w.poll_ctl();
-            if w.wants_recycle && slot.want.is_none() && slot.next.is_none() {
-                w.wants_recycle = false;
-                slot.want = Some(Reason::MaxRequests);
-            }
-        }
-        // The replacement: ready, dead, or too slow.
-        if let Some((next, reason)) = &mut slot.next {
-            next.poll_ctl();
-            let reason = *reason;
-            if next.ready {
-                let (next, _) = slot.next.take().expect("checked above");
-                match slot.worker.take() {
-                    Some(old) => {
-                        old.signal(libc::SIGTERM);
-                        log(
-                            reason.level(),
-                            &format!(
-                                "worker {} (pid {}) replaced by pid {} ({})",
-                                old.id,
-                                old.pid(),
-                                next.pid(),
-                                reason.as_str()
-                            ),
-                        );
-                        self.retiring.push(old);
-                    }
-                    None => log(
-                        reason.level(),
-                        &format!(
-                            "worker {} (pid {}) is ready ({})",
-                            next.id,
-                            next.pid(),
-                            reason.as_str()
-                        ),
-                    ),
-                }
-                slot.worker = Some(next);
-                count_restart(&self.metrics, reason.label());
-            } else if let Some(status) = next.exited() {
-                let pid = next.pid();
-                slot.next = None;
-                log(
-                    "error",
-                    &format!(
-                        "the replacement of worker {} (pid {pid}) exited before it was ready \
-                         ({status}); keeping the old worker",
-                        i + 1
-                    ),
-                );
-                self.keep_old_worker(i);
-            } else if next.started.elapsed() > READY_TIMEOUT {
-                let _ = next.child.kill();
-                let _ = next.child.wait();
-                log(
-                    "error",
-                    &format!(
-                        "the replacement of worker {} was not ready after {} s; keeping the \
-                         old worker",
-                        i + 1,
-                        READY_TIMEOUT.as_secs()
-                    ),
-                );
-                self.slots[i].next = None;
-                self.keep_old_worker(i);
-            }
-        }
-        let slot = &mut self.slots[i];
-        let Some(w) = &mut slot.worker else {
-            return self.respawn(i);
-        };
-        let Some(status) = w.exited() else {
-            return Ok(());
-        };
-        let pid = w.pid();
-        let lived = w.started.elapsed();
-        let was_ready = w.ready;
-        slot.worker = None;
-        if status.code() == Some(WORKER_BOOT_ERROR) {
-            // The worker said why on stderr; respawning cannot help.
-            log(
-                "critical",
-                &format!(
-                    "worker {} (pid {pid}) failed to boot; stopping the server",
-                    i + 1
-                ),
-            );
-            return Err(1);
-        }
-        if status.success() {
-            log(
-                "info",
-                &format!("worker {} (pid {pid}) exited; starting a new one", i + 1),
-            );
-            count_restart(&self.metrics, "exited");
-            self.quick_crashes = 0;
-        } else {
-            count_restart(&self.metrics, "crashed");
-            if !self.config.respawn_failed_workers {
-                log(
-                    "critical",
-                    &format!(
-                        "worker {} (pid {pid}) died ({}) and --respawn-failed-workers is off; \
-                         stopping the server",
-                        i + 1,
-                        describe(status)
-                    ),
-                );
-                return Err(1);
-            }
-            if lived < CRASH_WINDOW || !was_ready {
-                self.quick_crashes += 1;
-            } else {
-                self.quick_crashes = 0;
-            }
-            if self.quick_crashes >= MAX_QUICK_CRASHES {
-                log(
-                    "critical",
-                    &format!(
-                        "workers keep dying right after they start ({} in a row); stopping \
-                         the server",
-                        self.quick_crashes
-                    ),
-                );
-                return Err(1);
-            }
-            log(
-                "warning",
-                &format!(
-                    "worker {} (pid {pid}) died ({}); starting a new one (crashed)",
-                    i + 1,
-                    describe(status)
-                ),
-            );
-        }
-        self.respawn(i)
-    }
-
-    /// A slot without a worker gets a new one, unless a replacement is
-    /// already starting (it takes over when ready). Until the new worker
-    /// accepts, the socket's queue waits for it.
-    fn respawn(&mut self, i: usize) -> Result<(), i32> {
-        if self.slots[i].next.is_some() {
-            return Ok(());
-        }
-        let listener = self.slots[i].listener.clone();
-        match self.spawn(&listener, i + 1) {
-            Ok(p) => {
-                self.slots[i].worker = Some(p);
-                Ok(())
-            }
-            Err(e) => {
-                log("critical", &format!("cannot start worker: {e}"));
-                Err(1)
-            }
-        }
-    }
-
-    /// A replacement failed: the old worker stays, and is not asked to be
-    /// replaced again for the same reason right away.
-    fn keep_old_worker(&mut self, i: usize) {
-        let lifetime = self.config.workers_lifetime;
-        let slot = &mut self.slots[i];
-        slot.want = None;
-        if let (Some(w), Some(l)) = (&mut slot.worker, lifetime) {
-            w.recycle_at = Some(Instant::now() + Duration::from_secs_f64(l));
-        }
-    }
-
-    fn start_replacement(&mut self, i: usize) {
-        let Some(reason) = self.slots[i].want.take() else {
-            return;
-        };
-        let listener = self.slots[i].listener.clone();
-        let old = self.slots[i].worker.as_ref().map_or(0, Proc::pid);
-        log(
-            reason.level(),
-            &format!(
-                "{}: starting a replacement for worker {} (pid {old})",
-                reason.as_str(),
-                i + 1
-            ),
-        );
-        match self.spawn(&listener, i + 1) {
-            Ok(p) => self.slots[i].next = Some((p, reason)),
-            Err(e) => log("error", &format!("cannot start a replacement worker: {e}")),
-        }
-    }
-
-    /// `--workers-lifetime` and `--workers-max-rss`.
-    fn check_recycling(&mut self) {
-        let now = Instant::now();
-        let sample_rss =
-            self.config.workers_max_rss.is_some() && now - self.last_rss >= RSS_INTERVAL;
-        if sample_rss {
-            self.last_rss = now;
-        }
-        let max_rss = self.config.workers_max_rss.unwrap_or(0) * 1024 * 1024;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(w) = &slot.worker else { continue };
-            if !w.ready || slot.want.is_some() || slot.next.is_some() {
-                continue;
-            }
-            if w.recycle_at.is_some_and(|t| now >= t) {
-                slot.want = Some(Reason::Lifetime);
-            } else if sample_rss {
-                if let Some(rss) = w.rss().filter(|&r| r > max_rss) {
-                    log(
-                        "warning",
-                        &format!(
-                            "worker {} (pid {}) uses {} MiB, above --workers-max-rss {}",
-                            i + 1,
-                            w.pid(),
-                            rss / (1024 * 1024),
-                            max_rss / (1024 * 1024)
-                        ),
-                    );
-                    slot.want = Some(Reason::MaxRss);
-                }
-            }
-        }
-    }
-
-    /// SIGTTIN: one more worker, on a new SO_REUSEPORT socket (or the
-    /// shared listener).
-    fn add_slot(&mut self) {
-        let listener = if self.reuse_port {
-            let mut same_port = self.config.clone();
-            same_port.port = self.slots[0]
-                .listener
-                .tcp_port()
-                .unwrap_or(self.config.port);
-            match Listener::bind_reuse_port(&same_port, true) {
-                Ok(l) => Arc::new(l),
-                Err(e) => {
-                    log("error", &format!("SIGTTIN: cannot add a worker: {e}"));
-                    return;
-                }
-            }
-        } else {
-            self.slots[0].listener.clone()
-        };
-        let id = self.slots.len() + 1;
-        match self.spawn(&listener, id) {
-            Ok(p) => {
-                self.slots.push(Slot {
-                    listener,
-                    worker: Some(p),
-                    next: None,
-                    want: None,
-                });
-                self.steer();
-                log(
-                    "info",
-                    &format!("SIGTTIN: adding worker {id} (now {id} workers)"),
-                );
-            }
-            Err(e) => log("error", &format!("SIGTTIN: cannot start a worker: {e}")),
-        }
-    }
-
-    /// SIGTTOU: removes the last worker without losing a connection.
-    ///
-    /// Closing a SO_REUSEPORT socket resets the connections queued on it,
-    /// and the kernel keeps queueing new ones on it as long as it listens.
-    /// So first the group's steering program stops sending new connections
-    /// to it; its worker keeps accepting until the queue is empty (and
-    /// handshakes begun before the switch have completed); only then does
-    /// it get SIGTERM, and the socket is closed after it has exited.
-    fn remove_slot(&mut self) {
-        if self.slots.len() <= 1 {
-            log("warning", "SIGTTOU: already down to one worker");
-            return;
-        }
-        let Some(slot) = self.slots.pop() else { return };
-        self.steer();
-        if let Some((next, _)) = slot.next {
-            next.signal(libc::SIGTERM);
-            self.retiring.push(next);
-        }
-        let id = self.slots.len() + 1;
-        log(
-            "info",
-            &format!(
-                "SIGTTOU: removing worker {id} (now {} workers)",
-                self.slots.len()
-            ),
-        );
-        self.draining.push(Draining {
-            listener: slot.listener,
-            worker: slot.worker,
-            since: Instant::now(),
-            // A shared listener stays open: the worker can stop at once.
-            term_sent: false,
-        });
-        let reuse_port = self.reuse_port;
-        if let Some(d) = self.draining.last_mut() {
-            if !reuse_port {
-                if let Some(w) = &d.worker {
-                    w.signal(libc::SIGTERM);
-                }
-                d.term_sent = true;
-            }
-        }
-    }
-
-    fn check_draining(&mut self) {
-        self.draining.retain_mut(|d| {
-            let Some(w) = &mut d.worker else {
-                return false;
-            };
-            if !d.term_sent {
-                let waited = d.since.elapsed();
-                if waited >= DRAIN_SETTLE
-                    && (accept_queue_len(d.listener.raw_fd()) == Some(0) || waited > DRAIN_MAX)
-                {
-                    w.signal(libc::SIGTERM);
-                    d.term_sent = true;
-                }
-                return true;
-            }
-            if let Some(status) = w.exited() {
-                log(
-                    "info",
-                    &format!("worker {} (pid {}) stopped ({status})", w.id, w.pid()),
-                );
-                return false; // drops (closes) the listener
-            }
-            true
-        });
-    }
-
-    /// Points the SO_REUSEPORT group's steering program at the sockets of
-    /// the current slots. The kernel numbers a group's sockets in the order
-    /// they joined and closing the last one renumbers nothing, so index i
-    /// is slot i: we only ever add at the end and remove the last slot.
-    fn steer(&self) {
+    /// Points the SO_REUSEPORT group's steering program at the first `n`
+    /// sockets. The kernel numbers a group's sockets in the order they
+    /// joined and closing the last one renumbers nothing, so index i is
+    /// slot i: the pool only ever adds at the end and removes the last slot.
+    fn steer(&self, n: usize) {
         if !self.reuse_port {
             return;
         }
-        let Some(first) = self.slots.first() else {
+        let Some(first) = self.sockets.first() else {
             return;
         };
-        if let Err(e) = attach_steering(first.listener.raw_fd(), self.slots.len() as u32) {
+        if let Err(e) = attach_steering(first.raw_fd(), n as u32) {
             log(
                 "warning",
                 &format!(
@@ -877,68 +522,6 @@ impl Supervisor {
                      worker may reset connections queued on its socket"
                 ),
             );
-        }
-    }
-
-    /// SIGTERM to every worker, then SIGKILL to those still alive after the
-    /// graceful timeout plus a margin for their lifespan shutdown. A second
-    /// stop request at least [`STOP_SIGNAL_GAP`] after the first becomes
-    /// SIGQUIT, on which the workers drop their connections at once; copies
-    /// of the first one change nothing.
-    fn stop_all(&mut self, term: &AtomicUsize) {
-        let mut procs: Vec<Proc> = Vec::new();
-        for slot in self.slots.drain(..) {
-            procs.extend(slot.worker);
-            procs.extend(slot.next.map(|(p, _)| p));
-        }
-        procs.append(&mut self.retiring);
-        for d in self.draining.drain(..) {
-            procs.extend(d.worker);
-        }
-        for p in &procs {
-            p.signal(libc::SIGTERM);
-        }
-        let mut seen = term.load(Ordering::Relaxed);
-        let first = Instant::now();
-        let mut escalated = false;
-        let deadline = self
-            .config
-            .timeout_graceful_shutdown
-            .map(|g| Instant::now() + Duration::from_secs_f64(g + LIFESPAN_MARGIN));
-        loop {
-            procs.retain_mut(|p| p.exited().is_none());
-            if procs.is_empty() {
-                return;
-            }
-            let now_seen = term.load(Ordering::Relaxed);
-            if now_seen > seen {
-                seen = now_seen;
-                if !escalated && first.elapsed() >= STOP_SIGNAL_GAP {
-                    escalated = true;
-                    log(
-                        "warning",
-                        "second stop signal: workers close every connection now",
-                    );
-                    for p in &procs {
-                        p.signal(libc::SIGQUIT);
-                    }
-                }
-            }
-            if deadline.is_some_and(|d| Instant::now() > d) {
-                log(
-                    "warning",
-                    &format!(
-                        "killing {} worker(s) that did not stop in time",
-                        procs.len()
-                    ),
-                );
-                for p in &mut procs {
-                    let _ = p.child.kill();
-                    let _ = p.child.wait();
-                }
-                return;
-            }
-            std::thread::sleep(TICK);
         }
     }
 }

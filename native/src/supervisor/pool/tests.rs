@@ -1,0 +1,363 @@
+//! Every policy of the pool on a virtual clock: events in, actions out.
+
+use super::*;
+
+fn policy(workers: usize) -> Policy {
+    Policy {
+        workers,
+        respawn_failed: true,
+        max_requests: None,
+        max_requests_jitter: 0,
+        lifetime: None,
+        max_rss: None,
+        graceful_timeout: None,
+        reuse_port: true,
+    }
+}
+
+fn at(secs: f64) -> Instant {
+    Instant::ZERO + Duration::from_secs_f64(secs)
+}
+
+fn exit(code: i32) -> Exit {
+    Exit {
+        code: Some(code),
+        text: format!("exit status: {code}"),
+    }
+}
+
+/// A pool and the clock the test moves.
+struct Sim {
+    pool: Pool,
+    now: Instant,
+}
+
+impl Sim {
+    fn new(policy: Policy) -> (Self, Vec<Action>) {
+        let mut sim = Self {
+            pool: Pool::new(policy, Instant::ZERO, 42),
+            now: Instant::ZERO,
+        };
+        let first = quiet(sim.take());
+        (sim, first)
+    }
+
+    fn take(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.pool.poll_action()).collect()
+    }
+
+    /// `event` at `secs`; the actions that follow, without log lines.
+    fn ev(&mut self, secs: f64, event: Event) -> Vec<Action> {
+        self.now = at(secs);
+        self.pool.handle(event, self.now);
+        quiet(self.take())
+    }
+
+    /// The clock moves to `secs`; what the deadlines due by then cause.
+    fn tick(&mut self, secs: f64) -> Vec<Action> {
+        self.now = at(secs);
+        self.pool.handle_timeout(self.now);
+        quiet(self.take())
+    }
+
+    /// Marks every listed worker ready.
+    fn ready(&mut self, secs: f64, ids: &[WorkerId]) {
+        for &id in ids {
+            self.ev(secs, Event::Ready(id));
+        }
+    }
+}
+
+/// A pool of `n` workers, all ready at 0.1 s.
+fn ready_pool(n: usize) -> Sim {
+    let (mut sim, _) = Sim::new(policy(n));
+    let ids: Vec<WorkerId> = (1..=n as WorkerId).collect();
+    sim.ready(0.1, &ids);
+    sim
+}
+
+fn quiet(actions: Vec<Action>) -> Vec<Action> {
+    actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Log(..)))
+        .collect()
+}
+
+fn spawn(worker: WorkerId, slot: usize) -> Action {
+    Action::Spawn {
+        worker,
+        slot,
+        max_requests: None,
+    }
+}
+
+#[test]
+fn starts_one_worker_per_slot_and_steers_to_them() {
+    let (_, first) = Sim::new(policy(2));
+    assert_eq!(first, [spawn(1, 0), spawn(2, 1), Action::Steer(2)]);
+}
+
+#[test]
+fn a_worker_that_dies_is_replaced_and_a_crash_loop_stops_the_server() {
+    let mut sim = ready_pool(2);
+    // A crash long after start: replaced, the count of quick crashes reset.
+    assert_eq!(
+        sim.ev(10.0, Event::Exited(1, exit(1))),
+        [Action::CountRestart("crashed"), spawn(3, 0)]
+    );
+    // Workers that die right after starting, five in a row: stop.
+    let mut id = 3;
+    for n in 1..MAX_QUICK_CRASHES {
+        let got = sim.ev(10.0 + f64::from(n) * 0.1, Event::Exited(id, exit(1)));
+        id += 1;
+        assert_eq!(got, [Action::CountRestart("crashed"), spawn(id, 0)], "{n}");
+    }
+    let got = sim.ev(11.0, Event::Exited(id, exit(1)));
+    assert_eq!(
+        got,
+        [
+            Action::CountRestart("crashed"),
+            Action::Signal(2, Sig::Term)
+        ]
+    );
+    assert_eq!(sim.ev(11.5, Event::Exited(2, exit(0))), [Action::Exit(1)]);
+}
+
+#[test]
+fn a_worker_that_could_not_boot_stops_the_server_at_once() {
+    let (mut sim, _) = Sim::new(policy(2));
+    let got = sim.ev(0.5, Event::Exited(1, exit(WORKER_BOOT_ERROR)));
+    assert_eq!(got, [Action::Signal(2, Sig::Term)]);
+    assert_eq!(sim.ev(0.6, Event::Exited(2, exit(0))), [Action::Exit(1)]);
+}
+
+#[test]
+fn without_respawn_a_crash_stops_the_server_but_a_clean_exit_does_not() {
+    let mut p = policy(1);
+    p.respawn_failed = false;
+    let (mut sim, _) = Sim::new(p);
+    sim.ready(0.1, &[1]);
+    assert_eq!(
+        sim.ev(5.0, Event::Exited(1, exit(0))),
+        [Action::CountRestart("exited"), spawn(2, 0)]
+    );
+    sim.ready(5.1, &[2]);
+    assert_eq!(
+        sim.ev(9.0, Event::Exited(2, exit(1))),
+        [Action::CountRestart("crashed"), Action::Exit(1)]
+    );
+}
+
+#[test]
+fn a_rolling_restart_replaces_one_worker_at_a_time_in_slot_order() {
+    let mut sim = ready_pool(3);
+    assert_eq!(sim.ev(5.0, Event::Reload), [spawn(4, 0)]);
+    // The old worker gets SIGTERM only once its replacement is ready; then
+    // the next slot's replacement starts.
+    assert_eq!(
+        sim.ev(6.0, Event::Ready(4)),
+        [
+            Action::Signal(1, Sig::Term),
+            Action::CountRestart("sighup"),
+            spawn(5, 1)
+        ]
+    );
+    assert_eq!(sim.ev(6.5, Event::Exited(1, exit(0))), []);
+    assert_eq!(
+        sim.ev(7.0, Event::Ready(5)),
+        [
+            Action::Signal(2, Sig::Term),
+            Action::CountRestart("sighup"),
+            spawn(6, 2)
+        ]
+    );
+    assert_eq!(
+        sim.ev(8.0, Event::Ready(6)),
+        [Action::Signal(3, Sig::Term), Action::CountRestart("sighup")]
+    );
+    assert_eq!(sim.tick(100.0), []);
+}
+
+#[test]
+fn a_replacement_that_fails_leaves_the_old_worker_serving() {
+    let mut sim = ready_pool(1);
+    assert_eq!(sim.ev(1.0, Event::Reload), [spawn(2, 0)]);
+    // Dies before it is ready: the old worker stays, no new attempt.
+    assert_eq!(sim.ev(2.0, Event::Exited(2, exit(1))), []);
+    assert_eq!(sim.tick(3.0), []);
+    // Never ready: killed after READY_TIMEOUT.
+    assert_eq!(sim.ev(4.0, Event::Reload), [spawn(3, 0)]);
+    assert_eq!(sim.pool.poll_timeout(), Some(at(4.0) + READY_TIMEOUT));
+    assert_eq!(sim.tick(63.9), []);
+    assert_eq!(sim.tick(64.0), [Action::Kill(3)]);
+    assert_eq!(sim.pool.workers(), 1);
+}
+
+#[test]
+fn max_requests_jitter_stays_within_its_bounds_and_spreads() {
+    let mut p = policy(64);
+    p.max_requests = Some(100);
+    p.max_requests_jitter = 10;
+    let (_, first) = Sim::new(p);
+    let limits: Vec<u64> = first
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { max_requests, .. } => *max_requests,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(limits.len(), 64);
+    assert!(limits.iter().all(|n| (100..=110).contains(n)), "{limits:?}");
+    let distinct: std::collections::BTreeSet<_> = limits.iter().collect();
+    assert!(distinct.len() >= 5, "{distinct:?}");
+}
+
+#[test]
+fn a_worker_at_max_requests_is_replaced() {
+    let mut sim = ready_pool(1);
+    assert_eq!(sim.ev(3.0, Event::WantsRecycle(1)), [spawn(2, 0)]);
+    assert_eq!(
+        sim.ev(4.0, Event::Ready(2)),
+        [
+            Action::Signal(1, Sig::Term),
+            Action::CountRestart("max_requests")
+        ]
+    );
+}
+
+#[test]
+fn lifetime_recycling_comes_within_ten_percent_of_the_lifetime() {
+    let mut p = policy(8);
+    p.lifetime = Some(Duration::from_secs(100));
+    let (mut sim, _) = Sim::new(p);
+    sim.ready(0.0, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let first = sim.pool.poll_timeout().expect("a recycling deadline");
+    assert!(first >= at(100.0) && first <= at(110.0), "{first:?}");
+    assert_eq!(sim.tick(99.9), []);
+    let got = sim.tick(110.0);
+    // Due, all of them; one replacement at a time.
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], Action::Spawn { worker: 9, .. }));
+}
+
+#[test]
+fn a_worker_above_max_rss_is_replaced() {
+    let mut p = policy(2);
+    p.max_rss = Some(100 << 20);
+    let (mut sim, _) = Sim::new(p);
+    sim.ready(0.1, &[1, 2]);
+    assert_eq!(sim.tick(1.0), [Action::SampleRss(1), Action::SampleRss(2)]);
+    assert_eq!(sim.ev(1.0, Event::Rss(1, 50 << 20)), []);
+    assert_eq!(sim.ev(1.0, Event::Rss(2, 150 << 20)), [spawn(3, 1)]);
+    // Being replaced: not sampled again.
+    assert_eq!(sim.tick(2.0), [Action::SampleRss(1)]);
+}
+
+#[test]
+fn scaling_down_drains_the_last_socket_before_stopping_its_worker() {
+    let mut sim = ready_pool(2);
+    assert_eq!(
+        sim.ev(1.0, Event::Remove),
+        [
+            Action::Steer(1),
+            Action::DetachSocket { slot: 1, worker: 2 }
+        ]
+    );
+    assert_eq!(sim.pool.workers(), 1);
+    assert_eq!(sim.tick(1.1), []);
+    assert_eq!(sim.tick(1.2), [Action::ProbeQueue(2)]);
+    assert_eq!(sim.ev(1.2, Event::QueueLen(2, Some(3))), []);
+    assert_eq!(sim.tick(1.3), [Action::ProbeQueue(2)]);
+    assert_eq!(
+        sim.ev(1.3, Event::QueueLen(2, Some(0))),
+        [Action::Signal(2, Sig::Term)]
+    );
+    assert_eq!(sim.tick(1.4), []);
+    assert_eq!(
+        sim.ev(2.0, Event::Exited(2, exit(0))),
+        [Action::CloseSocket(2)]
+    );
+    // Never below one worker.
+    assert_eq!(sim.ev(3.0, Event::Remove), []);
+    assert_eq!(sim.pool.workers(), 1);
+}
+
+#[test]
+fn a_socket_that_never_drains_is_given_up_after_drain_max() {
+    let mut sim = ready_pool(2);
+    sim.ev(1.0, Event::Remove);
+    sim.tick(1.2);
+    assert_eq!(sim.ev(1.2, Event::QueueLen(2, Some(5))), []);
+    assert_eq!(
+        sim.ev(11.5, Event::QueueLen(2, Some(5))),
+        [Action::Signal(2, Sig::Term)]
+    );
+}
+
+#[test]
+fn scaling_up_waits_until_a_removed_socket_is_closed() {
+    let mut sim = ready_pool(2);
+    sim.ev(1.0, Event::Remove);
+    assert_eq!(sim.ev(1.1, Event::Add), []);
+    sim.tick(1.2);
+    sim.ev(1.2, Event::QueueLen(2, Some(0)));
+    assert_eq!(
+        sim.ev(1.5, Event::Exited(2, exit(0))),
+        [Action::CloseSocket(2), Action::OpenSlot(1)]
+    );
+    assert_eq!(
+        sim.ev(1.5, Event::SlotOpened(1)),
+        [spawn(3, 1), Action::Steer(2)]
+    );
+    assert_eq!(sim.pool.workers(), 2);
+    // A socket that cannot be opened: logged, nothing else.
+    assert_eq!(sim.ev(2.0, Event::Add), [Action::OpenSlot(2)]);
+    assert_eq!(sim.ev(2.0, Event::SlotFailed(2, "in use".into())), []);
+    assert_eq!(sim.pool.workers(), 2);
+}
+
+#[test]
+fn copies_of_one_stop_request_are_one_graceful_stop() {
+    let mut sim = ready_pool(2);
+    assert_eq!(
+        sim.ev(5.0, Event::Stop),
+        [Action::Signal(1, Sig::Term), Action::Signal(2, Sig::Term)]
+    );
+    // The same group signal, forwarded or repeated within the gap.
+    assert_eq!(sim.ev(5.0, Event::Stop), []);
+    assert_eq!(sim.ev(5.9, Event::Stop), []);
+    assert_eq!(sim.ev(6.0, Event::Exited(1, exit(0))), []);
+    // A deliberate second request drops the connections of who is left.
+    assert_eq!(sim.ev(6.5, Event::Stop), [Action::Signal(2, Sig::Quit)]);
+    assert_eq!(sim.ev(7.0, Event::Stop), []);
+    assert_eq!(sim.ev(7.5, Event::Exited(2, exit(0))), [Action::Exit(0)]);
+}
+
+#[test]
+fn the_graceful_timeout_ends_in_sigkill() {
+    let mut p = policy(2);
+    p.graceful_timeout = Some(Duration::from_secs(3));
+    let (mut sim, _) = Sim::new(p);
+    sim.ready(0.1, &[1, 2]);
+    sim.ev(10.0, Event::Stop);
+    sim.ev(11.0, Event::Exited(1, exit(0)));
+    assert_eq!(sim.pool.poll_timeout(), Some(at(18.0)));
+    assert_eq!(sim.tick(17.9), []);
+    assert_eq!(sim.tick(18.0), [Action::Kill(2), Action::Exit(0)]);
+}
+
+#[test]
+fn a_stop_reaches_replacements_retiring_and_draining_workers_too() {
+    let mut sim = ready_pool(3);
+    sim.ev(1.0, Event::Reload); // 4 replaces 1
+    sim.ev(2.0, Event::Ready(4)); // 1 retiring, 5 replaces 2
+    sim.ev(3.0, Event::Remove); // slot 3 drains, 6 would replace it
+    let mut got = sim.ev(4.0, Event::Stop);
+    got.sort_by_key(|a| format!("{a:?}"));
+    let mut want: Vec<Action> = [1, 2, 3, 4, 5]
+        .into_iter()
+        .map(|id| Action::Signal(id, Sig::Term))
+        .collect();
+    want.sort_by_key(|a| format!("{a:?}"));
+    assert_eq!(got, want);
+}
