@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 
 use crate::bridge::{self, ClientDisconnected, StartupError};
 use crate::config::ServerConfig;
-use crate::{cli, config_file, console, proctitle, reload, supervisor, tls};
+use crate::{cli, config_file, console, proctitle, supervisor, tls};
 
 /// Runs the `cormorant` command line; returns the process exit code.
 #[pyfunction]
@@ -182,7 +182,11 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
         if config.workers > 1 {
             console::err("warning: --reload serves with one worker; --workers is ignored");
         }
-        return startup_error_is_exit_1(py, reload::run(py, &config));
+        let config = ServerConfig {
+            workers: 1,
+            ..config
+        };
+        return startup_error_is_exit_1(py, supervisor::supervise(py, &config));
     }
     // Metrics are gathered by a supervisor, even for one worker.
     if app.is_none() && (config.needs_supervisor() || config.metrics) {

@@ -1,28 +1,19 @@
-//! `--reload`: one worker process, replaced whenever a watched file changes.
-//!
-//! The reloader holds the listening socket, so the port stays bound across
-//! restarts and connections made during one wait for the new worker. It
-//! never imports the application: a change that breaks the import is
-//! reported by the worker, and the reloader waits for the next change.
+//! `--reload`: which file changes count. The supervisor runs one worker and
+//! replaces it when a watched file changes (one more replacement reason of
+//! its pool): the new code starts beside the old, which keeps serving if
+//! the new code does not load. The supervisor holds the listening socket,
+//! so the port stays bound and connections wait for the new worker. It
+//! never imports the application.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use notify::{RecursiveMode, Watcher};
-use pyo3::prelude::*;
 
-use crate::bridge::StartupError;
 use crate::config::ServerConfig;
-use crate::server::listener::Listener;
-use crate::supervisor::log;
-use crate::worker_protocol::{ENV_CONFIG, WORKER_BOOT_ERROR};
 
-/// Exit code of a worker that could not boot (`cormorant._worker`).
 /// Files always watched; `--reload-include` adds more.
 const DEFAULT_INCLUDES: &[&str] = &["*.py"];
 /// Files and directories never watched unless included explicitly: hidden
@@ -95,136 +86,85 @@ impl ChangeFilter {
     }
 }
 
-/// Runs the reloader until SIGTERM/SIGINT. Returns the exit code.
-pub(crate) fn run(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
-    let filter = ChangeFilter::new(&config.reload_includes, &config.reload_excludes)
-        .map_err(StartupError::new_err)?;
-    let dirs: Vec<PathBuf> = if config.reload_dirs.is_empty() {
-        vec![std::env::current_dir()?]
-    } else {
-        config.reload_dirs.iter().map(PathBuf::from).collect()
-    };
-    let dirs: Vec<PathBuf> = dirs
-        .into_iter()
-        .map(|d| d.canonicalize().map_err(|e| (d, e)))
-        .collect::<Result<_, _>>()
-        .map_err(|(d, e)| StartupError::new_err(format!("--reload-dir {}: {e}", d.display())))?;
-    let listener = Listener::bind(config).map_err(StartupError::new_err)?;
-    let fd = listener.raw_fd();
-    // SAFETY: fd is our open listening socket; clearing FD_CLOEXEC only lets
-    // the worker process inherit it.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-    }
-    let mut child_config = config.clone();
-    child_config.reload = false;
-    child_config.workers = 1;
-    child_config.fd = Some(fd);
-    child_config.uds = None;
-    let child_json =
-        serde_json::to_string(&child_config).map_err(|e| StartupError::new_err(e.to_string()))?;
-    let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
-    let spawn = || -> std::io::Result<Child> {
-        Command::new(&exe)
-            .args([
-                "-c",
-                "from cormorant._worker import worker_main; worker_main()",
-            ])
-            .env(ENV_CONFIG, &child_json)
-            .spawn()
-    };
+/// The watched directories and what changed in them: the supervisor polls
+/// it every tick and, once a burst of writes has settled, replaces its
+/// worker for that reason (see `supervisor::pool`).
+pub(crate) struct Watch {
+    filter: ChangeFilter,
+    dirs: Vec<PathBuf>,
+    delay: Duration,
+    rx: mpsc::Receiver<Vec<PathBuf>>,
+    /// Kept alive: dropping it stops the notifications.
+    _watcher: notify::RecommendedWatcher,
+    /// The first matching path of a burst, and when the last event of the
+    /// burst came.
+    pending: Option<(PathBuf, Instant)>,
+}
 
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(event) = res {
-            if !matches!(event.kind, notify::EventKind::Access(_)) {
-                let _ = tx.send(event.paths);
+impl Watch {
+    /// Watches `--reload-dir` (default: the working directory).
+    pub(crate) fn new(config: &ServerConfig) -> Result<Self, String> {
+        let filter = ChangeFilter::new(&config.reload_includes, &config.reload_excludes)?;
+        let dirs: Vec<PathBuf> = if config.reload_dirs.is_empty() {
+            vec![std::env::current_dir().map_err(|e| e.to_string())?]
+        } else {
+            config.reload_dirs.iter().map(PathBuf::from).collect()
+        };
+        let dirs: Vec<PathBuf> = dirs
+            .into_iter()
+            .map(|d| {
+                d.canonicalize()
+                    .map_err(|e| format!("--reload-dir {}: {e}", d.display()))
+            })
+            .collect::<Result<_, _>>()?;
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res {
+                if !matches!(event.kind, notify::EventKind::Access(_)) {
+                    let _ = tx.send(event.paths);
+                }
+            }
+        })
+        .map_err(|e| format!("cannot watch files: {e}"))?;
+        for d in &dirs {
+            watcher
+                .watch(d, RecursiveMode::Recursive)
+                .map_err(|e| format!("cannot watch {}: {e}", d.display()))?;
+        }
+        Ok(Self {
+            filter,
+            dirs,
+            delay: Duration::from_secs_f64(config.reload_delay.max(0.0)),
+            rx,
+            _watcher: watcher,
+            pending: None,
+        })
+    }
+
+    /// The directories watched, for the startup line.
+    pub(crate) fn describe(&self) -> String {
+        let names: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        names.join(", ")
+    }
+
+    /// A changed path, once a burst of writes (an editor saving, a git
+    /// checkout) has been quiet for `--reload-delay`.
+    pub(crate) fn poll(&mut self) -> Option<PathBuf> {
+        let now = Instant::now();
+        while let Ok(paths) = self.rx.try_recv() {
+            if let Some((_, last)) = &mut self.pending {
+                *last = now;
+            } else if let Some(changed) = first_match(&self.filter, &self.dirs, &paths) {
+                self.pending = Some((changed, now));
             }
         }
-    })
-    .map_err(|e| StartupError::new_err(format!("cannot watch files: {e}")))?;
-    for d in &dirs {
-        watcher
-            .watch(d, RecursiveMode::Recursive)
-            .map_err(|e| StartupError::new_err(format!("cannot watch {}: {e}", d.display())))?;
-    }
-    crate::supervisor::release_python_sigint(py)?;
-    let term = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, term.clone())
-            .map_err(|e| StartupError::new_err(format!("cannot install signal handler: {e}")))?;
-    }
-    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    log(
-        "info",
-        &format!(
-            "Cormorant reloader (pid {}) watching {} for changes",
-            std::process::id(),
-            names.join(", ")
-        ),
-    );
-    let delay = Duration::from_secs_f64(config.reload_delay.max(0.0));
-    let graceful = config.timeout_graceful_shutdown;
-    let mut child = Some(spawn()?);
-    let code = py.detach(move || {
-        loop {
-            if term.load(Ordering::Relaxed) {
-                if let Some(c) = child.as_mut() {
-                    stop(c, graceful);
-                }
-                return 0;
+        match &self.pending {
+            Some((_, last)) if now.duration_since(*last) >= self.delay => {
+                self.pending.take().map(|(p, _)| p)
             }
-            if let Some(c) = child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    if status.code() == Some(WORKER_BOOT_ERROR) {
-                        log(
-                            "error",
-                            "the app failed to load; waiting for a change to retry",
-                        );
-                    } else {
-                        log(
-                            "warning",
-                            &format!("the worker exited ({status}); waiting for a change"),
-                        );
-                    }
-                    child = None;
-                }
-            }
-            let Ok(paths) = rx.recv_timeout(Duration::from_millis(100)) else {
-                continue;
-            };
-            let Some(changed) = first_match(&filter, &dirs, &paths) else {
-                continue;
-            };
-            // Let a burst of writes (an editor saving, a git checkout) end.
-            let until = Instant::now() + delay;
-            while let Some(left) = until.checked_duration_since(Instant::now()) {
-                if rx.recv_timeout(left).is_err() {
-                    break;
-                }
-            }
-            while rx.try_recv().is_ok() {}
-            log(
-                "warning",
-                &format!("{} changed; reloading", changed.display()),
-            );
-            if let Some(c) = child.as_mut() {
-                stop(c, graceful);
-            }
-            child = match spawn() {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    log("error", &format!("cannot start worker: {e}"));
-                    None
-                }
-            };
+            _ => None,
         }
-    });
-    drop(watcher);
-    drop(listener);
-    crate::bridge::worker::remove_socket_file(config);
-    Ok(code)
+    }
 }
 
 fn first_match(filter: &ChangeFilter, dirs: &[PathBuf], paths: &[PathBuf]) -> Option<PathBuf> {
@@ -232,26 +172,6 @@ fn first_match(filter: &ChangeFilter, dirs: &[PathBuf], paths: &[PathBuf]) -> Op
         let root = dirs.iter().find(|d| p.starts_with(d))?;
         filter.matches(root, p).then(|| p.clone())
     })
-}
-
-/// SIGTERM, then SIGKILL if the worker outlives the graceful timeout.
-fn stop(child: &mut Child, graceful: Option<f64>) {
-    // SAFETY: sending a signal to our own child by pid.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs_f64(graceful.unwrap_or(10.0) + 5.0);
-    loop {
-        if !matches!(child.try_wait(), Ok(None)) {
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[cfg(test)]

@@ -152,6 +152,8 @@ struct Supervisor {
     epoch: Instant,
     /// With `--metrics`: the workers' shared counters and our own.
     metrics: Option<Metrics>,
+    /// With `--reload`: the watched files.
+    watch: Option<crate::reload::Watch>,
 }
 
 /// With `--metrics`: the region every worker counts into, and the
@@ -232,17 +234,25 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             .map_err(|e| StartupError::new_err(format!("cannot install signal handler: {e}")))?;
         }
     }
+    let watch = if config.reload {
+        Some(crate::reload::Watch::new(config).map_err(StartupError::new_err)?)
+    } else {
+        None
+    };
     let target = config.target.clone().unwrap_or_default();
     crate::proctitle::set(&format!("cormorant: supervisor {target}"), "cormorant-sup");
     write_pid_file(config)?;
+    let what = match &watch {
+        Some(w) => format!("reloading when {} changes", w.describe()),
+        None => format!("with {} workers", config.workers),
+    };
     log(
         "info",
         &format!(
-            "Cormorant supervisor (pid {}) serving on {} ({}) with {} workers",
+            "Cormorant supervisor (pid {}) serving on {} ({}) {what}",
             std::process::id(),
             url,
             config.protocols(),
-            config.workers
         ),
     );
     let seed = std::time::SystemTime::now()
@@ -265,6 +275,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             .timeout_graceful_shutdown
             .map(Duration::from_secs_f64),
         reuse_port,
+        reload: config.reload,
     };
     let mut sup = Supervisor {
         config: config.clone(),
@@ -276,6 +287,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         procs: HashMap::new(),
         epoch: Instant::now(),
         metrics: start_metrics(config).map_err(StartupError::new_err)?,
+        watch,
     };
     let code = py.detach(|| sup.run(term, hup, ttin, ttou));
     drop(sup);
@@ -314,6 +326,13 @@ impl Supervisor {
             }
             if hup.swap(0, Ordering::Relaxed) > 0 {
                 events.push(Event::Reload);
+            }
+            if let Some(changed) = self.watch.as_mut().and_then(crate::reload::Watch::poll) {
+                log(
+                    "warning",
+                    &format!("{} changed; reloading", changed.display()),
+                );
+                events.push(Event::FileChanged);
             }
             events.extend((0..ttin.swap(0, Ordering::Relaxed)).map(|_| Event::Add));
             events.extend((0..ttou.swap(0, Ordering::Relaxed)).map(|_| Event::Remove));
@@ -437,6 +456,7 @@ impl Supervisor {
         let id = slot + 1;
         let mut cfg = self.config.clone();
         cfg.workers = 1;
+        cfg.reload = false;
         cfg.fd = Some(listener.raw_fd());
         cfg.uds = None;
         cfg.pid_file = None;

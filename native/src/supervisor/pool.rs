@@ -66,6 +66,8 @@ pub(crate) enum Reason {
     MaxRequests,
     Lifetime,
     MaxRss,
+    /// `--reload`: a watched file changed.
+    FileChange,
 }
 
 impl Reason {
@@ -75,6 +77,7 @@ impl Reason {
             Self::MaxRequests => "max requests",
             Self::Lifetime => "lifetime",
             Self::MaxRss => "max rss",
+            Self::FileChange => "file change",
         }
     }
 
@@ -85,6 +88,7 @@ impl Reason {
             Self::MaxRequests => "max_requests",
             Self::Lifetime => "lifetime",
             Self::MaxRss => "max_rss",
+            Self::FileChange => "reload",
         }
     }
 
@@ -135,6 +139,9 @@ pub(crate) enum Event {
     Stop,
     /// SIGHUP: replace every worker.
     Reload,
+    /// `--reload`: a watched file changed; replace every worker (and start
+    /// one where the app had failed to load).
+    FileChanged,
     /// SIGTTIN: one more worker.
     Add,
     /// SIGTTOU: one worker less.
@@ -218,7 +225,9 @@ pub(crate) enum Action {
 /// `graceful_timeout` (`--timeout-graceful-shutdown`, plus
 /// [`LIFESPAN_MARGIN`] before SIGKILL; None waits); `reuse_port`: each slot
 /// has its own SO_REUSEPORT socket, which a removed slot drains first (else
-/// all share one listener).
+/// all share one listener); `reload` (`--reload`): a worker that exits or
+/// cannot load the app is not replaced until a watched file changes, and a
+/// replacement that cannot load it leaves the old worker serving.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Policy {
     pub(crate) workers: usize,
@@ -229,6 +238,7 @@ pub(crate) struct Policy {
     pub(crate) max_rss: Option<u64>,
     pub(crate) graceful_timeout: Option<Duration>,
     pub(crate) reuse_port: bool,
+    pub(crate) reload: bool,
 }
 
 /// Exit code of a worker that could not boot.
@@ -450,6 +460,18 @@ impl Pool {
                     slot.want = Some(Reason::Sighup);
                 }
             }
+            Event::FileChanged => {
+                for i in 0..self.slots.len() {
+                    let slot = &self.slots[i];
+                    if slot.worker.is_none() && slot.next.is_none() {
+                        // The app had failed to load: try the new code now.
+                        let w = self.spawn(i, now);
+                        self.slots[i].worker = Some(w);
+                    } else {
+                        self.slots[i].want = Some(Reason::FileChange);
+                    }
+                }
+            }
             Event::Add => self.pending_add += 1,
             Event::Remove => self.remove_slot(now),
         }
@@ -667,6 +689,18 @@ impl Pool {
             return;
         };
         if let Some((w, _)) = self.slots[i].next.take_if(|(w, _)| w.id == id) {
+            if self.policy.reload {
+                self.log(
+                    Level::Error,
+                    format!(
+                        "the changed app did not load ({}); the old worker keeps serving, \
+                         waiting for a change",
+                        exit.text
+                    ),
+                );
+                self.slots[i].want = None;
+                return;
+            }
             self.log(
                 Level::Error,
                 format!(
@@ -685,6 +719,15 @@ impl Pool {
         };
         let n = i + 1;
         let id = w.pid;
+        if self.policy.reload {
+            // Until a file changes, a new worker would fail the same way.
+            let msg = if exit.code == Some(WORKER_BOOT_ERROR) {
+                "the app failed to load; waiting for a change to retry".to_owned()
+            } else {
+                format!("the worker exited ({}); waiting for a change", exit.text)
+            };
+            return self.log(Level::Warning, msg);
+        }
         if exit.code == Some(WORKER_BOOT_ERROR) {
             // The worker said why on stderr; respawning cannot help.
             self.log(

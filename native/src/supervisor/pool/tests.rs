@@ -12,6 +12,7 @@ fn policy(workers: usize) -> Policy {
         max_rss: None,
         graceful_timeout: None,
         reuse_port: true,
+        reload: false,
     }
 }
 
@@ -70,8 +71,13 @@ impl Sim {
 
 /// A pool of `n` workers, all ready at 0.1 s.
 fn ready_pool(n: usize) -> Sim {
-    let (mut sim, _) = Sim::new(policy(n));
-    let ids: Vec<WorkerId> = (1..=n as WorkerId).collect();
+    ready_with(policy(n))
+}
+
+/// A pool with `policy`, all its workers ready at 0.1 s.
+fn ready_with(policy: Policy) -> Sim {
+    let ids: Vec<WorkerId> = (1..=policy.workers as WorkerId).collect();
+    let (mut sim, _) = Sim::new(policy);
     sim.ready(0.1, &ids);
     sim
 }
@@ -135,8 +141,7 @@ fn a_worker_that_could_not_boot_stops_the_server_at_once() {
 fn without_respawn_a_crash_stops_the_server_but_a_clean_exit_does_not() {
     let mut p = policy(1);
     p.respawn_failed = false;
-    let (mut sim, _) = Sim::new(p);
-    sim.ready(0.1, &[1]);
+    let mut sim = ready_with(p);
     assert_eq!(
         sim.ev(5.0, Event::Exited(1, exit(0))),
         [Action::CountRestart("exited"), spawn(2, 0)]
@@ -244,8 +249,7 @@ fn lifetime_recycling_comes_within_ten_percent_of_the_lifetime() {
 fn a_worker_above_max_rss_is_replaced() {
     let mut p = policy(2);
     p.max_rss = Some(100 << 20);
-    let (mut sim, _) = Sim::new(p);
-    sim.ready(0.1, &[1, 2]);
+    let mut sim = ready_with(p);
     assert_eq!(sim.tick(1.0), [Action::SampleRss(1), Action::SampleRss(2)]);
     assert_eq!(sim.ev(1.0, Event::Rss(1, 50 << 20)), []);
     assert_eq!(sim.ev(1.0, Event::Rss(2, 150 << 20)), [spawn(3, 1)]);
@@ -337,8 +341,7 @@ fn copies_of_one_stop_request_are_one_graceful_stop() {
 fn the_graceful_timeout_ends_in_sigkill() {
     let mut p = policy(2);
     p.graceful_timeout = Some(Duration::from_secs(3));
-    let (mut sim, _) = Sim::new(p);
-    sim.ready(0.1, &[1, 2]);
+    let mut sim = ready_with(p);
     sim.ev(10.0, Event::Stop);
     sim.ev(11.0, Event::Exited(1, exit(0)));
     assert_eq!(sim.pool.poll_timeout(), Some(at(18.0)));
@@ -360,4 +363,27 @@ fn a_stop_reaches_replacements_retiring_and_draining_workers_too() {
         .collect();
     want.sort_by_key(|a| format!("{a:?}"));
     assert_eq!(got, want);
+}
+
+#[test]
+fn under_reload_a_change_replaces_and_a_broken_app_waits_for_the_next() {
+    let mut p = policy(1);
+    p.reload = true;
+    let mut sim = ready_with(p);
+    // A change: the new code starts beside the old, which stops once the
+    // new one is ready.
+    assert_eq!(sim.ev(1.0, Event::FileChanged), [spawn(2, 0)]);
+    assert_eq!(
+        sim.ev(1.5, Event::Ready(2)),
+        [Action::Signal(1, Sig::Term), Action::CountRestart("reload")]
+    );
+    // Code that does not load: the old worker keeps serving.
+    assert_eq!(sim.ev(2.0, Event::FileChanged), [spawn(3, 0)]);
+    assert_eq!(sim.ev(2.5, Event::Exited(3, exit(WORKER_BOOT_ERROR))), []);
+    assert_eq!(sim.tick(3.0), []);
+    // The worker itself dies: nothing until the next change, no stop.
+    assert_eq!(sim.ev(4.0, Event::Exited(2, exit(WORKER_BOOT_ERROR))), []);
+    assert_eq!(sim.tick(10.0), []);
+    assert_eq!(sim.ev(11.0, Event::FileChanged), [spawn(4, 0)]);
+    assert_eq!(sim.ev(11.5, Event::Ready(4)), []);
 }
