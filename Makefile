@@ -75,6 +75,8 @@ lint: lint-rust lint-python
 lint-rust:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The server without Python (what the C API links): no dead code either.
+	cargo clippy -p cormorant --no-default-features --all-targets -- -D warnings
 	rustup target add wasm32-wasip1
 	cargo build -p cormorant-core --target wasm32-wasip1
 

@@ -248,11 +248,13 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Whether the listeners serve TLS.
+    #[cfg(feature = "python")]
     pub(crate) fn serves_tls(&self) -> bool {
         self.ssl_certfile.is_some()
     }
 
     /// The protocols served, for the startup lines: `HTTP/1.1, HTTP/2`.
+    #[cfg(feature = "python")]
     pub(crate) fn protocols(&self) -> &'static str {
         crate::server::HttpVersions::parse(&self.http).names()
     }
@@ -398,6 +400,7 @@ impl ServerConfig {
 
     /// Whether worker processes under a supervisor are needed: several
     /// workers, or recycling that only a supervisor can do.
+    #[cfg(feature = "python")]
     pub(crate) fn needs_supervisor(&self) -> bool {
         self.workers > 1 || self.workers_lifetime.is_some() || self.workers_max_rss.is_some()
     }

@@ -5,8 +5,7 @@
 //! `python`, on by default). Without that feature the crate is the server
 //! alone, embedded by C programs through [`embed`] and the C API.
 // Without Python, the command line, supervisor and Python logging paths
-// are compiled out, and parts of the shared configuration go unused.
-#![cfg_attr(not(feature = "python"), allow(dead_code))]
+// are compiled out; what only they use is `cfg(feature = "python")` too.
 
 #[cfg(feature = "python")]
 mod bridge;
@@ -30,4 +29,5 @@ mod server;
 #[cfg(feature = "python")]
 mod supervisor;
 mod tls;
+#[cfg(feature = "python")]
 mod worker_protocol;

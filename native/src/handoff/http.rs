@@ -28,8 +28,16 @@ pub(crate) const RECV_HIGH_WATER: usize = 1024 * 1024;
 pub(crate) struct NewRequest {
     pub(crate) scope: HttpScope,
     /// The server side is a Unix socket (then `scope["server"]` has no port).
+    #[cfg_attr(
+        not(feature = "python"),
+        expect(dead_code, reason = "read by the Python bridge only")
+    )]
     pub(crate) unix: bool,
     /// What the TLS handshake established, on a TLS connection.
+    #[cfg_attr(
+        not(feature = "python"),
+        expect(dead_code, reason = "read by the Python bridge only")
+    )]
     pub(crate) tls: Option<Arc<crate::tls::TlsInfo>>,
     pub(crate) shared: Arc<Shared>,
 }

@@ -19,11 +19,29 @@ pub(crate) enum Job {
     /// A request to hand to the application.
     Request(Box<NewRequest>),
     /// Something changed for a request whose app is waiting on a future.
-    Wake(Arc<Shared>),
+    Wake(
+        #[cfg_attr(
+            not(feature = "python"),
+            expect(
+                dead_code,
+                reason = "embedded handlers block instead of awaiting a wake"
+            )
+        )]
+        Arc<Shared>,
+    ),
     /// A WebSocket connection to hand to the application.
     WebSocket(Box<NewWebSocket>),
     /// Something changed for a WebSocket whose app is waiting on a future.
-    WsWake(Arc<WsShared>),
+    WsWake(
+        #[cfg_attr(
+            not(feature = "python"),
+            expect(
+                dead_code,
+                reason = "embedded handlers block instead of awaiting a wake"
+            )
+        )]
+        Arc<WsShared>,
+    ),
     /// The worker should stop (for example after `--limit-max-requests`).
     Stop,
     /// A line for the `cormorant.error` logger from the I/O thread, at a

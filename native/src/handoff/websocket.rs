@@ -18,8 +18,16 @@ pub(crate) const WS_SEND_LOW_WATER: usize = 64 * 1024;
 /// A WebSocket connection handed to the application side.
 pub(crate) struct NewWebSocket {
     pub(crate) scope: WebSocketScope,
+    #[cfg_attr(
+        not(feature = "python"),
+        expect(dead_code, reason = "read by the Python bridge only")
+    )]
     pub(crate) unix: bool,
     /// What the TLS handshake established, on a TLS connection.
+    #[cfg_attr(
+        not(feature = "python"),
+        expect(dead_code, reason = "read by the Python bridge only")
+    )]
     pub(crate) tls: Option<Arc<crate::tls::TlsInfo>>,
     pub(crate) shared: Arc<WsShared>,
 }

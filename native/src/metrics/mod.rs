@@ -6,8 +6,10 @@
 //! ([`endpoint`], [`render`]). Counting is a few relaxed atomic adds per
 //! request: no lock, no message, no Python.
 
+#[cfg(feature = "python")]
 pub(crate) mod endpoint;
 pub(crate) mod region;
+#[cfg(feature = "python")]
 pub(crate) mod render;
 
 #[cfg(feature = "python")]

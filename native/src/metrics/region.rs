@@ -1,7 +1,9 @@
 //! The shared memory region: one fixed-layout slot of atomic counters per
 //! worker, in a memfd the workers inherit.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
+#[cfg(feature = "python")]
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,10 +38,15 @@ pub(crate) mod layout {
 }
 
 /// Most worker slots (`--workers` plus those added with SIGTTIN).
+#[cfg(feature = "python")]
 pub(crate) const MAX_SLOTS: usize = 256;
 
 /// A mapped region of `slots` slots.
 pub(crate) struct Region {
+    #[cfg_attr(
+        not(feature = "python"),
+        expect(dead_code, reason = "handed to workers by the supervisor")
+    )]
     fd: OwnedFd,
     ptr: *mut AtomicU64,
     slots: usize,
@@ -57,6 +64,7 @@ impl Region {
     }
 
     /// A new zeroed region (memfd) for `slots` workers.
+    #[cfg(feature = "python")]
     pub(crate) fn create(slots: usize) -> std::io::Result<Self> {
         // SAFETY: plain syscall with a NUL-terminated name.
         let raw = unsafe { libc::memfd_create(c"cormorant-metrics".as_ptr(), libc::MFD_CLOEXEC) };
@@ -73,12 +81,14 @@ impl Region {
     }
 
     /// Maps a region inherited as descriptor `fd`.
+    #[cfg(feature = "python")]
     pub(crate) fn open(fd: RawFd, slots: usize) -> std::io::Result<Self> {
         // SAFETY: the supervisor passed us this descriptor to own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Self::map(fd, slots)
     }
 
+    #[cfg(feature = "python")]
     fn map(fd: OwnedFd, slots: usize) -> std::io::Result<Self> {
         // SAFETY: mapping `bytes(slots)` of a file that is that long, shared
         // and read-write; the result is checked below.
@@ -104,10 +114,12 @@ impl Region {
 
     /// The descriptor, for worker processes to inherit (the spawner
     /// clears its close-on-exec flag in the child).
+    #[cfg(feature = "python")]
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
+    #[cfg(feature = "python")]
     pub(crate) fn slots(&self) -> usize {
         self.slots
     }
@@ -139,6 +151,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// Takes slot `index` for this process. Counters keep what an earlier
     /// worker of the slot counted (so sums never go down); gauges restart.
+    #[cfg(feature = "python")]
     pub(crate) fn take(region: Arc<Region>, index: usize) -> Self {
         let s = Self { region, index };
         for w in [layout::IN_FLIGHT, layout::CONNECTIONS, layout::LOOP_LAG_US] {
@@ -151,6 +164,7 @@ impl Slot {
 
     /// The slot given by the supervisor in `CORMORANT_METRICS_FD` and
     /// `CORMORANT_METRICS_SLOT`, if any.
+    #[cfg(feature = "python")]
     pub(crate) fn from_env() -> Option<Self> {
         let fd: RawFd = std::env::var(crate::worker_protocol::ENV_METRICS_FD)
             .ok()?
@@ -207,13 +221,14 @@ impl Slot {
     }
 
     /// The event loop's lag: how late a timer callback ran.
+    #[cfg(feature = "python")]
     pub(crate) fn set_loop_lag(&self, lag: Duration) {
         self.word(layout::LOOP_LAG_US)
             .store(lag.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "python"))]
 mod tests {
     use super::*;
 

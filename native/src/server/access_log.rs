@@ -20,6 +20,7 @@ pub(crate) struct AccessLog {
 const FLUSH_AT: usize = 64 * 1024;
 
 impl AccessLog {
+    #[cfg(feature = "python")]
     pub(crate) fn new(format: AccessFormat, json: bool) -> Self {
         Self {
             buf: Mutex::new(String::with_capacity(FLUSH_AT)),

@@ -1,7 +1,9 @@
 //! Binding the listening socket: TCP, a Unix socket, or an inherited fd.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+#[cfg(feature = "python")]
+use std::os::fd::AsRawFd;
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -102,6 +104,7 @@ impl Listener {
 
     /// The address clients connect to, for the startup log line: `https`
     /// when the listener serves TLS.
+    #[cfg(feature = "python")]
     pub(crate) fn url(&self, tls: bool) -> String {
         let scheme = if tls { "https" } else { "http" };
         match self {
@@ -122,6 +125,7 @@ impl Listener {
     }
 
     /// The raw descriptor (to pass to worker processes).
+    #[cfg(feature = "python")]
     pub(crate) fn raw_fd(&self) -> RawFd {
         match self {
             Self::Tcp(l) => l.as_raw_fd(),

@@ -53,6 +53,7 @@ impl HttpVersions {
     }
 
     /// The protocols served, for the startup line.
+    #[cfg(feature = "python")]
     pub(crate) fn names(self) -> &'static str {
         match self {
             Self::Auto => "HTTP/1.1, HTTP/2",
