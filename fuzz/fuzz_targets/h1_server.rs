@@ -15,6 +15,9 @@
 //! settles (no event loop that never asks for data or closes).
 #![no_main]
 
+#[path = "input.rs"]
+mod input;
+
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use cormorant_core::h1::{BodyKind, Config, Connection, Event, ResponseHead};
@@ -351,12 +354,9 @@ fn config(u: &mut Unstructured<'_>) -> Config {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else {
+    let Some((mut u, wire)) = input::split(data) else {
         return;
     };
-    let n = usize::from(n).min(rest.len());
-    let (control, wire) = rest.split_at(n);
-    let mut u = Unstructured::new(control);
     let config = config(&mut u);
     let mut h = Harness {
         conn: Connection::new(config),

@@ -18,9 +18,12 @@
 //! and the answers can explain.
 #![no_main]
 
+#[path = "input.rs"]
+mod input;
+
 use std::time::Duration;
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use bytes::Bytes;
 use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::server::{Config, Connection, Event};
@@ -38,11 +41,16 @@ enum Op {
     Advance(u32),
     /// Jump to the next deadline and fire it.
     NextDeadline,
-    Respond { status: u8, length: Option<u8> },
+    Respond {
+        status: u8,
+        length: Option<u8>,
+    },
     Body(u8),
     End,
     StartNextCycle,
-    AcceptWebSocket { subprotocol: bool },
+    AcceptWebSocket {
+        subprotocol: bool,
+    },
     RejectWebSocket,
     DenyWebSocket(u8),
     WsText(u8),
@@ -142,7 +150,10 @@ impl Harness {
             ));
         }
         self.answered += 256;
-        let _ = self.conn.http().send_response(ResponseHead { status, headers });
+        let _ = self
+            .conn
+            .http()
+            .send_response(ResponseHead { status, headers });
     }
 
     fn op(&mut self, op: Op) {
@@ -169,7 +180,10 @@ impl Harness {
             }
             Op::Body(n) => {
                 self.answered += n as usize + 16;
-                let _ = self.conn.http().send_body(Bytes::from(vec![b'b'; n as usize]));
+                let _ = self
+                    .conn
+                    .http()
+                    .send_body(Bytes::from(vec![b'b'; n as usize]));
             }
             Op::End => {
                 let _ = self.conn.http().send_end();
@@ -178,10 +192,16 @@ impl Harness {
                 let _ = self.conn.start_next_cycle(self.now);
             }
             Op::AcceptWebSocket { subprotocol } => {
-                if let Some(offer) = self.head.as_ref().and_then(|h| Handshake::from_head(h).ok()) {
+                if let Some(offer) = self
+                    .head
+                    .as_ref()
+                    .and_then(|h| Handshake::from_head(h).ok())
+                {
                     self.answered += 512;
                     let sub = subprotocol.then_some("chat");
-                    let _ = self.conn.accept_websocket(self.now, &offer, sub, Vec::new());
+                    let _ = self
+                        .conn
+                        .accept_websocket(self.now, &offer, sub, Vec::new());
                 }
             }
             Op::RejectWebSocket => {
@@ -240,7 +260,9 @@ impl Harness {
                         match Handshake::from_head(&head) {
                             Ok(offer) => {
                                 self.answered += 512;
-                                let _ = self.conn.accept_websocket(self.now, &offer, None, Vec::new());
+                                let _ =
+                                    self.conn
+                                        .accept_websocket(self.now, &offer, None, Vec::new());
                             }
                             Err(e) => {
                                 self.answered += 256;
@@ -297,12 +319,9 @@ impl Harness {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else {
+    let Some((mut u, wire)) = input::split(data) else {
         return;
     };
-    let n = (n as usize).min(rest.len());
-    let (control, wire) = rest.split_at(n);
-    let mut u = Unstructured::new(control);
     let mut config = Config {
         detect_http2: true,
         ..Config::default()

@@ -15,6 +15,9 @@
 //! nothing after one close frame; the connection always settles.
 #![no_main]
 
+#[path = "input.rs"]
+mod input;
+
 use arbitrary::{Arbitrary, Unstructured};
 use cormorant_core::ws::{Config, Connection, DeflateParams, Event, WsError};
 use libfuzzer_sys::fuzz_target;
@@ -286,12 +289,9 @@ fn config(u: &mut Unstructured<'_>) -> Config {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else {
+    let Some((mut u, wire)) = input::split(data) else {
         return;
     };
-    let n = usize::from(n).min(rest.len());
-    let (control, wire) = rest.split_at(n);
-    let mut u = Unstructured::new(control);
     let config = config(&mut u);
     let mut h = Harness {
         max_message: config.max_message_size,
