@@ -73,7 +73,7 @@ def test_timeout_keep_alive_closes_idle_connection(server_factory):
         c.send(request_bytes("GET", "/single"))
         assert c.read_response().status == 200
         started = time.monotonic()
-        assert c.wait_closed(5)
+        assert c.read_until_close() == b"", "an idle connection gets no response"
         elapsed = time.monotonic() - started
     assert 0.2 < elapsed < 2, elapsed
 
@@ -149,16 +149,6 @@ def test_request_body_that_keeps_coming_is_not_timed_out(server_factory):
         resp = c.read_response()
     assert resp.status == 200
     assert resp.body == b"abcdefgh"
-
-
-def test_idle_keep_alive_connection_closes_without_a_response(server_factory):
-    server = server_factory.start("apps.streaming:app", "--timeout-keep-alive", "0.4")
-    with RawConnection(server.host, server.port) as c:
-        c.send(request_bytes("GET", "/single"))
-        assert c.read_response().status == 200
-        started = time.monotonic()
-        assert c.read_until_close() == b"", "an idle connection gets no response"
-        assert time.monotonic() - started < 3
 
 
 def test_timeout_request_head_rejects_nonsense(server_factory):
