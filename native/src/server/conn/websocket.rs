@@ -61,8 +61,7 @@ impl<S: Transport> Conn<S> {
                 return Next::Close;
             }
         };
-        // The upgrade request has no body; step past its end.
-        while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
+        // Its (empty) body is stepped past by core's `accept_websocket`.
         let Some((http, _)) = self.scope_of(head) else {
             return self.simple_response(400, b"Bad Request").await;
         };
