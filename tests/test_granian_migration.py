@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import cormorant
-from cormorant import _ALIASES, _NO_EFFECT, _SPECIAL, ServerOptions, _config
+from cormorant import _ALIASES, _NO_EFFECT, _SPECIAL, ServerOptions, _config, _resolve
 from cormorant.constants import HTTPModes, Interfaces, LogLevels, Loops, SSLProtocols
 
 import certs
@@ -54,9 +54,9 @@ def test_other_interfaces_are_a_clear_error(interface, needle):
 
 
 def test_granian_enums_become_configuration_values():
-    cfg = _config("app:app", {"http": HTTPModes.http1, "loop": Loops.uvloop,
-                              "log_level": LogLevels.warn,
-                              "ssl_protocol_min": SSLProtocols.tls13}, [])
+    cfg = _resolve(_config("app:app", {"http": HTTPModes.http1, "loop": Loops.uvloop,
+                                       "log_level": LogLevels.warn,
+                                       "ssl_protocol_min": SSLProtocols.tls13}, []))
     assert (cfg["http"], cfg["loop"], cfg["log_level"], cfg["ssl_protocol_min"]) == (
         "1", "uvloop", "warning", "tls1.3")
 

@@ -1,12 +1,16 @@
-"""Every keyword of the Python API sets the configuration field it names:
-granian's and uvicorn's names map onto one `ServerConfig` (the extension
-checks the field exists and takes that type). A unit test: no server runs."""
+"""Every keyword of the Python API sets the configuration field it names,
+and only that field: granian's and uvicorn's names map onto one
+`ServerConfig`, whose values the extension reads (`_resolve` returns the
+configuration as the server holds it). A unit test: no server runs."""
 
 import json
+import logging
+import pathlib
+import ssl
 
 import pytest
 
-from cormorant import _ALIASES, _config, _cormorant
+from cormorant import _ALIASES, _config, _cormorant, _resolve
 
 # A value for each field that the configuration holds as given...
 SAME = dict(
@@ -27,8 +31,9 @@ SAME = dict(
     uds="/tmp/cormorant.sock", use_colors=False, workers=3, workers_max_rss=512, ws="none",
     ws_max_queue=8, ws_max_size=1024, ws_per_message_deflate=False,
 )
-# ... and the fields the Python API converts: (given, held).
+# ... and the fields the extension reads from another form: (given, held).
 CONVERTED = {
+    "http": ("http1", "1"),
     "forwarded_allow_ips": (["10.0.0.1", "10.0.0.2"], "10.0.0.1,10.0.0.2"),
     "headers": ([("x-a", "1")], ["x-a:1"]),
     "ssl_cert_reqs": (True, "required"),
@@ -52,19 +57,54 @@ CONVERTED = {
 SAMPLES = {**{k: (v, v) for k, v in SAME.items()}, **CONVERTED}
 
 
+DEFAULTS = _resolve(_config("apps.pid:app", {}, []))
+
+
 def test_every_field_has_a_sample():
     assert set(_ALIASES.values()) <= set(SAMPLES)
+    assert set(_ALIASES.values()) <= set(DEFAULTS)
 
 
 @pytest.mark.parametrize("keyword, field", sorted(_ALIASES.items()))
 def test_each_keyword_sets_its_field(keyword, field):
     given, expected = SAMPLES[field]
-    cfg = _config("apps.pid:app", {keyword: given}, [])
-    assert cfg[field] == expected, (keyword, cfg)
-    # The field exists in the server's configuration, with this type.
-    assert _cormorant.config_errors(json.dumps(cfg)) is None
+    held = _resolve(_config("apps.pid:app", {keyword: given}, []))
+    assert held[field] == expected, (keyword, held[field])
+    changed = {k for k in held if held[k] != DEFAULTS[k]}
+    assert changed <= {field}, (keyword, changed)
+
+
+@pytest.mark.parametrize("keyword, given, field, held", [
+    ("log_level", logging.DEBUG, "log_level", "debug"),
+    ("log_level", "WARN", "log_level", "warning"),
+    ("ssl_cert_reqs", ssl.CERT_OPTIONAL, "ssl_cert_reqs", "optional"),
+    ("ssl_client_verify", True, "ssl_cert_reqs", "required"),
+    ("websockets", False, "ws", "none"),
+    ("ws", "wsproto", "ws", "auto"),
+    ("http", "h11", "http", "auto"),
+    ("ssl_certfile", pathlib.Path("c.pem"), "ssl_certfile", "c.pem"),
+    ("ws_ping_interval", None, "ws_ping_interval", 20.0),
+    ("ws_ping_interval", 0, "ws_ping_interval", 0.0),
+    ("reload_ignore_dirs", ("a", "b"), "reload_excludes", ["a", "b"]),
+])
+def test_values_in_the_forms_uvicorn_and_granian_take(keyword, given, field, held):
+    assert _resolve(_config("apps.pid:app", {keyword: given}, []))[field] == held
+
+
+def test_two_keywords_for_one_list_add_up():
+    cfg = _config("apps.pid:app", {"reload_ignore_dirs": ["a"], "reload_ignore_patterns": ["*.b"]}, [])
+    assert _resolve(cfg)["reload_excludes"] == ["a", "*.b"]
+
+
+def test_a_wrong_value_is_a_value_error():
+    with pytest.raises(ValueError, match="expected one of"):
+        _resolve(_config("apps.pid:app", {"http": "3"}, []))
+    with pytest.raises(ValueError, match="invalid configuration"):
+        _resolve(_config("apps.pid:app", {"timeout_keep_alive": -1}, []))
 
 
 def test_a_misspelt_field_is_caught_by_the_extension():
-    assert "unknown field" in _cormorant.config_errors(json.dumps({"prot": 1}))
-    assert "invalid type" in _cormorant.config_errors(json.dumps({"port": "x"}))
+    with pytest.raises(ValueError, match="unknown field"):
+        _cormorant.resolve_config(json.dumps({"prot": 1}))
+    with pytest.raises(ValueError, match="invalid type"):
+        _cormorant.resolve_config(json.dumps({"port": "x"}))

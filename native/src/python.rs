@@ -23,11 +23,7 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
             return Ok(2);
         }
     };
-    let args = std::iter::once("cormorant".to_owned()).chain(argv);
-    let parsed = <cli::Cli as clap::CommandFactory>::command()
-        .try_get_matches_from(args)
-        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m).map(|c| (c, m)));
-    let (cli, matches) = match parsed {
+    let (cli, matches) = match cli::parse(argv) {
         Ok(parsed) => parsed,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -83,14 +79,31 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
             None => None,
         })
         .or_else(|| std::env::var("CORMORANT_CONFIG").ok());
+    let command = cli::command();
+    // `CORMORANT_NO_SERVER_HEADER=1` is `CORMORANT_SERVER_HEADER=false`.
+    for (name, value) in std::env::vars() {
+        let Some(flag) = name.strip_prefix("CORMORANT_") else {
+            continue;
+        };
+        let key = flag.to_ascii_lowercase().replace('_', "-");
+        if let Some((positive, value)) = cli::positive_form(&command, &key, &value) {
+            let env = format!(
+                "CORMORANT_{}",
+                positive.to_ascii_uppercase().replace('-', "_")
+            );
+            if std::env::var_os(&env).is_none() {
+                set_env(&env, &value);
+            }
+        }
+    }
     let cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
     let file = config_file::load(explicit.as_deref(), &cwd)?;
     let Some(path) = file.path else {
         return Ok(Vec::new());
     };
     let mut set = Vec::new();
-    let command = <cli::Cli as clap::CommandFactory>::command();
     for (key, value) in file.values {
+        let (key, value) = cli::positive_form(&command, &key, &value).unwrap_or((key, value));
         let arg = command.get_arguments().find(|a| {
             a.get_long() == Some(key.as_str()) || a.get_id().as_str().replace('_', "-") == key
         });
@@ -101,10 +114,7 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
             ));
         };
         if std::env::var_os(env).is_none() {
-            // SAFETY: this runs at the start of the command line, before
-            // Cormorant starts any thread, and nothing else in the process
-            // reads or writes the environment concurrently.
-            unsafe { std::env::set_var(env, &value) };
+            set_env(env, &value);
             set.push((
                 env.to_string_lossy().into_owned(),
                 path.display().to_string(),
@@ -114,6 +124,14 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
     Ok(set)
 }
 
+/// Sets an environment variable while the command line is read.
+fn set_env(name: impl AsRef<std::ffi::OsStr>, value: &str) {
+    // SAFETY: this runs at the start of the command line, before
+    // Cormorant starts any thread, and nothing else in the process
+    // reads or writes the environment concurrently.
+    unsafe { std::env::set_var(name, value) };
+}
+
 /// Logging for a process that watches workers (supervisor, reloader): it
 /// logs through `cormorant.error` too. False when the logging
 /// configuration is bad (the reason is printed).
@@ -121,7 +139,7 @@ fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool>
     let r = py.import("cormorant._worker")?.call_method1(
         "setup_logging",
         (
-            config.log_level.as_str(),
+            config.log_level.to_string(),
             config.log_config.as_deref(),
             config.log_json,
             config.use_colors,
@@ -136,14 +154,17 @@ fn setup_parent_logging(py: Python<'_>, config: &ServerConfig) -> PyResult<bool>
     }
 }
 
-/// Why `config_json` is not a configuration the server reads (an unknown
-/// setting, a value of the wrong type), or None. Nothing is validated
-/// beyond that, and nothing starts.
+/// `config_json` as the server reads it: every field, each value in its
+/// one spelling. Raises ValueError when it is not a configuration (an
+/// unknown setting, a value of the wrong type or spelling). Nothing is
+/// validated beyond that, and nothing starts.
 #[pyfunction]
-fn config_errors(config_json: &str) -> Option<String> {
-    serde_json::from_str::<ServerConfig>(config_json)
-        .err()
-        .map(|e| e.to_string())
+fn resolve_config(config_json: &str) -> PyResult<String> {
+    let config: ServerConfig = serde_json::from_str(config_json).map_err(|e| {
+        pyo3::exceptions::PyValueError::new_err(format!("invalid configuration: {e}"))
+    })?;
+    serde_json::to_string(&config)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 /// Serves with a JSON configuration (the Python API's entry point).
@@ -244,7 +265,7 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::lifespan::LifespanCtx>()?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(serve, m)?)?;
-    m.add_function(wrap_pyfunction!(config_errors, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
     Ok(())
 }

@@ -134,7 +134,7 @@ impl Watch {
         Ok(Self {
             filter,
             dirs,
-            delay: Duration::from_secs_f64(config.reload_delay.max(0.0)),
+            delay: config.reload_delay,
             rx,
             _watcher: watcher,
             pending: None,

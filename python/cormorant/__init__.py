@@ -79,6 +79,7 @@ _ALIASES = {
     "limit_request_fields": "limit_request_fields",
     "limit_request_head_size": "limit_request_head_size",
     "limit_request_body": "limit_request_body",
+    "http": "http",
     "ws": "ws",
     "ws_max_size": "ws_max_size",
     "ws_max_queue": "ws_max_queue",
@@ -126,7 +127,7 @@ _ALIASES = {
 }
 
 # Keywords `_config` reads itself rather than through `_ALIASES`.
-_SPECIAL = {"interface", "http", "log_enabled", "http1_settings", "http2_settings"}
+_SPECIAL = {"interface", "log_enabled", "http1_settings", "http2_settings"}
 
 # granian's HTTP/2 settings object (``http2_settings=HTTP2Settings(...)``):
 # its attributes, mapped to ours.
@@ -164,13 +165,8 @@ _NO_EFFECT = {
     "ssl_version": "use ssl_protocol_min",
 }
 
-# uvicorn's ssl_cert_reqs is an ssl.VerifyMode (0, 1, 2).
-_CERT_REQS = {0: "none", 1: "optional", 2: "required"}
-
-
 def _dictconfig_file(config: Dict[str, Any]) -> str:
     """granian's log_dictconfig is a dict: hand it to the workers as a file."""
-    import json
     import tempfile
 
     f = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cormorant-log-", delete=False)
@@ -180,13 +176,23 @@ def _dictconfig_file(config: Dict[str, Any]) -> str:
 
 
 def _value(v: Any) -> Any:
-    # granian passes enums (Loops.uvloop, LogLevels.info...): use their value.
+    # granian passes enums (Interfaces.ASGI...): use their value.
     return getattr(v, "value", v)
 
 
+def _json_value(v: Any) -> Any:
+    """JSON for what `json` does not know: paths and enums."""
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if hasattr(v, "value"):
+        return v.value
+    raise TypeError(f"{type(v).__name__} is not a configuration value")
+
+
 def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -> Dict[str, Any]:
-    """The configuration for `kwargs`; keywords that change nothing here add
-    a line to `notices`."""
+    """The configuration for `kwargs`, as the extension reads it: each
+    keyword renamed to its field; the extension reads and checks the
+    values. Keywords that change nothing here add a line to `notices`."""
     cfg: Dict[str, Any] = {"target": target}
     interface = str(_value(kwargs.pop("interface", "asgi"))).lower()
     if interface == "wsgi":
@@ -201,12 +207,6 @@ def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -
         kwargs.setdefault("lifespan", "off")
     elif interface not in ("asgi", "asgi3", "auto"):
         raise ValueError(f"interface {interface!r} is not supported: expected 'asgi'")
-    http = str(_value(kwargs.pop("http", "auto"))).lower()
-    # uvicorn names its HTTP/1.1 implementations; ours is the core's.
-    http = {"http1": "1", "1.1": "1", "http2": "2", "h11": "auto", "httptools": "auto"}.get(http, http)
-    if http not in ("auto", "1", "2"):
-        raise ValueError(f"http {http!r} is not supported: expected auto, 1 or 2")
-    cfg["http"] = http
     for key in sorted(k for k in kwargs if k in _NO_EFFECT):
         kwargs.pop(key)
         notices.append(f"{key} has no effect in Cormorant: {_NO_EFFECT[key]}")
@@ -226,67 +226,37 @@ def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -
             setting = getattr(settings, attr, None)
             if setting is not None:
                 kwargs.setdefault(name, setting)
-    for key, given in kwargs.items():
-        alias = _ALIASES.get(key)
-        if alias is None:
+    for key, value in kwargs.items():
+        field = _ALIASES.get(key)
+        if field is None:
             raise TypeError(f"unexpected keyword argument {key!r}")
-        name = alias
-        value: Any = _value(given)
-        if name == "headers" and value is not None:
-            value = [h if isinstance(h, str) else f"{h[0]}:{h[1]}" for h in value]
-        if name == "ws" and isinstance(value, bool):
-            value = "auto" if value else "none"
-        if name == "ws" and value in ("websockets", "websockets-sansio", "wsproto"):
-            value = "auto"  # uvicorn's implementations; ours is the core's
-        if (name.startswith("timeout_") or name.startswith("ws_ping")) and value is not None:
-            value = float(value)
-        if name == "log_level" and isinstance(value, int):
-            value = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}.get(
-                value, "info"
-            )
-        if name == "log_level" and isinstance(value, str):
-            value = {"warn": "warning", "notset": "debug"}.get(value.lower(), value)
-        if name == "ssl_cert_reqs":
-            if isinstance(value, bool):
-                value = "required" if value else "none"
-            elif isinstance(value, int):
-                value = _CERT_REQS.get(int(value), "none")
-        if name.startswith("ssl_") and name not in ("ssl_cert_reqs",) and value is not None:
-            value = os.fspath(value) if not isinstance(value, str) else value
-        if name == "http2_keep_alive_interval" and value is not None:
-            value = float(value) or None
-        if name == "http2_keep_alive_timeout" and value is not None:
-            value = float(value)
-        if name == "log_config" and isinstance(value, dict):
+        if field == "log_config" and isinstance(value, dict):
             value = _dictconfig_file(value)
-        if name in ("log_config", "env_file") and value is not None:
-            if isinstance(value, (list, tuple)):
-                if len(value) > 1:
-                    raise ValueError(f"{key}: only one file is supported, got {len(value)}")
-                value = value[0] if value else None
-            value = os.fspath(value) if value is not None else None
-        if name in ("reload_dirs", "reload_includes", "reload_excludes") and value is not None:
-            value = [os.fspath(v) for v in ([value] if isinstance(value, (str, os.PathLike)) else value)]
-            value = cfg.get(name, []) + value  # granian's ignore_dirs and ignore_patterns add up
-        if name == "reload_delay" and value is not None:
-            value = float(value)
-        if name == "uds" and value is not None:
-            value = os.fspath(value)
-        if name in ("app_dir", "pid_file") and value is not None:
-            value = os.fspath(value)
-        if name == "forwarded_allow_ips" and value is not None and not isinstance(value, str):
-            value = ",".join(str(v) for v in value)  # uvicorn accepts a list
-        if name in ("static_path_route", "static_path_mount") and value is not None:
-            # granian: one route and one mount, or sequences of them
-            items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
-            value = [os.fspath(v) for v in items]
-        if name == "workers_lifetime" and value is not None:
-            value = float(value)
-        cfg[name] = value
+        if field in ("log_config", "env_file") and isinstance(value, (list, tuple)):
+            # granian's env_files: a list.
+            if len(value) > 1:
+                raise ValueError(f"{key}: only one file is supported, got {len(value)}")
+            value = value[0] if value else None
+        if isinstance(cfg.get(field), list) and isinstance(value, (list, tuple)):
+            # Two keywords for one list (granian's reload_ignore_dirs and
+            # reload_ignore_patterns) add up.
+            value = cfg[field] + list(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        cfg[field] = value
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")
         cfg["workers"] = int(env) if env else 1
     return {k: v for k, v in cfg.items() if v is not None}
+
+
+def _resolve(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """The whole configuration as the extension reads `cfg`: every field,
+    each value in its one spelling. ValueError for a wrong value."""
+    from . import _cormorant
+
+    resolved: Dict[str, Any] = json.loads(_cormorant.resolve_config(json.dumps(cfg, default=_json_value)))
+    return resolved
 
 
 class Server:
@@ -306,10 +276,10 @@ class Server:
         self._notices: List[str] = []
         if isinstance(target, str):
             self._app = None
-            self.config = _config(target, dict(kwargs), self._notices)
+            self.config = _resolve(_config(target, dict(kwargs), self._notices))
         else:
             self._app = target
-            self.config = _config(None, dict(kwargs), self._notices)
+            self.config = _resolve(_config(None, dict(kwargs), self._notices))
             if self.config.get("workers", 1) > 1:
                 raise ValueError(
                     "pass the application as an import string such as 'main:app' "

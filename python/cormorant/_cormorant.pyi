@@ -20,7 +20,7 @@ __all__ = [
     "Worker",
     "__version__",
     "cli_main",
-    "config_errors",
+    "resolve_config",
     "serve",
     "set_proc_title",
 ]
@@ -42,7 +42,7 @@ class StartupError(Exception):
     """The server could not start: bad configuration or a socket that cannot be bound."""
 
 def cli_main(argv: list[str]) -> int: ...
-def config_errors(config_json: str) -> Optional[str]: ...
+def resolve_config(config_json: str) -> str: ...
 def serve(config_json: str, app: Optional[Any] = None) -> int: ...
 def set_proc_title(title: str, comm: str) -> None: ...
 @final

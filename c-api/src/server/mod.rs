@@ -99,13 +99,13 @@ impl Handler for Callbacks {
         unsafe { cb(self.0.user_data, handle) };
     }
 
-    fn log(&self, level: u8, message: &str) {
+    fn log(&self, level: embed::Level, message: &str) {
         let Some(cb) = self.0.on_log else {
             return embed::log_to_stderr(level, message);
         };
         let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
         // SAFETY: as in `request`; `text` outlives the call.
-        unsafe { cb(self.0.user_data, c_int::from(level), text.as_ptr()) };
+        unsafe { cb(self.0.user_data, c_int::from(level.number()), text.as_ptr()) };
     }
 }
 

@@ -223,7 +223,7 @@ impl Worker {
     /// The protocols served, for the startup line: `HTTP/1.1, HTTP/2`.
     #[getter]
     fn protocols(&self) -> &'static str {
-        self.config.protocols()
+        self.config.http.names()
     }
 
     /// The descriptor the event loop must watch and answer with `drain`.
@@ -354,7 +354,7 @@ impl Worker {
                 Job::Log(level, message) => run
                     .pyctx
                     .error_logger
-                    .call_method1(py, intern!(py, "log"), (level, message))
+                    .call_method1(py, intern!(py, "log"), (level.number(), message))
                     .map(drop),
             };
             if let Err(e) = r {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 pub use request::Request;
 pub use websocket::{Message, WebSocket};
 
+pub use crate::config::Level;
 use crate::config::ServerConfig;
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use crate::handoff::{Handoff, SendSide, Waiter, Woken, on_io_thread};
@@ -88,16 +89,15 @@ pub trait Handler: Send + Sync + 'static {
         drop(websocket);
     }
 
-    /// A line the server logs (Python logging levels: 10 debug ... 40
-    /// error). The default writes errors to stderr.
-    fn log(&self, level: u8, message: &str) {
+    /// A line the server logs. The default writes errors to stderr.
+    fn log(&self, level: Level, message: &str) {
         log_to_stderr(level, message);
     }
 }
 
-/// The default log: errors (level 40 and up) to stderr.
-pub fn log_to_stderr(level: u8, message: &str) {
-    if level >= server::ERROR {
+/// The default log: errors and worse to stderr.
+pub fn log_to_stderr(level: Level, message: &str) {
+    if level >= Level::Error {
         crate::console::err(format_args!("cormorant: {message}"));
     }
 }

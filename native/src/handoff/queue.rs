@@ -46,7 +46,7 @@ pub(crate) enum Job {
     Stop,
     /// A line for the `cormorant.error` logger from the I/O thread, at a
     /// Python logging level (10 debug ... 40 error).
-    Log(u8, String),
+    Log(crate::config::Level, String),
 }
 
 /// The application side's mailbox.

@@ -20,7 +20,8 @@ use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::{Prefixed, Transport};
-use super::{CountGuard, ERROR, ServerCtx, clock, date};
+use super::{CountGuard, ServerCtx, clock, date};
+use crate::config::Level;
 
 mod websocket;
 
@@ -430,7 +431,7 @@ impl<S: Transport> Conn<S> {
                     Some(path) => match BodyFile::open(&path).await {
                         Ok(f) => Some(f),
                         Err(e) => {
-                            ctx.log(ERROR, || {
+                            ctx.log(Level::Error, || {
                                 format!("cannot send {path:?} (http.response.pathsend): {e}")
                             });
                             if out.start.is_none() {

@@ -35,7 +35,8 @@ use super::conn::PeerInfo;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
-use super::{ERROR, ServerCtx, date};
+use super::{ServerCtx, date};
+use crate::config::Level;
 use crate::config::ServerConfig;
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::handoff::queue::Job;
@@ -69,8 +70,9 @@ impl H2Settings {
             adaptive_window: c.http2_adaptive_window,
             max_frame_size: c.http2_max_frame_size,
             max_header_list_size: c.http2_max_header_list_size,
-            keep_alive_interval: c.http2_keep_alive_interval.map(Duration::from_secs_f64),
-            keep_alive_timeout: Duration::from_secs_f64(c.http2_keep_alive_timeout),
+            keep_alive_interval: (!c.http2_keep_alive_interval.is_zero())
+                .then_some(c.http2_keep_alive_interval),
+            keep_alive_timeout: c.http2_keep_alive_timeout,
         }
     }
 
@@ -532,7 +534,7 @@ impl StreamTask {
         };
         self.status = start.status;
         let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
-            self.ctx().log(ERROR, || {
+            self.ctx().log(Level::Error, || {
                 "invalid response header from the application".to_owned()
             });
             return server_response(500, b"Internal Server Error");
@@ -749,7 +751,7 @@ async fn open_body_file(ctx: Arc<ServerCtx>, path: String) -> Option<BodyFile> {
     match BodyFile::open(&path).await {
         Ok(f) => Some(f),
         Err(e) => {
-            ctx.log(ERROR, || {
+            ctx.log(Level::Error, || {
                 format!("cannot send {path:?} (http.response.pathsend): {e}")
             });
             None

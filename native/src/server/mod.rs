@@ -27,41 +27,10 @@ use tokio::sync::{Notify, watch};
 
 use bytes::Bytes;
 
-use crate::config::ServerConfig;
+use crate::config::{HttpVersions, Level, ServerConfig};
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use h2::H2Settings;
 use listener::Listener;
-
-/// Which HTTP versions a worker serves (`--http`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HttpVersions {
-    /// HTTP/1.1, and HTTP/2 by ALPN or h2c prior knowledge.
-    Auto,
-    /// HTTP/1.1 only.
-    Http1,
-    /// HTTP/2 only (h2c prior knowledge on cleartext).
-    Http2,
-}
-
-impl HttpVersions {
-    pub(crate) fn parse(s: &str) -> Self {
-        match s {
-            "1" => Self::Http1,
-            "2" => Self::Http2,
-            _ => Self::Auto,
-        }
-    }
-
-    /// The protocols served, for the startup line.
-    #[cfg(feature = "python")]
-    pub(crate) fn names(self) -> &'static str {
-        match self {
-            Self::Auto => "HTTP/1.1, HTTP/2",
-            Self::Http1 => "HTTP/1.1",
-            Self::Http2 => "HTTP/2",
-        }
-    }
-}
 
 /// Settings and counters shared by every connection of a worker.
 pub(crate) struct ServerCtx {
@@ -87,8 +56,8 @@ pub(crate) struct ServerCtx {
     pub(crate) tls_handshake_timeout: Duration,
     /// This worker's metrics slot, with `--metrics`.
     pub(crate) metrics: Option<crate::metrics::Slot>,
-    /// Lowest Python logging level worth sending to the Python thread.
-    pub(crate) log_level: u8,
+    /// Lowest level worth sending to the logging side.
+    pub(crate) log_level: Level,
     pub(crate) root_path: String,
     pub(crate) limit_concurrency: Option<usize>,
     pub(crate) limit_max_requests: Option<u64>,
@@ -108,10 +77,6 @@ pub(crate) struct ServerCtx {
     /// Static routes answered on this thread (`--static-path-route`).
     pub(crate) statics: Option<static_files::StaticFiles>,
 }
-
-/// Python logging levels for [`ServerCtx::log`].
-pub(crate) const DEBUG: u8 = 10;
-pub(crate) const ERROR: u8 = 40;
 
 impl ServerCtx {
     /// Applies the proxy headers of a request from a trusted peer to its
@@ -144,7 +109,7 @@ impl ServerCtx {
             None => None,
         };
         let routes = config.static_routes()?;
-        let fields = server_fields(config)?;
+        let fields = server_fields(config);
         let statics = if routes.is_empty() {
             None
         } else {
@@ -158,14 +123,14 @@ impl ServerCtx {
             metrics,
             queue,
             conn_wakes,
-            http: HttpVersions::parse(&config.http),
+            http: config.http,
             tls,
-            tls_handshake_timeout: Duration::from_secs_f64(config.timeout_tls_handshake),
-            h2: (config.http != "1").then(|| H2Settings::from_config(config, fields)),
-            log_level: match config.log_level.to_ascii_lowercase().as_str() {
-                "debug" | "trace" => DEBUG,
-                _ => DEBUG + 1,
-            },
+            tls_handshake_timeout: config.timeout_tls_handshake,
+            h2: config
+                .http
+                .http2()
+                .then(|| H2Settings::from_config(config, fields)),
+            log_level: config.log_level,
             access_log,
             ws: config.ws_settings(),
             root_path: config.root_path.clone(),
@@ -185,9 +150,9 @@ impl ServerCtx {
         *self.shutdown.borrow()
     }
 
-    /// Logs through the Python thread's `cormorant.error` logger; debug
-    /// lines are dropped here unless the log level asks for them.
-    pub(crate) fn log(&self, level: u8, message: impl FnOnce() -> String) {
+    /// Logs on the application side (Python's `cormorant.error` logger, or
+    /// the embedder's callback); lines below the log level are dropped here.
+    pub(crate) fn log(&self, level: Level, message: impl FnOnce() -> String) {
         if level >= self.log_level {
             self.queue.push(Job::Log(level, message()));
         }
@@ -206,17 +171,16 @@ impl ServerCtx {
 /// The HTTP/1.1 limits and response fields of `config`.
 /// The fields every response carries (`--no-server-header`,
 /// `--no-date-header`, `--header`), for each protocol's own settings.
-fn server_fields(c: &ServerConfig) -> Result<ServerFields, String> {
-    let mut extra = Vec::new();
-    for h in &c.headers {
-        let (n, v) = c.parse_header(h)?;
-        extra.push((Bytes::from(n), Bytes::from(v)));
-    }
-    Ok(ServerFields {
+fn server_fields(c: &ServerConfig) -> ServerFields {
+    let extra = c
+        .headers
+        .iter()
+        .map(|h| (Bytes::from(h.name.clone()), Bytes::from(h.value.clone())));
+    ServerFields {
         server: c.server_header.then(|| Bytes::from_static(b"cormorant")),
         date: c.date_header,
-        extra,
-    })
+        extra: extra.collect(),
+    }
 }
 
 fn conn_config(c: &ServerConfig, fields: ServerFields) -> server::Config {
@@ -236,15 +200,15 @@ fn conn_config(c: &ServerConfig, fields: ServerFields) -> server::Config {
         websocket.max_message_size = ws.max_size;
         websocket.max_frame_size = ws.max_size;
     }
-    let secs = Duration::from_secs_f64;
     server::Config {
         http,
         websocket,
         per_message_deflate: ws.as_ref().is_some_and(|w| w.per_message_deflate),
         timeouts: Timeouts {
-            keep_alive: Some(secs(c.timeout_keep_alive)),
-            request_head: Some(secs(c.timeout_request_head)),
-            request_body_idle: (c.timeout_request_body > 0.0).then(|| secs(c.timeout_request_body)),
+            keep_alive: Some(c.timeout_keep_alive),
+            request_head: Some(c.timeout_request_head),
+            request_body_idle: (!c.timeout_request_body.is_zero())
+                .then_some(c.timeout_request_body),
             ws_ping_interval: ws.as_ref().and_then(|w| w.ping_interval),
             ws_ping_timeout: ws.as_ref().and_then(|w| w.ping_timeout),
             ..Timeouts::default()

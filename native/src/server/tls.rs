@@ -9,7 +9,8 @@ use tokio_rustls::server::TlsStream;
 
 use super::conn::{self, PeerInfo};
 use super::transport::Transport;
-use super::{DEBUG, HttpVersions, ServerCtx, h2};
+use super::{ServerCtx, h2};
+use crate::config::{HttpVersions, Level};
 use crate::tls::connection_info;
 
 impl Transport for TlsStream<TcpStream> {}
@@ -26,11 +27,11 @@ pub(crate) async fn serve(sock: TcpStream, peer: PeerInfo, ctx: Arc<ServerCtx>) 
         r = handshake => match r {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                ctx.log(DEBUG, || format!("TLS handshake with {} failed: {e}", peer.label(true)));
+                ctx.log(Level::Debug, || format!("TLS handshake with {} failed: {e}", peer.label(true)));
                 return;
             }
             Err(_) => {
-                ctx.log(DEBUG, || format!("TLS handshake with {} timed out", peer.label(true)));
+                ctx.log(Level::Debug, || format!("TLS handshake with {} timed out", peer.label(true)));
                 return;
             }
         },

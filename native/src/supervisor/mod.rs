@@ -252,7 +252,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             "Cormorant supervisor (pid {}) serving on {} ({}) {what}",
             std::process::id(),
             url,
-            config.protocols(),
+            config.http.names(),
         ),
     );
     let seed = std::time::SystemTime::now()
@@ -269,11 +269,9 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         respawn_failed: config.respawn_failed_workers,
         max_requests: config.limit_max_requests,
         max_requests_jitter: config.limit_max_requests_jitter,
-        lifetime: config.workers_lifetime.map(Duration::from_secs_f64),
+        lifetime: config.workers_lifetime,
         max_rss: config.workers_max_rss.map(|m| m * 1024 * 1024),
-        graceful_timeout: config
-            .timeout_graceful_shutdown
-            .map(Duration::from_secs_f64),
+        graceful_timeout: config.timeout_graceful_shutdown,
         reuse_port,
         reload: config.reload,
     };

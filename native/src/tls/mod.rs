@@ -29,4 +29,6 @@ mod tests;
 
 pub(crate) use info::{TlsInfo, connection_info};
 pub(crate) use server::ServerTls;
-pub(crate) use settings::{ClientAuth, TlsSettings, TlsVersionMin};
+pub(crate) use settings::TlsSettings;
+#[cfg(test)]
+use settings::{ClientAuth, TlsVersionMin};

@@ -1,78 +1,8 @@
 //! What the command line and the Python API say about TLS.
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-/// Which client certificates are asked for.
-///
-/// uvicorn's `--ssl-cert-reqs` spells these `0`, `1`, `2`; both spellings parse.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum ClientAuth {
-    /// No certificate is asked for (`CERT_NONE`).
-    #[default]
-    None,
-    /// A certificate is asked for; none, or one that fails verification, is
-    /// still accepted, and the failure is reported in the ASGI `tls` extension.
-    Optional,
-    /// A certificate that verifies against `--ssl-ca-certs` is required;
-    /// otherwise the handshake fails.
-    Required,
-}
-
-impl FromStr for ClientAuth {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" | "0" | "cert_none" => Ok(Self::None),
-            "optional" | "1" | "cert_optional" => Ok(Self::Optional),
-            "required" | "2" | "cert_required" => Ok(Self::Required),
-            _ => Err(format!(
-                "--ssl-cert-reqs: expected none, optional or required (or 0, 1, 2), got {s:?}"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for ClientAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::None => "none",
-            Self::Optional => "optional",
-            Self::Required => "required",
-        })
-    }
-}
-
-/// The oldest TLS version the server accepts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum TlsVersionMin {
-    /// TLS 1.2 and 1.3.
-    #[default]
-    Tls12,
-    /// TLS 1.3 only.
-    Tls13,
-}
-
-impl FromStr for TlsVersionMin {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['_', 'v'], ".")
-            .as_str()
-        {
-            "tls1.2" | "tls.1.2" | "1.2" => Ok(Self::Tls12),
-            "tls1.3" | "tls.1.3" | "1.3" => Ok(Self::Tls13),
-            _ => Err(format!(
-                "--ssl-protocol-min: expected tls1.2 or tls1.3, got {s:?}"
-            )),
-        }
-    }
-}
+pub(crate) use crate::config::{ClientAuth, TlsVersionMin};
 
 /// Everything needed to build the server's TLS configuration.
 ///

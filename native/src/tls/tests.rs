@@ -797,30 +797,6 @@ fn cipher_names_in_every_spelling() {
     assert!(parse_cipher_suites("TLS_AES_128_CCM_SHA256", &all).is_err());
 }
 
-#[test]
-fn client_auth_and_version_spellings() {
-    for (text, want) in [
-        ("none", ClientAuth::None),
-        ("0", ClientAuth::None),
-        ("Optional", ClientAuth::Optional),
-        ("1", ClientAuth::Optional),
-        ("required", ClientAuth::Required),
-        ("2", ClientAuth::Required),
-    ] {
-        assert_eq!(text.parse::<ClientAuth>(), Ok(want));
-    }
-    assert!("3".parse::<ClientAuth>().is_err());
-    for (text, want) in [
-        ("tls1.2", TlsVersionMin::Tls12),
-        ("TLSv1.2", TlsVersionMin::Tls12),
-        ("TLSv1_3", TlsVersionMin::Tls13),
-        ("1.3", TlsVersionMin::Tls13),
-    ] {
-        assert_eq!(text.parse::<TlsVersionMin>(), Ok(want));
-    }
-    assert!("tls1.1".parse::<TlsVersionMin>().is_err());
-}
-
 // ---- RFC 4514 ---------------------------------------------------------------
 
 /// DER of a tag-length-value (short or long form length).
