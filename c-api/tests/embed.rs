@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use cormorant_native::embed::{Dispatch, Handler, Request, Server, StreamError};
+use cormorant_server::embed::{Dispatch, Handler, Request, Server, StreamError};
 
 /// Records what a handler saw, answers from a thread when told to.
 #[derive(Default)]

@@ -27,7 +27,7 @@ __all__ = [
 
 __version__: str
 STOP_SIGNAL_GAP: float
-# The worker protocol (native/src/worker_protocol.rs).
+# The worker protocol (native/python/src/worker_protocol.rs).
 ENV_WORKER_CONFIG: str
 ENV_READY_FD: str
 ENV_WORKER_ID: str

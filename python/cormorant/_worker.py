@@ -502,7 +502,7 @@ def run(config_json: str, app: Any = None) -> int:
             loop.close()
 
 
-#: The worker protocol is the extension's (native/src/worker_protocol.rs):
+#: The worker protocol is the extension's (native/python/src/worker_protocol.rs):
 #: the exit code of a worker that could not boot (the supervisor stops
 #: instead of respawning it), the control bytes, the environment names.
 WORKER_BOOT_ERROR = _cormorant.WORKER_BOOT_ERROR

@@ -24,7 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cormorant_native::embed::{self, Handler, StreamError};
+use ::cormorant_server::embed::{self, Handler, StreamError};
 
 use crate::types::{cormorant_result, cormorant_str, str_view};
 pub use request::*;

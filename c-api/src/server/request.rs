@@ -2,7 +2,7 @@
 //! response.
 
 use bytes::Bytes;
-use cormorant_native::embed;
+use ::cormorant_server::embed;
 
 use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::copy_headers;

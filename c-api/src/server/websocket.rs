@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use bytes::Bytes;
-use cormorant_native::embed::{self, Message};
+use ::cormorant_server::embed::{self, Message};
 
 use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::handle::{Handle, with_handle, with_handle_bytes, with_handle_out};

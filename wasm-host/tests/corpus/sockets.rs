@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cormorant_native::embed::{Dispatch, Handler, Message, Request, Server, WebSocket};
+use cormorant_server::embed::{Dispatch, Handler, Message, Request, Server, WebSocket};
 use cormorant_wasm_host::replay::End;
 
 /// Answers like `cormorant_wasm_host::replay`: `200` with

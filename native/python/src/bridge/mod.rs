@@ -1,0 +1,116 @@
+//! The pyo3 bridge: the objects the Python side sees, and the hand-over of
+//! requests between the I/O thread and the Python thread.
+
+pub(crate) mod awaitable;
+pub(crate) mod lifespan;
+pub(crate) mod message;
+pub(crate) mod request;
+pub(crate) mod scope;
+pub(crate) mod websocket;
+pub(crate) mod worker;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyOSError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::handoff::{Waiter, Waiters};
+
+create_exception!(
+    _cormorant,
+    ClientDisconnected,
+    PyOSError,
+    "send() was called after the client disconnected (ASGI HTTP spec 2.4)."
+);
+create_exception!(
+    _cormorant,
+    StartupError,
+    PyException,
+    "The server could not start: bad configuration or a socket that cannot be bound."
+);
+
+/// Python objects every request of a worker uses.
+pub(crate) struct PyCtx {
+    /// `loop.create_future`.
+    pub(crate) create_future: Py<PyAny>,
+    /// A future already resolved to None: what a `send()` that needs no
+    /// waiting returns.
+    pub(crate) done: Py<PyAny>,
+    /// The `cormorant.error` logger.
+    pub(crate) error_logger: Py<PyAny>,
+    /// The `cormorant.access` logger, when access logging is on.
+    pub(crate) access_logger: Option<Py<PyAny>>,
+    /// How access lines are written (`--access-log-format`).
+    pub(crate) access_format: crate::server::access_format::AccessFormat,
+    /// The I/O thread's mailbox.
+    pub(crate) conn_wakes: std::sync::Arc<crate::handoff::queue::ConnWakes>,
+}
+
+impl PyCtx {
+    /// Logs an exception that ended an application task: a client that went
+    /// away at debug level, anything else as an error with its traceback.
+    pub(crate) fn log_app_error(
+        &self,
+        py: Python<'_>,
+        exc: &Bound<'_, PyAny>,
+        what: &str,
+    ) -> PyResult<()> {
+        if exc.is_instance_of::<ClientDisconnected>() {
+            self.error_logger
+                .call_method1(py, intern!(py, "debug"), ("client disconnected",))?;
+            return Ok(());
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "exc_info"), exc)?;
+        self.error_logger
+            .call_method(py, intern!(py, "error"), (what,), Some(&kwargs))?;
+        Ok(())
+    }
+
+    /// What `send()` returns: the shared resolved future, or, when the
+    /// connection is behind (`wait`), a new future parked in `waiter` until
+    /// the connection drains.
+    pub(crate) fn send_result(
+        &self,
+        py: Python<'_>,
+        wait: bool,
+        waiters: &mut Waiters,
+    ) -> PyResult<Py<PyAny>> {
+        if !wait {
+            return Ok(self.done.clone_ref(py));
+        }
+        let fut = self.create_future.call0(py)?;
+        waiters.wait_send(waiter(fut.clone_ref(py)));
+        Ok(fut)
+    }
+}
+
+/// A stream's waiter for an asyncio future.
+pub(crate) fn waiter(fut: Py<PyAny>) -> Waiter {
+    Waiter::Future(Box::new(fut))
+}
+
+/// The asyncio future a waiter holds (a parked thread is woken instead).
+pub(crate) fn future_of(waiter: Waiter) -> Option<Py<PyAny>> {
+    let fut = waiter.into_future()?;
+    fut.downcast::<Py<PyAny>>().ok().map(|f| *f)
+}
+
+/// Resolves an asyncio future unless it is already done (cancelled).
+pub(crate) fn resolve(py: Python<'_>, fut: &Py<PyAny>, value: Py<PyAny>) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_result"), (value,))?;
+    }
+    Ok(())
+}
+
+/// Fails an asyncio future unless it is already done (cancelled).
+pub(crate) fn reject(py: Python<'_>, fut: &Py<PyAny>, exc: PyErr) -> PyResult<()> {
+    let fut = fut.bind(py);
+    if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        fut.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
+    }
+    Ok(())
+}

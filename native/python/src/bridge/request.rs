@@ -1,0 +1,178 @@
+//! The `receive` and `send` callables of one HTTP request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cormorant_core::asgi::message::http_message;
+use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict};
+
+use super::awaitable::Ready;
+use super::message::{PyMessage, to_py_err};
+use super::{ClientDisconnected, PyCtx};
+use crate::handoff::http::{SEND_HIGH_WATER, Shared};
+use crate::server::access_format::AccessEntry;
+
+/// What the access log needs to know about a request.
+pub(crate) struct AccessInfo {
+    pub(crate) client: String,
+    pub(crate) method: String,
+    /// Path and query, as sent.
+    pub(crate) target: Vec<u8>,
+    pub(crate) http_version: &'static str,
+    pub(crate) scheme: &'static str,
+    /// The request headers the access format shows.
+    pub(crate) headers: Vec<Option<Bytes>>,
+    pub(crate) started: Instant,
+}
+
+/// The per-request object whose bound methods are the app's `receive` and
+/// `send`.
+#[pyclass(module = "cormorant._cormorant", frozen)]
+pub(crate) struct Request {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ctx: Arc<PyCtx>,
+    pub(crate) access: Option<Box<AccessInfo>>,
+}
+
+fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+    d.set_item(intern!(py, "body"), PyBytes::new(py, body))?;
+    d.set_item(intern!(py, "more_body"), PyBool::new(py, more))?;
+    Ok(d)
+}
+
+fn disconnect_message(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+    Ok(d)
+}
+
+/// The dict `receive()` returns for a core [`Receive`] (not `Pending`).
+pub(crate) fn receive_message(py: Python<'_>, r: Receive) -> PyResult<Bound<'_, PyDict>> {
+    match r {
+        Receive::HttpRequest { body, more_body } => request_message(py, &body, more_body),
+        Receive::HttpDisconnect | Receive::Pending => disconnect_message(py),
+    }
+}
+
+#[pymethods]
+impl Request {
+    /// The ASGI `receive()` callable.
+    fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut st = self.shared.lock();
+        let first_ask = !st.body_requested;
+        st.body_requested = true;
+        let r = st.stream.poll_receive();
+        if r == Receive::Pending {
+            let fut = self.ctx.create_future.call0(py)?;
+            st.waiters.wait_recv(super::waiter(fut.clone_ref(py)));
+            drop(st);
+            // The connection may be waiting for this first ask (100-continue)
+            // or for room in the body buffer.
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+            return Ok(fut);
+        }
+        let more = matches!(
+            r,
+            Receive::HttpRequest {
+                more_body: true,
+                ..
+            }
+        );
+        drop(st);
+        if more || first_ask {
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+        }
+        let msg = receive_message(py, r)?;
+        Ok(Py::new(py, Ready::new(msg.into_any().unbind()))?.into_any())
+    }
+
+    /// The ASGI `send()` callable.
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let msg = http_message(&PyMessage::new(message)?).map_err(to_py_err)?;
+        let mut st = self.shared.lock();
+        if let AppMessage::HttpResponseStart { status, .. } = &msg {
+            st.status = *status;
+        }
+        let out = match st.stream.handle_app(msg) {
+            Ok(out) => out,
+            Err(SendError::Disconnected) => {
+                return Err(ClientDisconnected::new_err("client disconnected"));
+            }
+            Err(e) => return Err(PyRuntimeError::new_err(e.to_string())),
+        };
+        if out.early_hint_dropped {
+            drop(st);
+            self.ctx.error_logger.call_method1(
+                py,
+                intern!(py, "debug"),
+                ("early hint dropped: the response head was already sent",),
+            )?;
+            return Ok(self.ctx.done.clone_ref(py));
+        }
+        if out == Output::default() {
+            return Ok(self.ctx.done.clone_ref(py));
+        }
+        st.body_sent += out.body.len() as u64;
+        st.out_bytes += out.body.len();
+        st.out.push_back(out);
+        let wait = st.out_bytes > SEND_HIGH_WATER;
+        let result = self.ctx.send_result(py, wait, &mut st.waiters)?;
+        drop(st);
+        self.shared.wake_conn(&self.ctx.conn_wakes);
+        Ok(result)
+    }
+
+    /// Called by the task wrapper when the application returns (`exc` None)
+    /// or raises.
+    #[pyo3(signature = (exc = None))]
+    fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let failed = exc.is_some();
+        if let Some(exc) = &exc {
+            self.ctx
+                .log_app_error(py, exc, "Exception in ASGI application")?;
+        }
+        let mut st = self.shared.lock();
+        // A response completed before the app returned needs nothing more
+        // from the connection: skip the cross-thread wake-up.
+        let was_finished = st.stream.is_finished();
+        let out = st.stream.handle_app_exit(failed);
+        if let Some(start) = &out.start {
+            st.status = start.status;
+        }
+        let status = st.status;
+        let body_sent = st.body_sent;
+        if out != Output::default() {
+            st.out.push_back(out);
+        }
+        drop(st);
+        if !was_finished {
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+        }
+        if let (Some(access), Some(logger)) = (&self.access, &self.ctx.access_logger) {
+            let mut line = String::new();
+            self.ctx.access_format.render(
+                &AccessEntry {
+                    client: &access.client,
+                    method: access.method.as_bytes(),
+                    target: &access.target,
+                    version: access.http_version,
+                    scheme: access.scheme,
+                    status,
+                    bytes: body_sent,
+                    elapsed: access.started.elapsed(),
+                    headers: &access.headers,
+                },
+                &mut line,
+            );
+            logger.call_method1(py, intern!(py, "info"), (line,))?;
+        }
+        Ok(())
+    }
+}

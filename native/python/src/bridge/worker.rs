@@ -1,0 +1,428 @@
+//! The Python-facing handle of one worker: owns the listener and the I/O
+//! thread, and drains the job queue on the Python thread.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::request::{AccessInfo, Request, receive_message};
+use super::websocket::{self, WebSocket};
+use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
+use crate::config::ServerConfig;
+use crate::handoff::SendSide;
+use crate::handoff::http::{NewRequest, Shared};
+use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use crate::handoff::websocket::NewWebSocket;
+use crate::server::access_format::AccessFormat;
+use crate::server::listener::Listener;
+use crate::server::{self, ServerCtx};
+
+/// Python objects the drain needs, set by `start`.
+struct Running {
+    app: Py<PyAny>,
+    run_http: Py<PyAny>,
+    spawn: Py<PyAny>,
+    on_stop: Py<PyAny>,
+    state: Option<Py<PyDict>>,
+    pyctx: Arc<PyCtx>,
+}
+
+/// One worker: a listener, an I/O thread, and the Python side's entry points.
+#[pyclass(module = "cormorant._cormorant")]
+pub(crate) struct Worker {
+    config: ServerConfig,
+    listener: Option<Listener>,
+    url: String,
+    queue: Arc<JobQueue>,
+    ctx: Option<Arc<ServerCtx>>,
+    running: Option<Running>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    jobs: Vec<Job>,
+}
+
+impl Worker {
+    /// This worker's metrics slot: given by the supervisor, or, in a
+    /// single-process server, a region of its own with its endpoint.
+    fn metrics_slot(&mut self) -> PyResult<Option<crate::metrics::Slot>> {
+        use crate::metrics::{Region, Slot, endpoint, render::ServerCounts};
+        if !self.config.metrics {
+            return Ok(None);
+        }
+        if let Some(slot) = crate::worker_protocol::metrics_slot() {
+            return Ok(Some(slot));
+        }
+        let region = Arc::new(Region::create(1).map_err(|e| {
+            StartupError::new_err(format!("cannot create the metrics region: {e}"))
+        })?);
+        let addr = format!(
+            "{}:{}",
+            self.config.metrics_address, self.config.metrics_port
+        );
+        let counts = Arc::new(std::sync::Mutex::new(ServerCounts {
+            restarts: Vec::new(),
+            workers: 1,
+        }));
+        endpoint::start(&addr, region.clone(), counts).map_err(StartupError::new_err)?;
+        Ok(Some(Slot::take(region, 0)))
+    }
+
+    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
+        let NewRequest {
+            scope: s,
+            unix,
+            tls,
+            shared,
+        } = *nr;
+        let state = run.state.as_ref().map(|d| d.bind(py));
+        let ext = shared.lock().stream.extensions();
+        let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
+        let access = run.pyctx.access_logger.is_some().then(|| {
+            let mut target = s.raw_path.to_vec();
+            if !s.query_string.is_empty() {
+                target.push(b'?');
+                target.extend_from_slice(&s.query_string);
+            }
+            Box::new(AccessInfo {
+                client: s
+                    .client
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |c| format!("{}:{}", c.host, c.port)),
+                method: s.method.clone(),
+                target,
+                http_version: s.http_version.as_str(),
+                scheme: s.scheme,
+                headers: run.pyctx.access_format.capture(&s.headers),
+                started: Instant::now(),
+            })
+        });
+        let req = Py::new(
+            py,
+            Request {
+                shared,
+                ctx: run.pyctx.clone(),
+                access,
+            },
+        )?;
+        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
+        run.spawn.call1(py, (coro,))?;
+        Ok(())
+    }
+
+    fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
+        let NewWebSocket {
+            scope: s,
+            unix,
+            tls,
+            shared,
+        } = *nw;
+        let state = run.state.as_ref().map(|d| d.bind(py));
+        let dict = scope::websocket_scope(py, &s, unix, state, tls.as_deref())?;
+        let ws = Py::new(
+            py,
+            WebSocket {
+                shared,
+                ctx: run.pyctx.clone(),
+            },
+        )?;
+        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, ws))?;
+        run.spawn.call1(py, (coro,))?;
+        Ok(())
+    }
+
+    /// The app could not even be started for a request (its scope or its
+    /// coroutine could not be made): log why and answer 500, so the client
+    /// is not left waiting.
+    fn fail_request(py: Python<'_>, run: &Running, shared: &Arc<Shared>, e: PyErr) -> PyResult<()> {
+        run.pyctx.log_app_error(
+            py,
+            e.value(py),
+            "Exception while starting the ASGI application",
+        )?;
+        let mut st = shared.lock();
+        let out = st.stream.handle_app_exit(true);
+        st.out.push_back(out);
+        drop(st);
+        shared.wake_conn(&run.pyctx.conn_wakes);
+        Ok(())
+    }
+
+    fn wake(py: Python<'_>, shared: &Arc<Shared>, conn_wakes: &ConnWakes) -> PyResult<()> {
+        let mut st = shared.lock();
+        st.waiters.wake_queued = false;
+        let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
+            let r = st.stream.poll_receive();
+            st.waiters
+                .recv
+                .take()
+                .and_then(super::future_of)
+                .map(|w| (w, r))
+        } else {
+            None
+        };
+        let disconnected = st.stream.is_disconnected();
+        let send = if st.waiters.send.is_some() && st.can_send() {
+            st.waiters.send.take().and_then(super::future_of)
+        } else {
+            None
+        };
+        let more_body = st.stream.wants_body();
+        drop(st);
+        if let Some((w, r)) = recv {
+            resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+            if more_body {
+                shared.wake_conn(conn_wakes);
+            }
+        }
+        if let Some(w) = send {
+            if disconnected {
+                reject(py, &w, ClientDisconnected::new_err("client disconnected"))?;
+            } else {
+                resolve(py, &w, py.None())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Worker {
+    /// Validates the configuration and binds the listener.
+    #[new]
+    fn new(config_json: &str) -> PyResult<Self> {
+        let config: ServerConfig = serde_json::from_str(config_json)
+            .map_err(|e| StartupError::new_err(format!("invalid configuration: {e}")))?;
+        config.validate().map_err(StartupError::new_err)?;
+        let listener = Listener::bind(&config).map_err(StartupError::new_err)?;
+        let url = listener.url(config.serves_tls());
+        let queue = JobQueue::new()
+            .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;
+        Ok(Self {
+            config,
+            listener: Some(listener),
+            url,
+            queue: Arc::new(queue),
+            ctx: None,
+            running: None,
+            thread: None,
+            jobs: Vec::new(),
+        })
+    }
+
+    /// Where the worker listens, as a URL (`https` with TLS).
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The protocols served, for the startup line: `HTTP/1.1, HTTP/2`.
+    #[getter]
+    fn protocols(&self) -> &'static str {
+        self.config.http.names()
+    }
+
+    /// The descriptor the event loop must watch and answer with `drain`.
+    #[getter]
+    fn fd(&self) -> i32 {
+        self.queue.fd()
+    }
+
+    /// Starts serving: `run_http(app, scope, request)` makes the coroutine of
+    /// one request, `spawn(coro)` schedules it, `on_stop()` is called when
+    /// the worker wants to stop on its own.
+    #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None, access_log = "off"))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python call
+    fn start(
+        &mut self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        app: Py<PyAny>,
+        run_http: Py<PyAny>,
+        spawn: Py<PyAny>,
+        on_stop: Py<PyAny>,
+        state: Option<Py<PyDict>>,
+        access_log: &str,
+    ) -> PyResult<()> {
+        let listener = self
+            .listener
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("worker already started"))?;
+        let create_future = event_loop.getattr(intern!(py, "create_future"))?;
+        let done = create_future.call0()?;
+        done.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        let logging = py.import("logging")?;
+        let error_logger = logging.call_method1("getLogger", ("cormorant.error",))?;
+        // Decided once: a disabled access logger costs nothing per request,
+        // and Cormorant's own default handler is replaced by the I/O thread
+        // writing the same lines (Python logging costs ~10 µs a record).
+        let access_logger = match access_log {
+            "python" => Some(
+                logging
+                    .call_method1("getLogger", ("cormorant.access",))?
+                    .unbind(),
+            ),
+            "native" | "off" => None,
+            other => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "access_log must be off, python or native, not {other:?}"
+                )));
+            }
+        };
+        let access_format = match &self.config.access_log_format {
+            Some(f) => AccessFormat::parse(f).map_err(StartupError::new_err)?,
+            None => AccessFormat::default(),
+        };
+        let native_access_log = (access_log == "native").then(|| {
+            Arc::new(server::access_log::AccessLog::new(
+                access_format.clone(),
+                self.config.log_json,
+            ))
+        });
+        let conn_wakes = Arc::new(
+            ConnWakes::new()
+                .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
+        );
+        let pyctx = Arc::new(PyCtx {
+            create_future: create_future.unbind(),
+            done: done.unbind(),
+            error_logger: error_logger.unbind(),
+            access_logger,
+            access_format,
+            conn_wakes: conn_wakes.clone(),
+        });
+        let metrics = self.metrics_slot()?;
+        let ctx = Arc::new(
+            ServerCtx::new(
+                &self.config,
+                self.queue.clone(),
+                conn_wakes,
+                metrics,
+                native_access_log,
+            )
+            .map_err(StartupError::new_err)?,
+        );
+        self.running = Some(Running {
+            app,
+            run_http,
+            spawn,
+            on_stop,
+            state,
+            pyctx,
+        });
+        self.ctx = Some(ctx.clone());
+        server::batch_scheduling();
+        let thread = std::thread::Builder::new()
+            .name("cormorant-io".into())
+            .spawn(move || server::run(listener, ctx))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Publishes how late the event loop ran a timer (`--metrics`).
+    fn report_loop_lag(&self, seconds: f64) {
+        if let Some(slot) = self.ctx.as_ref().and_then(|c| c.metrics.as_ref()) {
+            slot.set_loop_lag(Duration::from_secs_f64(seconds.max(0.0)));
+        }
+    }
+
+    /// Handles every pending job. Called by the event loop when `fd` is
+    /// readable.
+    fn drain(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        self.queue.take(&mut jobs);
+        let Some(run) = self.running.as_ref() else {
+            return Ok(());
+        };
+        let mut first_err = None;
+        for job in jobs.drain(..) {
+            let r = match job {
+                Job::Request(nr) => {
+                    let shared = nr.shared.clone();
+                    self.new_request(py, run, nr)
+                        .or_else(|e| Self::fail_request(py, run, &shared, e))
+                }
+                Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
+                Job::WebSocket(nw) => self.new_websocket(py, run, nw),
+                Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
+                Job::Stop => run.on_stop.call0(py).map(drop),
+                Job::Log(level, message) => run
+                    .pyctx
+                    .error_logger
+                    .call_method1(py, intern!(py, "log"), (level.number(), message))
+                    .map(drop),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.jobs = jobs;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and lets in-flight
+    /// requests finish.
+    fn shutdown(&self) {
+        if let Some(ctx) = &self.ctx {
+            // send_replace: `send` drops the value while the I/O thread has
+            // not subscribed yet.
+            ctx.shutdown.send_replace(true);
+        }
+    }
+
+    /// Drops every connection now.
+    fn abort(&self) {
+        if let Some(ctx) = &self.ctx {
+            // send_replace: `send` drops the value while the I/O thread has
+            // not subscribed yet.
+            ctx.shutdown.send_replace(true);
+            ctx.abort.notify_one();
+        }
+    }
+
+    /// Open connections.
+    #[getter]
+    fn connections(&self) -> usize {
+        self.ctx
+            .as_ref()
+            .map_or(0, |c| c.connections.load(Ordering::Relaxed))
+    }
+
+    /// Requests whose response is not complete.
+    #[getter]
+    fn in_flight(&self) -> usize {
+        self.ctx
+            .as_ref()
+            .map_or(0, |c| c.in_flight.load(Ordering::Relaxed))
+    }
+
+    /// Waits for the I/O thread to end.
+    fn join(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = self.thread.take() {
+            let r = py.detach(|| t.join());
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("I/O thread: {e}"))),
+                Err(_) => return Err(PyRuntimeError::new_err("I/O thread panicked")),
+            }
+        }
+        self.running = None;
+        remove_socket_file(&self.config);
+        Ok(())
+    }
+}
+
+/// Removes the Unix socket file this process bound (not an inherited one).
+pub(crate) fn remove_socket_file(config: &ServerConfig) {
+    if let (Some(path), None) = (&config.uds, config.fd) {
+        let _ = std::fs::remove_file(path);
+    }
+}

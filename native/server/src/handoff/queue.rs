@@ -1,0 +1,146 @@
+//! Mailboxes between the I/O thread and the application side (the Python
+//! thread, or an embedded server's dispatcher).
+//!
+//! Each side pushes work into the other's mailbox and, only when it was
+//! empty, writes to the mailbox's eventfd, which the other side watches
+//! (asyncio `add_reader` on the Python side, tokio `AsyncFd` on the I/O
+//! side). The receiver drains everything in one wake-up, so under load one
+//! crossing serves a whole batch of requests, in both directions. The I/O
+//! thread never takes the GIL.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+use super::http::{NewRequest, Shared};
+use super::websocket::{NewWebSocket, WsShared};
+
+/// Work for the application side.
+pub enum Job {
+    /// A request to hand to the application.
+    Request(Box<NewRequest>),
+    /// Something changed for a request whose app is waiting on a future.
+    Wake(Arc<Shared>),
+    /// A WebSocket connection to hand to the application.
+    WebSocket(Box<NewWebSocket>),
+    /// Something changed for a WebSocket whose app is waiting on a future.
+    WsWake(Arc<WsShared>),
+    /// The worker should stop (for example after `--limit-max-requests`).
+    Stop,
+    /// A line for the `cormorant.error` logger from the I/O thread, at a
+    /// Python logging level (10 debug ... 40 error).
+    Log(crate::config::Level, String),
+}
+
+/// The application side's mailbox.
+pub type JobQueue = Mailbox<Job>;
+
+/// The I/O thread's mailbox: streams whose connection task must look at
+/// their shared state again.
+pub type ConnWakes = Mailbox<ConnWake>;
+
+/// A stream whose connection task must be woken.
+pub enum ConnWake {
+    /// An HTTP request.
+    Http(Arc<Shared>),
+    /// A WebSocket connection.
+    WebSocket(Arc<WsShared>),
+}
+
+impl ConnWake {
+    /// Wakes the connection task (on the I/O thread).
+    pub fn deliver(self) {
+        match self {
+            Self::Http(s) => s.deliver_wake(),
+            Self::WebSocket(s) => s.deliver_wake(),
+        }
+    }
+}
+
+/// A multi-producer queue with an eventfd that is readable while it holds
+/// items.
+pub struct Mailbox<T> {
+    jobs: Mutex<Vec<T>>,
+    eventfd: OwnedFd,
+    /// Takes each item at once on the pushing thread instead (an embedded
+    /// server whose handler runs on the I/O thread).
+    direct: Option<Box<dyn Fn(T) + Send + Sync>>,
+}
+
+impl<T> Mailbox<T> {
+    pub fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd has no memory-safety preconditions; the result is
+        // checked before it is wrapped.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            jobs: Mutex::new(Vec::with_capacity(64)),
+            direct: None,
+            // SAFETY: fd is a fresh descriptor that nothing else owns.
+            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// A duplicate of the eventfd, for an owner that watches it.
+    pub fn clone_fd(&self) -> std::io::Result<OwnedFd> {
+        self.eventfd.try_clone()
+    }
+
+    /// The descriptor the event loop watches.
+    pub fn fd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    /// A mailbox that hands every item to `take` on the pushing thread.
+    pub fn direct(take: impl Fn(T) + Send + Sync + 'static) -> std::io::Result<Self> {
+        let mut m = Self::new()?;
+        m.direct = Some(Box::new(take));
+        Ok(m)
+    }
+
+    pub fn push(&self, job: T) {
+        if let Some(take) = &self.direct {
+            return take(job);
+        }
+        let was_empty = {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = jobs.is_empty();
+            jobs.push(job);
+            was_empty
+        };
+        if was_empty {
+            self.signal();
+        }
+    }
+
+    fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. A full
+        // counter (EAGAIN) still leaves the fd readable, which is all we need.
+        unsafe {
+            libc::write(
+                self.eventfd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                size_of::<u64>(),
+            );
+        }
+    }
+
+    /// Takes every pending job, clearing the wake-up signal first so that a
+    /// job pushed during the drain signals again.
+    pub fn take(&self, into: &mut Vec<T>) {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
+        // eventfd; EAGAIN (nothing pending) is harmless.
+        unsafe {
+            libc::read(
+                self.eventfd.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                size_of::<u64>(),
+            );
+        }
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *jobs, into);
+    }
+}

@@ -1,0 +1,89 @@
+//! The state one WebSocket connection shares between its connection task
+//! (on the I/O thread) and the application.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput};
+
+use super::queue::ConnWake;
+use super::{Handoff, SendSide, Waiters, Woken};
+
+/// Outgoing message bytes queued by `send()` above which `send()` waits for
+/// the connection to drain.
+pub const WS_SEND_HIGH_WATER: usize = 256 * 1024;
+/// Queued bytes at or below which a waiting `send()` resumes.
+pub const WS_SEND_LOW_WATER: usize = 64 * 1024;
+
+/// A WebSocket connection handed to the application side.
+pub struct NewWebSocket {
+    pub scope: WebSocketScope,
+    pub unix: bool,
+    /// What the TLS handshake established, on a TLS connection.
+    pub tls: Option<Arc<crate::tls::TlsInfo>>,
+    pub shared: Arc<WsShared>,
+}
+
+/// State shared by the connection task and the application.
+pub type WsShared = Handoff<WsState>;
+
+impl SendSide for WsState {
+    fn can_send(&self) -> bool {
+        self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone()
+    }
+
+    fn waiters(&mut self) -> &mut Waiters {
+        &mut self.waiters
+    }
+}
+
+impl Woken for WsState {
+    fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
+        ConnWake::WebSocket(shared)
+    }
+}
+
+/// Everything behind the lock.
+pub struct WsState {
+    /// The ASGI machine.
+    pub stream: WebSocketStream,
+    /// Output from the application, in order.
+    pub out: VecDeque<WsOutput>,
+    /// Message bytes in `out` or not yet written.
+    pub out_bytes: usize,
+    /// The application's waiting `receive()` and `send()`.
+    pub waiters: Waiters,
+}
+
+impl WsShared {
+    pub(crate) fn new() -> Self {
+        Self::with_state(WsState {
+            stream: WebSocketStream::new(),
+            out: VecDeque::new(),
+            out_bytes: 0,
+            waiters: Waiters::default(),
+        })
+    }
+}
+
+impl WsState {
+    /// Whether the application thread must be woken; marks the wake as
+    /// queued.
+    pub fn needs_wake(&mut self) -> bool {
+        // The stream is asked only on behalf of a waiter: most calls have
+        // none.
+        let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
+        let can_send = self.waiters.send.is_some() && self.can_send();
+        self.waiters.needs_wake(can_receive, can_send)
+    }
+}
+
+/// Message bytes an output carries, for send-side backpressure.
+pub fn output_len(out: &WsOutput) -> usize {
+    match out {
+        WsOutput::Text(t) => t.len(),
+        WsOutput::Binary(b) => b.len(),
+        WsOutput::DenyBody { body, .. } => body.len(),
+        _ => 0,
+    }
+}

@@ -1,0 +1,786 @@
+//! One HTTP/1.1 connection: bytes from the socket into `core::h1`, requests
+//! to the Python thread, the application's output back to the socket.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use cormorant_core::asgi::{
+    Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
+};
+use cormorant_core::h1::{self, BodyKind, ResponseHead};
+use cormorant_core::http;
+use cormorant_core::server::{self, Event};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::access_format::AccessStart;
+use super::file::{BodyFile, add_content_length};
+use super::static_files::{StaticBody, StaticRequest};
+use super::transport::{Prefixed, Transport};
+use super::{CountGuard, ServerCtx, clock, date};
+use crate::config::Level;
+
+mod websocket;
+
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
+use crate::handoff::queue::Job;
+use crate::tls::TlsInfo;
+pub use websocket::WsSettings;
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Pipelined bytes read ahead while a response is pending; past this the
+/// connection stops reading until the response is done.
+const PIPELINE_READ_AHEAD: usize = 64 * 1024;
+/// After closing our side with request bytes possibly unread, how long we
+/// keep reading (and discarding) so the client can finish sending and read
+/// the response before we close: closing with unread input sends RST, which
+/// can destroy a response the client has not read yet (RFC 9112 §9.6).
+const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes discarded while lingering.
+const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Who is on the other end.
+pub struct PeerInfo {
+    client: Option<Address>,
+    /// The peer's IP address (None on a Unix socket).
+    ip: Option<std::net::IpAddr>,
+    server: Option<Address>,
+    pub unix: bool,
+    /// What the TLS handshake established, on a TLS connection.
+    pub tls: Option<Arc<TlsInfo>>,
+}
+
+impl PeerInfo {
+    pub fn with_tls(mut self, tls: Arc<TlsInfo>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// `host:port` of the client for the access log, or "" when it is off.
+    pub fn label(&self, access_log: bool) -> String {
+        match (access_log, &self.client) {
+            (true, Some(c)) => format!("{}:{}", c.host, c.port),
+            (true, None) => "-".to_owned(),
+            (false, _) => String::new(),
+        }
+    }
+
+    /// Whether the peer's proxy headers are believed. A Unix-socket peer
+    /// is a local process: trusted when the allow-list trusts loopback.
+    pub fn trusted_proxy(&self, ctx: &ServerCtx) -> bool {
+        ctx.proxies.as_ref().is_some_and(|p| match self.ip {
+            Some(ip) => p.is_trusted(ip),
+            None => p.trusts_local(),
+        })
+    }
+
+    /// What the scope of each request on this connection says about it.
+    pub fn connection_info(&self, scheme: &'static str, root_path: &str) -> ConnectionInfo {
+        ConnectionInfo {
+            scheme,
+            client: self.client.clone(),
+            server: self.server.clone(),
+            root_path: root_path.to_owned(),
+        }
+    }
+
+    pub fn tcp(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
+        let addr = |a: SocketAddr| Address {
+            host: a.ip().to_string(),
+            port: a.port(),
+        };
+        Self {
+            client: Some(addr(peer)),
+            ip: Some(peer.ip()),
+            server: server.map(addr),
+            unix: false,
+            tls: None,
+        }
+    }
+
+    pub fn unix(path: &str) -> Self {
+        Self {
+            client: None,
+            ip: None,
+            server: Some(Address {
+                host: path.to_owned(),
+                port: 0,
+            }),
+            unix: true,
+            tls: None,
+        }
+    }
+}
+
+/// What became of a request.
+enum Next {
+    /// Serve the next request on this connection.
+    KeepAlive,
+    /// Close the connection after flushing.
+    Close,
+}
+
+struct Conn<S> {
+    io: S,
+    /// Core's connection: every protocol rule and timer.
+    conn: server::Connection,
+    ctx: Arc<ServerCtx>,
+    info: ConnectionInfo,
+    unix: bool,
+    tls: Option<Arc<TlsInfo>>,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
+    rbuf: BytesMut,
+    wbufs: Vec<Bytes>,
+    eof: bool,
+    /// `host:port` of the client, for the access log (empty when it is off).
+    client_label: String,
+    /// The connection closes with request bytes possibly unread: close
+    /// gently (see [`LINGER_TIMEOUT`]).
+    linger: bool,
+    /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
+    http2: bool,
+}
+
+/// Serves one connection until it closes.
+pub(super) async fn serve<S: Transport>(
+    io: S,
+    peer: PeerInfo,
+    scheme: &'static str,
+    ctx: Arc<ServerCtx>,
+) {
+    let client_label = peer.label(ctx.access_log.is_some());
+    let unix = peer.unix;
+    let info = peer.connection_info(scheme, &ctx.root_path);
+    let trusted_proxy = peer.trusted_proxy(&ctx);
+    let mut config = ctx.conn.clone();
+    // Cleartext with `--http auto`: h2c with prior knowledge is core's
+    // Http2Preface event (over TLS, ALPN chose already).
+    config.detect_http2 =
+        ctx.http == super::HttpVersions::Auto && ctx.h2.is_some() && peer.tls.is_none();
+    let mut c = Conn {
+        io,
+        conn: server::Connection::new(config, clock::now()),
+        ctx: ctx.clone(),
+        info,
+        unix,
+        tls: peer.tls.clone(),
+        trusted_proxy,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbufs: Vec::new(),
+        eof: false,
+        client_label,
+        linger: false,
+        http2: false,
+    };
+    c.run().await;
+    if c.http2 {
+        let buffered = c.conn.take_buffered();
+        return super::h2::serve(Prefixed::new(buffered, c.io), peer, scheme, ctx).await;
+    }
+    let _ = c.io.shutdown().await;
+    if c.linger && !c.eof {
+        c.linger_close().await;
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    /// The HTTP/1.1 side of the connection, for responses.
+    fn h1(&mut self) -> &mut h1::Connection {
+        self.conn.http()
+    }
+
+    /// When core's earliest timer is due, on tokio's clock, and whether
+    /// one runs at all (then the wait includes a sleep until it).
+    fn next_deadline(&self) -> (tokio::time::Instant, bool) {
+        let at = self.conn.poll_timeout();
+        (clock::deadline(at), at.is_some())
+    }
+
+    /// Core's timer fired: it decides what that means (408 for a late head
+    /// or body, a silent close when idle, a ping...).
+    fn fire_timer(&mut self) {
+        self.h1().set_date(date::http_date());
+        self.conn.handle_timeout(clock::now());
+    }
+
+    async fn run(&mut self) {
+        let mut stop = self.ctx.shutdown.subscribe();
+        let mut stopping = false;
+        if self.ctx.is_shutting_down() {
+            stopping = true;
+            self.conn.shutdown(clock::now());
+        }
+        // One timer for the connection's life, moved only when core's next
+        // deadline moves (a head trickling in keeps its deadline).
+        let timer = tokio::time::sleep_until(clock::deadline(None));
+        tokio::pin!(timer);
+        loop {
+            match self.conn.poll_event(clock::now()) {
+                Event::Http(h1::Event::NeedData) => {
+                    if self.eof {
+                        return;
+                    }
+                    let (deadline, timed) = self.next_deadline();
+                    if timed && timer.deadline() != deadline {
+                        timer.as_mut().reset(deadline);
+                    }
+                    tokio::select! {
+                        r = self.read() => if r.is_err() {
+                            return;
+                        },
+                        () = &mut timer, if timed => self.fire_timer(),
+                        _ = stop.changed(), if !stopping => {
+                            stopping = true;
+                            self.conn.shutdown(clock::now());
+                        }
+                    }
+                }
+                Event::Http(h1::Event::RequestHead(head)) => match self.serve_request(head).await {
+                    Next::KeepAlive => {}
+                    Next::Close => return,
+                },
+                Event::Http2Preface => {
+                    self.http2 = true;
+                    return;
+                }
+                Event::Http(h1::Event::Error(_)) => {
+                    // core queued the error response, if one can be sent.
+                    self.linger = true;
+                    let _ = self.flush().await;
+                    return;
+                }
+                // Closed, or an event that cannot happen between requests.
+                _ => return,
+            }
+        }
+    }
+
+    /// Reads once; Ok(true) when bytes arrived, Ok(false) at EOF.
+    async fn read(&mut self) -> Result<bool, ()> {
+        self.rbuf.clear();
+        match self.io.read_buf(&mut self.rbuf).await {
+            Ok(0) => {
+                self.eof = true;
+                self.conn.handle_eof();
+                Ok(false)
+            }
+            Ok(_) => {
+                self.conn.handle_bytes(clock::now(), &self.rbuf);
+                Ok(true)
+            }
+            Err(_) => {
+                self.eof = true;
+                Err(())
+            }
+        }
+    }
+
+    /// Reads once if bytes (or EOF) are ready now, without waiting.
+    fn read_now(&mut self) -> Option<Result<bool, ()>> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let fut = std::pin::pin!(self.read());
+        match fut.poll(&mut cx) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<usize> {
+        if !self.conn.has_transmit() {
+            return Ok(0);
+        }
+        self.wbufs.clear();
+        self.conn.poll_transmit(&mut self.wbufs);
+        let total: usize = self.wbufs.iter().map(Bytes::len).sum();
+        write_all(&mut self.io, &mut self.wbufs).await?;
+        Ok(total)
+    }
+
+    /// The scope of a request, with the proxy headers of a trusted peer
+    /// applied, and whether they changed the client; None for a request
+    /// no scope can describe (core's 400).
+    fn scope_of(&self, head: h1::RequestHead) -> Option<(HttpScope, bool)> {
+        let mut scope = HttpScope::new(
+            head.version.into(),
+            &head.method,
+            &head.target,
+            head.headers,
+            &self.info,
+        )
+        .ok()?;
+        let forwarded = self.ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
+        Some((scope, forwarded))
+    }
+
+    /// Writes a complete response made by the server itself (503, 400...).
+    async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
+        self.h1().set_date(date::http_date());
+        self.h1().close_after_response();
+        let headers = http::plain_text_fields(body);
+        if self
+            .h1()
+            .send_response(ResponseHead { status, headers })
+            .is_ok()
+            && self.h1().send_body(Bytes::from_static(body)).is_ok()
+        {
+            let _ = self.h1().send_end();
+        }
+        let _ = self.flush().await;
+        self.linger = true;
+        Next::Close
+    }
+
+    async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
+        let ctx = self.ctx.clone();
+        let _in_flight = CountGuard::new(&ctx.in_flight);
+        if let Some(limit) = ctx.limit_concurrency {
+            if ctx.in_flight.load(Ordering::Relaxed) > limit {
+                return self.simple_response(503, b"Service Unavailable").await;
+            }
+        }
+        ctx.count_request();
+        if ctx.is_shutting_down() {
+            self.h1().close_after_response();
+        }
+        let measured = ctx
+            .metrics
+            .as_ref()
+            .map(|_| (Instant::now(), head.method.clone()));
+        // What the access log needs, kept only when it is on.
+        let mut access = ctx.access_log.as_ref().map(|log| AccessStart {
+            forwarded_client: None,
+            started: Instant::now(),
+            method: head.method.clone(),
+            target: head.target.clone(),
+            version: HttpVersion::from(head.version).as_str(),
+            headers: log.format().capture(&head.headers),
+        });
+        if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
+            return self.serve_static(&head, mount, rest, access).await;
+        }
+        let mut status = 0u16;
+        let mut sent_bytes = 0u64;
+        if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
+            return self.serve_websocket(head, settings).await;
+        }
+        let has_body = head.body != BodyKind::Empty;
+        let expect_continue = head.expect_continue;
+        let head_only = head.method.as_ref() == b"HEAD";
+        let extensions = Extensions::for_request(head.version.into(), &head.headers, true);
+        let Some((scope, forwarded)) = self.scope_of(head) else {
+            return self.simple_response(400, b"Bad Request").await;
+        };
+        if forwarded {
+            if let Some(a) = access.as_mut() {
+                a.forwarded(scope.client.as_ref());
+            }
+        }
+        let shared = Arc::new(Shared::new(
+            HttpStream::new(has_body, head_only).with_extensions(extensions),
+        ));
+        let mut body_done = !has_body;
+        if has_body && !expect_continue {
+            // Hand over whatever body came with the head in the same crossing.
+            let mut st = shared.lock();
+            body_done = self.pump_body(&mut st);
+        }
+        ctx.queue.push(Job::Request(Box::new(NewRequest {
+            scope,
+            unix: self.unix,
+            tls: self.tls.clone(),
+            shared: shared.clone(),
+        })));
+
+        let mut stop = ctx.shutdown.subscribe();
+        let mut read_ahead = 0usize;
+        let mut finished = false;
+        loop {
+            // 1. Apply the application's output, in order.
+            let (outs, want_read, app_done) = {
+                let mut st = shared.lock();
+                let outs: Vec<Output> = st.out.drain(..).collect();
+                let app_done = st.stream.is_finished();
+                let want_body = !body_done
+                    && st.stream.wants_body()
+                    && st.stream.buffered() < RECV_HIGH_WATER
+                    && (!expect_continue || st.body_requested);
+                (outs, want_body, app_done)
+            };
+            // Body bytes taken from the app in this round, acknowledged to
+            // `send()` once written (not the wire bytes, which add framing).
+            let mut taken = 0usize;
+            for mut out in outs {
+                taken += out.body.len();
+                sent_bytes += out.body.len() as u64;
+                if let Some(hint) = out.informational.take() {
+                    let head = ResponseHead {
+                        status: hint.status,
+                        headers: hint.headers,
+                    };
+                    if self.h1().send_informational(head).is_err() {
+                        return self.abort(&shared).await;
+                    }
+                }
+                let file = match out.file.take() {
+                    None => None,
+                    Some(path) => match BodyFile::open(&path).await {
+                        Ok(f) => Some(f),
+                        Err(e) => {
+                            ctx.log(Level::Error, || {
+                                format!("cannot send {path:?} (http.response.pathsend): {e}")
+                            });
+                            if out.start.is_none() {
+                                return self.abort(&shared).await;
+                            }
+                            // Nothing was written yet: the client gets a 500.
+                            out = cormorant_core::asgi::internal_error();
+                            None
+                        }
+                    },
+                };
+                if let Some(mut start) = out.start {
+                    if let Some(f) = &file {
+                        add_content_length(&mut start.headers, f.len);
+                    }
+                    status = start.status;
+                    if !body_done {
+                        // The app answers before the whole request body
+                        // arrived (or without asking for it after `Expect:
+                        // 100-continue`): the connection cannot be reused
+                        // safely, so say so in this response.
+                        self.h1().close_after_response();
+                    }
+                    self.h1().set_date(date::http_date());
+                    let head = ResponseHead {
+                        status: start.status,
+                        headers: start.headers,
+                    };
+                    if self.h1().send_response(head).is_err() {
+                        return self.abort(&shared).await;
+                    }
+                }
+                if !out.body.is_empty() && self.h1().send_body(out.body).is_err() {
+                    return self.abort(&shared).await;
+                }
+                if let Some(f) = file {
+                    sent_bytes += f.len;
+                    if self.send_file(f).await.is_err() {
+                        return self.abort(&shared).await;
+                    }
+                }
+                if out.end {
+                    let ended = match &out.trailers {
+                        Some(fields) => self.h1().send_trailers(fields),
+                        None => self.h1().send_end(),
+                    };
+                    if ended.is_err() {
+                        return self.abort(&shared).await;
+                    }
+                    finished = true;
+                }
+                if out.abort {
+                    return self.abort(&shared).await;
+                }
+            }
+            if app_done && !finished {
+                // The stream ended without a complete response: the app
+                // returned after the client left, so nothing is owed.
+                return self.abort(&shared).await;
+            }
+            // 2. Write it.
+            if self.conn.has_transmit() {
+                match self.flush().await {
+                    Ok(_) => self.written(&shared, taken),
+                    Err(_) => {
+                        self.disconnect(&shared);
+                        return Next::Close;
+                    }
+                }
+            }
+            if finished {
+                if let (Some(slot), Some((started, method))) = (&ctx.metrics, &measured) {
+                    slot.record(method, status, started.elapsed(), sent_bytes);
+                }
+                if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+                    log.record(&access.entry(
+                        &self.client_label,
+                        self.info.scheme,
+                        status,
+                        sent_bytes,
+                    ));
+                }
+                break;
+            }
+            if want_read {
+                // Body bytes may already be buffered in `h1`: they came with
+                // the head of a 100-continue request the app had not read yet.
+                let mut progressed = false;
+                shared.update(&ctx.queue, |st| {
+                    let before = st.stream.buffered();
+                    body_done = self.pump_body(st);
+                    progressed = body_done || st.stream.buffered() != before;
+                });
+                // Core queues `100 Continue` when the body is asked for.
+                if progressed || self.conn.has_transmit() {
+                    continue;
+                }
+            }
+            // 3. Wait for the app, or for the socket when we want body bytes
+            //    or need to notice the client leaving.
+            let read_enabled =
+                !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
+            // Body bytes are awaited only while the app wants them: core's
+            // body idle timer blames the peer for nothing else.
+            self.conn.set_reading(clock::now(), want_read);
+            let (deadline, timed) = self.next_deadline();
+            let mut input = false;
+            tokio::select! {
+                _ = shared.conn_wake.notified() => {}
+                r = self.read(), if read_enabled => {
+                    if r == Ok(true) && body_done {
+                        read_ahead += self.rbuf.len();
+                    }
+                    input = true;
+                }
+                () = tokio::time::sleep_until(deadline), if timed => {
+                    self.fire_timer();
+                    input = true;
+                }
+                _ = stop.changed() => self.conn.shutdown(clock::now()),
+            }
+            if input {
+                let wake = {
+                    let mut st = shared.lock();
+                    if !body_done {
+                        body_done = self.pump_body(&mut st);
+                        // Take whatever else the socket already holds, so the
+                        // app gets the body in few large messages.
+                        while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
+                            match self.read_now() {
+                                Some(Ok(true)) => body_done = self.pump_body(&mut st),
+                                Some(Ok(false)) => body_done = self.pump_body(&mut st),
+                                Some(Err(())) | None => break,
+                            }
+                        }
+                    }
+                    if self.eof && !st.stream.is_finished() {
+                        st.stream.handle_disconnect();
+                    }
+                    st.needs_wake()
+                };
+                if wake {
+                    ctx.queue.push(Job::Wake(shared.clone()));
+                }
+                if self.eof {
+                    // The client is gone: nothing the app sends can be
+                    // delivered; its next send() raises ClientDisconnected.
+                    // (After a malformed body, core may have queued a 400.)
+                    let _ = self.flush().await;
+                    return Next::Close;
+                }
+            }
+        }
+        if !body_done {
+            self.linger = true;
+        }
+        if self.eof || !self.h1().is_keep_alive() || ctx.is_shutting_down() {
+            return Next::Close;
+        }
+        match self.conn.start_next_cycle(clock::now()) {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
+    /// Answers a request under a static route (`--static-path-route`)
+    /// without the application.
+    async fn serve_static(
+        &mut self,
+        head: &h1::RequestHead,
+        mount: usize,
+        rest: &[u8],
+        access: Option<AccessStart>,
+    ) -> Next {
+        let ctx = self.ctx.clone();
+        let started = Instant::now();
+        let Some(statics) = ctx.statics.as_ref() else {
+            return Next::Close;
+        };
+        let req = StaticRequest::from_fields(&head.method, &head.headers);
+        let resp = statics.respond(mount, rest, &req).await;
+        if head.body == BodyKind::Empty {
+            // Step past the end of the (empty) request.
+            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
+        } else {
+            // The body is not read: the connection cannot be reused.
+            self.h1().close_after_response();
+            self.linger = true;
+        }
+        if ctx.is_shutting_down() {
+            self.h1().close_after_response();
+        }
+        self.h1().set_date(date::http_date());
+        let status = resp.status;
+        let head_out = ResponseHead {
+            status,
+            headers: resp.headers,
+        };
+        if self.h1().send_response(head_out).is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        let (sent, ok) = match resp.body {
+            StaticBody::Bytes(b) => (
+                b.len() as u64,
+                b.is_empty() || self.h1().send_body(b).is_ok(),
+            ),
+            StaticBody::File(f) => (f.len, self.send_file(f).await.is_ok()),
+        };
+        if !ok || self.h1().send_end().is_err() || self.flush().await.is_err() {
+            self.linger = true;
+            return Next::Close;
+        }
+        if let Some(slot) = &ctx.metrics {
+            slot.record(&head.method, status, started.elapsed(), sent);
+        }
+        if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+            log.record(&access.entry(&self.client_label, self.info.scheme, status, sent));
+        }
+        if self.eof || !self.h1().is_keep_alive() {
+            return Next::Close;
+        }
+        match self.conn.start_next_cycle(clock::now()) {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
+    /// Writes the body from a file: with sendfile when the body has a
+    /// length and the transport allows it, else in bounded chunks.
+    async fn send_file(&mut self, mut f: BodyFile) -> Result<(), ()> {
+        if self.h1().body_is_empty() {
+            return Ok(());
+        }
+        if self.h1().body_is_length_framed() && self.io.can_sendfile() {
+            self.h1().send_body_external(f.len).map_err(drop)?;
+            self.flush().await.map_err(drop)?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&f.file);
+            let mut offset = f.offset as i64;
+            let end = f.offset + f.len;
+            while (offset as u64) < end {
+                let left = (end - offset as u64).min(1 << 30) as usize;
+                match self.io.sendfile(fd, &mut offset, left).await {
+                    // The file shrank: the response cannot be completed.
+                    Ok(0) | Err(_) => return Err(()),
+                    Ok(_) => {}
+                }
+            }
+            return Ok(());
+        }
+        while let Some(chunk) = f.next_chunk().await.map_err(drop)? {
+            self.h1().send_body(chunk).map_err(drop)?;
+            self.flush().await.map_err(drop)?;
+        }
+        Ok(())
+    }
+
+    /// Moves parsed body events into the stream. Returns whether the body is
+    /// complete.
+    fn pump_body(&mut self, st: &mut crate::handoff::http::StreamState) -> bool {
+        let now = clock::now();
+        loop {
+            match self.conn.poll_event(now) {
+                Event::Http(h1::Event::BodyChunk(b)) => {
+                    if let Some(slot) = &self.ctx.metrics {
+                        slot.received(b.len() as u64);
+                    }
+                    st.push_body(b, true)
+                }
+                Event::Http(h1::Event::EndOfMessage) => {
+                    st.push_body(Bytes::new(), false);
+                    return true;
+                }
+                Event::Http(h1::Event::NeedData | h1::Event::Paused) => return false,
+                _ => {
+                    // Error or Closed in the middle of a body.
+                    st.stream.handle_disconnect();
+                    self.eof = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges body bytes now written; wakes a `send()` waiting for
+    /// room.
+    fn written(&mut self, shared: &Arc<Shared>, n: usize) {
+        shared.written(&self.ctx.queue, n);
+    }
+
+    fn disconnect(&mut self, shared: &Arc<Shared>) {
+        shared.disconnect(&self.ctx.queue);
+    }
+
+    /// The response cannot be completed: close without finishing it, so the
+    /// client sees a truncated message rather than a wrong one.
+    async fn abort(&mut self, shared: &Arc<Shared>) -> Next {
+        // Whatever part of the response is queued still goes out first.
+        let _ = self.flush().await;
+        self.disconnect(shared);
+        self.linger = true;
+        Next::Close
+    }
+
+    /// Reads and discards what the client still sends after our FIN, until
+    /// it closes, [`LINGER_TIMEOUT`] passes or [`LINGER_MAX_BYTES`] arrive.
+    async fn linger_close(&mut self) {
+        let deadline = tokio::time::Instant::now() + LINGER_TIMEOUT;
+        let mut discarded = 0;
+        while discarded < LINGER_MAX_BYTES {
+            self.rbuf.clear();
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf)).await {
+                Ok(Ok(n)) if n > 0 => discarded += n,
+                _ => return,
+            }
+        }
+    }
+}
+
+async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    bufs: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < bufs.len() {
+        let n = if bufs.len() - start == 1 {
+            io.write(&bufs[start]).await?
+        } else {
+            let slices: Vec<IoSlice<'_>> = bufs[start..].iter().map(|b| IoSlice::new(b)).collect();
+            io.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 && start < bufs.len() {
+            let len = bufs[start].len();
+            if left >= len {
+                left -= len;
+                start += 1;
+            } else {
+                let _ = bufs[start].split_to(left);
+                left = 0;
+            }
+        }
+        while start < bufs.len() && bufs[start].is_empty() {
+            start += 1;
+        }
+    }
+    bufs.clear();
+    Ok(())
+}

@@ -1,0 +1,800 @@
+//! HTTP/2 connections through hyper's server. hyper does the framing, HPACK,
+//! flow control and stream limits; each stream becomes a
+//! `core::asgi::HttpStream`, exactly like an HTTP/1.1 request, so ASGI
+//! semantics are the same on both.
+//!
+//! A stream is driven by the service future until its response head is
+//! known. A response that is complete at that point (the common case) is
+//! returned whole; otherwise a task takes over, feeding the response body
+//! to hyper through a small channel while it keeps pumping the request body.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cormorant_core::asgi::{
+    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, ResponseStart,
+    h2_fields,
+};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::mpsc;
+
+use super::access_format::AccessStart;
+use super::coalesce::Coalesce;
+use super::conn::PeerInfo;
+use super::file::{BodyFile, add_content_length};
+use super::static_files::{StaticBody, StaticRequest};
+use super::transport::Transport;
+use super::{ServerCtx, date};
+use crate::config::Level;
+use crate::config::ServerConfig;
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
+use crate::handoff::queue::Job;
+use crate::tls::TlsInfo;
+
+/// Response body frames queued for hyper ahead of the send window.
+const BODY_CHANNEL: usize = 2;
+
+/// HTTP/2 settings, from the `--http2-*` flags.
+#[derive(Debug, Clone)]
+pub struct H2Settings {
+    max_concurrent_streams: u32,
+    initial_stream_window_size: u32,
+    initial_connection_window_size: u32,
+    adaptive_window: bool,
+    max_frame_size: u32,
+    max_header_list_size: u32,
+    keep_alive_interval: Option<Duration>,
+    keep_alive_timeout: Duration,
+    /// The fields every response carries: HTTP/2's own copy.
+    fields: h2_fields::ServerFields,
+}
+
+impl H2Settings {
+    pub fn from_config(c: &ServerConfig, fields: h2_fields::ServerFields) -> Self {
+        Self {
+            fields,
+            max_concurrent_streams: c.http2_max_concurrent_streams,
+            initial_stream_window_size: c.http2_initial_stream_window_size,
+            initial_connection_window_size: c.http2_initial_connection_window_size,
+            adaptive_window: c.http2_adaptive_window,
+            max_frame_size: c.http2_max_frame_size,
+            max_header_list_size: c.http2_max_header_list_size,
+            keep_alive_interval: (!c.http2_keep_alive_interval.is_zero())
+                .then_some(c.http2_keep_alive_interval),
+            keep_alive_timeout: c.http2_keep_alive_timeout,
+        }
+    }
+
+    fn builder(&self) -> http2::Builder<TokioExecutor> {
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .auto_date_header(false)
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .initial_stream_window_size(self.initial_stream_window_size)
+            .initial_connection_window_size(self.initial_connection_window_size)
+            .adaptive_window(self.adaptive_window)
+            .max_frame_size(self.max_frame_size)
+            .max_header_list_size(self.max_header_list_size)
+            .keep_alive_interval(self.keep_alive_interval)
+            .keep_alive_timeout(self.keep_alive_timeout);
+        b
+    }
+}
+
+/// What every stream of a connection shares.
+struct ConnCtx {
+    ctx: Arc<ServerCtx>,
+    info: ConnectionInfo,
+    unix: bool,
+    tls: Option<Arc<TlsInfo>>,
+    /// `host:port` of the client, for the access log (empty when it is off).
+    client_label: String,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
+    trusted_proxy: bool,
+}
+
+/// Serves one HTTP/2 connection until it closes.
+pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ctx: Arc<ServerCtx>) {
+    let Some(settings) = ctx.h2.as_ref() else {
+        return;
+    };
+    let conn = Arc::new(ConnCtx {
+        client_label: peer.label(ctx.access_log.is_some()),
+        unix: peer.unix,
+        info: peer.connection_info(scheme, &ctx.root_path),
+        trusted_proxy: peer.trusted_proxy(&ctx),
+        tls: peer.tls,
+        ctx: ctx.clone(),
+    });
+    let service = service_fn(move |req| handle(req, conn.clone()));
+    let builder = settings.builder();
+    let served = builder.serve_connection(TokioIo::new(Coalesce::new(io)), service);
+    tokio::pin!(served);
+    let mut stop = ctx.shutdown.subscribe();
+    if !ctx.is_shutting_down() {
+        tokio::select! {
+            _ = served.as_mut() => return,
+            _ = stop.changed() => {}
+        }
+    }
+    // GOAWAY, then let the open streams finish.
+    served.as_mut().graceful_shutdown();
+    let _ = served.await;
+}
+
+/// The response body handed to hyper.
+pub enum H2Body {
+    /// The whole body, known when the head was.
+    Full(Option<Bytes>),
+    /// Frames from the stream's task; an error resets the stream.
+    Channel(mpsc::Receiver<io::Result<Frame<Bytes>>>),
+}
+
+impl Body for H2Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        match self.get_mut() {
+            Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Self::Channel(rx) => rx.poll_recv(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Channel(_) => SizeHint::default(),
+        }
+    }
+}
+
+type H2Response = Response<H2Body>;
+
+fn server_response(status: u16, body: &'static [u8]) -> H2Response {
+    let mut r = Response::new(H2Body::Full(
+        (!body.is_empty()).then(|| Bytes::from_static(body)),
+    ));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The header list of the scope, mapped by core (`:authority`, cookies).
+fn scope_headers(parts: &http::request::Parts) -> Vec<(Bytes, Bytes)> {
+    h2_fields::request_headers(
+        parts.uri.authority().map(|a| a.as_str().as_bytes()),
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+    )
+}
+
+/// Turns the application's fields into a header map, with the server's own
+/// fields first. Invalid fields are an error (the application side already
+/// refused values that are not field values; this catches the rest).
+fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result<HeaderMap, ()> {
+    let fields = match (&ctx.h2, own) {
+        // Core decides the list: the server's fields, then the app's
+        // without the connection-specific ones.
+        (Some(h2), true) => h2_fields::response_fields(&h2.fields, date::http_date, fields),
+        _ => fields,
+    };
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for (n, v) in fields {
+        let name = HeaderName::from_bytes(&n).map_err(drop)?;
+        map.append(name, HeaderValue::from_maybe_shared(v).map_err(drop)?);
+    }
+    Ok(map)
+}
+
+/// One stream, from its request to its complete response. The future
+/// hyper stores and spawns per stream is kept small: the stream's state is
+/// boxed, and everything before the first wait is done up front.
+fn handle(
+    req: Request<Incoming>,
+    conn: Arc<ConnCtx>,
+) -> impl Future<Output = Result<H2Response, Infallible>> + Send {
+    let started = start_stream(req, conn);
+    async move {
+        match started {
+            Ok(task) => Ok(task.until_head().await),
+            Err(Early::Status(status, body)) => Ok(server_response(status, body)),
+            Err(Early::Static(answer)) => Ok(answer.await),
+        }
+    }
+}
+
+/// A stream answered without the application.
+enum Early {
+    /// A response of the server's own (503, 400).
+    Status(u16, &'static [u8]),
+    /// A static file route (`--static-path-route`).
+    Static(Pin<Box<dyn Future<Output = H2Response> + Send>>),
+}
+
+/// Answers a request under a static route.
+async fn static_response(
+    conn: Arc<ConnCtx>,
+    parts: http::request::Parts,
+    mount: usize,
+    rest: Vec<u8>,
+    access: Option<Box<AccessStart>>,
+    _in_flight: InFlight,
+) -> H2Response {
+    let ctx = &conn.ctx;
+    let started = Instant::now();
+    let Some(statics) = ctx.statics.as_ref() else {
+        return server_response(404, b"Not Found");
+    };
+    let get = |n: HeaderName| parts.headers.get(n).map(HeaderValue::as_bytes);
+    let req = StaticRequest {
+        method: parts.method.as_str().as_bytes(),
+        accept_encoding: get(http::header::ACCEPT_ENCODING),
+        if_none_match: get(http::header::IF_NONE_MATCH),
+        if_modified_since: get(http::header::IF_MODIFIED_SINCE),
+        range: get(http::header::RANGE),
+        if_range: get(http::header::IF_RANGE),
+    };
+    let resp = statics.respond(mount, &rest, &req).await;
+    let head_only = parts.method == http::Method::HEAD;
+    let Ok(headers) = header_map(ctx, resp.headers, true) else {
+        return server_response(500, b"Internal Server Error");
+    };
+    let (body, sent) = match resp.body {
+        StaticBody::Bytes(b) => {
+            let n = b.len() as u64;
+            (H2Body::Full((!b.is_empty() && !head_only).then_some(b)), n)
+        }
+        StaticBody::File(mut f) => {
+            let n = f.len;
+            let (tx, rx) = mpsc::channel(BODY_CHANNEL);
+            tokio::spawn(async move {
+                loop {
+                    let frame = match f.next_chunk().await {
+                        Ok(Some(chunk)) => Ok(Frame::data(chunk)),
+                        Ok(None) => return,
+                        Err(e) => Err(e),
+                    };
+                    let failed = frame.is_err();
+                    if tx.send(frame).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            (H2Body::Channel(rx), n)
+        }
+    };
+    if let Some(slot) = &ctx.metrics {
+        slot.record(
+            parts.method.as_str().as_bytes(),
+            resp.status,
+            started.elapsed(),
+            sent,
+        );
+    }
+    if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
+        log.record(&access.entry(&conn.client_label, conn.info.scheme, resp.status, sent));
+    }
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::NOT_FOUND);
+    *r.headers_mut() = headers;
+    r
+}
+
+/// Hands the request to the application; Err is the status and body the
+/// server answers with instead (503 over the concurrency limit, 400 for a
+/// bad target).
+fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<StreamTask>, Early> {
+    let ctx = &conn.ctx;
+    let in_flight = InFlight::new(ctx);
+    if let Some(limit) = ctx.limit_concurrency {
+        if in_flight.count() > limit {
+            return Err(Early::Status(503, b"Service Unavailable"));
+        }
+    }
+    ctx.count_request();
+    let (parts, body) = req.into_parts();
+    let head_only = parts.method == http::Method::HEAD;
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let headers = scope_headers(&parts);
+    let access = ctx.access_log.as_ref().map(|log| {
+        Box::new(AccessStart {
+            forwarded_client: None,
+            started: Instant::now(),
+            method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
+            target: Bytes::copy_from_slice(target.as_bytes()),
+            version: HttpVersion::Http2.as_str(),
+            headers: log.format().capture(&headers),
+        })
+    });
+    if let Some((mount, rest)) = ctx
+        .statics
+        .as_ref()
+        .and_then(|s| s.route(target.as_bytes()))
+    {
+        let rest = rest.to_vec();
+        return Err(Early::Static(Box::pin(static_response(
+            conn.clone(),
+            parts,
+            mount,
+            rest,
+            access,
+            in_flight,
+        ))));
+    }
+    let Ok(mut scope) = HttpScope::new(
+        HttpVersion::Http2,
+        parts.method.as_str().as_bytes(),
+        target.as_bytes(),
+        headers,
+        &conn.info,
+    ) else {
+        return Err(Early::Status(400, b"Bad Request"));
+    };
+    let mut access = access;
+    if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
+        if let Some(a) = access.as_mut() {
+            a.forwarded(scope.client.as_ref());
+        }
+    }
+    let has_body = !body.is_end_stream();
+    // hyper cannot send 1xx responses on HTTP/2.
+    let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
+    let shared = Arc::new(Shared::new(
+        HttpStream::new(has_body, head_only).with_extensions(extensions),
+    ));
+    ctx.queue.push(Job::Request(Box::new(NewRequest {
+        scope,
+        unix: conn.unix,
+        tls: conn.tls.clone(),
+        shared: shared.clone(),
+    })));
+    Ok(Box::new(StreamTask {
+        conn,
+        shared,
+        body: has_body.then_some(body),
+        head_only,
+        _in_flight: in_flight,
+        access,
+        status: 0,
+        sent_bytes: 0,
+        tx: None,
+        done: false,
+        method: parts.method.clone(),
+        started: Instant::now(),
+    }))
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight(Arc<ServerCtx>);
+
+impl InFlight {
+    fn new(ctx: &Arc<ServerCtx>) -> Self {
+        ctx.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(ctx.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What became of one batch of the application's output.
+enum Step {
+    /// Keep going.
+    More,
+    /// The response is complete.
+    Done,
+    /// The response cannot be completed: reset the stream.
+    Abort,
+}
+
+struct StreamTask {
+    conn: Arc<ConnCtx>,
+    shared: Arc<Shared>,
+    /// The request body, while more of it may come.
+    body: Option<Incoming>,
+    head_only: bool,
+    _in_flight: InFlight,
+    /// Start time, method, target and the headers the format shows, when
+    /// the access log is on.
+    access: Option<Box<AccessStart>>,
+    status: u16,
+    sent_bytes: u64,
+    /// The response body channel, once the head went out without the end.
+    tx: Option<mpsc::Sender<io::Result<Frame<Bytes>>>>,
+    /// The response is complete (or the stream was already reported gone).
+    done: bool,
+    /// For the metrics.
+    method: http::Method,
+    started: Instant,
+}
+
+impl Drop for StreamTask {
+    /// Dropped before its end, the stream was reset by the client (hyper
+    /// drops the futures of a reset stream): the app must hear about it.
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.disconnect(&self.conn.ctx.queue);
+        }
+    }
+}
+
+impl StreamTask {
+    fn ctx(&self) -> &Arc<ServerCtx> {
+        &self.conn.ctx
+    }
+
+    /// Runs the stream until its response head is known; returns the
+    /// response, whole when possible, and leaves the rest to a task.
+    async fn until_head(mut self: Box<Self>) -> H2Response {
+        loop {
+            let want_body = {
+                let (mut outs, want_body) = self.take_output();
+                // Nothing precedes the head but interim responses, which
+                // HTTP/2 does not carry here.
+                if let Some(i) = outs.iter().position(|o| o.start.is_some()) {
+                    let rest = outs.split_off(i + 1);
+                    let Some(mut out) = outs.pop() else {
+                        unreachable!("position() found it");
+                    };
+                    return match out.file.take() {
+                        // Opening a file is rare: boxed, so that the future
+                        // of every stream does not carry its state.
+                        Some(path) => Box::pin(self.respond_with_file(out, rest, path)).await,
+                        None => self.respond(out, rest, None),
+                    };
+                }
+                want_body
+            };
+            if self.app_finished() {
+                // The app ended without a response after the client left.
+                self.done = true;
+                return server_response(500, b"");
+            }
+            self.wait(want_body).await;
+        }
+    }
+
+    /// [`Self::respond`] for a pathsend response: opens the file first.
+    async fn respond_with_file(
+        self: Box<Self>,
+        out: Output,
+        rest: Vec<Output>,
+        path: String,
+    ) -> H2Response {
+        let file = open_body_file(self.ctx().clone(), path).await;
+        self.respond(out, rest, Some(file))
+    }
+
+    /// Builds the response for the output carrying the head. A complete
+    /// body goes back with it; anything else continues in a task. `file` is
+    /// the opened pathsend file (None inside: it could not be opened).
+    fn respond(
+        mut self: Box<Self>,
+        mut out: Output,
+        rest: Vec<Output>,
+        file: Option<Option<BodyFile>>,
+    ) -> H2Response {
+        let mut start = out.start.take().unwrap_or(ResponseStart {
+            status: 500,
+            headers: Vec::new(),
+        });
+        let file = match file {
+            None => None,
+            Some(Some(f)) => {
+                add_content_length(&mut start.headers, f.len);
+                Some(f)
+            }
+            Some(None) => {
+                out = cormorant_core::asgi::internal_error();
+                start = out.start.clone().unwrap_or(ResponseStart {
+                    status: 500,
+                    headers: Vec::new(),
+                });
+                None
+            }
+        };
+        self.status = start.status;
+        let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
+            self.ctx().log(Level::Error, || {
+                "invalid response header from the application".to_owned()
+            });
+            return server_response(500, b"Internal Server Error");
+        };
+        let status =
+            StatusCode::from_u16(start.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // The length of the file is all a HEAD response needs.
+        let file = file.filter(|_| !self.head_only);
+        // Complete already: hand it over whole. (A request body still
+        // coming is then cut short by hyper with RST_STREAM NO_ERROR.)
+        let whole = out.end && out.trailers.is_none() && file.is_none() && rest.is_empty();
+        if whole {
+            let n = out.body.len();
+            self.sent_bytes += n as u64;
+            self.written(n);
+            self.finish();
+            let body = (!out.body.is_empty()).then_some(out.body);
+            let mut r = Response::new(H2Body::Full(body));
+            *r.status_mut() = status;
+            *r.headers_mut() = headers;
+            return r;
+        }
+        let (tx, rx) = mpsc::channel(BODY_CHANNEL);
+        self.tx = Some(tx);
+        let mut r = Response::new(H2Body::Channel(rx));
+        *r.status_mut() = status;
+        *r.headers_mut() = headers;
+        out.start = None;
+        tokio::spawn(async move {
+            let mut pending = Vec::with_capacity(rest.len() + 1);
+            pending.push((out, file));
+            pending.extend(rest.into_iter().map(|o| (o, None)));
+            self.run(pending).await;
+        });
+        r
+    }
+
+    /// After the head: writes the body, pumps the request body, until the
+    /// response is complete or the client goes away.
+    async fn run(mut self: Box<Self>, first: Vec<(Output, Option<BodyFile>)>) {
+        let mut pending = first;
+        loop {
+            for (out, file) in pending.drain(..) {
+                match self.apply(out, file).await {
+                    Step::More => {}
+                    Step::Done => return self.finish(),
+                    Step::Abort => return self.abort().await,
+                }
+            }
+            let (outs, want_body) = self.take_output();
+            if !outs.is_empty() {
+                pending.extend(outs.into_iter().map(|o| (o, None)));
+                continue;
+            }
+            if self.app_finished() {
+                return self.abort().await;
+            }
+            let Some(tx) = self.tx.clone() else {
+                return;
+            };
+            tokio::select! {
+                _ = self.wait(want_body) => {}
+                _ = tx.closed() => {
+                    // hyper dropped the body: the stream was reset.
+                    self.shared.disconnect(&self.ctx().queue);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes one output after the head.
+    async fn apply(&mut self, mut out: Output, file: Option<BodyFile>) -> Step {
+        let file = match (file, out.file.take()) {
+            (Some(f), _) => Some(f),
+            // pathsend is only allowed in place of the first body, which
+            // came with the head; anything else is a bug upstream.
+            (None, Some(_)) => return Step::Abort,
+            (None, None) => None,
+        };
+        if !out.body.is_empty() {
+            let n = out.body.len();
+            if !self.send(Frame::data(out.body)).await {
+                return Step::Abort;
+            }
+            self.sent_bytes += n as u64;
+            self.written(n);
+        }
+        if let Some(mut f) = file {
+            loop {
+                match f.next_chunk().await {
+                    Ok(Some(chunk)) => {
+                        self.sent_bytes += chunk.len() as u64;
+                        if !self.send(Frame::data(chunk)).await {
+                            return Step::Abort;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => return Step::Abort,
+                }
+            }
+        }
+        if out.abort {
+            return Step::Abort;
+        }
+        if out.end {
+            if let Some(fields) = out.trailers {
+                let Ok(map) = header_map(self.ctx(), fields, false) else {
+                    return Step::Abort;
+                };
+                if !self.send(Frame::trailers(map)).await {
+                    return Step::Abort;
+                }
+            }
+            self.tx = None;
+            return Step::Done;
+        }
+        Step::More
+    }
+
+    async fn send(&mut self, frame: Frame<Bytes>) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(Ok(frame)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The stream is reset (RST_STREAM INTERNAL_ERROR), so the client sees
+    /// the response was cut off.
+    async fn abort(mut self: Box<Self>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(io::Error::other("response aborted"))).await;
+        }
+        // Dropping the unfinished stream reports it gone to the app.
+    }
+
+    /// The response is complete: access log.
+    fn finish(&mut self) {
+        self.done = true;
+        if let Some(slot) = &self.conn.ctx.metrics {
+            slot.record(
+                self.method.as_str().as_bytes(),
+                self.status,
+                self.started.elapsed(),
+                self.sent_bytes,
+            );
+        }
+        if let (Some(log), Some(access)) = (&self.conn.ctx.access_log, &self.access) {
+            log.record(&access.entry(
+                &self.conn.client_label,
+                self.conn.info.scheme,
+                self.status,
+                self.sent_bytes,
+            ));
+        }
+    }
+
+    /// Takes the app's queued output; says whether body bytes are wanted.
+    fn take_output(&mut self) -> (Vec<Output>, bool) {
+        let mut st = self.shared.lock();
+        let outs: Vec<Output> = st.out.drain(..).collect();
+        // Nothing is taken from hyper (so no window is given back to the
+        // client) before the app first asks for the body; after that, up to
+        // the high-water mark ahead of it.
+        let want = self.body.is_some()
+            && st.body_requested
+            && st.stream.wants_body()
+            && st.stream.buffered() < RECV_HIGH_WATER;
+        (outs, want)
+    }
+
+    fn app_finished(&self) -> bool {
+        let st = self.shared.lock();
+        st.stream.is_finished() && st.out.is_empty()
+    }
+
+    /// Acknowledges body bytes handed to hyper; wakes a `send()` waiting
+    /// for room.
+    fn written(&self, n: usize) {
+        self.shared.written(&self.ctx().queue, n);
+    }
+
+    /// Waits for the app, or for request body frames when they are wanted.
+    async fn wait(&mut self, want_body: bool) {
+        let (shared, Some(body)) = (&self.shared, self.body.as_mut().filter(|_| want_body)) else {
+            return self.shared.conn_wake.notified().await;
+        };
+        let frame = tokio::select! {
+            _ = shared.conn_wake.notified() => return,
+            frame = next_frame(body) => frame,
+        };
+        let ctx = &self.conn.ctx;
+        let metrics = ctx.metrics.as_ref();
+        let mut done = false;
+        shared.update(&ctx.queue, |st| {
+            done = push_frame(st, frame, metrics);
+            // Take whatever else is already here, so the app gets the body
+            // in few large messages.
+            while !done && st.stream.buffered() < RECV_HIGH_WATER {
+                match poll_frame_now(body) {
+                    Some(frame) => done = push_frame(st, frame, metrics),
+                    None => break,
+                }
+            }
+        });
+        if done {
+            self.body = None;
+        }
+    }
+}
+
+/// Opens a pathsend file; a failure is logged and is None.
+async fn open_body_file(ctx: Arc<ServerCtx>, path: String) -> Option<BodyFile> {
+    match BodyFile::open(&path).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            ctx.log(Level::Error, || {
+                format!("cannot send {path:?} (http.response.pathsend): {e}")
+            });
+            None
+        }
+    }
+}
+
+type FrameResult = Option<Result<Frame<Bytes>, hyper::Error>>;
+
+async fn next_frame(body: &mut Incoming) -> FrameResult {
+    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+}
+
+fn poll_frame_now(body: &mut Incoming) -> Option<FrameResult> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(body).poll_frame(&mut cx) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+/// Feeds one request body frame to the stream; true when the body is over
+/// (complete, or cut off by a reset).
+fn push_frame(
+    st: &mut StreamState,
+    frame: FrameResult,
+    metrics: Option<&crate::metrics::Slot>,
+) -> bool {
+    match frame {
+        Some(Ok(frame)) => {
+            if let Ok(data) = frame.into_data() {
+                if let Some(slot) = metrics {
+                    slot.received(data.len() as u64);
+                }
+                if !data.is_empty() {
+                    st.push_body(data, true);
+                }
+            }
+            // Request trailers are not part of ASGI; they are dropped.
+            false
+        }
+        None => {
+            st.push_body(Bytes::new(), false);
+            true
+        }
+        Some(Err(_)) => {
+            st.stream.handle_disconnect();
+            true
+        }
+    }
+}

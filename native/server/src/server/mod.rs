@@ -1,0 +1,436 @@
+//! The I/O side of a worker: a tokio runtime on its own thread that accepts
+//! connections and drives `core::h1` over them. It never touches Python; it
+//! hands requests to the Python thread through the [`JobQueue`].
+
+pub mod access_format;
+pub mod access_log;
+mod clock;
+mod coalesce;
+mod conn;
+pub use conn::WsSettings;
+pub mod date;
+mod file;
+pub mod h2;
+pub mod listener;
+pub mod static_files;
+mod tls;
+mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cormorant_core::asgi::h2_fields::ServerFields;
+use cormorant_core::server::{self, Timeouts};
+use cormorant_core::{h1, ws};
+use tokio::sync::{Notify, watch};
+
+use bytes::Bytes;
+
+use crate::config::{HttpVersions, Level, ServerConfig};
+use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use h2::H2Settings;
+use listener::Listener;
+
+/// Settings and counters shared by every connection of a worker.
+pub struct ServerCtx {
+    /// Limits and timeouts of each HTTP/1.1 (and WebSocket) connection;
+    /// core's timers enforce them.
+    pub conn: server::Config,
+    pub queue: Arc<JobQueue>,
+    /// Wake-ups from the Python thread for connection tasks.
+    pub conn_wakes: Arc<ConnWakes>,
+    /// The access log written on this thread, when it is on and not routed
+    /// through Python logging.
+    pub access_log: Option<Arc<access_log::AccessLog>>,
+    /// WebSocket settings, or None with `--ws none` (upgrade requests are
+    /// then served as plain HTTP).
+    pub ws: Option<WsSettings>,
+    /// HTTP versions served.
+    pub http: HttpVersions,
+    /// HTTP/2 settings (None with `--http 1`).
+    pub h2: Option<H2Settings>,
+    /// TLS, when the server has a certificate.
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
+    /// Longest time a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+    /// This worker's metrics slot, with `--metrics`.
+    pub metrics: Option<crate::metrics::Slot>,
+    /// Lowest level worth sending to the logging side.
+    pub log_level: Level,
+    pub root_path: String,
+    pub limit_concurrency: Option<usize>,
+    pub limit_max_requests: Option<u64>,
+    /// Requests whose response is not complete.
+    pub in_flight: AtomicUsize,
+    /// Open connections.
+    pub connections: AtomicUsize,
+    /// Requests started since the worker began.
+    pub requests: AtomicU64,
+    /// Set to true to stop accepting and close idle connections.
+    pub shutdown: watch::Sender<bool>,
+    /// Wakes the runtime thread to drop every connection at once.
+    pub abort: Notify,
+    /// Peers whose proxy headers are believed; None with
+    /// `--no-proxy-headers`.
+    pub proxies: Option<cormorant_core::asgi::TrustedProxies>,
+    /// Static routes answered on this thread (`--static-path-route`).
+    pub statics: Option<static_files::StaticFiles>,
+}
+
+impl ServerCtx {
+    /// Applies the proxy headers of a request from a trusted peer to its
+    /// scope (`trusted`: see [`conn::PeerInfo::trusted_proxy`]). Returns
+    /// whether they changed the client.
+    pub fn apply_proxy_headers(
+        &self,
+        trusted: bool,
+        scope: &mut cormorant_core::asgi::HttpScope,
+    ) -> bool {
+        let (true, Some(p)) = (trusted, &self.proxies) else {
+            return false;
+        };
+        let before = scope.client.clone();
+        p.resolve(&scope.headers).apply(scope);
+        scope.client != before
+    }
+
+    /// The settings of `config`, with fresh counters. Errors are one
+    /// readable line (a bad header, certificate or static route).
+    pub fn new(
+        config: &ServerConfig,
+        queue: Arc<JobQueue>,
+        conn_wakes: Arc<ConnWakes>,
+        metrics: Option<crate::metrics::Slot>,
+        access_log: Option<Arc<access_log::AccessLog>>,
+    ) -> Result<Self, String> {
+        let tls = match config.tls_settings() {
+            Some(settings) => Some(Arc::new(crate::tls::ServerTls::new(&settings)?)),
+            None => None,
+        };
+        let routes = config.static_routes()?;
+        let fields = server_fields(config);
+        let statics = if routes.is_empty() {
+            None
+        } else {
+            Some(
+                static_files::StaticFiles::new(routes, config.static_path_expires)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(Self {
+            conn: conn_config(config, fields.clone()),
+            metrics,
+            queue,
+            conn_wakes,
+            http: config.http,
+            tls,
+            tls_handshake_timeout: config.timeout_tls_handshake,
+            h2: config
+                .http
+                .http2()
+                .then(|| H2Settings::from_config(config, fields)),
+            log_level: config.log_level,
+            access_log,
+            ws: config.ws_settings(),
+            root_path: config.root_path.clone(),
+            limit_concurrency: config.limit_concurrency,
+            limit_max_requests: config.limit_max_requests,
+            in_flight: Default::default(),
+            connections: Default::default(),
+            requests: Default::default(),
+            shutdown: watch::channel(false).0,
+            abort: Notify::new(),
+            proxies: config.trusted_proxies()?,
+            statics,
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Logs on the application side (Python's `cormorant.error` logger, or
+    /// the embedder's callback); lines below the log level are dropped here.
+    pub fn log(&self, level: Level, message: impl FnOnce() -> String) {
+        if level >= self.log_level {
+            self.queue.push(Job::Log(level, message()));
+        }
+    }
+
+    /// Counts a new request; asks the worker to stop when it reaches
+    /// `--limit-max-requests`.
+    pub fn count_request(&self) {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.limit_max_requests == Some(n) {
+            self.queue.push(Job::Stop);
+        }
+    }
+}
+
+/// The HTTP/1.1 limits and response fields of `config`.
+/// The fields every response carries (`--no-server-header`,
+/// `--no-date-header`, `--header`), for each protocol's own settings.
+fn server_fields(c: &ServerConfig) -> ServerFields {
+    let extra = c
+        .headers
+        .iter()
+        .map(|h| (Bytes::from(h.name.clone()), Bytes::from(h.value.clone())));
+    ServerFields {
+        server: c.server_header.then(|| Bytes::from_static(b"cormorant")),
+        date: c.date_header,
+        extra: extra.collect(),
+    }
+}
+
+fn conn_config(c: &ServerConfig, fields: ServerFields) -> server::Config {
+    let http = h1::Config {
+        max_request_line: c.limit_request_line,
+        max_head_size: c.limit_request_head_size,
+        max_headers: c.limit_request_fields,
+        max_body_size: (c.limit_request_body > 0).then_some(c.limit_request_body),
+        server_header: fields.server,
+        date_header: fields.date,
+        extra_headers: fields.extra,
+        ..h1::Config::default()
+    };
+    let ws = c.ws_settings();
+    let mut websocket = ws::Config::default();
+    if let Some(ws) = &ws {
+        websocket.max_message_size = ws.max_size;
+        websocket.max_frame_size = ws.max_size;
+    }
+    server::Config {
+        http,
+        websocket,
+        per_message_deflate: ws.as_ref().is_some_and(|w| w.per_message_deflate),
+        timeouts: Timeouts {
+            keep_alive: Some(c.timeout_keep_alive),
+            request_head: Some(c.timeout_request_head),
+            request_body_idle: (!c.timeout_request_body.is_zero())
+                .then_some(c.timeout_request_body),
+            ws_ping_interval: ws.as_ref().and_then(|w| w.ping_interval),
+            ws_ping_timeout: ws.as_ref().and_then(|w| w.ping_timeout),
+            ..Timeouts::default()
+        },
+        // The preface is sniffed before the HTTP/1.1 driver starts.
+        detect_http2: false,
+    }
+}
+
+/// One open connection, counted from the moment it is accepted (before the
+/// preface sniffing or the TLS handshake) until its task ends: a graceful
+/// shutdown waits for it even if no request was read yet.
+struct OpenConnection(Arc<ServerCtx>);
+
+impl OpenConnection {
+    fn new(ctx: &Arc<ServerCtx>) -> Self {
+        ctx.connections.fetch_add(1, Ordering::Relaxed);
+        Self(ctx.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Decrements a counter when dropped.
+pub struct CountGuard<'a>(pub &'a AtomicUsize);
+
+impl<'a> CountGuard<'a> {
+    pub fn new(c: &'a AtomicUsize) -> Self {
+        c.fetch_add(1, Ordering::Relaxed);
+        Self(c)
+    }
+}
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the accept loop until shutdown, then waits for connections to finish
+/// (or for an abort). Blocks the calling thread.
+pub fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+    batch_scheduling();
+    crate::handoff::mark_io_thread();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let access_log = ctx.access_log.clone();
+    let result = rt.block_on(async move {
+        tokio::spawn(deliver_wakes(ctx.conn_wakes.clone()));
+        if let Some(slot) = ctx.metrics.clone() {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(METRICS_GAUGES);
+                loop {
+                    every.tick().await;
+                    slot.set_gauges(
+                        ctx.in_flight.load(Ordering::Relaxed),
+                        ctx.connections.load(Ordering::Relaxed),
+                    );
+                }
+            });
+        }
+        if let Some(log) = ctx.access_log.clone() {
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(ACCESS_LOG_FLUSH);
+                loop {
+                    every.tick().await;
+                    log.flush();
+                }
+            });
+        }
+        let accept = accept_loop(listener, ctx.clone());
+        tokio::select! {
+            r = accept => r?,
+            _ = ctx.abort.notified() => return Ok(()),
+        }
+        // Graceful: wait for open connections to close by themselves.
+        loop {
+            if ctx.connections.load(Ordering::Relaxed) == 0 {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = ctx.abort.notified() => return Ok(()),
+            }
+        }
+    });
+    if let Some(log) = access_log {
+        log.flush();
+    }
+    result
+}
+
+/// How often the in-flight and connection gauges are published.
+const METRICS_GAUGES: Duration = Duration::from_millis(500);
+
+/// How often the access log buffer is written out.
+const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
+
+async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+    let mut stop = ctx.shutdown.subscribe();
+    match listener {
+        Listener::Tcp(l) => {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
+            let server = l.local_addr().ok();
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((sock, peer)) => {
+                            let _ = sock.set_nodelay(true);
+                            let info = conn::PeerInfo::tcp(peer, server);
+                            let open = OpenConnection::new(&ctx);
+                            tokio::spawn(async move {
+                                serve_tcp(sock, info, open.0.clone()).await;
+                                drop(open);
+                            });
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    // wait_for, not changed: a shutdown sent before this
+                    // task subscribed must stop it too.
+                    _ = stop.wait_for(|&s| s) => return Ok(()),
+                }
+            }
+        }
+        Listener::Unix(l, path) => {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::UnixListener::from_std(l)?;
+            loop {
+                tokio::select! {
+                    r = l.accept() => match r {
+                        Ok((sock, _)) => {
+                            let info = conn::PeerInfo::unix(&path);
+                            let open = OpenConnection::new(&ctx);
+                            let ctx = ctx.clone();
+                            tokio::spawn(async move {
+                                if ctx.http == HttpVersions::Http2 {
+                                    h2::serve(sock, info, "http", ctx).await;
+                                } else {
+                                    conn::serve(sock, info, "http", ctx).await;
+                                }
+                                drop(open);
+                            });
+                        }
+                        Err(e) => accept_error(e).await,
+                    },
+                    // wait_for, not changed: a shutdown sent before this
+                    // task subscribed must stop it too.
+                    _ = stop.wait_for(|&s| s) => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Serves a TCP connection with the protocol it speaks.
+async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+    if ctx.tls.is_some() {
+        return tls::serve(sock, info, ctx).await;
+    }
+    match ctx.http {
+        HttpVersions::Http2 => h2::serve(sock, info, "http", ctx).await,
+        // With `auto`, core tells h2c prior knowledge from HTTP/1.1 by its
+        // preface.
+        HttpVersions::Http1 | HttpVersions::Auto => conn::serve(sock, info, "http", ctx).await,
+    }
+}
+
+/// Marks the calling thread SCHED_BATCH. The I/O thread and the Python
+/// thread wake each other constantly; as batch threads, a wake-up does not
+/// preempt the waker, so each side finishes its whole batch of work before
+/// the other runs, instead of ping-ponging once per request.
+pub fn batch_scheduling() {
+    if std::env::var_os("CORMORANT_NO_SCHED_BATCH").is_some() {
+        return;
+    }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscall on the calling thread with a valid param; a
+    // failure only leaves the default policy.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
+/// The I/O thread's side of its mailbox: one wake-up of this task per batch
+/// from the Python thread, then cheap same-thread notifications.
+async fn deliver_wakes(wakes: Arc<ConnWakes>) {
+    let Ok(owned) = wakes.clone_fd() else {
+        return;
+    };
+    // SAFETY: `owned` is our own duplicate of the mailbox's eventfd; the
+    // AsyncFd owns it and nothing else closes or replaces it.
+    let Ok(fd) = (unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }) else {
+        return;
+    };
+    let mut batch = Vec::new();
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return;
+        };
+        ready.clear_ready();
+        wakes.take(&mut batch);
+        for wake in batch.drain(..) {
+            wake.deliver();
+        }
+    }
+}
+
+/// Out of file descriptors and similar: back off instead of spinning.
+async fn accept_error(e: std::io::Error) {
+    if !matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+    ) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

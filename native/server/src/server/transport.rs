@@ -1,0 +1,143 @@
+//! What a connection runs over: TCP, a Unix socket or TLS. All are byte
+//! streams; the plain sockets can also hand a file straight to the kernel.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connection's byte stream.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether [`Self::sendfile`] can be used (not through TLS).
+    fn can_sendfile(&self) -> bool {
+        false
+    }
+
+    /// Copies up to `len` bytes of `file` from `*offset` to the socket with
+    /// sendfile(2), once the socket is writable; advances `offset`. Returns
+    /// the bytes sent (0 at the end of the file).
+    fn sendfile(
+        &self,
+        file: RawFd,
+        offset: &mut i64,
+        len: usize,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        let _ = (file, offset, len);
+        async { Err(io::ErrorKind::Unsupported.into()) }
+    }
+}
+
+/// One sendfile(2) call; `WouldBlock` when the socket buffer is full.
+fn sendfile_once(socket: RawFd, file: RawFd, offset: &mut i64, len: usize) -> io::Result<usize> {
+    // SAFETY: both descriptors are open for the duration of the call (the
+    // caller holds the socket and the file); `offset` is a valid pointer.
+    let n = unsafe { libc::sendfile(socket, file, offset, len) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+macro_rules! socket_transport {
+    ($ty:ty) => {
+        impl Transport for $ty {
+            fn can_sendfile(&self) -> bool {
+                true
+            }
+
+            fn sendfile(
+                &self,
+                file: RawFd,
+                offset: &mut i64,
+                len: usize,
+            ) -> impl Future<Output = io::Result<usize>> + Send {
+                async move {
+                    loop {
+                        self.writable().await?;
+                        let fd = self.as_raw_fd();
+                        match self
+                            .try_io(Interest::WRITABLE, || sendfile_once(fd, file, offset, len))
+                        {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            r => return r,
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+socket_transport!(TcpStream);
+socket_transport!(UnixStream);
+
+/// A stream whose first bytes were already read: they are read again
+/// first. The HTTP/1.1 driver reads the HTTP/2 preface (core recognises
+/// it), then hands the connection to the HTTP/2 stack this way.
+pub(super) struct Prefixed<S> {
+    prefix: bytes::Bytes,
+    io: S,
+}
+
+impl<S> Prefixed<S> {
+    pub(super) fn new(prefix: bytes::Bytes, io: S) -> Self {
+        Self { prefix, io }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        if self.prefix.is_empty() {
+            return std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.prefix.len().min(buf.remaining());
+        let head = self.prefix.split_to(n);
+        buf.put_slice(&head);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl<S: Transport> Transport for Prefixed<S> {}
