@@ -1,8 +1,8 @@
 //! `cormorant_request`: one HTTP request of the server layer and its
 //! response.
 
-use bytes::Bytes;
 use ::cormorant_server::embed;
+use bytes::Bytes;
 
 use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::copy_headers;

@@ -3,8 +3,8 @@
 
 use std::ffi::c_char;
 
-use bytes::Bytes;
 use ::cormorant_server::embed::{self, Message};
+use bytes::Bytes;
 
 use super::{InfoViews, cormorant_request_info, stream_error, stream_result};
 use crate::handle::{Handle, with_handle, with_handle_bytes, with_handle_out};

@@ -2,6 +2,7 @@
 //! by maturin. pyo3 runs the ASGI application on the worker's Python
 //! thread ([`bridge`]) over the server of `cormorant-server`; clap parses
 //! the command line ([`cli`]); the supervisor runs worker processes.
+#![deny(unsafe_code)]
 
 mod bridge;
 mod cli;
@@ -10,6 +11,7 @@ mod proctitle;
 mod python;
 mod reload;
 mod supervisor;
+mod sys;
 mod worker_protocol;
 
 // The server crate's modules, under the names the Python side uses.

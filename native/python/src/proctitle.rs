@@ -11,28 +11,10 @@ use std::ffi::CString;
 pub(crate) fn set(title: &str, comm: &str) {
     let comm: String = comm.chars().filter(|&c| c != '\0').take(15).collect();
     if let Ok(c) = CString::new(comm) {
-        // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
-        unsafe {
-            libc::prctl(libc::PR_SET_NAME, c.as_ptr());
-        }
+        crate::sys::set_comm(&c);
     }
-    let Some((start, end)) = argv_area() else {
-        return;
-    };
-    let len = end - start;
-    if len < 2 {
-        return;
-    }
-    let bytes = title.as_bytes();
-    let n = bytes.len().min(len - 1);
-    // SAFETY: [arg_start, arg_end) is this process's original argv strings,
-    // mapped and writable (the top of the main thread's stack). The
-    // interpreter copied argv at startup and never reads this area again.
-    // The last byte stays NUL, so the kernel reads no further.
-    unsafe {
-        let p = start as *mut u8;
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
-        std::ptr::write_bytes(p.add(n), 0, len - n);
+    if let Some((start, end)) = argv_area() {
+        crate::sys::overwrite_argv_area(start, end, title.as_bytes());
     }
 }
 

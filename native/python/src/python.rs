@@ -92,7 +92,7 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
                 positive.to_ascii_uppercase().replace('-', "_")
             );
             if std::env::var_os(&env).is_none() {
-                set_env(&env, &value);
+                crate::sys::set_env_before_threads(&env, &value);
             }
         }
     }
@@ -114,7 +114,7 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
             ));
         };
         if std::env::var_os(env).is_none() {
-            set_env(env, &value);
+            crate::sys::set_env_before_threads(env, &value);
             set.push((
                 env.to_string_lossy().into_owned(),
                 path.display().to_string(),
@@ -122,14 +122,6 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
         }
     }
     Ok(set)
-}
-
-/// Sets an environment variable while the command line is read.
-fn set_env(name: impl AsRef<std::ffi::OsStr>, value: &str) {
-    // SAFETY: this runs at the start of the command line, before
-    // Cormorant starts any thread, and nothing else in the process
-    // reads or writes the environment concurrently.
-    unsafe { std::env::set_var(name, value) };
 }
 
 /// Logging for a process that watches workers (supervisor, reloader): it

@@ -3,6 +3,7 @@
 //! TLS. Requests are handed to an application side through [`handoff`]:
 //! the Python bridge of the `cormorant` crate, or an embedder through
 //! [`embed`] (the C API's server layer). No pyo3 here.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod console;
@@ -10,4 +11,5 @@ pub mod embed;
 pub mod handoff;
 pub mod metrics;
 pub mod server;
+mod sys;
 pub mod tls;

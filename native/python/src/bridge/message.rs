@@ -15,28 +15,6 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 /// below it a memcpy is cheaper than keeping the object alive.
 const ZERO_COPY_MIN: usize = 4 * 1024;
 
-/// A Python `bytes` object kept alive while its buffer is written out.
-struct SharedPyBytes {
-    _owner: Py<PyBytes>,
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: a `bytes` object is immutable, and `_owner` keeps it alive, so
-// its buffer may be read from any thread without the GIL. Dropping the `Py`
-// without the GIL is handled by pyo3, which defers the decref.
-unsafe impl Send for SharedPyBytes {}
-// SAFETY: as above: the buffer is never written.
-unsafe impl Sync for SharedPyBytes {}
-
-impl AsRef<[u8]> for SharedPyBytes {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: ptr/len describe the immutable buffer of `_owner`, which
-        // lives as long as self.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
 /// A `bytes`, `bytearray` or other buffer of bytes (not a `str`) as
 /// [`Bytes`]; large `bytes` objects are shared, not copied.
 pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
@@ -45,11 +23,7 @@ pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
         if data.len() < ZERO_COPY_MIN {
             return Some(Bytes::copy_from_slice(data));
         }
-        return Some(Bytes::from_owner(SharedPyBytes {
-            ptr: data.as_ptr(),
-            len: data.len(),
-            _owner: b.clone().unbind(),
-        }));
+        return Some(Bytes::from_owner(crate::sys::SharedPyBytes::new(b)));
     }
     if let Ok(b) = v.cast::<PyByteArray>() {
         return Some(Bytes::from(b.to_vec()));

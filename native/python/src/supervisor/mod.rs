@@ -36,8 +36,8 @@ mod pool;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,12 +87,8 @@ impl Proc {
     }
 
     fn signal(&self, sig: libc::c_int) {
-        // SAFETY: sending a signal to our own child by pid; it is not reaped
-        // yet (we hold its `Child` and only `try_wait` it), so the pid is
-        // still ours.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, sig);
-        }
+        // Not reaped yet: we hold its `Child` and only `try_wait` it.
+        crate::sys::signal_child(self.child.id(), sig);
     }
 
     /// The control bytes the worker wrote since the last call, as events.
@@ -129,9 +125,7 @@ impl Proc {
     fn rss(&self) -> Option<u64> {
         let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid())).ok()?;
         let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        Some(pages * u64::try_from(page).unwrap_or(4096))
+        Some(pages * crate::sys::page_size())
     }
 }
 
@@ -225,13 +219,9 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         (&[signal_hook::consts::SIGTTOU][..], ttou),
     ] {
         for &sig in sigs {
-            let c = counter.clone();
-            // SAFETY: the handler only increments an atomic, which is
-            // async-signal-safe.
-            unsafe {
-                signal_hook::low_level::register(sig, move || _ = c.fetch_add(1, Ordering::Relaxed))
-            }
-            .map_err(|e| StartupError::new_err(format!("cannot install signal handler: {e}")))?;
+            crate::sys::count_signal(sig, counter.clone()).map_err(|e| {
+                StartupError::new_err(format!("cannot install signal handler: {e}"))
+            })?;
         }
     }
     let watch = if config.reload {
@@ -464,7 +454,7 @@ impl Supervisor {
         cfg.limit_max_requests_jitter = 0;
         cfg.limit_max_requests = max_requests;
         let json = serde_json::to_string(&cfg).map_err(std::io::Error::other)?;
-        let (ctl_read, ctl_write) = pipe()?;
+        let (ctl_read, ctl_write) = crate::sys::pipe()?;
         let lfd = listener.raw_fd();
         let wfd = ctl_write.as_raw_fd();
         // The metrics region, when on: worker `id` counts into slot id - 1
@@ -482,23 +472,11 @@ impl Supervisor {
             cmd.env(ENV_METRICS_FD, fd.to_string())
                 .env(ENV_METRICS_SLOT, (id - 1).to_string());
         }
-        // SAFETY: runs in the child between fork and exec; fcntl and prctl
-        // are async-signal-safe and touch only the child. Every other
-        // descriptor of ours is close-on-exec, so the worker inherits just
-        // its own listener and its own pipe; it gets SIGTERM if the
-        // supervisor dies.
-        unsafe {
-            cmd.pre_exec(move || {
-                for fd in [Some(lfd), Some(wfd), mfd].into_iter().flatten() {
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        // Every other descriptor of ours is close-on-exec, so the worker
+        // inherits just its own listener and its own pipe (and the metrics
+        // region); it gets SIGTERM if the supervisor dies.
+        let inherited = [Some(lfd), Some(wfd), mfd].into_iter().flatten().collect();
+        crate::sys::inherit_fds_and_parent_death(&mut cmd, inherited);
         let child = cmd.spawn()?;
         drop(ctl_write);
         Ok(Proc {
@@ -551,30 +529,11 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// A close-on-exec pipe whose read end is non-blocking.
-fn pipe() -> std::io::Result<(File, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and ours alone.
-    let (r, w) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // The write end blocks as usual (the worker writes two bytes at most).
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(w.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(w.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-    }
-    Ok((r, w))
-}
-
 /// Attaches a classic BPF program to the SO_REUSEPORT group of `fd` that
 /// picks one of its first `n` sockets at random (`SO_ATTACH_REUSEPORT_CBPF`,
 /// Linux 4.5).
 fn attach_steering(fd: RawFd, n: u32) -> std::io::Result<()> {
-    // Not in every libc version's constants: linux/filter.h, asm/socket.h.
-    const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
+    // Not in every libc version's constants: linux/filter.h.
     // BPF_LD | BPF_W | BPF_ABS (BPF_LD and BPF_W are 0)
     const BPF_LD_W_ABS: u16 = 0x20;
     // BPF_ALU | BPF_MOD | BPF_K (BPF_K is 0)
@@ -602,44 +561,13 @@ fn attach_steering(fd: RawFd, n: u32) -> std::io::Result<()> {
             k: 0,
         },
     ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as libc::c_ushort,
-        filter: prog.as_mut_ptr(),
-    };
-    // SAFETY: fprog points at `prog`, alive for the call; the kernel copies
-    // the program.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            SO_ATTACH_REUSEPORT_CBPF,
-            (&raw const fprog).cast(),
-            size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::sys::attach_reuseport_cbpf(fd, &mut prog)
 }
 
 /// Connections waiting in a TCP listener's accept queue (TCP_INFO reports
 /// it as `tcpi_unacked` for a listening socket).
 fn accept_queue_len(fd: RawFd) -> Option<u32> {
-    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes.
-    unsafe {
-        let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
-        let r = libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&raw mut info).cast(),
-            &mut len,
-        );
-        (r == 0).then_some(info.tcpi_unacked)
-    }
+    crate::sys::tcp_info(fd).map(|info| info.tcpi_unacked)
 }
 
 /// The listeners of the workers. For TCP, one SO_REUSEPORT socket per

@@ -12,7 +12,6 @@
 mod request;
 mod websocket;
 
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -284,7 +283,7 @@ fn dispatch_loop(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
     server::batch_scheduling();
     let mut jobs = Vec::new();
     loop {
-        wait_readable(queue.fd());
+        crate::sys::wait_readable(queue.fd());
         queue.take(&mut jobs);
         for job in jobs.drain(..) {
             run_job(job, link, handler);
@@ -304,18 +303,6 @@ fn run_job(job: Job, link: &Arc<Link>, handler: &dyn Handler) {
         // Waiters here are threads, woken by the I/O side itself.
         Job::Wake(_) | Job::WsWake(_) | Job::Stop => {}
     }
-}
-
-/// Blocks until `fd` (an eventfd) is readable.
-fn wait_readable(fd: RawFd) {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; EINTR just returns early and the caller
-    // loops.
-    unsafe { libc::poll(&mut pfd, 1, -1) };
 }
 
 /// After output was queued on `shared`: wakes its connection and, when

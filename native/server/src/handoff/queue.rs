@@ -8,7 +8,8 @@
 //! crossing serves a whole batch of requests, in both directions. The I/O
 //! thread never takes the GIL.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use super::http::{NewRequest, Shared};
@@ -60,7 +61,7 @@ impl ConnWake {
 /// items.
 pub struct Mailbox<T> {
     jobs: Mutex<Vec<T>>,
-    eventfd: OwnedFd,
+    eventfd: std::fs::File,
     /// Takes each item at once on the pushing thread instead (an embedded
     /// server whose handler runs on the I/O thread).
     direct: Option<Box<dyn Fn(T) + Send + Sync>>,
@@ -68,23 +69,16 @@ pub struct Mailbox<T> {
 
 impl<T> Mailbox<T> {
     pub fn new() -> std::io::Result<Self> {
-        // SAFETY: eventfd has no memory-safety preconditions; the result is
-        // checked before it is wrapped.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         Ok(Self {
             jobs: Mutex::new(Vec::with_capacity(64)),
             direct: None,
-            // SAFETY: fd is a fresh descriptor that nothing else owns.
-            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            eventfd: crate::sys::eventfd()?.into(),
         })
     }
 
     /// A duplicate of the eventfd, for an owner that watches it.
     pub fn clone_fd(&self) -> std::io::Result<OwnedFd> {
-        self.eventfd.try_clone()
+        self.eventfd.try_clone().map(OwnedFd::from)
     }
 
     /// The descriptor the event loop watches.
@@ -115,31 +109,16 @@ impl<T> Mailbox<T> {
     }
 
     fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64 to our own eventfd. A full
-        // counter (EAGAIN) still leaves the fd readable, which is all we need.
-        unsafe {
-            libc::write(
-                self.eventfd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                size_of::<u64>(),
-            );
-        }
+        // A full counter (EAGAIN) still leaves the fd readable, which is
+        // all a signal needs.
+        let _ = (&self.eventfd).write(&1u64.to_ne_bytes());
     }
 
     /// Takes every pending job, clearing the wake-up signal first so that a
     /// job pushed during the drain signals again.
     pub fn take(&self, into: &mut Vec<T>) {
-        let mut counter: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking
-        // eventfd; EAGAIN (nothing pending) is harmless.
-        unsafe {
-            libc::read(
-                self.eventfd.as_raw_fd(),
-                (&mut counter as *mut u64).cast(),
-                size_of::<u64>(),
-            );
-        }
+        // Nonblocking: EAGAIN (nothing pending) is harmless.
+        let _ = (&self.eventfd).read(&mut [0; 8]);
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::swap(&mut *jobs, into);
     }

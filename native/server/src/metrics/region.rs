@@ -1,8 +1,7 @@
 //! The shared memory region: one fixed-layout slot of atomic counters per
 //! worker, in a memfd the workers inherit.
 
-use std::os::fd::OwnedFd;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -41,72 +40,28 @@ pub const MAX_SLOTS: usize = 256;
 
 /// A mapped region of `slots` slots.
 pub struct Region {
-    fd: OwnedFd,
-    ptr: *mut AtomicU64,
+    words: crate::sys::SharedWords,
     slots: usize,
 }
 
-// SAFETY: the mapping is only ever accessed through `AtomicU64`s, which are
-// safe to share between threads; the pointer stays valid until Drop.
-unsafe impl Send for Region {}
-// SAFETY: as above.
-unsafe impl Sync for Region {}
-
 impl Region {
-    fn bytes(slots: usize) -> usize {
-        slots * layout::WORDS * 8
-    }
-
     /// A new zeroed region (memfd) for `slots` workers.
     pub fn create(slots: usize) -> std::io::Result<Self> {
-        // SAFETY: plain syscall with a NUL-terminated name.
-        let raw = unsafe { libc::memfd_create(c"cormorant-metrics".as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: ftruncate on our own descriptor.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), Self::bytes(slots) as libc::off_t) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Self::map(fd, slots)
+        let words = crate::sys::SharedWords::create(c"cormorant-metrics", slots * layout::WORDS)?;
+        Ok(Self { words, slots })
     }
 
     /// Maps a region inherited as descriptor `fd`.
     pub fn open(fd: RawFd, slots: usize) -> std::io::Result<Self> {
-        // SAFETY: the supervisor passed us this descriptor to own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Self::map(fd, slots)
-    }
-
-    fn map(fd: OwnedFd, slots: usize) -> std::io::Result<Self> {
-        // SAFETY: mapping `bytes(slots)` of a file that is that long, shared
-        // and read-write; the result is checked below.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                Self::bytes(slots),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Self {
-            fd,
-            ptr: ptr.cast(),
-            slots,
-        })
+        let fd = crate::sys::adopt_fd(fd)?;
+        let words = crate::sys::SharedWords::map(fd, slots * layout::WORDS)?;
+        Ok(Self { words, slots })
     }
 
     /// The descriptor, for worker processes to inherit (the spawner
     /// clears its close-on-exec flag in the child).
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.words.fd().as_raw_fd()
     }
 
     pub fn slots(&self) -> usize {
@@ -116,17 +71,7 @@ impl Region {
     /// Word `word` of slot `slot`.
     pub fn word(&self, slot: usize, word: usize) -> &AtomicU64 {
         assert!(slot < self.slots && word < layout::WORDS);
-        // SAFETY: in bounds (checked above) of a live mapping of AtomicU64s.
-        unsafe { &*self.ptr.add(slot * layout::WORDS + word) }
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `map` mapped.
-        unsafe {
-            libc::munmap(self.ptr.cast(), Self::bytes(self.slots));
-        }
+        &self.words.words()[slot * layout::WORDS + word]
     }
 }
 
@@ -254,9 +199,8 @@ mod tests {
     #[test]
     fn an_inherited_descriptor_maps_the_same_memory() {
         let region = Region::create(MAX_SLOTS).unwrap();
-        // SAFETY: duplicating our own descriptor for the test.
-        let dup = unsafe { libc::dup(region.fd.as_raw_fd()) };
-        let other = Region::open(dup, MAX_SLOTS).unwrap();
+        let dup = region.words.fd().try_clone().unwrap();
+        let other = Region::open(std::os::fd::IntoRawFd::into_raw_fd(dup), MAX_SLOTS).unwrap();
         region.word(3, layout::PID).store(42, Ordering::Relaxed);
         assert_eq!(other.word(3, layout::PID).load(Ordering::Relaxed), 42);
     }

@@ -12,29 +12,20 @@ use std::time::Duration;
 
 use cormorant_core::time::Instant;
 
-/// The coarse monotonic clock, in nanoseconds.
-fn coarse_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
-    // exists on every Linux this builds for.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
 /// The origin on both clocks: core's zero, and tokio's time then.
 fn origin() -> (u64, tokio::time::Instant) {
     static ORIGIN: OnceLock<(u64, tokio::time::Instant)> = OnceLock::new();
-    *ORIGIN.get_or_init(|| (coarse_nanos(), tokio::time::Instant::now()))
+    *ORIGIN.get_or_init(|| {
+        (
+            crate::sys::monotonic_coarse_nanos(),
+            tokio::time::Instant::now(),
+        )
+    })
 }
 
 /// Now, on core's clock.
 pub(super) fn now() -> Instant {
-    Instant::from_nanos(coarse_nanos().saturating_sub(origin().0))
+    Instant::from_nanos(crate::sys::monotonic_coarse_nanos().saturating_sub(origin().0))
 }
 
 /// When core's `at` comes, on tokio's clock (a year from now for "never").

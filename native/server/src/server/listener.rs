@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::net::UnixListener;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -79,15 +79,7 @@ impl Listener {
     }
 
     fn from_fd(fd: RawFd) -> Result<Self, String> {
-        // SAFETY: the user (or our supervisor) passed this descriptor to us
-        // to serve on; we take ownership of it. fstat checks it is open.
-        let sock = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::fstat(fd, &mut st) != 0 {
-                return Err(format!("file descriptor {fd} is not open"));
-            }
-            Socket::from_raw_fd(fd)
-        };
+        let sock = crate::sys::adopt_socket(fd)?;
         let local = sock
             .local_addr()
             .map_err(|e| format!("file descriptor {fd} is not a socket: {e}"))?;

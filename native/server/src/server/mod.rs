@@ -391,12 +391,7 @@ pub fn batch_scheduling() {
     if std::env::var_os("CORMORANT_NO_SCHED_BATCH").is_some() {
         return;
     }
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain syscall on the calling thread with a valid param; a
-    // failure only leaves the default policy.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
-    }
+    crate::sys::set_batch_scheduling();
 }
 
 /// The I/O thread's side of its mailbox: one wake-up of this task per batch
@@ -405,11 +400,7 @@ async fn deliver_wakes(wakes: Arc<ConnWakes>) {
     let Ok(owned) = wakes.clone_fd() else {
         return;
     };
-    // SAFETY: `owned` is our own duplicate of the mailbox's eventfd; the
-    // AsyncFd owns it and nothing else closes or replaces it.
-    let Ok(fd) = (unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
-    }) else {
+    let Ok(fd) = crate::sys::async_readable(owned) else {
         return;
     };
     let mut batch = Vec::new();

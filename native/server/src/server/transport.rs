@@ -29,18 +29,6 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     }
 }
 
-/// One sendfile(2) call; `WouldBlock` when the socket buffer is full.
-fn sendfile_once(socket: RawFd, file: RawFd, offset: &mut i64, len: usize) -> io::Result<usize> {
-    // SAFETY: both descriptors are open for the duration of the call (the
-    // caller holds the socket and the file); `offset` is a valid pointer.
-    let n = unsafe { libc::sendfile(socket, file, offset, len) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
 macro_rules! socket_transport {
     ($ty:ty) => {
         impl Transport for $ty {
@@ -58,9 +46,9 @@ macro_rules! socket_transport {
                     loop {
                         self.writable().await?;
                         let fd = self.as_raw_fd();
-                        match self
-                            .try_io(Interest::WRITABLE, || sendfile_once(fd, file, offset, len))
-                        {
+                        match self.try_io(Interest::WRITABLE, || {
+                            crate::sys::sendfile(fd, file, offset, len)
+                        }) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                             r => return r,
                         }

@@ -1,0 +1,197 @@
+//! Every `unsafe` operation of this crate, each behind a safe function or
+//! type with the argument for why it is sound. The rest of the crate is
+//! `#![deny(unsafe_code)]`.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// Sends `sig` to our child `pid`.
+///
+/// The caller holds the child's `std::process::Child` and has not reaped
+/// it (only `try_wait` reaps, and then the caller stops signalling), so
+/// the pid is still that child's.
+pub(crate) fn signal_child(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our
+    // unreaped child's (see above), so no other process is hit.
+    unsafe { libc::kill(pid as libc::pid_t, sig) };
+}
+
+/// The size of a memory page, in bytes.
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(page).unwrap_or(4096)
+}
+
+/// Counts each delivery of `sig` in `counter`.
+pub(crate) fn count_signal(sig: libc::c_int, counter: Arc<AtomicUsize>) -> io::Result<()> {
+    // SAFETY: the handler only increments an atomic, which is
+    // async-signal-safe.
+    unsafe {
+        signal_hook::low_level::register(sig, move || _ = counter.fetch_add(1, Ordering::Relaxed))
+    }
+    .map(drop)
+}
+
+/// Makes the child of `cmd` inherit `fds` (their close-on-exec flag is
+/// cleared in the child only) and get SIGTERM when its parent dies.
+pub(crate) fn inherit_fds_and_parent_death(cmd: &mut Command, fds: Vec<RawFd>) {
+    // SAFETY: runs in the child between fork and exec; fcntl and prctl
+    // are async-signal-safe, allocate nothing, and touch only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
+/// A close-on-exec pipe whose read end is non-blocking (the write end
+/// blocks as usual).
+pub(crate) fn pipe() -> io::Result<(File, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and ours alone.
+    let (r, w) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own, with plain integer arguments.
+    unsafe {
+        let flags = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(r.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((r, w))
+}
+
+/// Attaches a classic BPF program to the SO_REUSEPORT group of `fd`
+/// (`SO_ATTACH_REUSEPORT_CBPF`, Linux 4.5).
+pub(crate) fn attach_reuseport_cbpf(fd: RawFd, prog: &mut [libc::sock_filter]) -> io::Result<()> {
+    // Not in every libc version's constants: asm/socket.h.
+    const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
+    let fprog = libc::sock_fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: fprog points at `prog`, alive for the call; the kernel copies
+    // the program.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_ATTACH_REUSEPORT_CBPF,
+            (&raw const fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// TCP_INFO of a TCP socket.
+pub(crate) fn tcp_info(fd: RawFd) -> Option<libc::tcp_info> {
+    // SAFETY: tcp_info is plain data (all zeroes is a valid value), and
+    // getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        );
+        (r == 0).then_some(info)
+    }
+}
+
+/// Sets this thread's name as `comm` shows it (15 bytes are kept).
+pub(crate) fn set_comm(comm: &CString) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+}
+
+/// Overwrites the process's original argv strings, `[start, end)` as
+/// `/proc/self/stat` gives them (`arg_start`, `arg_end`), with `title`,
+/// cut to fit and NUL-padded.
+pub(crate) fn overwrite_argv_area(start: usize, end: usize, title: &[u8]) {
+    let len = end.saturating_sub(start);
+    if start == 0 || len < 2 {
+        return;
+    }
+    let n = title.len().min(len - 1);
+    // SAFETY: [arg_start, arg_end) is this process's original argv strings,
+    // mapped and writable (the top of the main thread's stack). The
+    // interpreter copied argv at startup and never reads this area again.
+    // The last byte stays NUL, so the kernel reads no further.
+    unsafe {
+        let p = start as *mut u8;
+        std::ptr::copy_nonoverlapping(title.as_ptr(), p, n);
+        std::ptr::write_bytes(p.add(n), 0, len - n);
+    }
+}
+
+/// Sets an environment variable while the command line is read.
+pub(crate) fn set_env_before_threads(name: impl AsRef<std::ffi::OsStr>, value: &str) {
+    // SAFETY: called only at the start of the command line, before
+    // Cormorant starts any thread, and nothing else in the process reads
+    // or writes the environment concurrently.
+    unsafe { std::env::set_var(name, value) };
+}
+
+/// A Python `bytes` object's buffer, kept alive while it is written out
+/// from the I/O thread.
+pub(crate) struct SharedPyBytes {
+    _owner: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a `bytes` object is immutable, and `_owner` keeps it alive, so
+// its buffer may be read from any thread without the GIL. Dropping the `Py`
+// without the GIL is handled by pyo3, which defers the decref.
+unsafe impl Send for SharedPyBytes {}
+// SAFETY: as above: the buffer is never written.
+unsafe impl Sync for SharedPyBytes {}
+
+impl SharedPyBytes {
+    /// Shares `b`'s buffer.
+    pub(crate) fn new(b: &Bound<'_, PyBytes>) -> Self {
+        let data = b.as_bytes();
+        Self {
+            ptr: data.as_ptr(),
+            len: data.len(),
+            _owner: b.clone().unbind(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for SharedPyBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: ptr/len describe the immutable buffer of `_owner`, which
+        // lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}

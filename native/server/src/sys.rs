@@ -1,0 +1,198 @@
+//! Every `unsafe` operation of this crate, each behind a safe function
+//! with the argument for why it is sound. The rest of the crate is
+//! `#![deny(unsafe_code)]`.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
+
+/// Takes ownership of `fd`, a descriptor handed to this process to serve
+/// on (`--fd`, or by the supervisor), after checking that it is open.
+pub(crate) fn adopt_socket(fd: RawFd) -> Result<socket2::Socket, String> {
+    // SAFETY: fstat only writes into `st`, a valid, zeroed stat buffer.
+    let open = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+    };
+    if !open {
+        return Err(format!("file descriptor {fd} is not open"));
+    }
+    // SAFETY: the descriptor is open (checked above) and was passed to us
+    // to own: nothing else in this process uses or closes it.
+    Ok(unsafe { socket2::Socket::from_raw_fd(fd) })
+}
+
+/// Takes ownership of an inherited descriptor (`CORMORANT_METRICS_FD`).
+pub(crate) fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_GETFD) reads the descriptor's flags and changes nothing.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open (checked above) and handed to this process to own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A new descriptor from a syscall's result, or its error.
+fn owned(raw: RawFd) -> io::Result<OwnedFd> {
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` was just returned by the kernel as a new descriptor;
+    // nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The coarse monotonic clock (CLOCK_MONOTONIC_COARSE), in nanoseconds.
+pub(crate) fn monotonic_coarse_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
+    // exists on every Linux this builds for.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Puts the calling thread in SCHED_BATCH; a failure leaves the default.
+pub(crate) fn set_batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain syscall on the calling thread with a valid param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+}
+
+/// A nonblocking, close-on-exec eventfd.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd has no memory-safety preconditions.
+    owned(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+/// Registers `fd` with the current tokio reactor for readability.
+pub(crate) fn async_readable(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd owns `fd`, so it stays open and the same for the
+    // AsyncFd's whole life: nothing else can close or replace it.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Blocks until `fd` is readable (or a signal interrupts the wait).
+pub(crate) fn wait_readable(fd: RawFd) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid, writable pollfd.
+    unsafe { libc::poll(&mut pfd, 1, -1) };
+}
+
+/// One sendfile(2) call: up to `len` bytes of `file` from `*offset` to
+/// `socket`, advancing `offset`.
+pub(crate) fn sendfile(
+    socket: RawFd,
+    file: RawFd,
+    offset: &mut i64,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: `offset` is a valid, writable i64; the descriptors are plain
+    // integers to the kernel (a closed one is EBADF, not unsoundness).
+    let n = unsafe { libc::sendfile(socket, file, offset, len) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A shared, read-write memory mapping of a file, seen as `AtomicU64`s:
+/// memory that several processes update at once.
+pub(crate) struct SharedWords {
+    fd: OwnedFd,
+    ptr: std::ptr::NonNull<AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through `AtomicU64`s, which may
+// be shared between threads; the pointer stays valid until Drop.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// A new zeroed memfd of `len` words, mapped.
+    pub(crate) fn create(name: &CStr, len: usize) -> io::Result<Self> {
+        // SAFETY: a plain syscall with a NUL-terminated name.
+        let fd = owned(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+        let bytes = Self::bytes(len)?;
+        // SAFETY: ftruncate on our own descriptor.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), bytes as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Self::map(fd, len)
+    }
+
+    /// Maps `len` words of the file `fd` (which must be that long).
+    pub(crate) fn map(fd: OwnedFd, len: usize) -> io::Result<Self> {
+        let bytes = Self::bytes(len)?;
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes a stat into `st` on success (checked).
+        if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstat succeeded, so `st` is initialized.
+        let size = unsafe { st.assume_init() }.st_size;
+        if (size as u64) < bytes as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the region is too short",
+            ));
+        }
+        // SAFETY: maps `bytes` of a file at least that long (checked above),
+        // shared and read-write, at an address the kernel chooses.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast()).ok_or_else(io::Error::last_os_error)?;
+        Ok(Self { fd, ptr, len })
+    }
+
+    fn bytes(len: usize) -> io::Result<usize> {
+        len.checked_mul(size_of::<AtomicU64>())
+            .filter(|&b| b > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad region size"))
+    }
+
+    /// The words.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` maps `len` page-aligned AtomicU64s (zero-filled or
+        // written only as AtomicU64s), valid until Drop, which needs `&mut`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The mapped file's descriptor.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `map` mapped; no reference from
+        // `words` outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * size_of::<AtomicU64>()) };
+    }
+}
