@@ -11,6 +11,7 @@ import ssl
 import pytest
 
 from cormorant import _ALIASES, _config, _cormorant, _resolve
+from cormorant._settings import Settings
 
 # A value for each field that the configuration holds as given...
 SAME = dict(
@@ -60,6 +61,11 @@ SAMPLES = {**{k: (v, v) for k, v in SAME.items()}, **CONVERTED}
 DEFAULTS = _resolve(_config("apps.pid:app", {}, []))
 
 
+def test_every_setting_is_a_keyword():
+    # The typed keywords are generated from the extension's configuration.
+    assert set(Settings.__annotations__) == set(DEFAULTS) - {"target"}
+
+
 def test_every_field_has_a_sample():
     assert set(_ALIASES.values()) <= set(SAMPLES)
     assert set(_ALIASES.values()) <= set(DEFAULTS)
@@ -83,7 +89,8 @@ def test_each_keyword_sets_its_field(keyword, field):
     ("ws", "wsproto", "ws", "auto"),
     ("http", "h11", "http", "auto"),
     ("ssl_certfile", pathlib.Path("c.pem"), "ssl_certfile", "c.pem"),
-    ("ws_ping_interval", None, "ws_ping_interval", 20.0),
+    ("ws_ping_interval", None, "ws_ping_interval", 0.0),  # uvicorn: None, no pings
+    ("timeout_keep_alive", None, "timeout_keep_alive", 5.0),  # None: the default
     ("ws_ping_interval", 0, "ws_ping_interval", 0.0),
     ("reload_ignore_dirs", ("a", "b"), "reload_excludes", ["a", "b"]),
 ])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from ._cormorant import ClientDisconnected, StartupError, __version__
 from ._options import ServerOptions
+from ._settings import NONE_IS_OFF, Settings
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -28,102 +29,29 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientDisconnected", "Server", "ServerOptions", "StartupError", "run", "__version__"]
 
-# Keyword names accepted by Server/run, mapped to configuration keys. Both
-# uvicorn's and granian's names are accepted where they mean the same thing.
-_ALIASES = {
-    "host": "host",
+# Keyword names accepted by Server/run, mapped to settings: each setting's
+# own name, and uvicorn's and granian's names where they mean the same thing.
+_ALIASES: Dict[str, str] = {
+    **{name: name for name in Settings.__annotations__},
     "address": "host",  # granian
-    "port": "port",
-    "uds": "uds",
-    "fd": "fd",
-    "backlog": "backlog",
-    "workers": "workers",
-    "loop": "loop",
-    "lifespan": "lifespan",
-    "log_level": "log_level",
-    "access_log": "access_log",
     "log_access": "access_log",  # granian
-    "access_log_format": "access_log_format",
     "log_access_format": "access_log_format",  # granian
-    "log_json": "log_json",
-    "use_colors": "use_colors",
-    "log_config": "log_config",
     "log_dictconfig": "log_config",  # granian: a dict (written to a JSON file)
-    "env_file": "env_file",
     "env_files": "env_file",  # granian: a list of files
-    "reload": "reload",
-    "reload_dirs": "reload_dirs",
     "reload_paths": "reload_dirs",  # granian
-    "reload_includes": "reload_includes",
-    "reload_excludes": "reload_excludes",
     "reload_ignore_patterns": "reload_excludes",  # granian
     "reload_ignore_dirs": "reload_excludes",  # granian
-    "reload_delay": "reload_delay",
     "workers_kill_timeout": "timeout_graceful_shutdown",  # granian
     "working_dir": "app_dir",  # granian
     "h11_max_incomplete_event_size": "limit_request_head_size",  # uvicorn
-    "root_path": "root_path",
     "url_path_prefix": "root_path",  # granian
-    "timeout_keep_alive": "timeout_keep_alive",
-    "timeout_request_head": "timeout_request_head",
-    "timeout_request_body": "timeout_request_body",
-    "timeout_graceful_shutdown": "timeout_graceful_shutdown",
-    "limit_concurrency": "limit_concurrency",
-    "limit_max_requests": "limit_max_requests",
-    "server_header": "server_header",
-    "date_header": "date_header",
-    "headers": "headers",
-    "factory": "factory",
-    "app_dir": "app_dir",
-    "limit_request_line": "limit_request_line",
-    "limit_request_fields": "limit_request_fields",
-    "limit_request_head_size": "limit_request_head_size",
-    "limit_request_body": "limit_request_body",
-    "http": "http",
-    "ws": "ws",
-    "ws_max_size": "ws_max_size",
-    "ws_max_queue": "ws_max_queue",
-    "ws_ping_interval": "ws_ping_interval",
-    "ws_ping_timeout": "ws_ping_timeout",
-    "ws_per_message_deflate": "ws_per_message_deflate",
     "websockets": "ws",  # granian: True/False
-    "http2_max_concurrent_streams": "http2_max_concurrent_streams",
-    "http2_initial_stream_window_size": "http2_initial_stream_window_size",
-    "http2_initial_connection_window_size": "http2_initial_connection_window_size",
-    "http2_adaptive_window": "http2_adaptive_window",
-    "http2_max_frame_size": "http2_max_frame_size",
-    "http2_max_header_list_size": "http2_max_header_list_size",
-    "http2_keep_alive_interval": "http2_keep_alive_interval",
-    "http2_keep_alive_timeout": "http2_keep_alive_timeout",
-    "ssl_certfile": "ssl_certfile",
     "ssl_cert": "ssl_certfile",  # granian
-    "ssl_keyfile": "ssl_keyfile",
     "ssl_key": "ssl_keyfile",  # granian
-    "ssl_keyfile_password": "ssl_keyfile_password",
     "ssl_key_password": "ssl_keyfile_password",  # granian
-    "ssl_ca_certs": "ssl_ca_certs",
     "ssl_ca": "ssl_ca_certs",  # granian
-    "ssl_cert_reqs": "ssl_cert_reqs",
     "ssl_client_verify": "ssl_cert_reqs",  # granian: True/False
-    "ssl_crl": "ssl_crl",
-    "ssl_protocol_min": "ssl_protocol_min",
-    "ssl_ciphers": "ssl_ciphers",
-    "timeout_tls_handshake": "timeout_tls_handshake",
-    "proxy_headers": "proxy_headers",
-    "forwarded_allow_ips": "forwarded_allow_ips",
-    "static_path_route": "static_path_route",
-    "static_path_mount": "static_path_mount",
-    "static_path_expires": "static_path_expires",
-    # Worker management (the supervisor).
-    "limit_max_requests_jitter": "limit_max_requests_jitter",
     "max_requests_before_restart": "limit_max_requests",  # LiteLLM
-    "workers_lifetime": "workers_lifetime",  # granian
-    "workers_max_rss": "workers_max_rss",  # granian
-    "respawn_failed_workers": "respawn_failed_workers",  # granian
-    "pid_file": "pid_file",  # granian
-    "metrics": "metrics",
-    "metrics_address": "metrics_address",
-    "metrics_port": "metrics_port",
 }
 
 # Keywords `_config` reads itself rather than through `_ALIASES`.
@@ -247,7 +175,8 @@ def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -
     if cfg.get("workers") is None:
         env = os.environ.get("WEB_CONCURRENCY")
         cfg["workers"] = int(env) if env else 1
-    return {k: v for k, v in cfg.items() if v is not None}
+    # None is "the default", except where it means off (no pings).
+    return {k: v for k, v in cfg.items() if v is not None or k in NONE_IS_OFF}
 
 
 def _resolve(cfg: Dict[str, Any]) -> Dict[str, Any]:

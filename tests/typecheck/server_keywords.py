@@ -20,4 +20,5 @@ cormorant.run("main:app", host="127.0.0.1", port=8000, proxy_headers=True,
 
 Server("main:app", adress="127.0.0.1")  # type: ignore[call-arg]
 cormorant.run("main:app", port="8000")  # type: ignore[arg-type]
-cormorant.run("main:app", lifespan="sometimes")  # type: ignore[arg-type]
+cormorant.run("main:app", lifespan=True)  # type: ignore[arg-type]
+cormorant.run("main:app", ws_ping_interval="20")  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ mod config_file;
 mod proctitle;
 mod python;
 mod reload;
+#[cfg(test)]
+mod settings_stub;
 mod supervisor;
 mod sys;
 mod worker_protocol;

@@ -29,7 +29,7 @@ pub struct ServerConfig {
     #[arg(long)]
     pub factory: bool,
     /// Look for APP's module in this directory first.
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", value_name = "DIR")]
     pub app_dir: String,
     /// Bind to this address.
     #[arg(long, default_value = "127.0.0.1")]
@@ -38,7 +38,7 @@ pub struct ServerConfig {
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Bind to this Unix domain socket instead.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub uds: Option<String>,
     /// Serve on this already bound socket file descriptor.
     #[arg(long)]
