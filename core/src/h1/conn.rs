@@ -16,10 +16,6 @@ use super::head::{self, FieldPos, HeadScan};
 use super::{BodyKind, Config, Event, ResponseHead, Version, Waiting};
 use crate::{PeerError, UsageError};
 
-/// Receive buffer capacity reserved up front: one typical request head.
-/// Grows as needed; the limits in [`Config`] bound it while a head is read.
-const INITIAL_RECV: usize = 8 * 1024;
-
 /// Reading side.
 #[derive(Debug)]
 enum Reading {
@@ -102,7 +98,7 @@ impl Connection {
         Self {
             config,
             date: None,
-            recv: BytesMut::with_capacity(INITIAL_RECV),
+            recv: BytesMut::new(),
             eof: false,
             scan: HeadScan::default(),
             fields: Vec::new(),
@@ -461,6 +457,11 @@ impl Connection {
                 self.writing = Writing::Idle;
                 self.cycle = Cycle::NONE;
                 self.scan.reset();
+                if self.recv.is_empty() {
+                    // Nothing pipelined: an idle connection keeps no
+                    // receive buffer (the next bytes allocate what they need).
+                    self.recv = BytesMut::new();
+                }
                 Ok(())
             }
             (_, _, KeepAlive::MustClose) | (Reading::Closed | Reading::Failed, _, _) => {
@@ -612,6 +613,27 @@ mod tests {
                 Bytes::from_static(b"content-length"),
                 Bytes::from(len.to_string()),
             )],
+        }
+    }
+
+    /// An idle keep-alive connection holds no receive buffer; one with a
+    /// pipelined request keeps the bytes.
+    #[test]
+    fn idle_connection_keeps_no_receive_buffer() {
+        let mut c = conn();
+        assert_eq!(c.recv.capacity(), 0);
+        for pipelined in [&b""[..], b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"] {
+            let mut input = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+            input.extend_from_slice(pipelined);
+            c.handle_bytes(&input);
+            head_of(c.poll_event());
+            assert_eq!(c.poll_event(), Event::EndOfMessage);
+            c.send_response(ok200(0)).unwrap();
+            c.send_end().unwrap();
+            out(&mut c);
+            c.start_next_cycle().unwrap();
+            assert_eq!(c.recv.len(), pipelined.len());
+            assert_eq!(c.recv.capacity() == 0, pipelined.is_empty());
         }
     }
 

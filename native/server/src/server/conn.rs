@@ -5,16 +5,17 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cormorant_core::asgi::{
     Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
 };
 use cormorant_core::h1::{self, BodyKind, ResponseHead};
 use cormorant_core::http;
 use cormorant_core::server::{self, Event};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::access_format::AccessStart;
 use super::file::{BodyFile, add_content_length};
@@ -32,6 +33,15 @@ pub use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.
 const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The I/O thread's read buffer, shared by all its connections: a read
+    /// fills it and core copies the bytes out within the same poll, so a
+    /// connection holds no read buffer while it waits (idle keep-alive,
+    /// long-lived streams).
+    static READ_BUF: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 /// Pipelined bytes read ahead while a response is pending; past this the
 /// connection stops reading until the response is done.
 const PIPELINE_READ_AHEAD: usize = 64 * 1024;
@@ -134,7 +144,6 @@ struct Conn<S> {
     tls: Option<Arc<TlsInfo>>,
     /// The peer is a trusted proxy (`--forwarded-allow-ips`).
     trusted_proxy: bool,
-    rbuf: BytesMut,
     wbufs: Vec<Bytes>,
     eof: bool,
     /// `host:port` of the client, for the access log (empty when it is off).
@@ -170,7 +179,6 @@ pub(super) async fn serve<S: Transport>(
         unix,
         tls: peer.tls.clone(),
         trusted_proxy,
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbufs: Vec::new(),
         eof: false,
         client_label,
@@ -180,7 +188,15 @@ pub(super) async fn serve<S: Transport>(
     c.run().await;
     if c.http2 {
         let buffered = c.conn.take_buffered();
-        return super::h2::serve(Prefixed::new(buffered, c.io), peer, scheme, ctx).await;
+        // Boxed: the HTTP/2 driver's state would otherwise size every
+        // HTTP/1.1 connection's task.
+        return Box::pin(super::h2::serve(
+            Prefixed::new(buffered, c.io),
+            peer,
+            scheme,
+            ctx,
+        ))
+        .await;
     }
     let _ = c.io.shutdown().await;
     if c.linger && !c.eof {
@@ -240,10 +256,14 @@ impl<S: Transport> Conn<S> {
                         }
                     }
                 }
-                Event::Http(h1::Event::RequestHead(head)) => match self.serve_request(head).await {
-                    Next::KeepAlive => {}
-                    Next::Close => return,
-                },
+                // Boxed: a request's state exists only while it is served,
+                // not for the connection's whole life.
+                Event::Http(h1::Event::RequestHead(head)) => {
+                    match Box::pin(self.serve_request(head)).await {
+                        Next::KeepAlive => {}
+                        Next::Close => return,
+                    }
+                }
                 Event::Http2Preface => {
                     self.http2 = true;
                     return;
@@ -260,33 +280,40 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Reads once; Ok(true) when bytes arrived, Ok(false) at EOF.
-    async fn read(&mut self) -> Result<bool, ()> {
-        self.rbuf.clear();
-        match self.io.read_buf(&mut self.rbuf).await {
-            Ok(0) => {
-                self.eof = true;
-                self.conn.handle_eof();
-                Ok(false)
+    /// Reads once; the bytes that arrived (handed to core), 0 at EOF.
+    async fn read(&mut self) -> Result<usize, ()> {
+        std::future::poll_fn(|cx| self.poll_read(cx)).await
+    }
+
+    /// One read into the thread's buffer, handed to core at once.
+    fn poll_read(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
+        READ_BUF.with_borrow_mut(|buf| {
+            let mut rb = ReadBuf::new(buf);
+            match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                    self.eof = true;
+                    self.conn.handle_eof();
+                    Poll::Ready(Ok(0))
+                }
+                Poll::Ready(Ok(())) => {
+                    self.conn.handle_bytes(clock::now(), rb.filled());
+                    Poll::Ready(Ok(rb.filled().len()))
+                }
+                Poll::Ready(Err(_)) => {
+                    self.eof = true;
+                    Poll::Ready(Err(()))
+                }
             }
-            Ok(_) => {
-                self.conn.handle_bytes(clock::now(), &self.rbuf);
-                Ok(true)
-            }
-            Err(_) => {
-                self.eof = true;
-                Err(())
-            }
-        }
+        })
     }
 
     /// Reads once if bytes (or EOF) are ready now, without waiting.
-    fn read_now(&mut self) -> Option<Result<bool, ()>> {
+    fn read_now(&mut self) -> Option<Result<usize, ()>> {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let fut = std::pin::pin!(self.read());
-        match fut.poll(&mut cx) {
-            std::task::Poll::Ready(r) => Some(r),
-            std::task::Poll::Pending => None,
+        match self.poll_read(&mut cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
         }
     }
 
@@ -542,8 +569,8 @@ impl<S: Transport> Conn<S> {
             tokio::select! {
                 _ = shared.conn_wake.notified() => {}
                 r = self.read(), if read_enabled => {
-                    if r == Ok(true) && body_done {
-                        read_ahead += self.rbuf.len();
+                    if let (Ok(n), true) = (r, body_done) {
+                        read_ahead += n;
                     }
                     input = true;
                 }
@@ -562,8 +589,7 @@ impl<S: Transport> Conn<S> {
                         // app gets the body in few large messages.
                         while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
                             match self.read_now() {
-                                Some(Ok(true)) => body_done = self.pump_body(&mut st),
-                                Some(Ok(false)) => body_done = self.pump_body(&mut st),
+                                Some(Ok(_)) => body_done = self.pump_body(&mut st),
                                 Some(Err(())) | None => break,
                             }
                         }
@@ -741,9 +767,9 @@ impl<S: Transport> Conn<S> {
     async fn linger_close(&mut self) {
         let deadline = tokio::time::Instant::now() + LINGER_TIMEOUT;
         let mut discarded = 0;
+        let mut buf = vec![0; 4096]; // on the heap: this runs rarely, its task lives long
         while discarded < LINGER_MAX_BYTES {
-            self.rbuf.clear();
-            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf)).await {
+            match tokio::time::timeout_at(deadline, self.io.read(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => discarded += n,
                 _ => return,
             }

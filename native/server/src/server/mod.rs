@@ -352,7 +352,7 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                             let ctx = ctx.clone();
                             tokio::spawn(async move {
                                 if ctx.http == HttpVersions::Http2 {
-                                    h2::serve(sock, info, "http", ctx).await;
+                                    Box::pin(h2::serve(sock, info, "http", ctx)).await;
                                 } else {
                                     conn::serve(sock, info, "http", ctx).await;
                                 }
@@ -371,12 +371,16 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
 }
 
 /// Serves a TCP connection with the protocol it speaks.
+///
+/// The task of every connection lives as long as the connection and is as
+/// large as its largest state, so the TLS and HTTP/2 drivers, much larger
+/// than HTTP/1.1's, are boxed: an idle keep-alive connection stays small.
 async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
     if ctx.tls.is_some() {
-        return tls::serve(sock, info, ctx).await;
+        return Box::pin(tls::serve(sock, info, ctx)).await;
     }
     match ctx.http {
-        HttpVersions::Http2 => h2::serve(sock, info, "http", ctx).await,
+        HttpVersions::Http2 => Box::pin(h2::serve(sock, info, "http", ctx)).await,
         // With `auto`, core tells h2c prior knowledge from HTTP/1.1 by its
         // preface.
         HttpVersions::Http1 | HttpVersions::Auto => conn::serve(sock, info, "http", ctx).await,
