@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
-"""Side-by-side HTTP benchmark: cormorant vs granian vs uvicorn.
+"""Side-by-side HTTP benchmark: cormorant vs peregrine-server, h2corn,
+granian and uvicorn, with a Rust-only reference.
 
 Every server runs the same app, one worker, uvloop, pinned to CPU 0; the load
 generator (wrk, h2load, wsload) is pinned to CPU 1. Servers are interleaved
 round by round so that a noisy neighbour hurts all of them alike; the table
-reports medians over rounds and ratios against granian.
+reports medians over rounds, requests per server CPU-second (the number the
+noise moves least) and ratios of it against peregrine-server and granian.
+`rust-ref` is the C API's server layer answering from its I/O thread with no
+Python (c-api/examples/callback_server.c): the ceiling, on the workloads it
+serves (hello, echo).
+
+`idle-conns` is not a load: it opens `--idle-connections` keep-alive
+connections, sends one request on each, and reports how much the server's
+RSS grew per connection while they idle.
 
 Workloads run over plain HTTP/1.1 unless their name says otherwise: `h2-*`
 are HTTP/2 cleartext with prior knowledge (h2load; each server started in its
@@ -16,11 +25,13 @@ the openssl CLI).
     python bench/run.py --write           # ... and saves it to bench/RESULTS.md
     python bench/run.py --rounds 1 --duration 5 --servers cormorant,granian
     python bench/run.py --workloads h2-hello,h2-10k-get,https-hello --rounds 1
+    python bench/run.py --workloads idle-conns --servers cormorant,peregrine
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import os
 import platform
@@ -59,12 +70,14 @@ WORKLOADS = [
     # hello with the access log on (written to /dev/null): what logging
     # costs, against the plain hello of the same run (cormorant only).
     ("hello-access-log", "bench.apps.raw:app", "/", "access"),
+    # Memory: RSS per idle keep-alive connection.
+    ("idle-conns", "bench.apps.raw:app", "/", "idle"),
 ]
 
 
 def mode_of(driver) -> str:
     """How the server must be started for a workload's driver."""
-    return driver if driver in ("h2", "tls", "access") else "h1"
+    return driver if driver in ("h2", "tls", "access", "idle") else "h1"
 
 
 @dataclass
@@ -82,6 +95,8 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
     if mode == "access":
         cmd += ["--access-log"]
+    if mode == "idle":
+        cmd += ["--timeout-keep-alive", "120"]
     return cmd
 
 
@@ -96,12 +111,63 @@ def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | 
     return cmd + [app]
 
 
+def cmd_peregrine(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    if mode == "access":
+        return None
+    cmd = [os.path.join(BIN, "peregrine"), app, "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1", "--log-level", "warning"]
+    if mode == "h2":
+        cmd += ["--http2-only"]
+    if mode == "tls":
+        cmd += ["--tls-cert", tls.cert, "--tls-key", tls.key]
+    if mode == "idle":
+        cmd += ["--keep-alive", "120000", "--max-connections", "16000"]
+    return cmd
+
+
+def cmd_h2corn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    if mode == "access":
+        return None
+    cmd = [os.path.join(BIN, "h2corn"), app, "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1", "--loop", "uvloop", "--no-access-log"]
+    if mode == "tls":
+        cmd += ["--certfile", tls.cert, "--keyfile", tls.key]
+    return cmd
+
+
+def ref_binary() -> str:
+    """The C API's callback server, built against the release staticlib."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    binary = os.path.join(target, "bench-ref", "callback_server")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "cormorant-capi", "--lib"],
+                       cwd=ROOT, check=True)
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-pthread", f"-I{ROOT}/c-api/include",
+                        os.path.join(ROOT, "c-api", "examples", "callback_server.c"),
+                        os.path.join(target, "release", "libcormorant.a"),
+                        "-lpthread", "-ldl", "-lm", "-o", binary], check=True)
+    return binary
+
+
+# The reference serves these paths of the raw app's (as its own).
+REF_PATHS = {"/": "/hello", "/echo": "/echo"}
+
+
+def cmd_rust_ref(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    if mode not in ("h1", "idle") or app != "bench.apps.raw:app":
+        return None
+    return [ref_binary(), "-i", str(port)]
+
+
 def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
     if mode in ("h2", "access"):
         return None  # no HTTP/2 in uvicorn; the access-log run is ours only
     cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
            "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
            "--log-level", "warning", "--no-access-log"]
+    if mode == "idle":
+        cmd += ["--timeout-keep-alive", "120"]
     if mode == "tls":
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
     return cmd
@@ -117,7 +183,8 @@ def make_cert(directory: str) -> Tls:
     return Tls(cert, key)
 
 
-SERVERS = {"cormorant": cmd_cormorant, "granian": cmd_granian, "uvicorn": cmd_uvicorn}
+SERVERS = {"cormorant": cmd_cormorant, "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
+           "granian": cmd_granian, "uvicorn": cmd_uvicorn, "rust-ref": cmd_rust_ref}
 
 
 @dataclass
@@ -128,6 +195,8 @@ class Sample:
     requests: int
     cpu_us_per_req: float
     rss_mb: float
+    # idle-conns only: server RSS growth per open connection.
+    kb_per_conn: float = float("nan")
 
 
 @dataclass
@@ -301,6 +370,37 @@ def measure(port: int, path: str, script, duration: int, args) -> tuple:
     return run_wrk(port, path, script, duration, conns)
 
 
+async def hold_idle(port: int, count: int, server_pids: list[int]) -> tuple[float, float, int]:
+    """Opens `count` connections, one request on each, and measures the
+    server's RSS while they idle: (MB before, MB after, errors)."""
+    before = rss_mb(server_pids)
+    writers: list[asyncio.StreamWriter] = []
+    gate = asyncio.Semaphore(256)
+
+    async def one() -> None:
+        async with gate:
+            await asyncio.wait_for(exchange(), 15)
+
+    async def exchange() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers.append(writer)
+        writer.write(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        data = b""
+        # Content-Length bodies end with the text, chunked ones with "0".
+        while not data.endswith((b"Hello, world!", b"hello", b"\r\n0\r\n\r\n")):
+            chunk = await reader.read(4096)
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+
+    results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+    await asyncio.sleep(1.0)
+    after = rss_mb(server_pids)
+    for w in writers:
+        w.close()
+    return before, after, sum(isinstance(r, BaseException) for r in results)
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -324,6 +424,17 @@ def bench_server(server: str, app: str, mode: str, jobs: list, args,
     try:
         wait_port(port, proc)
         for name, path, script in jobs:
+            if server == "rust-ref":
+                if path not in REF_PATHS:
+                    continue
+                path = REF_PATHS[path]
+            if script == "idle":
+                run_wrk(port, path, None, 1, 4)  # past imports and first-request setup
+                before, after, errors = asyncio.run(
+                    hold_idle(port, args.idle_connections, tree(proc.pid)))
+                kb = (after - before) * 1024 / args.idle_connections
+                out[name] = Sample(0, 0, errors, args.idle_connections, 0, after, kb)
+                continue
             measure(port, path, script, args.warmup, args)
             pids = tree(proc.pid)
             cpu0 = cpu_seconds(pids)
@@ -348,7 +459,9 @@ def main() -> int:
                    help="h2load connections for the h2-* workloads")
     p.add_argument("--h2-streams", type=int, default=10,
                    help="concurrent streams per h2load connection (-m)")
-    p.add_argument("--servers", default="cormorant,granian,uvicorn")
+    p.add_argument("--idle-connections", type=int, default=10_000,
+                   help="connections held open by the idle-conns workload")
+    p.add_argument("--servers", default="cormorant,peregrine,h2corn,granian,uvicorn,rust-ref")
     p.add_argument("--workloads", default=",".join(w[0] for w in WORKLOADS))
     p.add_argument("--write", action="store_true", help="save the table to bench/RESULTS.md")
     args = p.parse_args()
@@ -385,23 +498,43 @@ def main() -> int:
         cert_dir.cleanup()
 
     lines = [
-        "| workload | server | req/s (ws: round trips/s) | vs granian | p99 ms | CPU µs/req | "
-        "RSS MB | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| workload | server | req/s (ws: round trips/s) | req per CPU-s | vs peregrine | "
+        "vs granian | p99 ms | RSS MB | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    idle = [
+        "",
+        f"Idle keep-alive connections ({args.idle_connections:,}, one request each): "
+        "server RSS growth per connection.",
+        "",
+        "| server | RSS MB with them open | KB per connection | errors |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def per_cpu(res: Result | None) -> float:
+        return 1e6 / res.median("cpu_us_per_req") if res else float("nan")
+
     for name, *_ in workloads:
-        base = results.get((name, "granian"))
         for server in servers:
             res = results.get((name, server))
             if res is None:  # e.g. uvicorn has no HTTP/2
                 continue
-            rps = res.median("rps")
-            ratio = f"{rps / base.median('rps'):.2f}×" if base else "-"
             errors = sum(s.errors for s in res.samples)
+            if name == "idle-conns":
+                idle.append(f"| {server} | {res.median('rss_mb'):.0f} | "
+                            f"{res.median('kb_per_conn'):.1f} | {errors} |")
+                continue
+            ratios = []
+            for base in ("peregrine", "granian"):
+                b = results.get((name, base))
+                ratios.append(f"{per_cpu(res) / per_cpu(b):.2f}×" if b else "-")
             lines.append(
-                f"| {name} | {server} | {rps:,.0f} | {ratio} | {res.median('p99_ms'):.2f} | "
-                f"{res.median('cpu_us_per_req'):.1f} | {res.median('rss_mb'):.0f} | {errors} |"
+                f"| {name} | {server} | {res.median('rps'):,.0f} | {per_cpu(res):,.0f} | "
+                f"{ratios[0]} | {ratios[1]} | {res.median('p99_ms'):.2f} | "
+                f"{res.median('rss_mb'):.0f} | {errors} |"
             )
+    if len(idle) > 5:
+        lines += idle
     table = "\n".join(lines)
     print(table)
     if args.write:
@@ -412,7 +545,8 @@ def main() -> int:
             f"{uname.machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n"
             f"Command: `python bench/run.py --rounds {args.rounds} --duration {args.duration} "
             f"--connections {args.connections}`; each server 1 worker with uvloop, pinned to "
-            "CPU 0, wrk pinned to CPU 1; medians over rounds, servers interleaved.\n"
+            "CPU 0, wrk pinned to CPU 1; medians over rounds, servers interleaved. "
+            "Ratios are of requests per server CPU-second.\n"
             f"h2-* workloads: h2load -c {args.h2_connections} -m {args.h2_streams}, h2c "
             "prior knowledge, p99 from h2load's per-request log; https-*: wrk over TLS "
             "with a self-signed P-256 certificate.\n\n"
