@@ -370,7 +370,7 @@ def measure(port: int, path: str, script, duration: int, args) -> tuple:
     return run_wrk(port, path, script, duration, conns)
 
 
-async def hold_idle(port: int, count: int, server_pids: list[int]) -> tuple[float, float, int]:
+async def hold_idle(port: int, path: str, count: int, server_pids: list[int]) -> tuple[float, float, int]:
     """Opens `count` connections, one request on each, and measures the
     server's RSS while they idle: (MB before, MB after, errors)."""
     before = rss_mb(server_pids)
@@ -384,7 +384,7 @@ async def hold_idle(port: int, count: int, server_pids: list[int]) -> tuple[floa
     async def exchange() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writers.append(writer)
-        writer.write(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
         data = b""
         # Content-Length bodies end with the text, chunked ones with "0".
         while not data.endswith((b"Hello, world!", b"hello", b"\r\n0\r\n\r\n")):
@@ -431,7 +431,7 @@ def bench_server(server: str, app: str, mode: str, jobs: list, args,
             if script == "idle":
                 run_wrk(port, path, None, 1, 4)  # past imports and first-request setup
                 before, after, errors = asyncio.run(
-                    hold_idle(port, args.idle_connections, tree(proc.pid)))
+                    hold_idle(port, path, args.idle_connections, tree(proc.pid)))
                 kb = (after - before) * 1024 / args.idle_connections
                 out[name] = Sample(0, 0, errors, args.idle_connections, 0, after, kb)
                 continue
