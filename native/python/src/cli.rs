@@ -121,6 +121,18 @@ pub(crate) fn positive_form(
     Some((flag.to_owned(), (!on).to_string()))
 }
 
+/// The environment variable of the setting named `key` in a settings file
+/// (a flag's name, `port`, or its field's, `access_log`).
+pub(crate) fn setting_env<'c>(
+    command: &'c clap::Command,
+    key: &str,
+) -> Option<&'c std::ffi::OsStr> {
+    let arg = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(key) || a.get_id().as_str().replace('_', "-") == key)?;
+    arg.get_env()
+}
+
 /// Parses the command line (without the program name).
 pub(crate) fn parse(argv: Vec<String>) -> Result<(Cli, ArgMatches), clap::Error> {
     let command = command();

@@ -86,13 +86,12 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
             continue;
         };
         let key = flag.to_ascii_lowercase().replace('_', "-");
-        if let Some((positive, value)) = cli::positive_form(&command, &key, &value) {
-            let env = format!(
-                "CORMORANT_{}",
-                positive.to_ascii_uppercase().replace('-', "_")
-            );
-            if std::env::var_os(&env).is_none() {
-                crate::sys::set_env_before_threads(&env, &value);
+        let Some((positive, value)) = cli::positive_form(&command, &key, &value) else {
+            continue;
+        };
+        if let Some(env) = cli::setting_env(&command, &positive) {
+            if std::env::var_os(env).is_none() {
+                crate::sys::set_env_before_threads(env, &value);
             }
         }
     }
@@ -104,10 +103,7 @@ fn apply_config_file(argv: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut set = Vec::new();
     for (key, value) in file.values {
         let (key, value) = cli::positive_form(&command, &key, &value).unwrap_or((key, value));
-        let arg = command.get_arguments().find(|a| {
-            a.get_long() == Some(key.as_str()) || a.get_id().as_str().replace('_', "-") == key
-        });
-        let Some(env) = arg.and_then(|a| a.get_env()) else {
+        let Some(env) = cli::setting_env(&command, &key) else {
             return Err(format!(
                 "{}: unknown setting {key:?} (the keys are the command-line flags' names)",
                 path.display()

@@ -351,15 +351,18 @@ impl<'de> serde::Deserialize<'de> for ResponseHeader {
 /// Serde for lists that the Python API may give as one item.
 pub(super) mod one_or_many {
     use super::*;
+    use serde::Deserialize;
+
+    /// One string or a list of them.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<String>),
+    }
 
     /// Reads one string or a list of them.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            One(String),
-            Many(Vec<String>),
-        }
         Ok(match Option::<Form>::deserialize(d)? {
             None => Vec::new(),
             Some(Form::One(s)) => vec![s],
@@ -370,17 +373,9 @@ pub(super) mod one_or_many {
     /// Reads a comma-separated list, or a list of strings joined by commas
     /// (uvicorn's `forwarded_allow_ips` takes either).
     pub(crate) fn joined<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            One(String),
-            Many(Vec<String>),
-        }
         Ok(Option::<Form>::deserialize(d)?.map(|f| match f {
             Form::One(s) => s,
             Form::Many(v) => v.join(","),
         }))
     }
-
-    use serde::Deserialize;
 }
