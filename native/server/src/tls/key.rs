@@ -80,9 +80,11 @@ fn decrypt(block: &[u8], password: &str, path: &Path) -> Result<PrivateKeyDer<'s
         Err(pkcs8::Error::EncryptedPrivateKey(
             pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
         )) => return Err(wrong()),
+        // A wrong key that happens to leave valid padding (about one in 256)
+        // yields bytes that are not DER.
+        Err(pkcs8::Error::Asn1(_)) => return Err(wrong()),
         Err(e) => return Err(bad(format!("cannot decrypt ({e})"))),
     };
-    // A wrong key that happens to leave valid padding yields garbage.
     if pkcs8::PrivateKeyInfo::try_from(plain.as_bytes()).is_err() {
         return Err(wrong());
     }
