@@ -404,9 +404,13 @@ impl Worker {
             .map_or(0, |c| c.in_flight.load(Ordering::Relaxed))
     }
 
-    /// Waits for the I/O thread to end.
-    fn join(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(t) = self.thread.take() {
+    /// Waits for the I/O thread to end. The handle is not borrowed while it
+    /// waits: the event loop must go on calling `drain`, since the I/O
+    /// thread may still hand it a request accepted as the stop began.
+    fn join(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let thread = slf.borrow_mut().thread.take();
+        if let Some(t) = thread {
             let r = py.detach(|| t.join());
             match r {
                 Ok(Ok(())) => {}
@@ -414,8 +418,9 @@ impl Worker {
                 Err(_) => return Err(PyRuntimeError::new_err("I/O thread panicked")),
             }
         }
-        self.running = None;
-        remove_socket_file(&self.config);
+        let mut this = slf.borrow_mut();
+        this.running = None;
+        remove_socket_file(&this.config);
         Ok(())
     }
 }

@@ -1,0 +1,51 @@
+"""The extension's worker handle (``_cormorant.Worker``) driven directly
+over a real socket: what the Python side of a worker may do with it."""
+
+import asyncio
+import json
+import socket
+
+from cormorant import _cormorant
+from cormorant._worker import _make_spawn, run_http
+
+
+async def _app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"served"})
+
+
+def _get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    return data
+
+
+def test_requests_are_served_while_join_waits():
+    """A stopping worker joins its I/O thread off the event loop; a request
+    that reaches Python meanwhile (one accepted just as the stop began) must
+    still be served, or the I/O thread waits for it forever."""
+    config = json.loads(_cormorant.resolve_config(json.dumps({"port": 0, "lifespan": "off"})))
+    worker = _cormorant.Worker(json.dumps(config))
+    port = int(worker.url.rsplit(":", 1)[1])
+    loop = asyncio.new_event_loop()
+
+    async def main() -> bytes:
+        worker.start(loop, _app, run_http, _make_spawn(loop), lambda: None)
+        loop.add_reader(worker.fd, worker.drain)
+        join = loop.run_in_executor(None, worker.join)
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(None, _get, port), 10)
+        finally:
+            worker.shutdown()
+            await asyncio.wait_for(join, 10)
+            loop.remove_reader(worker.fd)
+
+    try:
+        response = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert response.startswith(b"HTTP/1.1 200"), response
+    assert response.endswith(b"served")
