@@ -142,3 +142,40 @@ def test_access_log_shows_the_client_a_trusted_proxy_names(server_factory):
     out = server.wait_for_output("fwd=2")
     assert '203.0.113.7:0 - "GET /single?fwd=1 HTTP/1.1" 200' in out
     assert '203.0.113.8:0 - "GET /single?fwd=2 HTTP/2" 200' in out
+
+
+
+def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
+    # Logged when the session ends, as 101 with the message bytes sent, or
+    # with the status of the denial; the same line through Python logging.
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    config = tmp_path / "log.json"
+    config.write_text(json.dumps({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"f": {"format": "VIA-LOGGING %(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                             "formatter": "f"}},
+        "loggers": {"cormorant.access": {"handlers": ["out"], "level": "INFO",
+                                         "propagate": False}},
+    }))
+    for extra in ([], ["--log-config", str(config)]):
+        server = server_factory.start("apps.ws:app", "--access-log", "--access-log-format",
+                                      "ws %(request)s %(status)s %(bytes)s", *extra)
+        url = f"ws://{server.host}:{server.port}"
+        with connect(url + "/echo?n=1") as ws:
+            ws.send("twelve bytes")
+            assert ws.recv() == "twelve bytes"
+        try:
+            connect(url + "/deny")
+        except InvalidStatus as e:
+            assert e.response.status_code == 403
+        else:
+            raise AssertionError("/deny was accepted")
+        out = server.wait_for_output("ws GET /deny HTTP/1.1 403 0")
+        assert "ws GET /echo?n=1 HTTP/1.1 101 12" in out
+        if extra:
+            assert "VIA-LOGGING ws GET /echo?n=1 HTTP/1.1 101 12" in out
+        server.stop()

@@ -93,3 +93,17 @@ def test_static_files_are_counted(server_factory, tmp_path):
                       lambda v: v == 1)
     assert value(text, 'cormorant_requests_total{method="GET",status="404"}') == 1
     assert value(text, "cormorant_response_body_bytes_total") >= len("static body")
+
+
+def test_websocket_sessions_are_counted(server_factory):
+    from websockets.sync.client import connect
+
+    mport = free_port()
+    server = server_factory.start("apps.ws:app", "--metrics", "--metrics-port", str(mport))
+    with connect(f"ws://{server.host}:{server.port}/echo") as ws:
+        ws.send(b"x" * 100)
+        assert ws.recv() == b"x" * 100
+    text = wait_value(mport, 'cormorant_requests_total{method="GET",status="101"}',
+                      lambda v: v == 1)
+    assert value(text, "cormorant_request_duration_seconds_count") == 1
+    assert value(text, "cormorant_response_body_bytes_total") == 100

@@ -41,8 +41,6 @@ pub(crate) struct PyCtx {
     pub(crate) error_logger: Py<PyAny>,
     /// The `cormorant.access` logger, when access logging is on.
     pub(crate) access_logger: Option<Py<PyAny>>,
-    /// How access lines are written (`--access-log-format`).
-    pub(crate) access_format: crate::server::access_format::AccessFormat,
     /// The I/O thread's mailbox.
     pub(crate) conn_wakes: std::sync::Arc<crate::handoff::queue::ConnWakes>,
 }

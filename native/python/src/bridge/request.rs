@@ -1,11 +1,9 @@
 //! The `receive` and `send` callables of one HTTP request.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use bytes::Bytes;
 use cormorant_core::asgi::message::http_message;
-use cormorant_core::asgi::{AppMessage, Output, Receive, SendError};
+use cormorant_core::asgi::{Output, Receive, SendError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -15,20 +13,6 @@ use super::awaitable::Ready;
 use super::message::{PyMessage, to_py_err};
 use super::{ClientDisconnected, PyCtx};
 use crate::handoff::http::{SEND_HIGH_WATER, Shared};
-use crate::server::access_format::AccessEntry;
-
-/// What the access log needs to know about a request.
-pub(crate) struct AccessInfo {
-    pub(crate) client: String,
-    pub(crate) method: String,
-    /// Path and query, as sent.
-    pub(crate) target: Vec<u8>,
-    pub(crate) http_version: &'static str,
-    pub(crate) scheme: &'static str,
-    /// The request headers the access format shows.
-    pub(crate) headers: Vec<Option<Bytes>>,
-    pub(crate) started: Instant,
-}
 
 /// The per-request object whose bound methods are the app's `receive` and
 /// `send`.
@@ -36,7 +20,6 @@ pub(crate) struct AccessInfo {
 pub(crate) struct Request {
     pub(crate) shared: Arc<Shared>,
     pub(crate) ctx: Arc<PyCtx>,
-    pub(crate) access: Option<Box<AccessInfo>>,
 }
 
 fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
@@ -97,9 +80,6 @@ impl Request {
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let msg = http_message(&PyMessage::new(message)?).map_err(to_py_err)?;
         let mut st = self.shared.lock();
-        if let AppMessage::HttpResponseStart { status, .. } = &msg {
-            st.status = *status;
-        }
         let out = match st.stream.handle_app(msg) {
             Ok(out) => out,
             Err(SendError::Disconnected) => {
@@ -119,7 +99,6 @@ impl Request {
         if out == Output::default() {
             return Ok(self.ctx.done.clone_ref(py));
         }
-        st.body_sent += out.body.len() as u64;
         st.out_bytes += out.body.len();
         st.out.push_back(out);
         let wait = st.out_bytes > SEND_HIGH_WATER;
@@ -143,35 +122,12 @@ impl Request {
         // from the connection: skip the cross-thread wake-up.
         let was_finished = st.stream.is_finished();
         let out = st.stream.handle_app_exit(failed);
-        if let Some(start) = &out.start {
-            st.status = start.status;
-        }
-        let status = st.status;
-        let body_sent = st.body_sent;
         if out != Output::default() {
             st.out.push_back(out);
         }
         drop(st);
         if !was_finished {
             self.shared.wake_conn(&self.ctx.conn_wakes);
-        }
-        if let (Some(access), Some(logger)) = (&self.access, &self.ctx.access_logger) {
-            let mut line = String::new();
-            self.ctx.access_format.render(
-                &AccessEntry {
-                    client: &access.client,
-                    method: access.method.as_bytes(),
-                    target: &access.target,
-                    version: access.http_version,
-                    scheme: access.scheme,
-                    status,
-                    bytes: body_sent,
-                    elapsed: access.started.elapsed(),
-                    headers: &access.headers,
-                },
-                &mut line,
-            );
-            logger.call_method1(py, intern!(py, "info"), (line,))?;
         }
         Ok(())
     }

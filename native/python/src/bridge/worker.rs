@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::request::{AccessInfo, Request, receive_message};
+use super::request::{Request, receive_message};
 use super::websocket::{self, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::config::ServerConfig;
@@ -20,6 +20,7 @@ use crate::handoff::http::{NewRequest, Shared};
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use crate::handoff::websocket::NewWebSocket;
 use crate::server::access_format::AccessFormat;
+use crate::server::access_log::AccessLog;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
 
@@ -82,31 +83,11 @@ impl Worker {
         let state = run.state.as_ref().map(|d| d.bind(py));
         let ext = shared.lock().stream.extensions();
         let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
-        let access = run.pyctx.access_logger.is_some().then(|| {
-            let mut target = s.raw_path.to_vec();
-            if !s.query_string.is_empty() {
-                target.push(b'?');
-                target.extend_from_slice(&s.query_string);
-            }
-            Box::new(AccessInfo {
-                client: s
-                    .client
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |c| format!("{}:{}", c.host, c.port)),
-                method: s.method.clone(),
-                target,
-                http_version: s.http_version.as_str(),
-                scheme: s.scheme,
-                headers: run.pyctx.access_format.capture(&s.headers),
-                started: Instant::now(),
-            })
-        });
         let req = Py::new(
             py,
             Request {
                 shared,
                 ctx: run.pyctx.clone(),
-                access,
             },
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
@@ -277,12 +258,11 @@ impl Worker {
             Some(f) => AccessFormat::parse(f).map_err(StartupError::new_err)?,
             None => AccessFormat::default(),
         };
-        let native_access_log = (access_log == "native").then(|| {
-            Arc::new(server::access_log::AccessLog::new(
-                access_format.clone(),
-                self.config.log_json,
-            ))
-        });
+        let access_log = match access_log {
+            "native" => Some(AccessLog::new(access_format, self.config.log_json)),
+            "python" => Some(AccessLog::to_app(access_format, self.queue.clone())),
+            _ => None,
+        };
         let conn_wakes = Arc::new(
             ConnWakes::new()
                 .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
@@ -292,7 +272,6 @@ impl Worker {
             done: done.unbind(),
             error_logger: error_logger.unbind(),
             access_logger,
-            access_format,
             conn_wakes: conn_wakes.clone(),
         });
         let metrics = self.metrics_slot()?;
@@ -302,7 +281,7 @@ impl Worker {
                 self.queue.clone(),
                 conn_wakes,
                 metrics,
-                native_access_log,
+                access_log.map(Arc::new),
             )
             .map_err(StartupError::new_err)?,
         );
@@ -351,6 +330,12 @@ impl Worker {
                 Job::WebSocket(nw) => self.new_websocket(py, run, nw),
                 Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
+                Job::Access(line) => match &run.pyctx.access_logger {
+                    Some(logger) => logger
+                        .call_method1(py, intern!(py, "info"), (line,))
+                        .map(drop),
+                    None => Ok(()),
+                },
                 Job::Log(level, message) => run
                     .pyctx
                     .error_logger

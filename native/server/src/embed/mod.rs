@@ -300,6 +300,7 @@ fn run_job(job: Job, link: &Arc<Link>, handler: &dyn Handler) {
         Job::Request(nr) => handler.request(Request::new(*nr, link.clone())),
         Job::WebSocket(nw) => handler.websocket(WebSocket::new(*nw, link.clone())),
         Job::Log(level, message) => handler.log(level, &message),
+        Job::Access(line) => handler.log(Level::Info, &line),
         // Waiters here are threads, woken by the I/O side itself.
         Job::Wake(_) | Job::WsWake(_) | Job::Stop => {}
     }

@@ -112,14 +112,10 @@ impl Request {
 
     fn send(&mut self, msg: AppMessage) -> Result<(), StreamError> {
         let mut st = self.shared.lock();
-        if let AppMessage::HttpResponseStart { status, .. } = &msg {
-            st.status = *status;
-        }
         let out = st.stream.handle_app(msg)?;
         if out == Output::default() {
             return Ok(());
         }
-        st.body_sent += out.body.len() as u64;
         st.out_bytes += out.body.len();
         st.out.push_back(out);
         let full = st.out_bytes > SEND_HIGH_WATER;

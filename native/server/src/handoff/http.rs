@@ -67,10 +67,6 @@ pub struct StreamState {
     pub body_requested: bool,
     /// The application's waiting `receive()` and `send()`.
     pub waiters: Waiters,
-    /// Status of the response, for the access log.
-    pub status: u16,
-    /// Response body bytes sent by the application, for the access log.
-    pub body_sent: u64,
 }
 
 impl Shared {
@@ -81,8 +77,6 @@ impl Shared {
             out_bytes: 0,
             body_requested: false,
             waiters: Waiters::default(),
-            status: 0,
-            body_sent: 0,
         })
     }
 

@@ -30,6 +30,9 @@ pub enum Job {
     /// A line for the `cormorant.error` logger from the I/O thread, at a
     /// Python logging level (10 debug ... 40 error).
     Log(crate::config::Level, String),
+    /// A line for the `cormorant.access` logger (when Python logging, not
+    /// the I/O thread, writes the access log).
+    Access(String),
 }
 
 /// The application side's mailbox.

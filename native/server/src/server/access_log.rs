@@ -1,15 +1,26 @@
-//! The access log written by the I/O thread itself, when the
-//! `cormorant.access` logger has only Cormorant's default handler: the same
-//! lines, without a trip through Python's logging per request.
+//! The access log. The I/O thread renders every line; when the
+//! `cormorant.access` logger has only Cormorant's default handler, it also
+//! writes them (no trip through Python's logging per request), else it
+//! hands each line to the application side's logger.
 
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::access_format::{AccessEntry, AccessFormat};
+use crate::handoff::queue::{Job, JobQueue};
 
-/// Lines buffered in memory and written to stdout in batches.
+/// Where the lines go.
+enum Sink {
+    /// Buffered in memory and written to stdout in batches, as the
+    /// default handler would print them.
+    Stdout(Mutex<String>),
+    /// One [`Job::Access`] a line, for the configured logger.
+    App(Arc<JobQueue>),
+}
+
+/// The access log of one worker.
 pub struct AccessLog {
-    buf: Mutex<String>,
+    sink: Sink,
     format: AccessFormat,
     /// One JSON object a line (`--log-json`).
     json: bool,
@@ -20,11 +31,21 @@ pub struct AccessLog {
 const FLUSH_AT: usize = 64 * 1024;
 
 impl AccessLog {
+    /// Lines written to stdout by this thread.
     pub fn new(format: AccessFormat, json: bool) -> Self {
         Self {
-            buf: Mutex::new(String::with_capacity(FLUSH_AT)),
+            sink: Sink::Stdout(Mutex::new(String::with_capacity(FLUSH_AT))),
             format,
             json,
+        }
+    }
+
+    /// Lines handed to the application side's logger through `queue`.
+    pub fn to_app(format: AccessFormat, queue: Arc<JobQueue>) -> Self {
+        Self {
+            sink: Sink::App(queue),
+            format,
+            json: false,
         }
     }
 
@@ -33,11 +54,21 @@ impl AccessLog {
         &self.format
     }
 
-    /// Records one completed request, as the `cormorant.access` default
-    /// handler would print it (`INFO     ` and the formatted line).
+    /// Records one completed request: to stdout as the `cormorant.access`
+    /// default handler would print it (`INFO     ` and the formatted line),
+    /// or as the message of one record for the application's logger.
     pub fn record(&self, entry: &AccessEntry<'_>) {
+        let buf = match &self.sink {
+            Sink::Stdout(buf) => buf,
+            Sink::App(queue) => {
+                let mut line = String::new();
+                self.format.render(entry, &mut line);
+                queue.push(Job::Access(line));
+                return;
+            }
+        };
         let full = {
-            let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+            let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
             if self.json {
                 self.format.render_json(entry, &mut buf);
             } else {
@@ -54,8 +85,11 @@ impl AccessLog {
 
     /// Writes out everything buffered.
     pub fn flush(&self) {
+        let Sink::Stdout(buf) = &self.sink else {
+            return;
+        };
         let lines = {
-            let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+            let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
             if buf.is_empty() {
                 return;
             }

@@ -4,24 +4,20 @@
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::Instant;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{
-    Address, ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output,
-};
+use cormorant_core::asgi::{Address, ConnectionInfo, Extensions, HttpScope, HttpStream, Output};
 use cormorant_core::h1::{self, BodyKind, ResponseHead};
 use cormorant_core::http;
 use cormorant_core::server::{self, Event};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::access_format::AccessStart;
+use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::{Prefixed, Transport};
-use super::{CountGuard, ServerCtx, clock, date};
+use super::{ServerCtx, clock, date};
 use crate::config::Level;
 
 mod websocket;
@@ -364,36 +360,23 @@ impl<S: Transport> Conn<S> {
 
     async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
         let ctx = self.ctx.clone();
-        let _in_flight = CountGuard::new(&ctx.in_flight);
-        if let Some(limit) = ctx.limit_concurrency {
-            if ctx.in_flight.load(Ordering::Relaxed) > limit {
-                return self.simple_response(503, b"Service Unavailable").await;
-            }
-        }
-        ctx.count_request();
+        let line = RequestLine {
+            method: &head.method,
+            target: &head.target,
+            version: head.version.into(),
+            headers: &head.headers,
+        };
+        let Ok(mut exchange) = Exchange::admit(&ctx, line) else {
+            return self.simple_response(503, b"Service Unavailable").await;
+        };
         if ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
-        let measured = ctx
-            .metrics
-            .as_ref()
-            .map(|_| (Instant::now(), head.method.clone()));
-        // What the access log needs, kept only when it is on.
-        let mut access = ctx.access_log.as_ref().map(|log| AccessStart {
-            forwarded_client: None,
-            started: Instant::now(),
-            method: head.method.clone(),
-            target: head.target.clone(),
-            version: HttpVersion::from(head.version).as_str(),
-            headers: log.format().capture(&head.headers),
-        });
         if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
-            return self.serve_static(&head, mount, rest, access).await;
+            return self.serve_static(&head, mount, rest, exchange).await;
         }
-        let mut status = 0u16;
-        let mut sent_bytes = 0u64;
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
-            return self.serve_websocket(head, settings).await;
+            return self.serve_websocket(head, settings, exchange).await;
         }
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
@@ -403,9 +386,7 @@ impl<S: Transport> Conn<S> {
             return self.simple_response(400, b"Bad Request").await;
         };
         if forwarded {
-            if let Some(a) = access.as_mut() {
-                a.forwarded(scope.client.as_ref());
-            }
+            exchange.forwarded(scope.client.as_ref());
         }
         let shared = Arc::new(Shared::new(
             HttpStream::new(has_body, head_only).with_extensions(extensions),
@@ -443,7 +424,7 @@ impl<S: Transport> Conn<S> {
             let mut taken = 0usize;
             for mut out in outs {
                 taken += out.body.len();
-                sent_bytes += out.body.len() as u64;
+                exchange.sent += out.body.len() as u64;
                 if let Some(hint) = out.informational.take() {
                     let head = ResponseHead {
                         status: hint.status,
@@ -474,7 +455,7 @@ impl<S: Transport> Conn<S> {
                     if let Some(f) = &file {
                         add_content_length(&mut start.headers, f.len);
                     }
-                    status = start.status;
+                    exchange.status = start.status;
                     if !body_done {
                         // The app answers before the whole request body
                         // arrived (or without asking for it after `Expect:
@@ -495,7 +476,7 @@ impl<S: Transport> Conn<S> {
                     return self.abort(&shared).await;
                 }
                 if let Some(f) = file {
-                    sent_bytes += f.len;
+                    exchange.sent += f.len;
                     if self.send_file(f).await.is_err() {
                         return self.abort(&shared).await;
                     }
@@ -530,17 +511,7 @@ impl<S: Transport> Conn<S> {
                 }
             }
             if finished {
-                if let (Some(slot), Some((started, method))) = (&ctx.metrics, &measured) {
-                    slot.record(method, status, started.elapsed(), sent_bytes);
-                }
-                if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
-                    log.record(&access.entry(
-                        &self.client_label,
-                        self.info.scheme,
-                        status,
-                        sent_bytes,
-                    ));
-                }
+                exchange.finish(&self.client_label, self.info.scheme);
                 break;
             }
             if want_read {
@@ -630,10 +601,9 @@ impl<S: Transport> Conn<S> {
         head: &h1::RequestHead,
         mount: usize,
         rest: &[u8],
-        access: Option<AccessStart>,
+        mut exchange: Exchange,
     ) -> Next {
         let ctx = self.ctx.clone();
-        let started = Instant::now();
         let Some(statics) = ctx.statics.as_ref() else {
             return Next::Close;
         };
@@ -647,13 +617,10 @@ impl<S: Transport> Conn<S> {
             self.h1().close_after_response();
             self.linger = true;
         }
-        if ctx.is_shutting_down() {
-            self.h1().close_after_response();
-        }
         self.h1().set_date(date::http_date());
-        let status = resp.status;
+        exchange.status = resp.status;
         let head_out = ResponseHead {
-            status,
+            status: resp.status,
             headers: resp.headers,
         };
         if self.h1().send_response(head_out).is_err() {
@@ -671,12 +638,8 @@ impl<S: Transport> Conn<S> {
             self.linger = true;
             return Next::Close;
         }
-        if let Some(slot) = &ctx.metrics {
-            slot.record(&head.method, status, started.elapsed(), sent);
-        }
-        if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
-            log.record(&access.entry(&self.client_label, self.info.scheme, status, sent));
-        }
+        exchange.sent = sent;
+        exchange.finish(&self.client_label, self.info.scheme);
         if self.eof || !self.h1().is_keep_alive() {
             return Next::Close;
         }

@@ -13,7 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
@@ -29,9 +29,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::mpsc;
 
-use super::access_format::AccessStart;
 use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
+use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
@@ -241,11 +241,9 @@ async fn static_response(
     parts: http::request::Parts,
     mount: usize,
     rest: Vec<u8>,
-    access: Option<Box<AccessStart>>,
-    _in_flight: InFlight,
+    mut exchange: Exchange,
 ) -> H2Response {
     let ctx = &conn.ctx;
-    let started = Instant::now();
     let Some(statics) = ctx.statics.as_ref() else {
         return server_response(404, b"Not Found");
     };
@@ -287,17 +285,9 @@ async fn static_response(
             (H2Body::Channel(rx), n)
         }
     };
-    if let Some(slot) = &ctx.metrics {
-        slot.record(
-            parts.method.as_str().as_bytes(),
-            resp.status,
-            started.elapsed(),
-            sent,
-        );
-    }
-    if let (Some(log), Some(access)) = (&ctx.access_log, &access) {
-        log.record(&access.entry(&conn.client_label, conn.info.scheme, resp.status, sent));
-    }
+    exchange.status = resp.status;
+    exchange.sent = sent;
+    exchange.finish(&conn.client_label, conn.info.scheme);
     let mut r = Response::new(body);
     *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::NOT_FOUND);
     *r.headers_mut() = headers;
@@ -309,27 +299,19 @@ async fn static_response(
 /// bad target).
 fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<StreamTask>, Early> {
     let ctx = &conn.ctx;
-    let in_flight = InFlight::new(ctx);
-    if let Some(limit) = ctx.limit_concurrency {
-        if in_flight.count() > limit {
-            return Err(Early::Status(503, b"Service Unavailable"));
-        }
-    }
-    ctx.count_request();
     let (parts, body) = req.into_parts();
     let head_only = parts.method == http::Method::HEAD;
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let headers = scope_headers(&parts);
-    let access = ctx.access_log.as_ref().map(|log| {
-        Box::new(AccessStart {
-            forwarded_client: None,
-            started: Instant::now(),
-            method: Bytes::copy_from_slice(parts.method.as_str().as_bytes()),
-            target: Bytes::copy_from_slice(target.as_bytes()),
-            version: HttpVersion::Http2.as_str(),
-            headers: log.format().capture(&headers),
-        })
-    });
+    let line = RequestLine {
+        method: parts.method.as_str().as_bytes(),
+        target: target.as_bytes(),
+        version: HttpVersion::Http2,
+        headers: &headers,
+    };
+    let Ok(mut exchange) = Exchange::admit(ctx, line) else {
+        return Err(Early::Status(503, b"Service Unavailable"));
+    };
     if let Some((mount, rest)) = ctx
         .statics
         .as_ref()
@@ -341,8 +323,7 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
             parts,
             mount,
             rest,
-            access,
-            in_flight,
+            exchange,
         ))));
     }
     let Ok(mut scope) = HttpScope::new(
@@ -354,11 +335,8 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     ) else {
         return Err(Early::Status(400, b"Bad Request"));
     };
-    let mut access = access;
     if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
-        if let Some(a) = access.as_mut() {
-            a.forwarded(scope.client.as_ref());
-        }
+        exchange.forwarded(scope.client.as_ref());
     }
     let has_body = !body.is_end_stream();
     // hyper cannot send 1xx responses on HTTP/2.
@@ -377,38 +355,10 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
         shared,
         body: has_body.then_some(body),
         head_only,
-        _in_flight: in_flight,
-        access,
-        status: 0,
-        sent_bytes: 0,
+        exchange,
         tx: None,
         done: false,
-        method: parts.method.clone(),
-        started: Instant::now(),
     }))
-}
-
-/// Counts a request in flight for as long as it lives.
-struct InFlight(Arc<ServerCtx>);
-
-impl InFlight {
-    fn new(ctx: &Arc<ServerCtx>) -> Self {
-        ctx.in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(ctx.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.0.in_flight.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0
-            .in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// What became of one batch of the application's output.
@@ -427,19 +377,11 @@ struct StreamTask {
     /// The request body, while more of it may come.
     body: Option<Incoming>,
     head_only: bool,
-    _in_flight: InFlight,
-    /// Start time, method, target and the headers the format shows, when
-    /// the access log is on.
-    access: Option<Box<AccessStart>>,
-    status: u16,
-    sent_bytes: u64,
+    exchange: Exchange,
     /// The response body channel, once the head went out without the end.
     tx: Option<mpsc::Sender<io::Result<Frame<Bytes>>>>,
     /// The response is complete (or the stream was already reported gone).
     done: bool,
-    /// For the metrics.
-    method: http::Method,
-    started: Instant,
 }
 
 impl Drop for StreamTask {
@@ -527,7 +469,7 @@ impl StreamTask {
                 None
             }
         };
-        self.status = start.status;
+        self.exchange.status = start.status;
         let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
             self.ctx().log(Level::Error, || {
                 "invalid response header from the application".to_owned()
@@ -543,7 +485,7 @@ impl StreamTask {
         let whole = out.end && out.trailers.is_none() && file.is_none() && rest.is_empty();
         if whole {
             let n = out.body.len();
-            self.sent_bytes += n as u64;
+            self.exchange.sent += n as u64;
             self.written(n);
             self.finish();
             let body = (!out.body.is_empty()).then_some(out.body);
@@ -615,14 +557,14 @@ impl StreamTask {
             if !self.send(Frame::data(out.body)).await {
                 return Step::Abort;
             }
-            self.sent_bytes += n as u64;
+            self.exchange.sent += n as u64;
             self.written(n);
         }
         if let Some(mut f) = file {
             loop {
                 match f.next_chunk().await {
                     Ok(Some(chunk)) => {
-                        self.sent_bytes += chunk.len() as u64;
+                        self.exchange.sent += chunk.len() as u64;
                         if !self.send(Frame::data(chunk)).await {
                             return Step::Abort;
                         }
@@ -669,22 +611,8 @@ impl StreamTask {
     /// The response is complete: access log.
     fn finish(&mut self) {
         self.done = true;
-        if let Some(slot) = &self.conn.ctx.metrics {
-            slot.record(
-                self.method.as_str().as_bytes(),
-                self.status,
-                self.started.elapsed(),
-                self.sent_bytes,
-            );
-        }
-        if let (Some(log), Some(access)) = (&self.conn.ctx.access_log, &self.access) {
-            log.record(&access.entry(
-                &self.conn.client_label,
-                self.conn.info.scheme,
-                self.status,
-                self.sent_bytes,
-            ));
-        }
+        self.exchange
+            .finish(&self.conn.client_label, self.conn.info.scheme);
     }
 
     /// Takes the app's queued output; says whether body bytes are wanted.

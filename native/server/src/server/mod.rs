@@ -7,6 +7,7 @@ pub mod access_log;
 mod clock;
 mod coalesce;
 mod conn;
+mod exchange;
 pub use conn::WsSettings;
 pub mod date;
 mod file;

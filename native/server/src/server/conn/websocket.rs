@@ -14,6 +14,7 @@ use cormorant_core::ws;
 use super::{Conn, Next, write_all};
 use crate::handoff::queue::Job;
 use crate::handoff::websocket::{NewWebSocket, WsShared, WsState, output_len};
+use crate::server::exchange::Exchange;
 use crate::server::transport::Transport;
 use crate::server::{clock, date};
 
@@ -49,6 +50,7 @@ impl<S: Transport> Conn<S> {
         &mut self,
         head: h1::RequestHead,
         settings: &WsSettings,
+        mut exchange: Exchange,
     ) -> Next {
         let offer = match ws::Handshake::from_head(&head) {
             Ok(h) => h,
@@ -72,7 +74,7 @@ impl<S: Transport> Conn<S> {
             tls: self.tls.clone(),
             shared: shared.clone(),
         })));
-        let (subprotocol, headers) = match self.ws_handshake(&shared).await {
+        let (subprotocol, headers) = match self.ws_handshake(&shared, &mut exchange).await {
             Handshake::Accepted {
                 subprotocol,
                 headers,
@@ -89,13 +91,15 @@ impl<S: Transport> Conn<S> {
             self.ws_gone(&shared);
             return Next::Close;
         }
-        self.ws_open(&shared, settings).await;
+        exchange.status = 101;
+        self.ws_open(&shared, settings, &mut exchange).await;
+        exchange.finish(&self.client_label, self.info.scheme);
         Next::Close
     }
 
     /// Waits for the application's answer to the handshake and writes a
     /// denial response if that is the answer.
-    async fn ws_handshake(&mut self, shared: &Arc<WsShared>) -> Handshake {
+    async fn ws_handshake(&mut self, shared: &Arc<WsShared>, exchange: &mut Exchange) -> Handshake {
         let mut stop = self.ctx.shutdown.subscribe();
         loop {
             let outs: Vec<WsOutput> = shared.lock().out.drain(..).collect();
@@ -120,6 +124,7 @@ impl<S: Transport> Conn<S> {
                     WsOutput::DenyStart(start) => {
                         self.h1().set_date(date::http_date());
                         self.h1().close_after_response();
+                        exchange.status = start.status;
                         let head = ResponseHead {
                             status: start.status,
                             headers: start.headers,
@@ -129,12 +134,14 @@ impl<S: Transport> Conn<S> {
                         }
                     }
                     WsOutput::DenyBody { body, end } => {
+                        exchange.sent += body.len() as u64;
                         if !body.is_empty() && self.h1().send_body(body).is_err() {
                             return Handshake::Done(self.ws_abort(shared));
                         }
                         if end {
                             let _ = self.h1().send_end();
                             let _ = self.flush().await;
+                            exchange.finish(&self.client_label, self.info.scheme);
                             self.ws_gone(shared);
                             return Handshake::Done(Next::Close);
                         }
@@ -146,6 +153,7 @@ impl<S: Transport> Conn<S> {
             if shared.lock().stream.is_finished() && self.h1().response_started() {
                 let _ = self.h1().send_end();
                 let _ = self.flush().await;
+                exchange.finish(&self.client_label, self.info.scheme);
                 self.ws_gone(shared);
                 return Handshake::Done(Next::Close);
             }
@@ -166,7 +174,12 @@ impl<S: Transport> Conn<S> {
 
     /// The open connection: frames both ways until the close handshake ends
     /// or the connection drops. Core runs the ping, pong and close timers.
-    async fn ws_open(&mut self, shared: &Arc<WsShared>, settings: &WsSettings) {
+    async fn ws_open(
+        &mut self,
+        shared: &Arc<WsShared>,
+        settings: &WsSettings,
+        exchange: &mut Exchange,
+    ) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut stopping = false;
         let mut bufs = Vec::new();
@@ -212,6 +225,7 @@ impl<S: Transport> Conn<S> {
                 }
             }
             if taken > 0 {
+                exchange.sent += taken as u64;
                 let mut st = shared.lock();
                 st.out_bytes = st.out_bytes.saturating_sub(taken);
                 let wake = st.needs_wake();
