@@ -99,24 +99,41 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .map_or_else(|_| "object".to_owned(), |n| n.to_string())
 }
 
-fn to_bytes(v: &Bound<'_, PyAny>, what: &str) -> Result<Bytes, MessageError> {
-    bytes_like(v).ok_or_else(|| MessageError::must_be(what, "bytes", &type_name(v)))
+/// What error text names: a field (`'body'`) or an element of one. Its
+/// text is made only for an error, not on every `send()`.
+#[derive(Clone, Copy)]
+enum What {
+    Field(Key),
+    Element(&'static str),
 }
 
-fn to_str(v: &Bound<'_, PyAny>, what: &str) -> Result<String, MessageError> {
+impl What {
+    fn text(self) -> String {
+        match self {
+            Self::Field(key) => key.quoted(),
+            Self::Element(name) => name.to_owned(),
+        }
+    }
+}
+
+fn to_bytes(v: &Bound<'_, PyAny>, what: What) -> Result<Bytes, MessageError> {
+    bytes_like(v).ok_or_else(|| MessageError::must_be(&what.text(), "bytes", &type_name(v)))
+}
+
+fn to_str(v: &Bound<'_, PyAny>, what: What) -> Result<String, MessageError> {
     match v.cast::<PyString>() {
         Ok(s) => s
             .to_str()
             .map(str::to_owned)
             .map_err(|e| MessageError::Value(e.to_string())),
-        Err(_) => Err(MessageError::must_be(what, "a str", &type_name(v))),
+        Err(_) => Err(MessageError::must_be(&what.text(), "a str", &type_name(v))),
     }
 }
 
-fn iterate<'py>(v: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Bound<'py, PyAny>>, MessageError> {
+fn iterate<'py>(v: &Bound<'py, PyAny>, what: What) -> Result<Vec<Bound<'py, PyAny>>, MessageError> {
     let items = v
         .try_iter()
-        .map_err(|_| MessageError::must_be(what, "a list", &type_name(v)))?;
+        .map_err(|_| MessageError::must_be(&what.text(), "a list", &type_name(v)))?;
     items
         .collect::<PyResult<_>>()
         .map_err(|e| MessageError::Value(e.to_string()))
@@ -138,13 +155,13 @@ impl FieldReader for PyMessage<'_> {
 
     fn text(&self, key: Key) -> Result<Option<String>, MessageError> {
         self.get(key)?
-            .map(|v| to_str(&v, &key.quoted()))
+            .map(|v| to_str(&v, What::Field(key)))
             .transpose()
     }
 
     fn bytes(&self, key: Key) -> Result<Option<Bytes>, MessageError> {
         self.get(key)?
-            .map(|v| to_bytes(&v, &key.quoted()))
+            .map(|v| to_bytes(&v, What::Field(key)))
             .transpose()
     }
 
@@ -170,15 +187,15 @@ impl FieldReader for PyMessage<'_> {
         let Some(v) = self.get(key)? else {
             return Ok(Vec::new());
         };
-        let items = iterate(&v, &key.quoted())?;
+        let items = iterate(&v, What::Field(key))?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item
                 .extract()
                 .map_err(|_| MessageError::Type(NOT_A_PAIR.into()))?;
             out.push((
-                to_bytes(&name, HEADER_NAME)?,
-                to_bytes(&value, HEADER_VALUE)?,
+                to_bytes(&name, What::Element(HEADER_NAME))?,
+                to_bytes(&value, What::Element(HEADER_VALUE))?,
             ));
         }
         Ok(out)
@@ -188,9 +205,9 @@ impl FieldReader for PyMessage<'_> {
         let Some(v) = self.get(key)? else {
             return Ok(Vec::new());
         };
-        iterate(&v, &key.quoted())?
+        iterate(&v, What::Field(key))?
             .iter()
-            .map(|l| to_bytes(l, LINK))
+            .map(|l| to_bytes(l, What::Element(LINK)))
             .collect()
     }
 
