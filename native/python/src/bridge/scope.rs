@@ -132,6 +132,36 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     Ok(d)
 }
 
+/// Every key of an HTTP scope, in order, each set to None: each request's
+/// scope starts as a copy of it, which copies the key table at once instead
+/// of growing a new dict key by key.
+static HTTP_SCOPE_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+/// `scope["asgi"]` of an HTTP scope, copied for each request.
+static HTTP_ASGI: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+fn http_scope_keys(py: Python<'_>) -> Bound<'_, PyDict> {
+    let d = PyDict::new(py);
+    for key in [
+        intern!(py, "type"),
+        intern!(py, "asgi"),
+        intern!(py, "http_version"),
+        intern!(py, "method"),
+        intern!(py, "scheme"),
+        intern!(py, "path"),
+        intern!(py, "raw_path"),
+        intern!(py, "query_string"),
+        intern!(py, "root_path"),
+        intern!(py, "headers"),
+        intern!(py, "client"),
+        intern!(py, "server"),
+        intern!(py, "extensions"),
+    ] {
+        // Setting None into a new dict cannot fail.
+        let _ = d.set_item(key, py.None());
+    }
+    d
+}
+
 /// Builds the HTTP scope dict. `state` is the lifespan state; each request
 /// gets a shallow copy of it (ASGI lifespan spec, "state"). `ext` are the
 /// response extensions this stream supports.
@@ -143,11 +173,20 @@ pub(crate) fn http_scope<'py>(
     ext: Extensions,
     tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
+    let d = HTTP_SCOPE_KEYS
+        .get_or_init(py, || http_scope_keys(py).unbind())
+        .bind(py)
+        .copy()?;
     d.set_item(intern!(py, "type"), intern!(py, "http"))?;
-    let asgi = PyDict::new(py);
-    asgi.set_item(intern!(py, "version"), intern!(py, ASGI_VERSION))?;
-    asgi.set_item(intern!(py, "spec_version"), intern!(py, HTTP_SPEC_VERSION))?;
+    let asgi = HTTP_ASGI
+        .get_or_init(py, || {
+            let asgi = PyDict::new(py);
+            let _ = asgi.set_item(intern!(py, "version"), intern!(py, ASGI_VERSION));
+            let _ = asgi.set_item(intern!(py, "spec_version"), intern!(py, HTTP_SPEC_VERSION));
+            asgi.unbind()
+        })
+        .bind(py)
+        .copy()?;
     d.set_item(intern!(py, "asgi"), asgi)?;
     let version = match scope.http_version.as_str() {
         "1.0" => intern!(py, "1.0"),
