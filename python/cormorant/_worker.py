@@ -301,10 +301,10 @@ def _make_spawn(loop: asyncio.AbstractEventLoop) -> Any:
         return lambda coro: loop.create_task(coro, name=_TASK_NAME)
     # Eager tasks (3.12+) run the app at once, inside the drain, and only
     # become scheduled tasks if they really suspend.
-    eager = sys.version_info >= (3, 12) and os.environ.get("CORMORANT_EAGER_TASKS", "1") != "0"
-    extra = {"eager_start": True} if eager else {}
     # A C-level partial: no Python frame per request.
-    return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME, **extra)
+    if sys.version_info >= (3, 12) and os.environ.get("CORMORANT_EAGER_TASKS", "1") != "0":
+        return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME, eager_start=True)
+    return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME)
 
 
 class _Lifespan:

@@ -142,22 +142,23 @@ static HTTP_ASGI: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 fn http_scope_keys(py: Python<'_>) -> Bound<'_, PyDict> {
     let d = PyDict::new(py);
     for key in [
-        intern!(py, "type"),
-        intern!(py, "asgi"),
-        intern!(py, "http_version"),
-        intern!(py, "method"),
-        intern!(py, "scheme"),
-        intern!(py, "path"),
-        intern!(py, "raw_path"),
-        intern!(py, "query_string"),
-        intern!(py, "root_path"),
-        intern!(py, "headers"),
-        intern!(py, "client"),
-        intern!(py, "server"),
-        intern!(py, "extensions"),
+        "type",
+        "asgi",
+        "http_version",
+        "method",
+        "scheme",
+        "path",
+        "raw_path",
+        "query_string",
+        "root_path",
+        "headers",
+        "client",
+        "server",
+        "extensions",
     ] {
-        // Setting None into a new dict cannot fail.
-        let _ = d.set_item(key, py.None());
+        // Interned, as `intern!` makes the keys set below; setting None
+        // into a new dict cannot fail.
+        let _ = d.set_item(PyString::intern(py, key), py.None());
     }
     d
 }
