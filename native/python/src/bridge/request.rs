@@ -49,27 +49,16 @@ impl Request {
     /// The ASGI `receive()` callable.
     fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();
-        let first_ask = !st.body_requested;
-        st.body_requested = true;
-        let r = st.stream.poll_receive();
+        let (r, wake) = st.receive();
         if r == Receive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
             st.waiters.wait_recv(super::waiter(fut.clone_ref(py)));
             drop(st);
-            // The connection may be waiting for this first ask (100-continue)
-            // or for room in the body buffer.
             self.shared.wake_conn(&self.ctx.conn_wakes);
             return Ok(fut);
         }
-        let more = matches!(
-            r,
-            Receive::HttpRequest {
-                more_body: true,
-                ..
-            }
-        );
         drop(st);
-        if more || first_ask {
+        if wake {
             self.shared.wake_conn(&self.ctx.conn_wakes);
         }
         let msg = receive_message(py, r)?;

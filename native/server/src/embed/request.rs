@@ -54,9 +54,8 @@ impl Request {
     fn receive(&mut self) -> Result<(), StreamError> {
         loop {
             let mut st = self.shared.lock();
-            let first_ask = !st.body_requested;
-            st.body_requested = true;
-            match st.stream.poll_receive() {
+            let (received, wake) = st.receive();
+            match received {
                 Receive::Pending if on_io_thread() => {
                     drop(st);
                     self.shared.wake_conn(&self.link.conn_wakes);
@@ -74,7 +73,7 @@ impl Request {
                 }
                 Receive::HttpRequest { body, more_body } => {
                     drop(st);
-                    if more_body || first_ask {
+                    if wake {
                         self.shared.wake_conn(&self.link.conn_wakes);
                     }
                     self.pending = body;

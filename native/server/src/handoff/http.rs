@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{HttpScope, HttpStream, Output};
+use cormorant_core::asgi::{HttpScope, HttpStream, Output, Receive};
 
 use super::queue::{ConnWake, Job, JobQueue};
 use super::{Handoff, SendSide, Waiters, Woken};
@@ -115,6 +115,24 @@ impl StreamState {
         let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
         let can_send = self.waiters.send.is_some() && self.can_send();
         self.waiters.needs_wake(can_receive, can_send)
+    }
+
+    /// The application's `receive()`: core's answer, and whether the
+    /// connection must look again. It must when the app waits (the first
+    /// ask may be what a `100 Continue` waits for, and the body buffer has
+    /// room), when more body is to come (room again), and on the first ask
+    /// while the body is still arriving; not once the whole body is taken.
+    pub fn receive(&mut self) -> (Receive, bool) {
+        let first_ask = !std::mem::replace(&mut self.body_requested, true);
+        let r = self.stream.poll_receive();
+        let wake = match &r {
+            Receive::Pending => true,
+            Receive::HttpRequest { more_body, .. } => {
+                *more_body || (first_ask && self.stream.wants_body())
+            }
+            Receive::HttpDisconnect => false,
+        };
+        (r, wake)
     }
 
     /// Feeds a body chunk from the connection.
