@@ -195,3 +195,20 @@ impl AsRef<[u8]> for SharedPyBytes {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
+
+/// Lets glibc's malloc keep up to `bytes` of free memory at the top of
+/// its heap instead of returning it at every free (`M_TRIM_THRESHOLD`,
+/// 128 KiB by default). Request and response bodies are Python `bytes`,
+/// allocated with malloc: under load the heap top otherwise shrinks and
+/// grows again on every batch, and each regrowth faults its pages back in.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn keep_heap_top(bytes: usize) {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only changes a tuning parameter of the allocator; it
+    // is thread-safe and has no memory-safety preconditions.
+    unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, bytes) };
+}
+
+/// Other C libraries tune their allocators themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn keep_heap_top(_bytes: usize) {}

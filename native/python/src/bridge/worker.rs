@@ -24,6 +24,10 @@ use crate::server::access_log::AccessLog;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
 
+/// Free heap memory a worker keeps instead of trimming it at every free:
+/// several batches of bodies' worth (see [`crate::sys::keep_heap_top`]).
+const KEPT_HEAP_TOP: usize = 8 << 20;
+
 /// Python objects the drain needs, set by `start`.
 struct Running {
     app: Py<PyAny>,
@@ -295,6 +299,7 @@ impl Worker {
         });
         self.ctx = Some(ctx.clone());
         server::batch_scheduling();
+        crate::sys::keep_heap_top(KEPT_HEAP_TOP);
         let thread = std::thread::Builder::new()
             .name("cormorant-io".into())
             .spawn(move || server::run(listener, ctx))
