@@ -12,6 +12,7 @@ use cormorant_core::h1::{self, BodyKind, ResponseHead};
 use cormorant_core::http;
 use cormorant_core::server::{self, Event};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
 
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
@@ -122,6 +123,16 @@ impl PeerInfo {
     }
 }
 
+/// What became of one piece of the application's output.
+enum Applied {
+    /// More is to come.
+    More,
+    /// The response is complete.
+    End,
+    /// The response cannot be completed.
+    Abort,
+}
+
 /// What became of a request.
 enum Next {
     /// Serve the next request on this connection.
@@ -149,6 +160,9 @@ struct Conn<S> {
     linger: bool,
     /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
     http2: bool,
+    /// Bytes the last read while serving a request gave (pipelined input
+    /// read ahead is bounded by [`PIPELINE_READ_AHEAD`]).
+    last_read: usize,
 }
 
 /// Serves one connection until it closes.
@@ -180,6 +194,7 @@ pub(super) async fn serve<S: Transport>(
         client_label,
         linger: false,
         http2: false,
+        last_read: 0,
     };
     c.run().await;
     if c.http2 {
@@ -255,7 +270,7 @@ impl<S: Transport> Conn<S> {
                 // Boxed: a request's state exists only while it is served,
                 // not for the connection's whole life.
                 Event::Http(h1::Event::RequestHead(head)) => {
-                    match Box::pin(self.serve_request(head)).await {
+                    match Box::pin(self.serve_request(head, &mut stop)).await {
                         Next::KeepAlive => {}
                         Next::Close => return,
                     }
@@ -358,7 +373,11 @@ impl<S: Transport> Conn<S> {
         Next::Close
     }
 
-    async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
+    async fn serve_request(
+        &mut self,
+        head: h1::RequestHead,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Next {
         let ctx = self.ctx.clone();
         let line = RequestLine {
             method: &head.method,
@@ -404,14 +423,29 @@ impl<S: Transport> Conn<S> {
             shared: shared.clone(),
         })));
 
-        let mut stop = ctx.shutdown.subscribe();
+        self.exchange_with_app(&shared, exchange, body_done, expect_continue, stop)
+            .await
+    }
+
+    /// Runs one request's exchange with the application until the response
+    /// is complete or cannot be: its output to the socket, body bytes to
+    /// it, and what the socket says (EOF, a timer) back.
+    async fn exchange_with_app(
+        &mut self,
+        shared: &Arc<Shared>,
+        mut exchange: Exchange,
+        mut body_done: bool,
+        expect_continue: bool,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Next {
+        let ctx = self.ctx.clone();
         let mut read_ahead = 0usize;
         let mut finished = false;
         loop {
             // 1. Apply the application's output, in order.
             let (outs, want_read, app_done) = {
                 let mut st = shared.lock();
-                let outs: Vec<Output> = st.out.drain(..).collect();
+                let outs = std::mem::take(&mut st.out);
                 let app_done = st.stream.is_finished();
                 let want_body = !body_done
                     && st.stream.wants_body()
@@ -422,90 +456,25 @@ impl<S: Transport> Conn<S> {
             // Body bytes taken from the app in this round, acknowledged to
             // `send()` once written (not the wire bytes, which add framing).
             let mut taken = 0usize;
-            for mut out in outs {
+            for out in outs {
                 taken += out.body.len();
-                exchange.sent += out.body.len() as u64;
-                if let Some(hint) = out.informational.take() {
-                    let head = ResponseHead {
-                        status: hint.status,
-                        headers: hint.headers,
-                    };
-                    if self.h1().send_informational(head).is_err() {
-                        return self.abort(&shared).await;
-                    }
-                }
-                let file = match out.file.take() {
-                    None => None,
-                    Some(path) => match BodyFile::open(&path).await {
-                        Ok(f) => Some(f),
-                        Err(e) => {
-                            ctx.log(Level::Error, || {
-                                format!("cannot send {path:?} (http.response.pathsend): {e}")
-                            });
-                            if out.start.is_none() {
-                                return self.abort(&shared).await;
-                            }
-                            // Nothing was written yet: the client gets a 500.
-                            out = cormorant_core::asgi::internal_error();
-                            None
-                        }
-                    },
-                };
-                if let Some(mut start) = out.start {
-                    if let Some(f) = &file {
-                        add_content_length(&mut start.headers, f.len);
-                    }
-                    exchange.status = start.status;
-                    if !body_done {
-                        // The app answers before the whole request body
-                        // arrived (or without asking for it after `Expect:
-                        // 100-continue`): the connection cannot be reused
-                        // safely, so say so in this response.
-                        self.h1().close_after_response();
-                    }
-                    self.h1().set_date(date::http_date());
-                    let head = ResponseHead {
-                        status: start.status,
-                        headers: start.headers,
-                    };
-                    if self.h1().send_response(head).is_err() {
-                        return self.abort(&shared).await;
-                    }
-                }
-                if !out.body.is_empty() && self.h1().send_body(out.body).is_err() {
-                    return self.abort(&shared).await;
-                }
-                if let Some(f) = file {
-                    exchange.sent += f.len;
-                    if self.send_file(f).await.is_err() {
-                        return self.abort(&shared).await;
-                    }
-                }
-                if out.end {
-                    let ended = match &out.trailers {
-                        Some(fields) => self.h1().send_trailers(fields),
-                        None => self.h1().send_end(),
-                    };
-                    if ended.is_err() {
-                        return self.abort(&shared).await;
-                    }
-                    finished = true;
-                }
-                if out.abort {
-                    return self.abort(&shared).await;
+                match self.apply_output(out, &mut exchange, body_done).await {
+                    Applied::More => {}
+                    Applied::End => finished = true,
+                    Applied::Abort => return self.abort(shared).await,
                 }
             }
             if app_done && !finished {
                 // The stream ended without a complete response: the app
                 // returned after the client left, so nothing is owed.
-                return self.abort(&shared).await;
+                return self.abort(shared).await;
             }
             // 2. Write it.
             if self.conn.has_transmit() {
                 match self.flush().await {
-                    Ok(_) => self.written(&shared, taken),
+                    Ok(_) => self.written(shared, taken),
                     Err(_) => {
-                        self.disconnect(&shared);
+                        self.disconnect(shared);
                         return Next::Close;
                     }
                 }
@@ -532,47 +501,14 @@ impl<S: Transport> Conn<S> {
             //    or need to notice the client leaving.
             let read_enabled =
                 !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
-            // Body bytes are awaited only while the app wants them: core's
-            // body idle timer blames the peer for nothing else.
-            self.conn.set_reading(clock::now(), want_read);
-            let (deadline, timed) = self.next_deadline();
-            let mut input = false;
-            tokio::select! {
-                _ = shared.conn_wake.notified() => {}
-                r = self.read(), if read_enabled => {
-                    if let (Ok(n), true) = (r, body_done) {
-                        read_ahead += n;
-                    }
-                    input = true;
+            if self
+                .wait_app_or_peer(shared, want_read, read_enabled, stop)
+                .await
+            {
+                if body_done {
+                    read_ahead += self.last_read;
                 }
-                () = tokio::time::sleep_until(deadline), if timed => {
-                    self.fire_timer();
-                    input = true;
-                }
-                _ = stop.changed() => self.conn.shutdown(clock::now()),
-            }
-            if input {
-                let wake = {
-                    let mut st = shared.lock();
-                    if !body_done {
-                        body_done = self.pump_body(&mut st);
-                        // Take whatever else the socket already holds, so the
-                        // app gets the body in few large messages.
-                        while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
-                            match self.read_now() {
-                                Some(Ok(_)) => body_done = self.pump_body(&mut st),
-                                Some(Err(())) | None => break,
-                            }
-                        }
-                    }
-                    if self.eof && !st.stream.is_finished() {
-                        st.stream.handle_disconnect();
-                    }
-                    st.needs_wake()
-                };
-                if wake {
-                    ctx.queue.push(Job::Wake(shared.clone()));
-                }
+                body_done = self.take_input(shared, body_done);
                 if self.eof {
                     // The client is gone: nothing the app sends can be
                     // delivered; its next send() raises ClientDisconnected.
@@ -592,6 +528,147 @@ impl<S: Transport> Conn<S> {
             Ok(()) => Next::KeepAlive,
             Err(_) => Next::Close,
         }
+    }
+
+    /// Writes one piece of the application's output through core: an
+    /// informational response, the head, body bytes, a file, the end.
+    async fn apply_output(
+        &mut self,
+        mut out: Output,
+        exchange: &mut Exchange,
+        body_done: bool,
+    ) -> Applied {
+        exchange.sent += out.body.len() as u64;
+        if let Some(hint) = out.informational.take() {
+            let head = ResponseHead {
+                status: hint.status,
+                headers: hint.headers,
+            };
+            if self.h1().send_informational(head).is_err() {
+                return Applied::Abort;
+            }
+        }
+        let file = match out.file.take() {
+            None => None,
+            Some(path) => match BodyFile::open(&path).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    self.ctx.log(Level::Error, || {
+                        format!("cannot send {path:?} (http.response.pathsend): {e}")
+                    });
+                    if out.start.is_none() {
+                        return Applied::Abort;
+                    }
+                    // Nothing was written yet: the client gets a 500.
+                    out = cormorant_core::asgi::internal_error();
+                    None
+                }
+            },
+        };
+        if let Some(mut start) = out.start {
+            if let Some(f) = &file {
+                add_content_length(&mut start.headers, f.len);
+            }
+            exchange.status = start.status;
+            if !body_done {
+                // The app answers before the whole request body arrived (or
+                // without asking for it after `Expect: 100-continue`): the
+                // connection cannot be reused safely, so say so in this
+                // response.
+                self.h1().close_after_response();
+            }
+            self.h1().set_date(date::http_date());
+            let head = ResponseHead {
+                status: start.status,
+                headers: start.headers,
+            };
+            if self.h1().send_response(head).is_err() {
+                return Applied::Abort;
+            }
+        }
+        if !out.body.is_empty() && self.h1().send_body(out.body).is_err() {
+            return Applied::Abort;
+        }
+        if let Some(f) = file {
+            exchange.sent += f.len;
+            if self.send_file(f).await.is_err() {
+                return Applied::Abort;
+            }
+        }
+        let mut applied = Applied::More;
+        if out.end {
+            let ended = match &out.trailers {
+                Some(fields) => self.h1().send_trailers(fields),
+                None => self.h1().send_end(),
+            };
+            if ended.is_err() {
+                return Applied::Abort;
+            }
+            applied = Applied::End;
+        }
+        if out.abort {
+            return Applied::Abort;
+        }
+        applied
+    }
+
+    /// Waits for the application's next output, or (when `read_enabled`)
+    /// for bytes or EOF from the socket, or for core's timer or the stop.
+    /// Returns whether the socket or a timer gave input to look at.
+    async fn wait_app_or_peer(
+        &mut self,
+        shared: &Arc<Shared>,
+        want_read: bool,
+        read_enabled: bool,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        // Body bytes are awaited only while the app wants them: core's body
+        // idle timer blames the peer for nothing else.
+        self.conn.set_reading(clock::now(), want_read);
+        let (deadline, timed) = self.next_deadline();
+        self.last_read = 0;
+        tokio::select! {
+            _ = shared.conn_wake.notified() => false,
+            r = self.read(), if read_enabled => {
+                self.last_read = r.unwrap_or(0);
+                true
+            }
+            () = tokio::time::sleep_until(deadline), if timed => {
+                self.fire_timer();
+                true
+            }
+            _ = stop.changed() => {
+                self.conn.shutdown(clock::now());
+                false
+            }
+        }
+    }
+
+    /// After input from the socket: body bytes into the stream (with
+    /// whatever else the socket already holds, so the app gets the body in
+    /// few large messages), a disconnect noted, the app woken if it waits.
+    /// Returns whether the body is complete.
+    fn take_input(&mut self, shared: &Arc<Shared>, mut body_done: bool) -> bool {
+        let wake = {
+            let mut st = shared.lock();
+            if !body_done {
+                body_done = self.pump_body(&mut st);
+                while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
+                    match self.read_now() {
+                        Some(Ok(_)) => body_done = self.pump_body(&mut st),
+                        Some(Err(())) | None => break,
+                    }
+                }
+            }
+            if self.eof && !st.stream.is_finished() {
+                st.stream.handle_disconnect();
+            }
+            st.needs_wake()
+        };
+        if wake {
+            self.ctx.queue.push(Job::Wake(shared.clone()));
+        }
+        body_done
     }
 
     /// Answers a request under a static route (`--static-path-route`)
