@@ -11,8 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cormorant_core::asgi::{HttpScope, HttpStream, Output, Receive};
 
-use super::queue::{ConnWake, Job, JobQueue};
-use super::{Handoff, SendSide, Waiters, Woken};
+use super::{Handoff, SendSide, Waiters};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
 /// connection to drain: bounds memory per slow client.
@@ -49,12 +48,6 @@ impl SendSide for StreamState {
     }
 }
 
-impl Woken for StreamState {
-    fn conn_wake(shared: Arc<Shared>) -> ConnWake {
-        ConnWake::Http(shared)
-    }
-}
-
 /// Everything behind the lock.
 pub struct StreamState {
     /// The ASGI machine: validates `send()` and decides `receive()`.
@@ -78,31 +71,6 @@ impl Shared {
             body_requested: false,
             waiters: Waiters::default(),
         })
-    }
-
-    /// From the I/O thread: changes the state with `f`, then queues a wake
-    /// for the application side if a waiting `receive()`/`send()` can now
-    /// go on.
-    pub fn update(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut StreamState)) {
-        let mut st = self.lock();
-        f(&mut st);
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            queue.push(Job::Wake(self.clone()));
-        }
-    }
-
-    /// The client is gone: the app's `receive()` yields `http.disconnect`
-    /// and its next `send()` raises.
-    pub fn disconnect(self: &Arc<Self>, queue: &JobQueue) {
-        self.update(queue, |st| st.stream.handle_disconnect());
-    }
-
-    /// `n` body bytes of the app's output were handed to the transport:
-    /// a `send()` waiting for room may resume.
-    pub fn written(self: &Arc<Self>, queue: &JobQueue, n: usize) {
-        self.update(queue, |st| st.out_bytes = st.out_bytes.saturating_sub(n));
     }
 }
 

@@ -12,8 +12,9 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-use super::http::{NewRequest, Shared};
-use super::websocket::{NewWebSocket, WsShared};
+use super::Woken;
+use super::http::{NewRequest, Shared, StreamState};
+use super::websocket::{NewWebSocket, WsShared, WsState};
 
 /// Work for the application side.
 pub enum Job {
@@ -57,6 +58,47 @@ impl ConnWake {
             Self::Http(s) => s.deliver_wake(),
             Self::WebSocket(s) => s.deliver_wake(),
         }
+    }
+}
+
+impl Woken for StreamState {
+    fn conn_wake(shared: Arc<Shared>) -> ConnWake {
+        ConnWake::Http(shared)
+    }
+}
+
+impl Woken for WsState {
+    fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
+        ConnWake::WebSocket(shared)
+    }
+}
+
+/// The I/O thread's changes to a request's state, each followed by a wake
+/// of the application side when a waiting `receive()`/`send()` can go on.
+impl Shared {
+    /// From the I/O thread: changes the state with `f`, then queues a wake
+    /// for the application side if a waiting `receive()`/`send()` can now
+    /// go on.
+    pub fn update(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut StreamState)) {
+        let mut st = self.lock();
+        f(&mut st);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            queue.push(Job::Wake(self.clone()));
+        }
+    }
+
+    /// The client is gone: the app's `receive()` yields `http.disconnect`
+    /// and its next `send()` raises.
+    pub fn disconnect(self: &Arc<Self>, queue: &JobQueue) {
+        self.update(queue, |st| st.stream.handle_disconnect());
+    }
+
+    /// `n` body bytes of the app's output were handed to the transport:
+    /// a `send()` waiting for room may resume.
+    pub fn written(self: &Arc<Self>, queue: &JobQueue, n: usize) {
+        self.update(queue, |st| st.out_bytes = st.out_bytes.saturating_sub(n));
     }
 }
 

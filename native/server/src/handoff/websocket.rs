@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput};
 
-use super::queue::ConnWake;
-use super::{Handoff, SendSide, Waiters, Woken};
+use super::{Handoff, SendSide, Waiters};
 
 /// Outgoing message bytes queued by `send()` above which `send()` waits for
 /// the connection to drain.
@@ -34,12 +33,6 @@ impl SendSide for WsState {
 
     fn waiters(&mut self) -> &mut Waiters {
         &mut self.waiters
-    }
-}
-
-impl Woken for WsState {
-    fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
-        ConnWake::WebSocket(shared)
     }
 }
 
