@@ -17,4 +17,4 @@ mod sys;
 mod worker_protocol;
 
 // The server crate's modules, under the names the Python side uses.
-use cormorant_server::{config, console, handoff, metrics, server, tls};
+use cormorant_server::{access_format, config, console, handoff, metrics, server, tls};

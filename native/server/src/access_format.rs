@@ -36,7 +36,7 @@ pub struct AccessEntry<'a> {
     pub status: u16,
     pub bytes: u64,
     pub elapsed: Duration,
-    /// Values of the headers the format names, in [`AccessFormat::headers`]
+    /// Values of the headers the format names, in `AccessFormat::headers`
     /// order (None when absent).
     pub headers: &'a [Option<Bytes>],
 }
@@ -206,7 +206,7 @@ impl AccessFormat {
         &self.headers
     }
 
-    /// The values of [`Self::headers`] in a request's header list.
+    /// The values of `headers` in a request's header list.
     pub fn capture(&self, request_headers: &[(Bytes, Bytes)]) -> Vec<Option<Bytes>> {
         self.headers
             .iter()

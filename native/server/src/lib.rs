@@ -5,6 +5,7 @@
 //! [`embed`] (the C API's server layer). No pyo3 here.
 #![deny(unsafe_code)]
 
+pub mod access_format;
 pub mod config;
 pub mod console;
 pub mod embed;

@@ -354,7 +354,7 @@ impl ServerConfig {
             _ => {}
         }
         if let Some(f) = &self.access_log_format {
-            crate::server::access_format::AccessFormat::parse(f)?;
+            crate::access_format::AccessFormat::parse(f)?;
         }
         if self.ws_max_size == 0 || self.ws_max_queue == 0 {
             return Err("ws-max-size and ws-max-queue must be at least 1".into());
@@ -378,18 +378,6 @@ impl ServerConfig {
     /// workers, or recycling that only a supervisor can do.
     pub fn needs_supervisor(&self) -> bool {
         self.workers > 1 || self.workers_lifetime.is_some() || self.workers_max_rss.is_some()
-    }
-
-    /// The WebSocket settings, or None when WebSockets are off.
-    pub fn ws_settings(&self) -> Option<crate::server::WsSettings> {
-        let on = |d: Duration| (!d.is_zero()).then_some(d);
-        (self.ws == WsMode::Auto).then(|| crate::server::WsSettings {
-            max_size: self.ws_max_size,
-            max_queue: self.ws_max_queue,
-            ping_interval: on(self.ws_ping_interval),
-            ping_timeout: on(self.ws_ping_timeout),
-            per_message_deflate: self.ws_per_message_deflate,
-        })
     }
 }
 

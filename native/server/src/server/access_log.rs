@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use super::access_format::{AccessEntry, AccessFormat};
+use crate::access_format::{AccessEntry, AccessFormat};
 use crate::handoff::queue::{Job, JobQueue};
 
 /// Where the lines go.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cormorant_core::asgi::{Address, HttpVersion};
 
 use super::ServerCtx;
-use super::access_format::AccessStart;
+use crate::access_format::AccessStart;
 
 /// What the access log and the metrics need of a request's head.
 pub(super) struct RequestLine<'a> {

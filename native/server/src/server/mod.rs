@@ -2,7 +2,6 @@
 //! connections and drives `core::h1` over them. It never touches Python; it
 //! hands requests to the Python thread through the [`JobQueue`].
 
-pub mod access_format;
 pub mod access_log;
 mod clock;
 mod coalesce;
@@ -81,7 +80,7 @@ pub struct ServerCtx {
 
 impl ServerCtx {
     /// Applies the proxy headers of a request from a trusted peer to its
-    /// scope (`trusted`: see [`conn::PeerInfo::trusted_proxy`]). Returns
+    /// scope (`trusted`: see `PeerInfo::trusted_proxy`). Returns
     /// whether they changed the client.
     pub fn apply_proxy_headers(
         &self,
@@ -133,7 +132,7 @@ impl ServerCtx {
                 .then(|| H2Settings::from_config(config, fields)),
             log_level: config.log_level,
             access_log,
-            ws: config.ws_settings(),
+            ws: WsSettings::from_config(config),
             root_path: config.root_path.clone(),
             limit_concurrency: config.limit_concurrency,
             limit_max_requests: config.limit_max_requests,
@@ -195,7 +194,7 @@ fn conn_config(c: &ServerConfig, fields: ServerFields) -> server::Config {
         extra_headers: fields.extra,
         ..h1::Config::default()
     };
-    let ws = c.ws_settings();
+    let ws = WsSettings::from_config(c);
     let mut websocket = ws::Config::default();
     if let Some(ws) = &ws {
         websocket.max_message_size = ws.max_size;

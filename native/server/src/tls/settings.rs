@@ -25,7 +25,7 @@ pub struct TlsSettings {
     /// The oldest accepted TLS version (`--ssl-protocol-min`).
     pub protocol_min: TlsVersionMin,
     /// Comma- or colon-separated cipher suite names (`--ssl-ciphers`); `None` is
-    /// every suite of the crypto provider. See [`parse_cipher_suites`](super::ciphers::parse_cipher_suites).
+    /// every suite of the crypto provider. See `parse_cipher_suites`.
     pub ciphers: Option<String>,
     /// ALPN protocols in preference order, e.g. `[b"h2", b"http/1.1"]`.
     pub alpn: Vec<Vec<u8>>,

@@ -35,6 +35,21 @@ pub struct WsSettings {
     pub per_message_deflate: bool,
 }
 
+impl WsSettings {
+    /// The WebSocket settings of `config`, or None when WebSockets are off
+    /// (`--ws none`). A zero interval or timeout means none.
+    pub fn from_config(config: &crate::config::ServerConfig) -> Option<Self> {
+        let on = |d: Duration| (!d.is_zero()).then_some(d);
+        (config.ws == crate::config::WsMode::Auto).then(|| Self {
+            max_size: config.ws_max_size,
+            max_queue: config.ws_max_queue,
+            ping_interval: on(config.ws_ping_interval),
+            ping_timeout: on(config.ws_ping_timeout),
+            per_message_deflate: config.ws_per_message_deflate,
+        })
+    }
+}
+
 /// What ended the handshake phase.
 enum Handshake {
     Accepted {
@@ -291,5 +306,21 @@ fn pump_events(conn: &mut server::Connection, st: &mut WsState) -> bool {
             ws::Event::NeedData => return false,
             _ => return true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WsSettings;
+    use crate::config::ServerConfig;
+
+    #[test]
+    fn zero_ping_interval_means_no_pings_and_ws_none_means_off() {
+        let mut c: ServerConfig = serde_json::from_str(r#"{"ws_ping_interval": null}"#).unwrap();
+        let ws = WsSettings::from_config(&c).unwrap();
+        assert_eq!(ws.ping_interval, None);
+        assert!(ws.ping_timeout.is_some());
+        c.ws = crate::config::WsMode::None;
+        assert!(WsSettings::from_config(&c).is_none());
     }
 }
