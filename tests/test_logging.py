@@ -2,10 +2,15 @@
 --log-config files (JSON, INI) and --env-file."""
 
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import httpx
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from conftest import TESTS_DIR
 
@@ -148,9 +153,6 @@ def test_access_log_shows_the_client_a_trusted_proxy_names(server_factory):
 def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
     # Logged when the session ends, as 101 with the message bytes sent, or
     # with the status of the denial; the same line through Python logging.
-    from websockets.exceptions import InvalidStatus
-    from websockets.sync.client import connect
-
     config = tmp_path / "log.json"
     config.write_text(json.dumps({
         "version": 1,
@@ -179,3 +181,34 @@ def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
         if extra:
             assert "VIA-LOGGING ws GET /echo?n=1 HTTP/1.1 101 12" in out
         server.stop()
+
+
+def test_access_line_of_a_request_finished_during_shutdown(server_factory, tmp_path):
+    # Through Python logging: the line of a request that completes while the
+    # worker stops still reaches the logger before the worker exits.
+    config = tmp_path / "log.json"
+    config.write_text(json.dumps({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"f": {"format": "VIA-LOGGING %(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                             "formatter": "f"}},
+        "loggers": {"cormorant.access": {"handlers": ["out"], "level": "INFO",
+                                         "propagate": False}},
+    }))
+    server = server_factory.start("apps.streaming:app", "--access-log", "--log-config",
+                                  str(config))
+    result = {}
+
+    def slow():
+        result["r"] = httpx.get(server.url("/slow?s=0.5"), timeout=10)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.2)
+    server.signal(signal.SIGTERM)
+    t.join(10)
+    assert result["r"].status_code == 200
+    assert server.wait_exit() == 0
+    assert 'VIA-LOGGING 127.0.0.1' in server.output()
+    assert '"GET /slow?s=0.5 HTTP/1.1" 200' in server.output()

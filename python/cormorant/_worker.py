@@ -458,6 +458,8 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
             break
         await asyncio.sleep(0.01)
     await loop.run_in_executor(None, worker.join)
+    # What the I/O thread queued as it ended (access and error lines).
+    worker.drain()
     loop.remove_reader(worker.fd)
     if flusher is not None:
         flusher.cancel()
