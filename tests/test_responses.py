@@ -124,7 +124,10 @@ def test_app_chunked_header_is_not_doubled(header_server):
         r1 = c.read_response()
         r2 = c.read_response()
     assert r1.header_all("transfer-encoding") == ["chunked"]
-    assert r1.body == b"abcdef" and r1.chunks == [b"abc", b"def"]
+    # Chunked by the server itself, once. Chunk boundaries carry no meaning
+    # (RFC 9112 §7.1): sends that queue up before the connection takes them
+    # may leave as one chunk.
+    assert r1.body == b"abcdef" and b"".join(r1.chunks) == b"abcdef"
     assert r2.body == b"abcdef"
 
 

@@ -162,6 +162,21 @@ pub struct Output {
     pub early_hint_dropped: bool,
 }
 
+impl Output {
+    /// Whether there is nothing to write (cheaper than comparing with
+    /// `Output::default()`).
+    pub fn is_empty(&self) -> bool {
+        self.informational.is_none()
+            && self.start.is_none()
+            && self.body.is_empty()
+            && self.file.is_none()
+            && self.trailers.is_none()
+            && !self.end
+            && !self.abort
+            && !self.early_hint_dropped
+    }
+}
+
 /// Why `send()` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

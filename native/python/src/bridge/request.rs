@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cormorant_core::asgi::message::http_message;
-use cormorant_core::asgi::{Output, Receive, SendError};
+use cormorant_core::asgi::{Receive, SendError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -85,11 +85,10 @@ impl Request {
             )?;
             return Ok(self.ctx.done.clone_ref(py));
         }
-        if out == Output::default() {
+        if out.is_empty() {
             return Ok(self.ctx.done.clone_ref(py));
         }
-        st.out_bytes += out.body.len();
-        st.out.push_back(out);
+        st.queue_output(out);
         let wait = st.out_bytes > SEND_HIGH_WATER;
         let result = self.ctx.send_result(py, wait, &mut st.waiters)?;
         drop(st);
@@ -111,9 +110,7 @@ impl Request {
         // from the connection: skip the cross-thread wake-up.
         let was_finished = st.stream.is_finished();
         let out = st.stream.handle_app_exit(failed);
-        if out != Output::default() {
-            st.out.push_back(out);
-        }
+        st.queue_output(out);
         drop(st);
         if !was_finished {
             self.shared.wake_conn(&self.ctx.conn_wakes);

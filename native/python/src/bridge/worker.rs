@@ -131,7 +131,7 @@ impl Worker {
         )?;
         let mut st = shared.lock();
         let out = st.stream.handle_app_exit(true);
-        st.out.push_back(out);
+        st.queue_output(out);
         drop(st);
         shared.wake_conn(&run.pyctx.conn_wakes);
         Ok(())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{AppMessage, HttpScope, Output, Receive};
+use cormorant_core::asgi::{AppMessage, HttpScope, Receive};
 
 use super::{Link, StreamError, flush, park};
 use crate::handoff::http::{NewRequest, SEND_HIGH_WATER, Shared};
@@ -112,11 +112,10 @@ impl Request {
     fn send(&mut self, msg: AppMessage) -> Result<(), StreamError> {
         let mut st = self.shared.lock();
         let out = st.stream.handle_app(msg)?;
-        if out == Output::default() {
+        if out.is_empty() {
             return Ok(());
         }
-        st.out_bytes += out.body.len();
-        st.out.push_back(out);
+        st.queue_output(out);
         let full = st.out_bytes > SEND_HIGH_WATER;
         drop(st);
         flush(&self.shared, &self.link, full)
@@ -130,9 +129,7 @@ impl Drop for Request {
         let mut st = self.shared.lock();
         let was_finished = st.stream.is_finished();
         let out = st.stream.handle_app_exit(!was_finished);
-        if out != Output::default() {
-            st.out.push_back(out);
-        }
+        st.queue_output(out);
         drop(st);
         if !was_finished {
             self.shared.wake_conn(&self.link.conn_wakes);

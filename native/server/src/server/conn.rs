@@ -445,7 +445,7 @@ impl<S: Transport> Conn<S> {
             // 1. Apply the application's output, in order.
             let (outs, want_read, app_done) = {
                 let mut st = shared.lock();
-                let outs = std::mem::take(&mut st.out);
+                let outs = st.take_output();
                 let app_done = st.stream.is_finished();
                 let want_body = !body_done
                     && st.stream.wants_body()

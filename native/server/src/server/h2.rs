@@ -618,7 +618,7 @@ impl StreamTask {
     /// Takes the app's queued output; says whether body bytes are wanted.
     fn take_output(&mut self) -> (Vec<Output>, bool) {
         let mut st = self.shared.lock();
-        let outs: Vec<Output> = st.out.drain(..).collect();
+        let outs: Vec<Output> = st.take_output().into();
         // Nothing is taken from hyper (so no window is given back to the
         // client) before the app first asks for the body; after that, up to
         // the high-water mark ahead of it.
@@ -631,7 +631,7 @@ impl StreamTask {
 
     fn app_finished(&self) -> bool {
         let st = self.shared.lock();
-        st.stream.is_finished() && st.out.is_empty()
+        st.stream.is_finished() && !st.has_output()
     }
 
     /// Acknowledges body bytes handed to hyper; wakes a `send()` waiting
