@@ -160,9 +160,6 @@ struct Conn<S> {
     linger: bool,
     /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
     http2: bool,
-    /// Bytes the last read while serving a request gave (pipelined input
-    /// read ahead is bounded by [`PIPELINE_READ_AHEAD`]).
-    last_read: usize,
 }
 
 /// Serves one connection until it closes.
@@ -194,7 +191,6 @@ pub(super) async fn serve<S: Transport>(
         client_label,
         linger: false,
         http2: false,
-        last_read: 0,
     };
     c.run().await;
     if c.http2 {
@@ -501,12 +497,12 @@ impl<S: Transport> Conn<S> {
             //    or need to notice the client leaving.
             let read_enabled =
                 !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
-            if self
+            if let Some(read) = self
                 .wait_app_or_peer(shared, want_read, read_enabled, stop)
                 .await
             {
                 if body_done {
-                    read_ahead += self.last_read;
+                    read_ahead += read;
                 }
                 body_done = self.take_input(shared, body_done);
                 if self.eof {
@@ -614,32 +610,29 @@ impl<S: Transport> Conn<S> {
 
     /// Waits for the application's next output, or (when `read_enabled`)
     /// for bytes or EOF from the socket, or for core's timer or the stop.
-    /// Returns whether the socket or a timer gave input to look at.
+    /// Returns the bytes read when the socket or a timer gave input to look
+    /// at (0 for a timer, EOF or an error), None otherwise.
     async fn wait_app_or_peer(
         &mut self,
         shared: &Arc<Shared>,
         want_read: bool,
         read_enabled: bool,
         stop: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> Option<usize> {
         // Body bytes are awaited only while the app wants them: core's body
         // idle timer blames the peer for nothing else.
         self.conn.set_reading(clock::now(), want_read);
         let (deadline, timed) = self.next_deadline();
-        self.last_read = 0;
         tokio::select! {
-            _ = shared.conn_wake.notified() => false,
-            r = self.read(), if read_enabled => {
-                self.last_read = r.unwrap_or(0);
-                true
-            }
+            _ = shared.conn_wake.notified() => None,
+            r = self.read(), if read_enabled => Some(r.unwrap_or(0)),
             () = tokio::time::sleep_until(deadline), if timed => {
                 self.fire_timer();
-                true
+                Some(0)
             }
             _ = stop.changed() => {
                 self.conn.shutdown(clock::now());
-                false
+                None
             }
         }
     }

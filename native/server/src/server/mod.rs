@@ -236,22 +236,6 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Decrements a counter when dropped.
-pub struct CountGuard<'a>(pub &'a AtomicUsize);
-
-impl<'a> CountGuard<'a> {
-    pub fn new(c: &'a AtomicUsize) -> Self {
-        c.fetch_add(1, Ordering::Relaxed);
-        Self(c)
-    }
-}
-
-impl Drop for CountGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Runs the accept loop until shutdown, then waits for connections to finish
 /// (or for an abort). Blocks the calling thread.
 pub fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
