@@ -149,10 +149,9 @@ def test_access_log_shows_the_client_a_trusted_proxy_names(server_factory):
     assert '203.0.113.8:0 - "GET /single?fwd=2 HTTP/2" 200' in out
 
 
-
-def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
-    # Logged when the session ends, as 101 with the message bytes sent, or
-    # with the status of the denial; the same line through Python logging.
+def _access_via_logging(tmp_path):
+    """A --log-config file that sends cormorant.access through a Python
+    logging handler, each line tagged VIA-LOGGING."""
     config = tmp_path / "log.json"
     config.write_text(json.dumps({
         "version": 1,
@@ -163,6 +162,13 @@ def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
         "loggers": {"cormorant.access": {"handlers": ["out"], "level": "INFO",
                                          "propagate": False}},
     }))
+    return config
+
+
+def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
+    # Logged when the session ends, as 101 with the message bytes sent, or
+    # with the status of the denial; the same line through Python logging.
+    config = _access_via_logging(tmp_path)
     for extra in ([], ["--log-config", str(config)]):
         server = server_factory.start("apps.ws:app", "--access-log", "--access-log-format",
                                       "ws %(request)s %(status)s %(bytes)s", *extra)
@@ -186,16 +192,7 @@ def test_websocket_sessions_are_access_logged(server_factory, tmp_path):
 def test_access_line_of_a_request_finished_during_shutdown(server_factory, tmp_path):
     # Through Python logging: the line of a request that completes while the
     # worker stops still reaches the logger before the worker exits.
-    config = tmp_path / "log.json"
-    config.write_text(json.dumps({
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"f": {"format": "VIA-LOGGING %(message)s"}},
-        "handlers": {"out": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
-                             "formatter": "f"}},
-        "loggers": {"cormorant.access": {"handlers": ["out"], "level": "INFO",
-                                         "propagate": False}},
-    }))
+    config = _access_via_logging(tmp_path)
     server = server_factory.start("apps.streaming:app", "--access-log", "--log-config",
                                   str(config))
     result = {}
