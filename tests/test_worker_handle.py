@@ -5,6 +5,8 @@ import asyncio
 import json
 import socket
 
+import pytest
+
 from cormorant import _cormorant
 from cormorant._worker import _make_spawn, run_http
 
@@ -23,10 +25,13 @@ def _get(port: int) -> bytes:
     return data
 
 
-def test_requests_are_served_while_join_waits():
-    """A stopping worker joins its I/O thread off the event loop; a request
-    that reaches Python meanwhile (one accepted just as the stop began) must
-    still be served, or the I/O thread waits for it forever."""
+@pytest.mark.parametrize("io_thread", ["0", "1"], ids=["driven", "io-thread"])
+def test_requests_are_served_while_join_waits(monkeypatch, io_thread):
+    """A stopping worker is joined off the event loop; a request that
+    reaches Python meanwhile (one accepted just as the stop began) must
+    still be served, or the join waits for it forever. The loop goes on
+    calling drain, which is also what runs a driven server."""
+    monkeypatch.setenv("CORMORANT_IO_THREAD", io_thread)
     config = json.loads(_cormorant.resolve_config(json.dumps({"port": 0, "lifespan": "off"})))
     worker = _cormorant.Worker(json.dumps(config))
     port = int(worker.url.rsplit(":", 1)[1])

@@ -431,6 +431,15 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))
     loop.add_reader(worker.fd, worker.drain)
+    ticker = None
+    if worker.tick is not None:
+        # The server's timers: its poller is readable only for I/O.
+        def tick() -> None:
+            nonlocal ticker
+            ticker = loop.call_later(worker.tick, tick)
+            worker.drain()
+
+        tick()
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
     logger.info("Cormorant running on %s (%s; pid %d; press CTRL+C to quit)",
@@ -457,10 +466,13 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
             worker.abort()
             break
         await asyncio.sleep(0.01)
+    fd = worker.fd
     await loop.run_in_executor(None, worker.join)
-    # What the I/O thread queued as it ended (access and error lines).
+    # What the server queued as it ended (access and error lines).
     worker.drain()
-    loop.remove_reader(worker.fd)
+    if ticker is not None:
+        ticker.cancel()
+    loop.remove_reader(fd)
     if flusher is not None:
         flusher.cancel()
     _flush_access_log()

@@ -196,3 +196,29 @@ impl Drop for SharedWords {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * size_of::<AtomicU64>()) };
     }
 }
+
+/// This process's open epoll descriptors, from `/proc/self/fd`: how the
+/// poller of a runtime that does not expose it is found (see
+/// [`crate::server::driven`]).
+pub(crate) fn eventpoll_fds() -> io::Result<Vec<RawFd>> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // A descriptor closed since the listing has no link: skip it.
+        if std::fs::read_link(entry.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:[eventpoll]")
+        {
+            fds.push(fd);
+        }
+    }
+    Ok(fds)
+}
+
+/// A new descriptor for what `fd` refers to (`F_DUPFD_CLOEXEC`).
+pub(crate) fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads `fd` and returns a new
+    // descriptor (or -1), which `owned` takes.
+    owned(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })
+}

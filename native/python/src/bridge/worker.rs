@@ -1,5 +1,6 @@
-//! The Python-facing handle of one worker: owns the listener and the I/O
-//! thread, and drains the job queue on the Python thread.
+//! The Python-facing handle of one worker: owns the listener and the
+//! server (driven by the event loop, or on an I/O thread of its own), and
+//! drains the job queue on the Python thread.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,6 +22,7 @@ use crate::handoff::http::{NewRequest, Shared};
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
 use crate::handoff::websocket::NewWebSocket;
 use crate::server::access_log::AccessLog;
+use crate::server::driven::Driven;
 use crate::server::listener::Listener;
 use crate::server::{self, ServerCtx};
 
@@ -38,7 +40,7 @@ struct Running {
     pyctx: Arc<PyCtx>,
 }
 
-/// One worker: a listener, an I/O thread, and the Python side's entry points.
+/// One worker: a listener, the server, and the Python side's entry points.
 #[pyclass(module = "cormorant._cormorant")]
 pub(crate) struct Worker {
     config: ServerConfig,
@@ -47,8 +49,18 @@ pub(crate) struct Worker {
     queue: Arc<JobQueue>,
     ctx: Option<Arc<ServerCtx>>,
     running: Option<Running>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    io: Io,
     jobs: Vec<Job>,
+}
+
+/// Where a worker's I/O runs.
+enum Io {
+    /// Not started, or joined.
+    Idle,
+    /// On a thread of its own (`CORMORANT_IO_THREAD=1`).
+    Thread(JoinHandle<std::io::Result<()>>),
+    /// On the Python thread, stepped by the event loop.
+    Driven(Driven),
 }
 
 impl Worker {
@@ -194,7 +206,7 @@ impl Worker {
             queue: Arc::new(queue),
             ctx: None,
             running: None,
-            thread: None,
+            io: Io::Idle,
             jobs: Vec::new(),
         })
     }
@@ -211,10 +223,24 @@ impl Worker {
         self.config.http.names()
     }
 
-    /// The descriptor the event loop must watch and answer with `drain`.
+    /// The descriptor the event loop must watch and answer with `drain`,
+    /// once started.
     #[getter]
     fn fd(&self) -> i32 {
-        self.queue.fd()
+        match &self.io {
+            Io::Driven(d) => d.fd(),
+            _ => self.queue.fd(),
+        }
+    }
+
+    /// How often, in seconds, the event loop must call `drain` even when
+    /// `fd` is not readable (for the server's timers), or None.
+    #[getter]
+    fn tick(&self) -> Option<f64> {
+        match &self.io {
+            Io::Driven(_) => Some(Driven::TICK.as_secs_f64()),
+            _ => None,
+        }
     }
 
     /// Starts serving: `run_http(app, scope, request)` makes the coroutine of
@@ -298,13 +324,20 @@ impl Worker {
             pyctx,
         });
         self.ctx = Some(ctx.clone());
-        server::batch_scheduling();
         crate::sys::keep_heap_top(KEPT_HEAP_TOP);
-        let thread = std::thread::Builder::new()
-            .name("cormorant-io".into())
-            .spawn(move || server::run(listener, ctx))
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
-        self.thread = Some(thread);
+        self.io = if std::env::var_os("CORMORANT_IO_THREAD").is_some_and(|v| v != "0") {
+            // The I/O thread and this one wake each other constantly.
+            server::batch_scheduling();
+            let thread = std::thread::Builder::new()
+                .name("cormorant-io".into())
+                .spawn(move || server::run(listener, ctx))
+                .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
+            Io::Thread(thread)
+        } else {
+            Io::Driven(Driven::start(listener, ctx).map_err(|e| {
+                StartupError::new_err(format!("cannot start the server's runtime: {e}"))
+            })?)
+        };
         Ok(())
     }
 
@@ -315,9 +348,12 @@ impl Worker {
         }
     }
 
-    /// Handles every pending job. Called by the event loop when `fd` is
-    /// readable.
+    /// Runs a driven server's ready work, then handles every pending job.
+    /// Called by the event loop when `fd` is readable, and every `tick`.
     fn drain(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Io::Driven(d) = &mut self.io {
+            d.step();
+        }
         let mut jobs = std::mem::take(&mut self.jobs);
         self.queue.take(&mut jobs);
         let Some(run) = self.running.as_ref() else {
@@ -394,26 +430,42 @@ impl Worker {
             .map_or(0, |c| c.in_flight.load(Ordering::Relaxed))
     }
 
-    /// Waits for the I/O thread to end. The handle is not borrowed while it
-    /// waits: the event loop must go on calling `drain`, since the I/O
-    /// thread may still hand it a request accepted as the stop began.
+    /// Waits for the server to end, and removes its socket file. The
+    /// handle is not borrowed while it waits: the event loop must go on
+    /// calling `drain`, since the server may still hand it a request
+    /// accepted as the stop began (and, when the loop drives the server,
+    /// `drain` is what runs it). So a driven server is joined from another
+    /// thread too, which polls for its end.
     fn join(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        let thread = slf.borrow_mut().thread.take();
-        if let Some(t) = thread {
-            let r = py.detach(|| t.join());
-            match r {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("I/O thread: {e}"))),
-                Err(_) => return Err(PyRuntimeError::new_err("I/O thread panicked")),
-            }
+        loop {
+            let io = std::mem::replace(&mut slf.borrow_mut().io, Io::Idle);
+            let joined = match io {
+                Io::Idle => Ok(()),
+                Io::Thread(t) => match py.detach(|| t.join()) {
+                    Ok(r) => r.map_err(|e| PyRuntimeError::new_err(format!("I/O thread: {e}"))),
+                    Err(_) => Err(PyRuntimeError::new_err("I/O thread panicked")),
+                },
+                Io::Driven(mut d) if d.finished() => {
+                    let r = d.join();
+                    // Kept: the loop may still watch its poller.
+                    slf.borrow_mut().io = Io::Driven(d);
+                    r.map_err(|e| PyRuntimeError::new_err(format!("server: {e}")))
+                }
+                Io::Driven(d) => {
+                    slf.borrow_mut().io = Io::Driven(d);
+                    py.detach(|| std::thread::sleep(JOIN_POLL));
+                    continue;
+                }
+            };
+            remove_socket_file(&slf.borrow().config);
+            return joined;
         }
-        let mut this = slf.borrow_mut();
-        this.running = None;
-        remove_socket_file(&this.config);
-        Ok(())
     }
 }
+
+/// How often a join checks whether a driven server has ended.
+const JOIN_POLL: Duration = Duration::from_millis(5);
 
 /// Removes the Unix socket file this process bound (not an inherited one).
 pub(crate) fn remove_socket_file(config: &ServerConfig) {

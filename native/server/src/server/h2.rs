@@ -26,7 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::mpsc;
 
 use super::coalesce::Coalesce;
@@ -76,8 +76,8 @@ impl H2Settings {
         }
     }
 
-    fn builder(&self) -> http2::Builder<TokioExecutor> {
-        let mut b = http2::Builder::new(TokioExecutor::new());
+    fn builder(&self) -> http2::Builder<Spawner> {
+        let mut b = http2::Builder::new(Spawner);
         b.timer(TokioTimer::new())
             .auto_date_header(false)
             .max_concurrent_streams(self.max_concurrent_streams)
@@ -89,6 +89,20 @@ impl H2Settings {
             .keep_alive_interval(self.keep_alive_interval)
             .keep_alive_timeout(self.keep_alive_timeout);
         b
+    }
+}
+
+/// hyper's executor: the server's own [`spawn`](super::driven::spawn).
+#[derive(Clone, Copy)]
+struct Spawner;
+
+impl<F> hyper::rt::Executor<F> for Spawner
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        super::driven::spawn(future);
     }
 }
 
@@ -269,7 +283,7 @@ async fn static_response(
         StaticBody::File(mut f) => {
             let n = f.len;
             let (tx, rx) = mpsc::channel(BODY_CHANNEL);
-            tokio::spawn(async move {
+            super::driven::spawn(async move {
                 loop {
                     let frame = match f.next_chunk().await {
                         Ok(Some(chunk)) => Ok(Frame::data(chunk)),
@@ -500,7 +514,7 @@ impl StreamTask {
         *r.status_mut() = status;
         *r.headers_mut() = headers;
         out.start = None;
-        tokio::spawn(async move {
+        super::driven::spawn(async move {
             let mut pending = Vec::with_capacity(rest.len() + 1);
             pending.push((out, file));
             pending.extend(rest.into_iter().map(|o| (o, None)));

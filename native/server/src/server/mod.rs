@@ -6,6 +6,7 @@ pub mod access_log;
 mod clock;
 mod coalesce;
 mod conn;
+pub mod driven;
 mod exchange;
 pub use conn::WsSettings;
 pub mod date;
@@ -241,54 +242,66 @@ impl Drop for OpenConnection {
 pub fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     batch_scheduling();
     crate::handoff::mark_io_thread();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    runtime()?.block_on(serve(listener, ctx))
+}
+
+/// The runtime every server runs on: one thread, I/O and timers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+}
+
+/// Serves `listener` until shutdown, then waits for connections to finish
+/// (or for an abort).
+async fn serve(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     let access_log = ctx.access_log.clone();
-    let result = rt.block_on(async move {
-        tokio::spawn(deliver_wakes(ctx.conn_wakes.clone()));
-        if let Some(slot) = ctx.metrics.clone() {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(METRICS_GAUGES);
-                loop {
-                    every.tick().await;
-                    slot.set_gauges(
-                        ctx.in_flight.load(Ordering::Relaxed),
-                        ctx.connections.load(Ordering::Relaxed),
-                    );
-                }
-            });
-        }
-        if let Some(log) = ctx.access_log.clone() {
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(ACCESS_LOG_FLUSH);
-                loop {
-                    every.tick().await;
-                    log.flush();
-                }
-            });
-        }
-        let accept = accept_loop(listener, ctx.clone());
-        tokio::select! {
-            r = accept => r?,
-            _ = ctx.abort.notified() => return Ok(()),
-        }
-        // Graceful: wait for open connections to close by themselves.
-        loop {
-            if ctx.connections.load(Ordering::Relaxed) == 0 {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                _ = ctx.abort.notified() => return Ok(()),
-            }
-        }
-    });
+    let result = serve_until_closed(listener, ctx).await;
     if let Some(log) = access_log {
         log.flush();
     }
     result
+}
+
+async fn serve_until_closed(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+    driven::spawn(deliver_wakes(ctx.conn_wakes.clone()));
+    if let Some(slot) = ctx.metrics.clone() {
+        let ctx = ctx.clone();
+        driven::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_GAUGES);
+            loop {
+                every.tick().await;
+                slot.set_gauges(
+                    ctx.in_flight.load(Ordering::Relaxed),
+                    ctx.connections.load(Ordering::Relaxed),
+                );
+            }
+        });
+    }
+    if let Some(log) = ctx.access_log.clone() {
+        driven::spawn(async move {
+            let mut every = tokio::time::interval(ACCESS_LOG_FLUSH);
+            loop {
+                every.tick().await;
+                log.flush();
+            }
+        });
+    }
+    let accept = accept_loop(listener, ctx.clone());
+    tokio::select! {
+        r = accept => r?,
+        _ = ctx.abort.notified() => return Ok(()),
+    }
+    // Graceful: wait for open connections to close by themselves.
+    loop {
+        if ctx.connections.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = ctx.abort.notified() => return Ok(()),
+        }
+    }
 }
 
 /// How often the in-flight and connection gauges are published.
@@ -311,16 +324,14 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                             let _ = sock.set_nodelay(true);
                             let info = conn::PeerInfo::tcp(peer, server);
                             let open = OpenConnection::new(&ctx);
-                            tokio::spawn(async move {
+                            driven::spawn(async move {
                                 serve_tcp(sock, info, open.0.clone()).await;
                                 drop(open);
                             });
                         }
                         Err(e) => accept_error(e).await,
                     },
-                    // wait_for, not changed: a shutdown sent before this
-                    // task subscribed must stop it too.
-                    _ = stop.wait_for(|&s| s) => return Ok(()),
+                    () = stopping(&mut stop) => return Ok(()),
                 }
             }
         }
@@ -334,7 +345,7 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                             let info = conn::PeerInfo::unix(&path);
                             let open = OpenConnection::new(&ctx);
                             let ctx = ctx.clone();
-                            tokio::spawn(async move {
+                            driven::spawn(async move {
                                 if ctx.http == HttpVersions::Http2 {
                                     Box::pin(h2::serve(sock, info, "http", ctx)).await;
                                 } else {
@@ -345,13 +356,18 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                         }
                         Err(e) => accept_error(e).await,
                     },
-                    // wait_for, not changed: a shutdown sent before this
-                    // task subscribed must stop it too.
-                    _ = stop.wait_for(|&s| s) => return Ok(()),
+                    () = stopping(&mut stop) => return Ok(()),
                 }
             }
         }
     }
+}
+
+/// Returns once a shutdown is asked for: wait_for, not changed, so that a
+/// shutdown sent before `stop` subscribed counts too. (A function, so that
+/// no guard of the flag is held across an await.)
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&s| s).await;
 }
 
 /// Serves a TCP connection with the protocol it speaks.
