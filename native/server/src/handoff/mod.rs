@@ -5,14 +5,14 @@
 
 pub mod http;
 pub mod queue;
+pub mod wakeup;
 pub mod websocket;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
-
 use queue::{ConnWake, ConnWakes};
+use wakeup::Wakeup;
 
 /// What a stream (an HTTP request, a WebSocket) shares between its
 /// connection task and the application: its state behind a lock, and the
@@ -20,7 +20,7 @@ use queue::{ConnWake, ConnWakes};
 pub struct Handoff<S> {
     state: Mutex<S>,
     /// Wakes the connection task.
-    pub conn_wake: Notify,
+    pub conn_wake: Wakeup,
     /// A wake-up is in the I/O thread's mailbox already.
     wake_pending: AtomicBool,
 }
@@ -35,7 +35,7 @@ impl<S: Woken> Handoff<S> {
     pub fn with_state(state: S) -> Self {
         Self {
             state: Mutex::new(state),
-            conn_wake: Notify::new(),
+            conn_wake: Wakeup::default(),
             wake_pending: AtomicBool::new(false),
         }
     }
