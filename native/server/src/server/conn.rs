@@ -12,7 +12,6 @@ use cormorant_core::h1::{self, BodyKind, ResponseHead};
 use cormorant_core::http;
 use cormorant_core::server::{self, Event};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::watch;
 
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
@@ -238,6 +237,11 @@ impl<S: Transport> Conn<S> {
             stopping = true;
             self.conn.shutdown(clock::now());
         }
+        // One wait for the stop for the connection's life, not one per
+        // request. A request in progress looks at the flag instead (see
+        // `exchange_with_app`).
+        let stopped = super::stopping(&mut stop);
+        tokio::pin!(stopped);
         // One timer for the connection's life, moved only when core's next
         // deadline moves (a head trickling in keeps its deadline).
         let timer = tokio::time::sleep_until(clock::deadline(None));
@@ -257,7 +261,7 @@ impl<S: Transport> Conn<S> {
                             return;
                         },
                         () = &mut timer, if timed => self.fire_timer(),
-                        _ = stop.changed(), if !stopping => {
+                        () = &mut stopped, if !stopping => {
                             stopping = true;
                             self.conn.shutdown(clock::now());
                         }
@@ -266,7 +270,7 @@ impl<S: Transport> Conn<S> {
                 // Boxed: a request's state exists only while it is served,
                 // not for the connection's whole life.
                 Event::Http(h1::Event::RequestHead(head)) => {
-                    match Box::pin(self.serve_request(head, &mut stop)).await {
+                    match Box::pin(self.serve_request(head)).await {
                         Next::KeepAlive => {}
                         Next::Close => return,
                     }
@@ -369,11 +373,7 @@ impl<S: Transport> Conn<S> {
         Next::Close
     }
 
-    async fn serve_request(
-        &mut self,
-        head: h1::RequestHead,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Next {
+    async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
         let ctx = self.ctx.clone();
         let line = RequestLine {
             method: &head.method,
@@ -419,7 +419,7 @@ impl<S: Transport> Conn<S> {
             shared: shared.clone(),
         })));
 
-        self.exchange_with_app(&shared, exchange, body_done, expect_continue, stop)
+        self.exchange_with_app(&shared, exchange, body_done, expect_continue)
             .await
     }
 
@@ -432,12 +432,18 @@ impl<S: Transport> Conn<S> {
         mut exchange: Exchange,
         mut body_done: bool,
         expect_continue: bool,
-        stop: &mut watch::Receiver<bool>,
     ) -> Next {
         let ctx = self.ctx.clone();
         let mut read_ahead = 0usize;
         let mut finished = false;
+        let mut stop_seen = false;
         loop {
+            // A stop during the exchange: core closes after this response
+            // (it was told at admission if the stop came first).
+            if !stop_seen && ctx.is_shutting_down() {
+                stop_seen = true;
+                self.conn.shutdown(clock::now());
+            }
             // 1. Apply the application's output, in order.
             let (outs, want_read, app_done) = {
                 let mut st = shared.lock();
@@ -497,10 +503,7 @@ impl<S: Transport> Conn<S> {
             //    or need to notice the client leaving.
             let read_enabled =
                 !self.eof && (want_read || (body_done && read_ahead < PIPELINE_READ_AHEAD));
-            if let Some(read) = self
-                .wait_app_or_peer(shared, want_read, read_enabled, stop)
-                .await
-            {
+            if let Some(read) = self.wait_app_or_peer(shared, want_read, read_enabled).await {
                 if body_done {
                     read_ahead += read;
                 }
@@ -609,7 +612,8 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Waits for the application's next output, or (when `read_enabled`)
-    /// for bytes or EOF from the socket, or for core's timer or the stop.
+    /// for bytes or EOF from the socket, or for core's timer. A stop needs
+    /// no wake-up here: it changes nothing until the app's next output.
     /// Returns the bytes read when the socket or a timer gave input to look
     /// at (0 for a timer, EOF or an error), None otherwise.
     async fn wait_app_or_peer(
@@ -617,22 +621,23 @@ impl<S: Transport> Conn<S> {
         shared: &Arc<Shared>,
         want_read: bool,
         read_enabled: bool,
-        stop: &mut watch::Receiver<bool>,
     ) -> Option<usize> {
         // Body bytes are awaited only while the app wants them: core's body
         // idle timer blames the peer for nothing else.
         self.conn.set_reading(clock::now(), want_read);
         let (deadline, timed) = self.next_deadline();
+        // Made only if polled: most waits have no deadline.
+        let timer = async move {
+            if timed {
+                tokio::time::sleep_until(deadline).await;
+            }
+        };
         tokio::select! {
-            _ = shared.conn_wake.notified() => None,
+            () = shared.conn_wake.notified() => None,
             r = self.read(), if read_enabled => Some(r.unwrap_or(0)),
-            () = tokio::time::sleep_until(deadline), if timed => {
+            () = timer, if timed => {
                 self.fire_timer();
                 Some(0)
-            }
-            _ = stop.changed() => {
-                self.conn.shutdown(clock::now());
-                None
             }
         }
     }
