@@ -10,6 +10,8 @@ import time
 import httpx
 from test_shutdown import Background
 
+from rawhttp import RawConnection, request_bytes
+
 
 def _thread_names(pid: int) -> list:
     names = []
@@ -41,3 +43,40 @@ def test_io_thread_fallback_serves_and_drains(server_factory):
     assert req.error is None, req.error
     assert req.response.status_code == 200
     assert server.wait_exit() == 0
+
+
+def _voluntary_switches(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches line")
+
+
+def test_an_idle_worker_sleeps(server_factory):
+    # With no connection open, the loop steps the server about once a
+    # second (not 50 times), so an idle worker barely wakes up.
+    server = server_factory.start("apps.streaming:app")
+    assert httpx.get(server.url("/single")).status_code == 200
+    time.sleep(0.5)
+    before = _voluntary_switches(server.pid)
+    time.sleep(2)
+    woke = _voluntary_switches(server.pid) - before
+    assert woke < 15, woke
+
+
+def test_timers_are_prompt_on_a_connection_opened_while_idle(server_factory):
+    # The first connection after an idle spell brings back the fast tick:
+    # its keep-alive timeout fires on time, not at the next idle tick (up
+    # to a second later). Three spells, so that a late timer cannot pass
+    # by the luck of an idle tick that happened to be near.
+    server = server_factory.start("apps.streaming:app", "--timeout-keep-alive", "0.3")
+    for _ in range(3):
+        time.sleep(1.3)
+        with RawConnection(server.host, server.port) as c:
+            c.send(request_bytes("GET", "/single"))
+            assert c.read_response().status == 200
+            started = time.monotonic()
+            assert c.read_until_close() == b""
+            elapsed = time.monotonic() - started
+        assert 0.25 < elapsed < 0.5, elapsed

@@ -307,6 +307,37 @@ def _make_spawn(loop: asyncio.AbstractEventLoop) -> Any:
     return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME)
 
 
+class _Ticker:
+    """Runs the timers of a server the loop drives: its poller is readable
+    only for I/O, so the loop also steps it every `worker.tick` seconds,
+    often while connections are open and seldom while there are none."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, worker: Any) -> None:
+        self.loop = loop
+        self.worker = worker
+        self.interval = worker.tick
+        self.handle = loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self.worker.drain()
+        self._arm()
+
+    def _arm(self) -> None:
+        self.interval = self.worker.tick
+        self.handle = self.loop.call_later(self.interval, self._tick)
+
+    def on_ready(self) -> None:
+        """The poller is readable: step, and tick often again if a
+        connection opened while idle."""
+        self.worker.drain()
+        if self.worker.tick < self.interval:
+            self.handle.cancel()
+            self._arm()
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
 class _Lifespan:
     def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
         self.ctx = _cormorant.LifespanCtx(loop)
@@ -430,16 +461,8 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     worker.start(loop, app, run_http, _make_spawn(loop), on_limit,
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))
-    loop.add_reader(worker.fd, worker.drain)
-    ticker = None
-    if worker.tick is not None:
-        # The server's timers: its poller is readable only for I/O.
-        def tick() -> None:
-            nonlocal ticker
-            ticker = loop.call_later(worker.tick, tick)
-            worker.drain()
-
-        tick()
+    ticker = _Ticker(loop, worker) if worker.tick is not None else None
+    loop.add_reader(worker.fd, worker.drain if ticker is None else ticker.on_ready)
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
     logger.info("Cormorant running on %s (%s; pid %d; press CTRL+C to quit)",
@@ -471,7 +494,7 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     # What the server queued as it ended (access and error lines).
     worker.drain()
     if ticker is not None:
-        ticker.cancel()
+        ticker.stop()
     loop.remove_reader(fd)
     if flusher is not None:
         flusher.cancel()

@@ -234,11 +234,13 @@ impl Worker {
     }
 
     /// How often, in seconds, the event loop must call `drain` even when
-    /// `fd` is not readable (for the server's timers), or None.
+    /// `fd` is not readable (for the server's timers), or None: often while
+    /// connections are open, seldom while there are none.
     #[getter]
     fn tick(&self) -> Option<f64> {
         match &self.io {
-            Io::Driven(_) => Some(Driven::TICK.as_secs_f64()),
+            Io::Driven(_) if self.connections() > 0 => Some(Driven::TICK.as_secs_f64()),
+            Io::Driven(_) => Some(Driven::IDLE_TICK.as_secs_f64()),
             _ => None,
         }
     }

@@ -128,14 +128,20 @@ impl Driven {
     }
 
     /// The descriptor that is readable when a step has work to do. The
-    /// host must also step every [`TICK`](Self::TICK), for timers.
+    /// host must also step every [`TICK`](Self::TICK) (or
+    /// [`IDLE_TICK`](Self::IDLE_TICK)), for timers.
     pub fn fd(&self) -> RawFd {
         self.poller.as_raw_fd()
     }
 
-    /// How often the host must step even when `fd` is not readable: the
-    /// resolution of the server's timers.
+    /// How often the host must step even when `fd` is not readable, while
+    /// connections are open: the resolution of the server's timers.
     pub const TICK: std::time::Duration = std::time::Duration::from_millis(20);
+
+    /// How often the host must step while no connection is open. Only the
+    /// server's housekeeping is timed then (metrics gauges, the access log
+    /// flush, a backoff after `EMFILE`), and an idle worker stays asleep.
+    pub const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// Runs every task that is ready, then returns. Never blocks. Once the
     /// server has ended, drops the runtime, and with it every connection
