@@ -57,9 +57,10 @@ def wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float = 10
 
 
 def wait_text(path: Path, timeout: float = 5.0) -> str:
-    """The text of a file an app writes, once it exists."""
+    """The text of a file an app writes, once it has some: the file exists
+    a moment before its text is written."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not (path.exists() and path.stat().st_size > 0):
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} not written")
         time.sleep(0.005)
