@@ -79,15 +79,16 @@ pub(crate) fn async_readable(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd
         .map_err(|e| e.into_parts().1)
 }
 
-/// Blocks until `fd` is readable (or a signal interrupts the wait).
-pub(crate) fn wait_readable(fd: RawFd) {
+/// Waits until `fd` is readable, or `timeout_ms` passes (-1: no limit), or
+/// a signal interrupts the wait. Whether it is readable.
+pub(crate) fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one valid, writable pollfd.
-    unsafe { libc::poll(&mut pfd, 1, -1) };
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
 }
 
 /// One sendfile(2) call: up to `len` bytes of `file` from `*offset` to
@@ -197,10 +198,11 @@ impl Drop for SharedWords {
     }
 }
 
-/// This process's open epoll descriptors, from `/proc/self/fd`: how the
-/// poller of a runtime that does not expose it is found (see
+/// This process's open epoll descriptors, from `/proc/self/fd`, each with
+/// what it watches (the `tfd:` lines of its fdinfo): how the poller of a
+/// runtime that does not expose it is found (see
 /// [`crate::server::driven`]).
-pub(crate) fn eventpoll_fds() -> io::Result<Vec<RawFd>> {
+pub(crate) fn eventpoll_fds() -> io::Result<Vec<(RawFd, String)>> {
     let mut fds = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let entry = entry?;
@@ -208,10 +210,16 @@ pub(crate) fn eventpoll_fds() -> io::Result<Vec<RawFd>> {
             continue;
         };
         // A descriptor closed since the listing has no link: skip it.
-        if std::fs::read_link(entry.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:[eventpoll]")
+        if !std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.as_os_str() == "anon_inode:[eventpoll]")
         {
-            fds.push(fd);
+            continue;
         }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+            continue;
+        };
+        let watched: Vec<&str> = info.lines().filter(|l| l.starts_with("tfd:")).collect();
+        fds.push((fd, watched.join("\n")));
     }
     Ok(fds)
 }

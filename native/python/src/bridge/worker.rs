@@ -302,7 +302,7 @@ impl Worker {
         let pyctx = Arc::new(PyCtx {
             create_future: create_future.unbind(),
             done: done.unbind(),
-            error_logger: error_logger.unbind(),
+            error_logger: error_logger.clone().unbind(),
             access_logger,
             conn_wakes: conn_wakes.clone(),
         });
@@ -327,18 +327,32 @@ impl Worker {
         });
         self.ctx = Some(ctx.clone());
         crate::sys::keep_heap_top(KEPT_HEAP_TOP);
-        self.io = if std::env::var_os("CORMORANT_IO_THREAD").is_some_and(|v| v != "0") {
-            // The I/O thread and this one wake each other constantly.
-            server::batch_scheduling();
-            let thread = std::thread::Builder::new()
-                .name("cormorant-io".into())
-                .spawn(move || server::run(listener, ctx))
-                .map_err(|e| PyRuntimeError::new_err(format!("cannot start I/O thread: {e}")))?;
-            Io::Thread(thread)
+        let driven = if std::env::var_os("CORMORANT_IO_THREAD").is_some_and(|v| v != "0") {
+            None
         } else {
-            Io::Driven(Driven::start(listener, ctx).map_err(|e| {
-                StartupError::new_err(format!("cannot start the server's runtime: {e}"))
-            })?)
+            Driven::new()
+                .inspect_err(|e| {
+                    let line = format!("serving from an I/O thread: {e}");
+                    let _ = error_logger.call_method1(intern!(py, "warning"), (line,));
+                })
+                .ok()
+        };
+        self.io = match driven {
+            Some(mut driven) => {
+                driven.serve(listener, ctx);
+                Io::Driven(driven)
+            }
+            None => {
+                // The I/O thread and this one wake each other constantly.
+                server::batch_scheduling();
+                let thread = std::thread::Builder::new()
+                    .name("cormorant-io".into())
+                    .spawn(move || server::run(listener, ctx))
+                    .map_err(|e| {
+                        PyRuntimeError::new_err(format!("cannot start I/O thread: {e}"))
+                    })?;
+                Io::Thread(thread)
+            }
         };
         Ok(())
     }

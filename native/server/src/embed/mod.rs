@@ -283,7 +283,7 @@ fn dispatch_loop(queue: &JobQueue, link: &Arc<Link>, handler: &dyn Handler) {
     server::batch_scheduling();
     let mut jobs = Vec::new();
     loop {
-        crate::sys::wait_readable(queue.fd());
+        crate::sys::wait_readable(queue.fd(), -1);
         queue.take(&mut jobs);
         for job in jobs.drain(..) {
             run_job(job, link, handler);

@@ -93,9 +93,11 @@ impl<F: Future> Future for Tracked<F> {
     }
 }
 
-/// A server whose runtime the host's event loop drives, on its own thread.
+/// A server whose runtime the host's event loop drives, on the host's
+/// thread.
 pub struct Driven {
-    /// None once joined: dropping it closed what was left open.
+    /// None once the server has ended: dropping it closed what was left
+    /// open.
     runtime: Option<Runtime>,
     /// A duplicate of the runtime's poller: it stays valid for the host to
     /// stop watching after the runtime is gone.
@@ -105,26 +107,30 @@ pub struct Driven {
 }
 
 impl Driven {
-    /// Starts serving `listener` without a thread: nothing runs until the
-    /// first [`step`](Self::step).
-    pub fn start(listener: Listener, ctx: Arc<ServerCtx>) -> io::Result<Self> {
+    /// A runtime for the host to drive, and its poller. tokio does not
+    /// expose the poller, so it is the epoll instance that building the
+    /// runtime added (tokio holds it under two descriptors). Fails, so that
+    /// the caller can give the server a thread instead, if another thread
+    /// made an epoll instance at the same moment.
+    pub fn new() -> io::Result<Self> {
         let before = crate::sys::eventpoll_fds()?;
         let runtime = super::runtime()?;
-        let poller = crate::sys::eventpoll_fds()?
-            .into_iter()
-            .find(|fd| !before.contains(fd))
-            .ok_or_else(|| io::Error::other("cannot find the runtime's poller descriptor"))?;
-        let poller = crate::sys::duplicate(poller)?;
-        let served = {
-            let _in = runtime.enter();
-            spawn(super::serve(listener, ctx))
-        };
+        let poller = the_one_added(&before, crate::sys::eventpoll_fds()?)?;
         Ok(Self {
             runtime: Some(runtime),
-            poller,
-            served: Some(served),
+            poller: crate::sys::duplicate(poller)?,
+            served: None,
             ended: None,
         })
+    }
+
+    /// Starts serving `listener`. Nothing runs until the first
+    /// [`step`](Self::step).
+    pub fn serve(&mut self, listener: Listener, ctx: Arc<ServerCtx>) {
+        if let Some(runtime) = &self.runtime {
+            let _in = runtime.enter();
+            self.served = Some(spawn(super::serve(listener, ctx)));
+        }
     }
 
     /// The descriptor that is readable when a step has work to do. The
@@ -180,5 +186,114 @@ impl Driven {
     /// the first time.
     pub fn join(&mut self) -> io::Result<()> {
         self.ended.take().unwrap_or(Ok(()))
+    }
+}
+
+/// The epoll instance that `after` has and `before` had not: its lowest
+/// descriptor. Descriptors that watch the same targets are one instance;
+/// two instances cannot be told apart.
+fn the_one_added(before: &[(RawFd, String)], after: Vec<(RawFd, String)>) -> io::Result<RawFd> {
+    let mut added: Vec<(RawFd, String)> = after
+        .into_iter()
+        .filter(|(fd, _)| !before.iter().any(|(b, _)| b == fd))
+        .collect();
+    added.sort();
+    match &added[..] {
+        [(fd, watched), rest @ ..] if rest.iter().all(|(_, w)| w == watched) => Ok(*fd),
+        _ => Err(io::Error::other(format!(
+            "cannot tell the runtime's poller among {} new epoll descriptors",
+            added.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Tests run on parallel threads, and a runtime built on another
+    /// thread at the same moment makes the poller ambiguous (which
+    /// [`Driven::new`] refuses): one at a time, and again if need be.
+    fn driven() -> (Driven, std::sync::MutexGuard<'static, ()>) {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        // Other tests of the crate build runtimes too.
+        for _ in 0..100 {
+            if let Ok(d) = Driven::new() {
+                return (d, guard);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("no runtime whose poller could be told apart");
+    }
+
+    fn spawn_on(d: &Driven, f: impl Future<Output = ()> + Send + 'static) {
+        let _in = d.runtime.as_ref().unwrap().enter();
+        spawn(f);
+    }
+
+    #[test]
+    fn a_step_runs_every_task_made_ready_during_it() {
+        let (mut d, _one) = driven();
+        let (tx, rx) = mpsc::channel();
+        spawn_on(&d, async move {
+            tokio::task::yield_now().await;
+            spawn(async move {
+                tokio::task::yield_now().await;
+                tx.send("ran").unwrap();
+            });
+        });
+        d.step();
+        assert_eq!(rx.try_recv(), Ok("ran"));
+    }
+
+    #[test]
+    fn the_poller_is_readable_when_a_socket_is() {
+        let (mut d, _one) = driven();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, rx) = mpsc::channel();
+        spawn_on(&d, async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = l.accept().await;
+            tx.send("accepted").unwrap();
+        });
+        d.step();
+        assert!(!crate::sys::wait_readable(d.fd(), 50), "nothing to do yet");
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        assert!(crate::sys::wait_readable(d.fd(), 2000));
+        d.step();
+        assert_eq!(rx.try_recv(), Ok("accepted"));
+    }
+
+    #[test]
+    fn a_timer_fires_on_the_first_step_after_its_deadline() {
+        let (mut d, _one) = driven();
+        let (tx, rx) = mpsc::channel();
+        spawn_on(&d, async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            tx.send("fired").unwrap();
+        });
+        d.step();
+        assert!(rx.try_recv().is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        d.step();
+        assert_eq!(rx.try_recv(), Ok("fired"));
+    }
+
+    #[test]
+    fn the_poller_is_the_one_new_epoll_instance() {
+        let e = |fd: RawFd, w: &str| (fd, w.to_string());
+        let before = [e(3, "tfd: 4")];
+        // tokio holds its poller under two descriptors.
+        let after = vec![e(3, "tfd: 4"), e(9, "tfd: 8"), e(11, "tfd: 8")];
+        assert_eq!(the_one_added(&before, after).unwrap(), 9);
+        // Another thread's epoll made meanwhile: two instances.
+        let after = vec![e(3, "tfd: 4"), e(9, "tfd: 8"), e(11, "tfd: 10")];
+        assert!(the_one_added(&before, after).is_err());
+        assert!(the_one_added(&before, vec![e(3, "tfd: 4")]).is_err());
     }
 }
