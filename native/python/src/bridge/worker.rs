@@ -339,6 +339,8 @@ impl Worker {
         };
         self.io = match driven {
             Some(mut driven) => {
+                // Jobs are pushed during a step and taken right after it.
+                self.queue.stop_signalling();
                 driven.serve(listener, ctx);
                 Io::Driven(driven)
             }

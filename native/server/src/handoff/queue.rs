@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Woken;
@@ -110,6 +111,10 @@ pub struct Mailbox<T> {
     /// Takes each item at once on the pushing thread instead (an embedded
     /// server whose handler runs on the I/O thread).
     direct: Option<Box<dyn Fn(T) + Send + Sync>>,
+    /// The eventfd is written and read; not when the owner takes the
+    /// items right after the code that pushes them runs (see
+    /// [`stop_signalling`](Self::stop_signalling)).
+    signalled: AtomicBool,
 }
 
 impl<T> Mailbox<T> {
@@ -118,7 +123,15 @@ impl<T> Mailbox<T> {
             jobs: Mutex::new(Vec::with_capacity(64)),
             direct: None,
             eventfd: crate::sys::eventfd()?.into(),
+            signalled: AtomicBool::new(true),
         })
+    }
+
+    /// No more eventfd writes and reads: every item is pushed by code that
+    /// the owner runs and then takes the items, on one thread (a server the
+    /// event loop steps, whose jobs are taken after each step).
+    pub fn stop_signalling(&self) {
+        self.signalled.store(false, Ordering::Relaxed);
     }
 
     /// A duplicate of the eventfd, for an owner that watches it.
@@ -148,7 +161,7 @@ impl<T> Mailbox<T> {
             jobs.push(job);
             was_empty
         };
-        if was_empty {
+        if was_empty && self.signalled.load(Ordering::Relaxed) {
             self.signal();
         }
     }
@@ -162,8 +175,10 @@ impl<T> Mailbox<T> {
     /// Takes every pending job, clearing the wake-up signal first so that a
     /// job pushed during the drain signals again.
     pub fn take(&self, into: &mut Vec<T>) {
-        // Nonblocking: EAGAIN (nothing pending) is harmless.
-        let _ = (&self.eventfd).read(&mut [0; 8]);
+        if self.signalled.load(Ordering::Relaxed) {
+            // Nonblocking: EAGAIN (nothing pending) is harmless.
+            let _ = (&self.eventfd).read(&mut [0; 8]);
+        }
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::swap(&mut *jobs, into);
     }
