@@ -43,6 +43,10 @@ impl SendSide for StreamState {
         self.out_bytes <= SEND_LOW_WATER || self.stream.is_disconnected()
     }
 
+    fn receive_ready(&self) -> bool {
+        self.stream.receive_ready()
+    }
+
     fn waiters(&mut self) -> &mut Waiters {
         &mut self.waiters
     }
@@ -148,16 +152,6 @@ impl StreamState {
                 back.body = self.joined.split().freeze();
             }
         }
-    }
-
-    /// Whether the application thread must be woken: a waiter exists that can now
-    /// make progress and no wake is queued yet. Marks the wake as queued.
-    pub fn needs_wake(&mut self) -> bool {
-        // The stream is asked only on behalf of a waiter: most calls have
-        // none.
-        let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
-        let can_send = self.waiters.send.is_some() && self.can_send();
-        self.waiters.needs_wake(can_receive, can_send)
     }
 
     /// The application's `receive()`: core's answer, and whether the

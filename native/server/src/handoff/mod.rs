@@ -25,10 +25,13 @@ pub struct Handoff<S> {
     wake_pending: AtomicBool,
 }
 
-/// How a kind of stream state is named in the I/O thread's mailbox.
+/// How a kind of stream state is named in the I/O thread's mailbox and in
+/// the application side's.
 pub trait Woken: Sized {
     /// The mailbox entry that wakes `shared`'s connection task.
     fn conn_wake(shared: Arc<Handoff<Self>>) -> ConnWake;
+    /// The job that wakes `shared`'s waiting `receive()` or `send()`.
+    fn app_wake(shared: Arc<Handoff<Self>>) -> queue::Job;
 }
 
 impl<S: Woken> Handoff<S> {
@@ -138,8 +141,23 @@ impl Waiters {
 pub trait SendSide {
     /// Whether a waiting `send()` may go on (drained, or the peer is gone).
     fn can_send(&self) -> bool;
+    /// Whether a `receive()` would complete now.
+    fn receive_ready(&self) -> bool;
     /// The stream's waiters.
     fn waiters(&mut self) -> &mut Waiters;
+
+    /// Whether the application side must be woken: a waiter exists that
+    /// can now make progress and no wake is queued yet. Marks the wake as
+    /// queued.
+    fn needs_wake(&mut self) -> bool {
+        // The stream is asked only on behalf of a waiter: most calls have
+        // none.
+        let waiting = self.waiters();
+        let (recv, send) = (waiting.recv.is_some(), waiting.send.is_some());
+        let can_receive = recv && self.receive_ready();
+        let can_send = send && self.can_send();
+        self.waiters().needs_wake(can_receive, can_send)
+    }
 }
 
 /// Takes and unparks the thread waiting in `slot`; false when a future

@@ -13,9 +13,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::Woken;
 use super::http::{NewRequest, Shared, StreamState};
 use super::websocket::{NewWebSocket, WsShared, WsState};
+use super::{Handoff, SendSide, Woken};
 
 /// Work for the application side.
 pub enum Job {
@@ -66,30 +66,41 @@ impl Woken for StreamState {
     fn conn_wake(shared: Arc<Shared>) -> ConnWake {
         ConnWake::Http(shared)
     }
+
+    fn app_wake(shared: Arc<Shared>) -> Job {
+        Job::Wake(shared)
+    }
 }
 
 impl Woken for WsState {
     fn conn_wake(shared: Arc<WsShared>) -> ConnWake {
         ConnWake::WebSocket(shared)
     }
+
+    fn app_wake(shared: Arc<WsShared>) -> Job {
+        Job::WsWake(shared)
+    }
 }
 
-/// The I/O thread's changes to a request's state, each followed by a wake
-/// of the application side when a waiting `receive()`/`send()` can go on.
-impl Shared {
-    /// From the I/O thread: changes the state with `f`, then queues a wake
-    /// for the application side if a waiting `receive()`/`send()` can now
-    /// go on.
-    pub fn update(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut StreamState)) {
+/// The I/O side's changes to a stream's state, each followed by a wake of
+/// the application side when a waiting `receive()`/`send()` can go on.
+impl<S: Woken + SendSide> Handoff<S> {
+    /// Changes the state with `f`, then queues a wake for the application
+    /// side if a waiting `receive()`/`send()` can now go on. Returns what
+    /// `f` returns.
+    pub fn update<R>(self: &Arc<Self>, queue: &JobQueue, f: impl FnOnce(&mut S) -> R) -> R {
         let mut st = self.lock();
-        f(&mut st);
+        let r = f(&mut st);
         let wake = st.needs_wake();
         drop(st);
         if wake {
-            queue.push(Job::Wake(self.clone()));
+            queue.push(S::app_wake(self.clone()));
         }
+        r
     }
+}
 
+impl Shared {
     /// The client is gone: the app's `receive()` yields `http.disconnect`
     /// and its next `send()` raises.
     pub fn disconnect(self: &Arc<Self>, queue: &JobQueue) {

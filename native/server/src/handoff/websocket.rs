@@ -31,6 +31,10 @@ impl SendSide for WsState {
         self.out_bytes <= WS_SEND_LOW_WATER || self.stream.is_gone()
     }
 
+    fn receive_ready(&self) -> bool {
+        self.stream.receive_ready()
+    }
+
     fn waiters(&mut self) -> &mut Waiters {
         &mut self.waiters
     }
@@ -56,18 +60,6 @@ impl WsShared {
             out_bytes: 0,
             waiters: Waiters::default(),
         })
-    }
-}
-
-impl WsState {
-    /// Whether the application thread must be woken; marks the wake as
-    /// queued.
-    pub fn needs_wake(&mut self) -> bool {
-        // The stream is asked only on behalf of a waiter: most calls have
-        // none.
-        let can_receive = self.waiters.recv.is_some() && self.stream.receive_ready();
-        let can_send = self.waiters.send.is_some() && self.can_send();
-        self.waiters.needs_wake(can_receive, can_send)
     }
 }
 

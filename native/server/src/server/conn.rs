@@ -23,7 +23,7 @@ use crate::config::Level;
 mod websocket;
 
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
-use crate::handoff::queue::Job;
+use crate::handoff::queue::{Job, JobQueue};
 use crate::tls::TlsInfo;
 pub use websocket::WsSettings;
 
@@ -507,7 +507,7 @@ impl<S: Transport> Conn<S> {
                 if body_done {
                     read_ahead += read;
                 }
-                body_done = self.take_input(shared, body_done);
+                body_done = self.take_input(shared, &ctx.queue, body_done);
                 if self.eof {
                     // The client is gone: nothing the app sends can be
                     // delivered; its next send() raises ClientDisconnected.
@@ -646,14 +646,13 @@ impl<S: Transport> Conn<S> {
     /// whatever else the socket already holds, so the app gets the body in
     /// few large messages), a disconnect noted, the app woken if it waits.
     /// Returns whether the body is complete.
-    fn take_input(&mut self, shared: &Arc<Shared>, mut body_done: bool) -> bool {
-        let wake = {
-            let mut st = shared.lock();
+    fn take_input(&mut self, shared: &Arc<Shared>, queue: &JobQueue, mut body_done: bool) -> bool {
+        shared.update(queue, |st| {
             if !body_done {
-                body_done = self.pump_body(&mut st);
+                body_done = self.pump_body(st);
                 while !body_done && !self.eof && st.stream.buffered() < RECV_HIGH_WATER {
                     match self.read_now() {
-                        Some(Ok(_)) => body_done = self.pump_body(&mut st),
+                        Some(Ok(_)) => body_done = self.pump_body(st),
                         Some(Err(())) | None => break,
                     }
                 }
@@ -661,11 +660,7 @@ impl<S: Transport> Conn<S> {
             if self.eof && !st.stream.is_finished() {
                 st.stream.handle_disconnect();
             }
-            st.needs_wake()
-        };
-        if wake {
-            self.ctx.queue.push(Job::Wake(shared.clone()));
-        }
+        });
         body_done
     }
 

@@ -198,14 +198,14 @@ impl<S: Transport> Conn<S> {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut stopping = false;
         let mut bufs = Vec::new();
+        let ctx = self.ctx.clone();
         loop {
             // 1. Peer events into the stream; app output into frames.
             // `taken` counts message bytes, acknowledged to `send()` once
             // written (compression makes the wire bytes differ).
             let mut taken = 0usize;
-            let (wake, queue_full) = {
-                let mut st = shared.lock();
-                let done = pump_events(&mut self.conn, &mut st);
+            let queue_full = shared.update(&ctx.queue, |st| {
+                let done = pump_events(&mut self.conn, st);
                 if let Some(conn) = self.conn.websocket() {
                     for out in std::mem::take(&mut st.out) {
                         taken += output_len(&out);
@@ -226,11 +226,8 @@ impl<S: Transport> Conn<S> {
                 if done && !st.stream.is_gone() {
                     st.stream.handle_disconnect();
                 }
-                (st.needs_wake(), st.stream.queued() >= settings.max_queue)
-            };
-            if wake {
-                self.ctx.queue.push(Job::WsWake(shared.clone()));
-            }
+                st.stream.queued() >= settings.max_queue
+            });
             // 2. Write.
             if self.conn.has_transmit() {
                 bufs.clear();
@@ -241,13 +238,9 @@ impl<S: Transport> Conn<S> {
             }
             if taken > 0 {
                 exchange.sent += taken as u64;
-                let mut st = shared.lock();
-                st.out_bytes = st.out_bytes.saturating_sub(taken);
-                let wake = st.needs_wake();
-                drop(st);
-                if wake {
-                    self.ctx.queue.push(Job::WsWake(shared.clone()));
-                }
+                shared.update(&self.ctx.queue, |st| {
+                    st.out_bytes = st.out_bytes.saturating_sub(taken);
+                });
             }
             if self.conn.wants_close() || self.eof {
                 break;
@@ -273,13 +266,7 @@ impl<S: Transport> Conn<S> {
 
     /// The connection is over: the app's `receive()` yields a disconnect.
     fn ws_gone(&mut self, shared: &Arc<WsShared>) {
-        let mut st = shared.lock();
-        st.stream.handle_disconnect();
-        let wake = st.needs_wake();
-        drop(st);
-        if wake {
-            self.ctx.queue.push(Job::WsWake(shared.clone()));
-        }
+        shared.update(&self.ctx.queue, |st| st.stream.handle_disconnect());
     }
 
     fn ws_abort(&mut self, shared: &Arc<WsShared>) -> Next {
