@@ -106,6 +106,12 @@ def test_invalid_header_name_raises(server):
     assert rep["type"] == "ValueError"
 
 
+@pytest.mark.parametrize("case", ["three-item-header", "headers-not-a-list", "str-header-name"])
+def test_malformed_header_list_raises_type_error(server, case):
+    rep = _report(server, case)
+    assert rep["type"] == "TypeError"
+
+
 def test_header_value_with_crlf_raises(server):
     rep = _report(server, "bad-header-value")
     assert rep["type"] == "ValueError"

@@ -22,6 +22,28 @@ def _rss_mb(pid):
     raise AssertionError("no VmRSS")
 
 
+def _get(server, target):
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("GET", target))
+        return c.read_response()
+
+
+@pytest.mark.parametrize("shape", ["lists", "tuple", "generator"])
+def test_response_headers_in_any_iterable_of_pairs(server, shape):
+    # ASGI: headers are "an iterable of [name, value] two-item iterables".
+    resp = _get(server, f"/header-shapes?shape={shape}")
+    assert resp.status == 200
+    assert (resp.header("x-a"), resp.header("x-b")) == ("1", "2")
+
+
+def test_send_result_is_an_ordinary_awaitable(server):
+    # Apps await send()'s result twice, wrap it in a task, time it out and
+    # gather it: whatever it returns must allow all of that.
+    resp = _get(server, "/awaitables")
+    assert resp.status == 200
+    assert resp.body == b"abcd"
+
+
 def test_app_content_length_over_several_messages(server):
     with RawConnection(server.host, server.port) as c:
         c.send(request_bytes("GET", "/cl-exact"))
@@ -65,9 +87,7 @@ def test_204_has_no_body_and_no_framing(server):
 
 
 def test_response_headers_kept_in_order_with_duplicates(server):
-    with RawConnection(server.host, server.port) as c:
-        c.send(request_bytes("GET", "/headers"))
-        resp = c.read_response()
+    resp = _get(server, "/headers")
     names = [n.lower() for n, _ in resp.headers]
     assert resp.header_all("set-cookie") == ["a=1", "b=2"]
     assert names.index("x-mixed-case") > names.index("set-cookie")
@@ -77,9 +97,7 @@ def test_response_headers_kept_in_order_with_duplicates(server):
 
 
 def test_unknown_status_code(server):
-    with RawConnection(server.host, server.port) as c:
-        c.send(request_bytes("GET", "/custom-status"))
-        resp = c.read_response()
+    resp = _get(server, "/custom-status")
     assert resp.status == 299
     assert resp.body == b"odd"
 

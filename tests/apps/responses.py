@@ -7,8 +7,14 @@
 /headers        repeated and mixed-case response headers
 /custom-status  status 299 (unknown reason phrase)
 /big?mb=N       N MiB in 64 KiB messages
+/header-shapes?shape=S  the same two headers as a list of lists, a tuple
+                of tuples or a generator of pairs (S = lists, tuple, generator)
+/awaitables     send()'s result used as apps use awaitables: awaited twice,
+                through ensure_future, wait_for and gather
 """
 
+import asyncio
+import inspect
 from urllib.parse import parse_qs
 
 
@@ -35,6 +41,27 @@ async def app(scope, receive, send):
                     "headers": [(b"content-length", b"5")]})
         await send({"type": "http.response.body", "body": b"he", "more_body": True})
         await send({"type": "http.response.body", "body": b"llo"})
+        return
+    if path == "/header-shapes":
+        pairs = [(b"x-a", b"1"), (b"x-b", b"2")]
+        headers = {
+            "lists": lambda: [list(p) for p in pairs],
+            "tuple": lambda: tuple(pairs),
+            "generator": lambda: (p for p in pairs),
+        }[q["shape"]]()
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if path == "/awaitables":
+        sent = send({"type": "http.response.start", "status": 200, "headers": []})
+        assert inspect.isawaitable(sent)
+        assert await sent is None
+        assert await sent is None
+        part = {"type": "http.response.body", "more_body": True}
+        assert await asyncio.ensure_future(send({**part, "body": b"a"})) is None
+        assert await asyncio.wait_for(send({**part, "body": b"b"}), 5) is None
+        assert await asyncio.gather(send({**part, "body": b"c"})) == [None]
+        await send({"type": "http.response.body", "body": b"d"})
         return
     if path == "/204":
         await send({"type": "http.response.start", "status": 204, "headers": []})

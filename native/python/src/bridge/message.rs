@@ -9,7 +9,7 @@ use cormorant_core::asgi::message::{
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// Bodies at least this large are shared with Python instead of copied:
 /// below it a memcpy is cheaper than keeping the object alive.
@@ -130,13 +130,59 @@ fn to_str(v: &Bound<'_, PyAny>, what: What) -> Result<String, MessageError> {
     }
 }
 
-fn iterate<'py>(v: &Bound<'py, PyAny>, what: What) -> Result<Vec<Bound<'py, PyAny>>, MessageError> {
+/// Calls `f` on each item of a list, a tuple or any other iterable. Lists
+/// and tuples, what apps send, are walked by index: no iterator object and
+/// no collected copy.
+fn for_each<'py>(
+    v: &Bound<'py, PyAny>,
+    what: What,
+    mut f: impl FnMut(&Bound<'py, PyAny>) -> Result<(), MessageError>,
+) -> Result<(), MessageError> {
+    if let Ok(list) = v.cast::<PyList>() {
+        return list.iter().try_for_each(|item| f(&item));
+    }
+    if let Ok(tuple) = v.cast::<PyTuple>() {
+        return tuple.iter_borrowed().try_for_each(|item| f(&item));
+    }
     let items = v
         .try_iter()
         .map_err(|_| MessageError::must_be(&what.text(), "a list", &type_name(v)))?;
-    items
-        .collect::<PyResult<_>>()
-        .map_err(|e| MessageError::Value(e.to_string()))
+    for item in items {
+        f(&item.map_err(|e| MessageError::Value(e.to_string()))?)?;
+    }
+    Ok(())
+}
+
+/// A header: a two-item tuple or list, or another iterable of two.
+fn pair(item: &Bound<'_, PyAny>) -> Result<(Bytes, Bytes), MessageError> {
+    let both = |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| {
+        Ok((
+            to_bytes(name, What::Element(HEADER_NAME))?,
+            to_bytes(value, What::Element(HEADER_VALUE))?,
+        ))
+    };
+    let not_a_pair = || MessageError::Type(NOT_A_PAIR.into());
+    if let Ok(t) = item.cast::<PyTuple>() {
+        if t.len() != 2 {
+            return Err(not_a_pair());
+        }
+        let name = t.get_borrowed_item(0).map_err(|_| not_a_pair())?;
+        let value = t.get_borrowed_item(1).map_err(|_| not_a_pair())?;
+        return both(&name, &value);
+    }
+    if item.is_instance_of::<PyString>() || item.is_instance_of::<PyBytes>() {
+        return Err(not_a_pair());
+    }
+    let mut two = Vec::with_capacity(2);
+    for_each(item, What::Element(HEADER_NAME), |x| {
+        two.push(x.clone());
+        Ok(())
+    })
+    .map_err(|_| not_a_pair())?;
+    match two.as_slice() {
+        [name, value] => both(name, value),
+        _ => Err(not_a_pair()),
+    }
 }
 
 impl FieldReader for PyMessage<'_> {
@@ -187,17 +233,11 @@ impl FieldReader for PyMessage<'_> {
         let Some(v) = self.get(key)? else {
             return Ok(Vec::new());
         };
-        let items = iterate(&v, What::Field(key))?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item
-                .extract()
-                .map_err(|_| MessageError::Type(NOT_A_PAIR.into()))?;
-            out.push((
-                to_bytes(&name, What::Element(HEADER_NAME))?,
-                to_bytes(&value, What::Element(HEADER_VALUE))?,
-            ));
-        }
+        let mut out = Vec::with_capacity(v.len().unwrap_or(0));
+        for_each(&v, What::Field(key), |item| {
+            out.push(pair(item)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -205,10 +245,12 @@ impl FieldReader for PyMessage<'_> {
         let Some(v) = self.get(key)? else {
             return Ok(Vec::new());
         };
-        iterate(&v, What::Field(key))?
-            .iter()
-            .map(|l| to_bytes(l, What::Element(LINK)))
-            .collect()
+        let mut out = Vec::new();
+        for_each(&v, What::Field(key), |l| {
+            out.push(to_bytes(l, What::Element(LINK))?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     fn path(&self, key: Key) -> Result<Option<String>, MessageError> {
