@@ -1,5 +1,7 @@
 //! Turns a core [`HttpScope`] into the scope dict the application sees.
 
+use std::sync::{Mutex, PoisonError};
+
 use bytes::Bytes;
 use cormorant_core::asgi::{
     ASGI_VERSION, Address, Extensions, HTTP_SPEC_VERSION, HttpScope, WEBSOCKET_SPEC_VERSION,
@@ -73,6 +75,24 @@ fn address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py,
     }
 }
 
+/// The last `scope["server"]` tuple made, with what it was made from. A
+/// worker's requests nearly all name the same local address, and a tuple is
+/// immutable, so one object serves them all.
+static LAST_SERVER: Mutex<Option<(Address, bool, Py<PyTuple>)>> = Mutex::new(None);
+
+fn server_address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py, PyTuple>> {
+    let mut last = LAST_SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((addr, was_unix, tuple)) = last.as_ref()
+        && addr == a
+        && *was_unix == unix
+    {
+        return Ok(tuple.bind(py).clone());
+    }
+    let tuple = address(py, a, unix)?;
+    *last = Some((a.clone(), unix, tuple.clone().unbind()));
+    Ok(tuple)
+}
+
 /// Builds the WebSocket scope dict (ASGI WebSocket spec 2.5): the HTTP
 /// fields minus `method`, plus `subprotocols`, and the denial-response
 /// extension.
@@ -132,9 +152,9 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     Ok(d)
 }
 
-/// Every key of an HTTP scope, in order, each set to None: each request's
-/// scope starts as a copy of it, which copies the key table at once instead
-/// of growing a new dict key by key.
+/// Every key of an HTTP scope, in order, `type` set to "http" and the rest
+/// to None: each request's scope starts as a copy of it, which copies the
+/// key table at once instead of growing a new dict key by key.
 static HTTP_SCOPE_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 /// `scope["asgi"]` of an HTTP scope, copied for each request.
 static HTTP_ASGI: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -160,6 +180,7 @@ fn http_scope_keys(py: Python<'_>) -> Bound<'_, PyDict> {
         // into a new dict cannot fail.
         let _ = d.set_item(PyString::intern(py, key), py.None());
     }
+    let _ = d.set_item(intern!(py, "type"), intern!(py, "http"));
     d
 }
 
@@ -178,7 +199,6 @@ pub(crate) fn http_scope<'py>(
         .get_or_init(py, || http_scope_keys(py).unbind())
         .bind(py)
         .copy()?;
-    d.set_item(intern!(py, "type"), intern!(py, "http"))?;
     let asgi = HTTP_ASGI
         .get_or_init(py, || {
             let asgi = PyDict::new(py);
@@ -214,29 +234,33 @@ pub(crate) fn http_scope<'py>(
         intern!(py, "query_string"),
         PyBytes::new(py, &scope.query_string),
     )?;
-    d.set_item(
-        intern!(py, "root_path"),
-        PyString::new(py, &scope.root_path),
-    )?;
-    let headers = PyList::empty(py);
-    for (name, value) in &scope.headers {
-        let pair = PyTuple::new(
-            py,
-            [
-                header_name(py, name).into_any(),
-                PyBytes::new(py, value).into_any(),
-            ],
-        )?;
-        headers.append(pair)?;
-    }
-    d.set_item(intern!(py, "headers"), headers)?;
+    let root_path = if scope.root_path.is_empty() {
+        intern!(py, "").clone()
+    } else {
+        PyString::new(py, &scope.root_path)
+    };
+    d.set_item(intern!(py, "root_path"), root_path)?;
+    let headers = scope
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            PyTuple::new(
+                py,
+                [
+                    header_name(py, name).into_any(),
+                    PyBytes::new(py, value).into_any(),
+                ],
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item(intern!(py, "headers"), PyList::new(py, headers)?)?;
     match &scope.client {
         // On a Unix socket only a trusted proxy's header names a client.
         Some(c) => d.set_item(intern!(py, "client"), address(py, c, false)?)?,
         None => d.set_item(intern!(py, "client"), py.None())?,
     }
     match &scope.server {
-        Some(s) => d.set_item(intern!(py, "server"), address(py, s, unix)?)?,
+        Some(s) => d.set_item(intern!(py, "server"), server_address(py, s, unix)?)?,
         None => d.set_item(intern!(py, "server"), py.None())?,
     }
     if let Some(state) = state {
