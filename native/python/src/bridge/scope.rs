@@ -1,6 +1,6 @@
 //! Turns a core [`HttpScope`] into the scope dict the application sees.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
@@ -133,8 +133,21 @@ pub(crate) fn websocket_scope<'py>(
 
 /// `scope["extensions"]["tls"]` (ASGI TLS extension 0.2).
 fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item(intern!(py, "server_cert"), tls.server_cert.as_deref())?;
+    // A copy of a dict holding every key: no resizing as the keys go in.
+    let d = TLS_KEYS
+        .get_or_init(py, || {
+            let d = PyDict::new(py);
+            for key in TLS_FIELDS {
+                // Interned, as `intern!` makes the keys set below; setting
+                // None into a new dict cannot fail.
+                let _ = d.set_item(PyString::intern(py, key), py.None());
+            }
+            d.unbind()
+        })
+        .bind(py)
+        .copy()?;
+    let server_cert = tls.server_cert.as_ref().map(|pem| server_cert(py, pem));
+    d.set_item(intern!(py, "server_cert"), server_cert)?;
     d.set_item(
         intern!(py, "client_cert_chain"),
         PyList::new(py, &tls.client_cert_chain)?,
@@ -150,6 +163,36 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     d.set_item(intern!(py, "tls_version"), tls.tls_version)?;
     d.set_item(intern!(py, "cipher_suite"), tls.cipher_suite)?;
     Ok(d)
+}
+
+/// The keys of the `tls` extension, in the order they are set.
+const TLS_FIELDS: [&str; 6] = [
+    "server_cert",
+    "client_cert_chain",
+    "client_cert_name",
+    "client_cert_error",
+    "tls_version",
+    "cipher_suite",
+];
+static TLS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+/// The server certificate's PEM as a Python string, with the text it was
+/// made from: every connection of a listener shares that text, so its
+/// string is made once, not decoded again for each request.
+static LAST_SERVER_CERT: Mutex<Option<(Arc<str>, Py<PyString>)>> = Mutex::new(None);
+
+fn server_cert<'py>(py: Python<'py>, pem: &Arc<str>) -> Bound<'py, PyString> {
+    let mut last = LAST_SERVER_CERT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some((text, string)) = last.as_ref()
+        && Arc::ptr_eq(text, pem)
+    {
+        return string.bind(py).clone();
+    }
+    let string = PyString::new(py, pem);
+    *last = Some((pem.clone(), string.clone().unbind()));
+    string
 }
 
 /// Every key of an HTTP scope, in order, `type` set to "http" and the rest
