@@ -81,6 +81,31 @@ pub enum Key {
 }
 
 impl Key {
+    /// Every key, each at its [`Self::index`].
+    pub const ALL: [Self; 15] = [
+        Self::Type,
+        Self::Status,
+        Self::Headers,
+        Self::Trailers,
+        Self::Body,
+        Self::MoreBody,
+        Self::MoreTrailers,
+        Self::Links,
+        Self::Path,
+        Self::Text,
+        Self::Bytes,
+        Self::Subprotocol,
+        Self::Code,
+        Self::Reason,
+        Self::Message,
+    ];
+
+    /// The key's position in [`Self::ALL`]: a reader may keep the fields of
+    /// a message in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The field's name in the message.
     pub fn name(self) -> &'static str {
         match self {
@@ -343,6 +368,17 @@ pub fn lifespan_message(m: &impl FieldReader) -> Result<LifespanMessage, Message
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_is_at_its_index_once() {
+        for (i, key) in Key::ALL.iter().enumerate() {
+            assert_eq!(key.index(), i, "{key:?}");
+        }
+        let mut names: Vec<_> = Key::ALL.iter().map(|k| k.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Key::ALL.len());
+    }
 
     /// A reader over a list of fields, each already in its Rust form.
     #[derive(Default)]

@@ -9,6 +9,7 @@ use cormorant_core::asgi::message::{
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// Bodies at least this large are shared with Python instead of copied:
@@ -34,62 +35,60 @@ pub(crate) fn bytes_like(v: &Bound<'_, PyAny>) -> Option<Bytes> {
     v.extract::<Vec<u8>>().ok().map(Bytes::from)
 }
 
-/// One message from `send()`.
+/// One message from `send()`, its fields found in one pass over the dict.
 pub(crate) struct PyMessage<'py> {
-    dict: Bound<'py, PyDict>,
+    /// Each known field that is present and not None, at its key's index.
+    fields: [Option<Bound<'py, PyAny>>; Key::ALL.len()],
 }
+
+/// The interned name of every key, at the key's index.
+static KEY_NAMES: PyOnceLock<[Py<PyString>; Key::ALL.len()]> = PyOnceLock::new();
 
 impl<'py> PyMessage<'py> {
     /// A dict as it is; another mapping through its `items()`.
     pub(crate) fn new(message: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = message.py();
         let dict = match message.cast::<PyDict>() {
             Ok(d) => d.clone(),
             Err(_) => {
-                let items = message
-                    .call_method0(intern!(message.py(), "items"))
-                    .map_err(|_| {
-                        PyTypeError::new_err(format!(
-                            "an ASGI message must be a dict, got {}",
-                            type_name(message)
-                        ))
-                    })?;
+                let items = message.call_method0(intern!(py, "items")).map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "an ASGI message must be a dict, got {}",
+                        type_name(message)
+                    ))
+                })?;
                 PyDict::from_sequence(&items)?
             }
         };
-        Ok(Self { dict })
+        let names = KEY_NAMES.get_or_init(py, || {
+            Key::ALL.map(|k| PyString::intern(py, k.name()).unbind())
+        });
+        let mut fields = [const { None }; Key::ALL.len()];
+        // One walk over a message of a few items, its keys matched by
+        // identity first (string literals in the app are interned), costs
+        // less than a hashed lookup per field, absent fields included.
+        for (key, value) in dict.iter() {
+            if value.is_none() {
+                continue;
+            }
+            let slot = names
+                .iter()
+                .position(|n| n.as_ptr() == key.as_ptr())
+                .or_else(|| {
+                    let key = key.cast::<PyString>().ok()?;
+                    let key = key.to_str().ok()?;
+                    Key::ALL.iter().position(|k| k.name() == key)
+                });
+            if let Some(i) = slot {
+                fields[i] = Some(value);
+            }
+        }
+        Ok(Self { fields })
     }
 
     /// The field, or None when absent or None.
     fn get(&self, key: Key) -> Result<Option<Bound<'py, PyAny>>, MessageError> {
-        let py = self.dict.py();
-        match self.dict.get_item(py_key(py, key)) {
-            Ok(Some(v)) if !v.is_none() => Ok(Some(v)),
-            Ok(_) => Ok(None),
-            Err(e) => Err(MessageError::Value(e.to_string())),
-        }
-    }
-}
-
-/// The interned name of a field: a message is read on every `send()`.
-fn py_key(py: Python<'_>, key: Key) -> &Bound<'_, PyString> {
-    match key {
-        Key::Type => intern!(py, "type"),
-        Key::Status => intern!(py, "status"),
-        Key::Headers => intern!(py, "headers"),
-        Key::Trailers => intern!(py, "trailers"),
-        Key::Body => intern!(py, "body"),
-        Key::MoreBody => intern!(py, "more_body"),
-        Key::MoreTrailers => intern!(py, "more_trailers"),
-        Key::Links => intern!(py, "links"),
-        Key::Path => intern!(py, "path"),
-        Key::Text => intern!(py, "text"),
-        Key::Bytes => intern!(py, "bytes"),
-        Key::Subprotocol => intern!(py, "subprotocol"),
-        Key::Code => intern!(py, "code"),
-        Key::Reason => intern!(py, "reason"),
-        Key::Message => intern!(py, "message"),
-        // A key core added that this reader does not know yet.
-        _ => intern!(py, ""),
+        Ok(self.fields[key.index()].clone())
     }
 }
 
