@@ -6,7 +6,7 @@
 /// short-lived, mid-sized blocks a request makes. Python's own objects
 /// still use Python's allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: crate::sys::MiMalloc = crate::sys::MiMalloc;
 use pyo3::prelude::*;
 
 use crate::bridge::{self, ClientDisconnected, StartupError};

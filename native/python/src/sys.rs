@@ -15,6 +15,63 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+/// Every block mimalloc's plain `mi_malloc` returns is aligned to this.
+const MI_MALLOC_ALIGN: usize = 16;
+
+/// mimalloc as the Rust allocator. Blocks whose alignment `mi_malloc` gives
+/// anyway (nearly all) go through its plain entry points: its aligned ones
+/// take a slower path for blocks over 1 KiB, such as a request's boxed
+/// future (measured: about 390 instructions instead of about 40).
+pub(crate) struct MiMalloc;
+
+// SAFETY: each method forwards to the mimalloc function with the same
+// contract, and asks for `layout.align()` explicitly whenever it is above
+// what `mi_malloc`/`mi_zalloc`/`mi_realloc` guarantee. `mi_free` frees
+// blocks from either family.
+unsafe impl std::alloc::GlobalAlloc for MiMalloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: see the impl.
+        unsafe {
+            if layout.align() <= MI_MALLOC_ALIGN {
+                libmimalloc_sys::mi_malloc(layout.size()).cast()
+            } else {
+                libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align()).cast()
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: see the impl.
+        unsafe {
+            if layout.align() <= MI_MALLOC_ALIGN {
+                libmimalloc_sys::mi_zalloc(layout.size()).cast()
+            } else {
+                libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align()).cast()
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: std::alloc::Layout) {
+        // SAFETY: see the impl.
+        unsafe { libmimalloc_sys::mi_free(ptr.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: see the impl.
+        unsafe {
+            if layout.align() <= MI_MALLOC_ALIGN {
+                libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast()
+            } else {
+                libmimalloc_sys::mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
+            }
+        }
+    }
+}
+
 /// Sends `sig` to our child `pid`.
 ///
 /// The caller holds the child's `std::process::Child` and has not reaped
@@ -212,3 +269,32 @@ pub(crate) fn keep_heap_top(bytes: usize) {
 /// Other C libraries tune their allocators themselves.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub(crate) fn keep_heap_top(_bytes: usize) {}
+
+#[cfg(test)]
+mod tests {
+    /// A block that asks for more alignment than `mi_malloc` gives.
+    #[repr(align(128))]
+    struct Wide([u8; 3000]);
+
+    #[test]
+    fn allocations_keep_their_alignment_and_contents() {
+        for _ in 0..64 {
+            let wide = Box::new(Wide([7; 3000]));
+            assert_eq!(std::ptr::from_ref(wide.as_ref()).addr() % 128, 0);
+            assert!(wide.0.iter().all(|&b| b == 7));
+        }
+        let zeroed = vec![0u64; 4096];
+        assert!(zeroed.iter().all(|&x| x == 0));
+        // Growth reallocates: the bytes written so far move with the block.
+        let mut grown: Vec<u32> = Vec::with_capacity(1);
+        for i in 0..100_000 {
+            grown.push(i);
+        }
+        assert!(grown.iter().enumerate().all(|(i, &x)| x as usize == i));
+        let mut wide_vec: Vec<Wide> = Vec::with_capacity(1);
+        for _ in 0..8 {
+            wide_vec.push(Wide([1; 3000]));
+            assert_eq!(wide_vec.as_ptr().addr() % 128, 0);
+        }
+    }
+}
