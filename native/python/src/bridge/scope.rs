@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    ASGI_VERSION, Address, Extensions, HTTP_SPEC_VERSION, HttpScope, WEBSOCKET_SPEC_VERSION,
-    WebSocketScope,
+    ASGI_VERSION, Address, Extensions, HTTP_SPEC_VERSION, HttpScope, HttpVersion,
+    WEBSOCKET_SPEC_VERSION, WebSocketScope,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -73,24 +73,6 @@ fn address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py,
             ],
         )
     }
-}
-
-/// The last `scope["server"]` tuple made, with what it was made from. A
-/// worker's requests nearly all name the same local address, and a tuple is
-/// immutable, so one object serves them all.
-static LAST_SERVER: Mutex<Option<(Address, bool, Py<PyTuple>)>> = Mutex::new(None);
-
-fn server_address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py, PyTuple>> {
-    let mut last = LAST_SERVER.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((addr, was_unix, tuple)) = last.as_ref()
-        && addr == a
-        && *was_unix == unix
-    {
-        return Ok(tuple.bind(py).clone());
-    }
-    let tuple = address(py, a, unix)?;
-    *last = Some((a.clone(), unix, tuple.clone().unbind()));
-    Ok(tuple)
 }
 
 /// Builds the WebSocket scope dict (ASGI WebSocket spec 2.5): the HTTP
@@ -195,36 +177,101 @@ fn server_cert<'py>(py: Python<'py>, pem: &Arc<str>) -> Bound<'py, PyString> {
     string
 }
 
-/// Every key of an HTTP scope, in order, `type` set to "http" and the rest
-/// to None: each request's scope starts as a copy of it, which copies the
-/// key table at once instead of growing a new dict key by key.
-static HTTP_SCOPE_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 /// `scope["asgi"]` of an HTTP scope, copied for each request.
 static HTTP_ASGI: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
-fn http_scope_keys(py: Python<'_>) -> Bound<'_, PyDict> {
-    let d = PyDict::new(py);
-    for key in [
-        "type",
-        "asgi",
-        "http_version",
-        "method",
-        "scheme",
-        "path",
-        "raw_path",
-        "query_string",
-        "root_path",
-        "headers",
-        "client",
-        "server",
-        "extensions",
-    ] {
-        // Interned, as `intern!` makes the keys set below; setting None
-        // into a new dict cannot fail.
-        let _ = d.set_item(PyString::intern(py, key), py.None());
+/// The scope fields every request arriving the same way shares: they depend
+/// only on the listener and the connection's protocol.
+#[derive(PartialEq, Eq)]
+struct Shape {
+    http_version: HttpVersion,
+    scheme: &'static str,
+    root_path: String,
+    server: Option<Address>,
+    unix: bool,
+}
+
+impl Shape {
+    fn of(scope: &HttpScope, unix: bool) -> Self {
+        Self {
+            http_version: scope.http_version,
+            scheme: scope.scheme,
+            root_path: scope.root_path.clone(),
+            server: scope.server.clone(),
+            unix,
+        }
     }
-    let _ = d.set_item(intern!(py, "type"), intern!(py, "http"));
-    d
+
+    fn matches(&self, scope: &HttpScope, unix: bool) -> bool {
+        self.http_version == scope.http_version
+            && self.scheme == scope.scheme
+            && self.root_path == scope.root_path
+            && self.server == scope.server
+            && self.unix == unix
+    }
+
+    /// Every key of an HTTP scope, in order: this shape's fields filled in,
+    /// the rest None.
+    fn prototype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for key in [
+            "type",
+            "asgi",
+            "http_version",
+            "method",
+            "scheme",
+            "path",
+            "raw_path",
+            "query_string",
+            "root_path",
+            "headers",
+            "client",
+            "server",
+            "extensions",
+        ] {
+            // Interned, as `intern!` makes the keys set later.
+            d.set_item(PyString::intern(py, key), py.None())?;
+        }
+        d.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        let version = match self.http_version {
+            HttpVersion::Http10 => intern!(py, "1.0"),
+            HttpVersion::Http2 => intern!(py, "2"),
+            _ => intern!(py, "1.1"),
+        };
+        d.set_item(intern!(py, "http_version"), version)?;
+        let scheme = if self.scheme == "https" {
+            intern!(py, "https")
+        } else {
+            intern!(py, "http")
+        };
+        d.set_item(intern!(py, "scheme"), scheme)?;
+        d.set_item(intern!(py, "root_path"), PyString::new(py, &self.root_path))?;
+        if let Some(server) = &self.server {
+            d.set_item(intern!(py, "server"), address(py, server, self.unix)?)?;
+        }
+        Ok(d)
+    }
+}
+
+/// The last scope prototype made, with its shape. A worker's requests
+/// nearly all share one shape, so each request's scope starts as a copy of
+/// this dict: the key table comes at once, and the shared fields with it
+/// (their values are immutable: strings and a tuple).
+static LAST_PROTOTYPE: Mutex<Option<(Shape, Py<PyDict>)>> = Mutex::new(None);
+
+fn prototype<'py>(py: Python<'py>, scope: &HttpScope, unix: bool) -> PyResult<Bound<'py, PyDict>> {
+    let mut last = LAST_PROTOTYPE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some((shape, proto)) = last.as_ref()
+        && shape.matches(scope, unix)
+    {
+        return Ok(proto.bind(py).clone());
+    }
+    let shape = Shape::of(scope, unix);
+    let proto = shape.prototype(py)?;
+    *last = Some((shape, proto.clone().unbind()));
+    Ok(proto)
 }
 
 /// Builds the HTTP scope dict. `state` is the lifespan state; each request
@@ -238,10 +285,7 @@ pub(crate) fn http_scope<'py>(
     ext: Extensions,
     tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = HTTP_SCOPE_KEYS
-        .get_or_init(py, || http_scope_keys(py).unbind())
-        .bind(py)
-        .copy()?;
+    let d = prototype(py, scope, unix)?.copy()?;
     let asgi = HTTP_ASGI
         .get_or_init(py, || {
             let asgi = PyDict::new(py);
@@ -252,12 +296,6 @@ pub(crate) fn http_scope<'py>(
         .bind(py)
         .copy()?;
     d.set_item(intern!(py, "asgi"), asgi)?;
-    let version = match scope.http_version.as_str() {
-        "1.0" => intern!(py, "1.0"),
-        "2" => intern!(py, "2"),
-        _ => intern!(py, "1.1"),
-    };
-    d.set_item(intern!(py, "http_version"), version)?;
     let method = match scope.method.as_str() {
         "GET" => intern!(py, "GET").clone(),
         "POST" => intern!(py, "POST").clone(),
@@ -265,24 +303,12 @@ pub(crate) fn http_scope<'py>(
         m => PyString::new(py, m),
     };
     d.set_item(intern!(py, "method"), method)?;
-    let scheme = if scope.scheme == "https" {
-        intern!(py, "https")
-    } else {
-        intern!(py, "http")
-    };
-    d.set_item(intern!(py, "scheme"), scheme)?;
     d.set_item(intern!(py, "path"), PyString::new(py, &scope.path))?;
     d.set_item(intern!(py, "raw_path"), PyBytes::new(py, &scope.raw_path))?;
     d.set_item(
         intern!(py, "query_string"),
         PyBytes::new(py, &scope.query_string),
     )?;
-    let root_path = if scope.root_path.is_empty() {
-        intern!(py, "").clone()
-    } else {
-        PyString::new(py, &scope.root_path)
-    };
-    d.set_item(intern!(py, "root_path"), root_path)?;
     let headers = scope
         .headers
         .iter()
@@ -297,14 +323,10 @@ pub(crate) fn http_scope<'py>(
         })
         .collect::<PyResult<Vec<_>>>()?;
     d.set_item(intern!(py, "headers"), PyList::new(py, headers)?)?;
-    match &scope.client {
-        // On a Unix socket only a trusted proxy's header names a client.
-        Some(c) => d.set_item(intern!(py, "client"), address(py, c, false)?)?,
-        None => d.set_item(intern!(py, "client"), py.None())?,
-    }
-    match &scope.server {
-        Some(s) => d.set_item(intern!(py, "server"), server_address(py, s, unix)?)?,
-        None => d.set_item(intern!(py, "server"), py.None())?,
+    // On a Unix socket only a trusted proxy's header names a client; with
+    // none, the prototype's None stands.
+    if let Some(c) = &scope.client {
+        d.set_item(intern!(py, "client"), address(py, c, false)?)?;
     }
     if let Some(state) = state {
         d.set_item(intern!(py, "state"), state.copy()?)?;
