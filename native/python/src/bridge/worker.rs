@@ -34,10 +34,48 @@ const KEPT_HEAP_TOP: usize = 8 << 20;
 struct Running {
     app: Py<PyAny>,
     run_http: Py<PyAny>,
-    spawn: Py<PyAny>,
+    spawn: Spawn,
     on_stop: Py<PyAny>,
     state: Option<Py<PyDict>>,
     pyctx: Arc<PyCtx>,
+}
+
+/// How a request's coroutine is scheduled: `func(coro, **keywords)`.
+struct Spawn {
+    func: Py<PyAny>,
+    keywords: Option<Py<PyDict>>,
+}
+
+impl Spawn {
+    /// A `functools.partial` with keywords only is unpacked once: its
+    /// keywords dict is then passed as it is on every call, where calling
+    /// the partial would merge it into a new dict each time (the callee only
+    /// reads it).
+    fn new(py: Python<'_>, spawn: Py<PyAny>) -> PyResult<Self> {
+        let partial = py
+            .import(intern!(py, "functools"))?
+            .getattr(intern!(py, "partial"))?;
+        let f = spawn.bind(py);
+        if f.get_type().is(&partial) && f.getattr(intern!(py, "args"))?.len()? == 0 {
+            return Ok(Self {
+                func: f.getattr(intern!(py, "func"))?.unbind(),
+                keywords: Some(
+                    f.getattr(intern!(py, "keywords"))?
+                        .cast_into::<PyDict>()?
+                        .unbind(),
+                ),
+            });
+        }
+        Ok(Self {
+            func: spawn,
+            keywords: None,
+        })
+    }
+
+    fn call(&self, py: Python<'_>, coro: Py<PyAny>) -> PyResult<()> {
+        let keywords = self.keywords.as_ref().map(|k| k.bind(py));
+        self.func.bind(py).call((coro,), keywords).map(drop)
+    }
 }
 
 /// One worker: a listener, the server, and the Python side's entry points.
@@ -107,8 +145,7 @@ impl Worker {
             },
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
-        run.spawn.call1(py, (coro,))?;
-        Ok(())
+        run.spawn.call(py, coro)
     }
 
     fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
@@ -128,8 +165,7 @@ impl Worker {
             },
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, ws))?;
-        run.spawn.call1(py, (coro,))?;
-        Ok(())
+        run.spawn.call(py, coro)
     }
 
     /// The app could not even be started for a request (its scope or its
@@ -320,7 +356,7 @@ impl Worker {
         self.running = Some(Running {
             app,
             run_http,
-            spawn,
+            spawn: Spawn::new(py, spawn)?,
             on_stop,
             state,
             pyctx,
