@@ -114,6 +114,16 @@ def test_bad_flag_value():
     assert_one_error_line(run_cli("apps.pid:app", "--port", "not-a-port"), "--port")
 
 
+def test_bad_workers_value():
+    assert_one_error_line(run_cli("apps.pid:app", "--workers", "lots"), "lots")
+
+
+def test_workers_auto_is_shown_as_auto():
+    r = run_cli("apps.pid:app", "--workers", "auto", "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert 'workers = "auto"  # command line' in r.stdout.splitlines()
+
+
 def test_bad_loop_value():
     assert_one_error_line(run_cli("apps.pid:app", "--loop", "trio"), "trio")
 

@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -45,6 +46,53 @@ def test_two_workers_serve_from_two_pids_and_sigterm_stops_all(server_factory):
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(_alive(p) for p in workers)
+
+
+def _cpus_allowed():
+    """What --workers auto should count, worked out here on its own: the
+    affinity mask, bounded by every cgroup v2 cpu.max on this process's
+    path (rounded up)."""
+    n = len(os.sched_getaffinity(0))
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    path = next((line[3:] for line in lines if line.startswith("0::")), None)
+    if path is None:
+        return n
+    root = Path("/sys/fs/cgroup")
+    d = root / path.lstrip("/")
+    while True:
+        f = d / "cpu.max"
+        if f.exists():
+            quota, period = (f.read_text().split() + ["100000"])[:2]
+            if quota != "max":
+                n = min(n, max(1, -(-int(quota) // int(period))))
+        if d == root or root not in d.parents:
+            return n
+        d = d.parent
+
+
+def test_workers_auto_starts_one_per_usable_cpu(server_factory):
+    expected = _cpus_allowed()
+    server = server_factory.start("apps.pid:app", "--workers", "auto")
+    if expected == 1:
+        # One worker needs no supervisor: the process serves itself.
+        assert children(server.pid) == []
+        assert httpx.get(server.url("/")).text == str(server.pid)
+        return
+    _wait_workers(server, expected)
+    assert f"with {expected} workers" in server.output()
+    assert len(children(server.pid)) == expected
+
+
+def test_workers_auto_is_bounded_by_the_affinity_mask(server_factory):
+    # The server inherits this process's affinity: one CPU, one worker.
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        server = server_factory.start("apps.pid:app", "--workers", "auto")
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert children(server.pid) == []
+    assert httpx.get(server.url("/")).text == str(server.pid)
 
 
 def test_new_connections_are_spread_over_workers(server_factory):

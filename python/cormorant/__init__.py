@@ -173,8 +173,9 @@ def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -
             value = list(value)
         cfg[field] = value
     if cfg.get("workers") is None:
-        env = os.environ.get("WEB_CONCURRENCY")
-        cfg["workers"] = int(env) if env else 1
+        env = os.environ.get("WEB_CONCURRENCY", "").strip()
+        # A count, or "auto"; the extension refuses anything else.
+        cfg["workers"] = (int(env) if env.isdigit() else env) if env else 1
     # None is "the default", except where it means off (no pings).
     return {k: v for k, v in cfg.items() if v is not None or k in NONE_IS_OFF}
 

@@ -24,7 +24,7 @@ class Settings(TypedDict, total=False):
     uds: Optional[_Path]
     fd: Optional[int]
     backlog: int
-    workers: int
+    workers: Union[int, str]
     loop: str
     lifespan: str
     log_level: Union[str, int]

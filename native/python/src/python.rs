@@ -179,6 +179,7 @@ fn startup_error_is_exit_1(py: Python<'_>, r: PyResult<i32>) -> PyResult<i32> {
 }
 
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
+    let config = config.with_workers_resolved();
     // Certificate problems are reported once, before any worker starts.
     if let Err(e) = check(&config) {
         console::err(format_args!("error: {e}"));

@@ -21,10 +21,14 @@ fn zero_is_off(arg: &clap::Arg) -> bool {
     !arg.get_default_values().is_empty() && help.contains("(0: ")
 }
 
-/// Forms only the Python API takes: `cormorant._config` converts them
-/// before the extension reads the value (uvicorn's `log_config` dict is
-/// written to a file).
-const PYTHON_FORMS: [(&str, &str); 1] = [("log_config", "Union[_Path, Dict[str, Any], None]")];
+/// Python types the flag's parser does not show: forms only the Python API
+/// takes, which `cormorant._config` converts before the extension reads
+/// the value (uvicorn's `log_config` dict is written to a file), and
+/// values a parser reads from a word (`workers="auto"`).
+const PYTHON_FORMS: [(&str, &str); 2] = [
+    ("log_config", "Union[_Path, Dict[str, Any], None]"),
+    ("workers", "Union[int, str]"),
+];
 
 /// The Python type of a setting's keyword.
 fn python_type(arg: &clap::Arg) -> String {

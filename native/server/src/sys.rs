@@ -230,3 +230,17 @@ pub(crate) fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
     // descriptor (or -1), which `owned` takes.
     owned(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })
 }
+
+/// How many CPUs the calling thread's affinity mask allows
+/// (sched_getaffinity(2)); None if it cannot be read.
+pub(crate) fn affinity_cpus() -> Option<usize> {
+    // SAFETY: `set` is a plain bitmask the kernel fills; its size is the
+    // one passed, and CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        usize::try_from(libc::CPU_COUNT(&set)).ok()
+    }
+}

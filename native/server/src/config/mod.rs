@@ -3,6 +3,7 @@
 //! API read the same struct from JSON (serde); defaults live in the
 //! `#[arg]` attributes and nowhere else.
 
+pub mod cpus;
 mod values;
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::tls::TlsSettings;
 pub use values::Level;
 pub use values::{ClientAuth, HttpVersions, Lifespan, Loop, ResponseHeader, TlsVersionMin, WsMode};
-use values::{choice, one_or_many, parse_seconds, seconds};
+use values::{choice, one_or_many, parse_seconds, parse_workers, seconds, worker_count};
 
 /// Every setting of a server run. Each field is a flag of the `cormorant`
 /// command (its doc comment is the help), an environment variable
@@ -46,8 +47,10 @@ pub struct ServerConfig {
     /// Maximum number of pending connections.
     #[arg(long, default_value_t = 2048)]
     pub backlog: i32,
-    /// Number of worker processes.
-    #[arg(long, default_value_t = 1)]
+    /// Number of worker processes; `auto` (or 0): one per CPU this process
+    /// may use (the cgroup CPU limit rounded up, within the affinity mask).
+    #[arg(long, value_parser = parse_workers, default_value = "1", value_name = "N|auto")]
+    #[serde(with = "worker_count")]
     pub workers: usize,
     /// Event loop implementation.
     #[arg(id = "loop", long = "loop", value_enum, default_value_t = Loop::Auto)]
@@ -359,9 +362,6 @@ impl ServerConfig {
         if self.ws_max_size == 0 || self.ws_max_queue == 0 {
             return Err("ws-max-size and ws-max-queue must be at least 1".into());
         }
-        if self.workers == 0 {
-            return Err("workers must be at least 1".into());
-        }
         if self.timeout_request_head.is_zero() {
             return Err("timeout-request-head must be a positive number of seconds".into());
         }
@@ -372,6 +372,19 @@ impl ServerConfig {
             return Err("workers-max-rss must be at least 1 (MiB)".into());
         }
         self.validate_proxy_static()
+    }
+
+    /// The configuration with `--workers auto` (0) made a count: the CPUs
+    /// this process may use ([`cpus::available`]).
+    #[must_use]
+    pub fn with_workers_resolved(self) -> Self {
+        if self.workers == 0 {
+            return Self {
+                workers: cpus::available(),
+                ..self
+            };
+        }
+        self
     }
 
     /// Whether worker processes under a supervisor are needed: several

@@ -118,7 +118,6 @@ fn validate_checks_ranges_and_pairs() {
     let bad = [
         r#"{"http2_max_frame_size": 100}"#,
         r#"{"ssl_certfile": "c.pem"}"#,
-        r#"{"workers": 0}"#,
         r#"{"timeout_request_head": 0}"#,
         r#"{"workers_lifetime": 0}"#,
         r#"{"static_path_route": ["/a", "/b"], "static_path_mount": ["."]}"#,
@@ -128,4 +127,25 @@ fn validate_checks_ranges_and_pairs() {
         assert!(from_json(json).unwrap().validate().is_err(), "{json}");
     }
     assert!(ServerConfig::default().validate().is_ok());
+}
+
+#[test]
+fn workers_take_a_count_or_auto() {
+    assert_eq!(from_json(r#"{"workers": 3}"#).unwrap().workers, 3);
+    assert_eq!(from_json(r#"{"workers": "3"}"#).unwrap().workers, 3);
+    let auto = from_json(r#"{"workers": "auto"}"#).unwrap();
+    assert_eq!(auto.workers, 0);
+    assert_eq!(serde_json::to_value(&auto).unwrap()["workers"], "auto");
+    assert!(auto.validate().is_ok());
+    let resolved = auto.with_workers_resolved();
+    assert!(resolved.workers >= 1);
+    assert!(resolved.workers <= crate::sys::affinity_cpus().unwrap_or(usize::MAX));
+    assert_eq!(from_json(r#"{"workers": 0}"#).unwrap().workers, 0);
+    for bad in [
+        r#"{"workers": -1}"#,
+        r#"{"workers": "lots"}"#,
+        r#"{"workers": 1.5}"#,
+    ] {
+        assert!(from_json(bad).is_err(), "{bad}");
+    }
 }

@@ -239,6 +239,43 @@ pub(super) fn parse_seconds(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is not a number of seconds, not negative"))
 }
 
+/// `--workers`: a count, or `auto` (read as 0, resolved when serving).
+pub(super) fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "auto" => Ok(0),
+        n => n
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of workers or auto")),
+    }
+}
+
+/// Serde for `workers`: a number, or `"auto"` (0).
+pub(super) mod worker_count {
+    use super::*;
+
+    /// Writes the count, or `"auto"` for 0.
+    pub(crate) fn serialize<S: Serializer>(v: &usize, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            0 => s.serialize_str("auto"),
+            n => s.serialize_u64(*n as u64),
+        }
+    }
+
+    /// Reads a count or `"auto"`.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Count {
+            Number(usize),
+            Word(String),
+        }
+        match <Count as serde::Deserialize>::deserialize(d)? {
+            Count::Number(n) => Ok(n),
+            Count::Word(w) => parse_workers(&w).map_err(de::Error::custom),
+        }
+    }
+}
+
 /// Serde for durations: a number of seconds (`null` reads as 0, which
 /// means "off" wherever 0 is allowed).
 pub(super) mod seconds {
