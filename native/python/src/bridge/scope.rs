@@ -253,24 +253,30 @@ impl Shape {
     }
 }
 
-/// The last scope prototype made, with its shape. A worker's requests
-/// nearly all share one shape, so each request's scope starts as a copy of
-/// this dict: the key table comes at once, and the shared fields with it
-/// (their values are immutable: strings and a tuple).
-static LAST_PROTOTYPE: Mutex<Option<(Shape, Py<PyDict>)>> = Mutex::new(None);
+/// The scope prototypes made, with their shapes, the latest last. A worker's
+/// requests share one shape per listener and protocol (HTTP/1.1 and HTTP/2
+/// on one port are two), so each request's scope starts as a copy of one
+/// of these dicts: the key table comes at once, and the shared fields with
+/// it (their values are immutable: strings and a tuple).
+static PROTOTYPES: Mutex<Vec<(Shape, Py<PyDict>)>> = Mutex::new(Vec::new());
+/// Shapes kept; past this the oldest is dropped.
+const PROTOTYPES_KEPT: usize = 4;
 
 fn prototype<'py>(py: Python<'py>, scope: &HttpScope, unix: bool) -> PyResult<Bound<'py, PyDict>> {
-    let mut last = LAST_PROTOTYPE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some((shape, proto)) = last.as_ref()
-        && shape.matches(scope, unix)
+    let mut kept = PROTOTYPES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, proto)) = kept
+        .iter()
+        .rev()
+        .find(|(shape, _)| shape.matches(scope, unix))
     {
         return Ok(proto.bind(py).clone());
     }
     let shape = Shape::of(scope, unix);
     let proto = shape.prototype(py)?;
-    *last = Some((shape, proto.clone().unbind()));
+    if kept.len() == PROTOTYPES_KEPT {
+        kept.remove(0);
+    }
+    kept.push((shape, proto.clone().unbind()));
     Ok(proto)
 }
 
