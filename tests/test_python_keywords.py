@@ -29,8 +29,8 @@ SAME = dict(
     root_path="/api", server_header=False, ssl_ca_certs="ca.pem", ssl_certfile="cert.pem",
     ssl_ciphers="TLS13_AES_128_GCM_SHA256", ssl_crl="crl.pem", ssl_keyfile="key.pem",
     ssl_keyfile_password="secret", ssl_protocol_min="tls1.3", static_path_expires=60,
-    uds="/tmp/cormorant.sock", use_colors=False, workers=3, workers_max_rss=512, ws="none",
-    ws_max_queue=8, ws_max_size=1024, ws_per_message_deflate=False,
+    uds="/tmp/cormorant.sock", user="nobody", group="nogroup", use_colors=False, workers=3,
+    workers_max_rss=512, ws="none", ws_max_queue=8, ws_max_size=1024, ws_per_message_deflate=False,
 )
 # ... and the fields the extension reads from another form: (given, held).
 CONVERTED = {
@@ -41,6 +41,8 @@ CONVERTED = {
     "reload_dirs": ("src", ["src"]),
     "static_path_mount": ("public", ["public"]),
     "static_path_route": ("/s", ["/s"]),
+    # A mask is written as octal text, as on the command line.
+    "umask": (0o027, "027"),
     # Seconds are floats.
     **{
         name: (n, float(n))

@@ -90,6 +90,9 @@ class Settings(TypedDict, total=False):
     workers_max_rss: Optional[int]
     respawn_failed_workers: bool
     pid_file: Optional[_Path]
+    user: Optional[str]
+    group: Optional[str]
+    umask: Optional[int]
 
 
 # Durations for which None means 0, off (`ws_ping_interval=None`: no pings).

@@ -517,12 +517,16 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 def run(config_json: str, app: Any = None) -> int:
     """Serve in this process. Returns the exit code."""
     cfg = json.loads(config_json)
+    # Serving as another user (--user/--group): bind first, become that
+    # user, and only then import the application, so none of its code runs
+    # as the user who started the server.
+    become = cfg.get("user") is not None or cfg.get("group") is not None
     try:
         setup_logging(cfg.get("log_level", "info"), cfg.get("log_config"),
                       cfg.get("log_json", False), cfg.get("use_colors"))
         if cfg.get("env_file"):
             load_env_file(cfg["env_file"])
-        if app is None:
+        if app is None and not become:
             app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
         loop = new_event_loop(cfg.get("loop", "auto"))
     except AppLoadError as exc:
@@ -530,7 +534,11 @@ def run(config_json: str, app: Any = None) -> int:
         return 1
     try:
         worker = _cormorant.Worker(config_json)
-    except _cormorant.StartupError as exc:
+        if become:
+            _cormorant.become_user(cfg.get("user"), cfg.get("group"))
+        if app is None:
+            app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+    except (_cormorant.StartupError, AppLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         loop.close()
         return 1

@@ -59,6 +59,7 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
 /// that the certificate and key load.
 fn check(config: &ServerConfig) -> Result<(), String> {
     config.validate()?;
+    crate::sys::identity(config.user.as_deref(), config.group.as_deref())?;
     if let Some(settings) = config.tls_settings() {
         tls::ServerTls::new(&settings).map_err(|e| e.to_string())?;
     }
@@ -180,6 +181,11 @@ fn startup_error_is_exit_1(py: Python<'_>, r: PyResult<i32>) -> PyResult<i32> {
 
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
     let config = config.with_workers_resolved();
+    // First: the mask applies to every file made from here on, the Unix
+    // socket included.
+    if let Some(mask) = config.umask {
+        crate::sys::set_umask(mask);
+    }
     // Certificate problems are reported once, before any worker starts.
     if let Err(e) = check(&config) {
         console::err(format_args!("error: {e}"));
@@ -219,6 +225,17 @@ fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) ->
     code
 }
 
+/// Serves as `--user`/`--group` from now on: called once the socket is
+/// bound and before the application is imported.
+#[pyfunction]
+#[pyo3(signature = (user = None, group = None))]
+fn become_user(user: Option<&str>, group: Option<&str>) -> PyResult<()> {
+    match crate::sys::identity(user, group).map_err(StartupError::new_err)? {
+        Some(id) => crate::sys::become_identity(id).map_err(StartupError::new_err),
+        None => Ok(()),
+    }
+}
+
 /// Sets this process's title (`ps -o args`) and `comm` (`ps -o comm`).
 #[pyfunction]
 fn set_proc_title(title: &str, comm: &str) {
@@ -256,5 +273,6 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serve, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
+    m.add_function(wrap_pyfunction!(become_user, m)?)?;
     Ok(())
 }

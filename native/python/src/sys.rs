@@ -277,6 +277,43 @@ mod tests {
     struct Wide([u8; 3000]);
 
     #[test]
+    fn users_and_groups_resolve_by_name_or_number() {
+        use super::{Identity, identity};
+        assert_eq!(identity(None, None), Ok(None));
+        let root = Some(Identity {
+            uid: Some(0),
+            gid: Some(0),
+        });
+        assert_eq!(identity(Some("root"), None), Ok(root));
+        assert_eq!(identity(Some("0"), None), Ok(root));
+        assert_eq!(
+            identity(None, Some("root")),
+            Ok(Some(Identity {
+                uid: None,
+                gid: Some(0)
+            }))
+        );
+        // A uid without a passwd entry keeps its number as its group.
+        assert_eq!(
+            identity(Some("4000000"), Some("4000001")),
+            Ok(Some(Identity {
+                uid: Some(4_000_000),
+                gid: Some(4_000_001)
+            }))
+        );
+        assert!(
+            identity(Some("no-such-user-xq"), None)
+                .unwrap_err()
+                .contains("no-such-user-xq")
+        );
+        assert!(
+            identity(None, Some("no-such-group-xq"))
+                .unwrap_err()
+                .contains("no-such-group-xq")
+        );
+    }
+
+    #[test]
     fn allocations_keep_their_alignment_and_contents() {
         for _ in 0..64 {
             let wide = Box::new(Wide([7; 3000]));
@@ -297,4 +334,119 @@ mod tests {
             assert_eq!(wide_vec.as_ptr().addr() % 128, 0);
         }
     }
+}
+
+/// Sets the file mode creation mask (umask(2)).
+pub(crate) fn set_umask(mask: u32) {
+    // SAFETY: umask(2) only swaps the process's mask; it cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// Who the server serves as after binding: `--user` and `--group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+}
+
+/// Reads `--user` and `--group` (names or numbers) as ids; a user without
+/// `--group` serves in the user's own group. None when neither is given.
+pub(crate) fn identity(
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<Identity>, String> {
+    if user.is_none() && group.is_none() {
+        return Ok(None);
+    }
+    let (uid, user_gid) = match user {
+        Some(u) => {
+            let (uid, gid) = lookup_user(u).ok_or_else(|| format!("--user {u}: no such user"))?;
+            (Some(uid), Some(gid))
+        }
+        None => (None, None),
+    };
+    let gid = match group {
+        Some(g) => Some(lookup_group(g).ok_or_else(|| format!("--group {g}: no such group"))?),
+        None => user_gid,
+    };
+    Ok(Some(Identity { uid, gid }))
+}
+
+/// A user's uid and primary gid, by name or number.
+fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let cname = CString::new(name).ok()?;
+    let by_name = passwd_entry(|pwd, buf, len, found| {
+        // SAFETY: the name is NUL-terminated; the entry and buffer are
+        // `passwd_entry`'s, valid for the call.
+        unsafe { libc::getpwnam_r(cname.as_ptr(), pwd, buf, len, found) }
+    });
+    by_name.or_else(|| {
+        let uid: u32 = name.parse().ok()?;
+        let entry = passwd_entry(|pwd, buf, len, found| {
+            // SAFETY: as above.
+            unsafe { libc::getpwuid_r(uid, pwd, buf, len, found) }
+        });
+        // A uid with no passwd entry keeps its number as its group.
+        Some(entry.unwrap_or((uid, uid)))
+    })
+}
+
+/// Reads one passwd entry with `get` (getpwnam_r or getpwuid_r, given the
+/// entry, a buffer and its length, and where to say it was found): its uid
+/// and gid.
+fn passwd_entry(
+    get: impl FnOnce(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
+) -> Option<(u32, u32)> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: a zeroed passwd is a valid value (null pointers, zero ids);
+    // `get` fills it with pointers into `buf`, which outlives the read.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    get(&mut pwd, buf.as_mut_ptr(), buf.len(), &mut found);
+    (!found.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+}
+
+/// A group's gid, by name or number.
+fn lookup_group(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: `grp` and `buf` outlive the call, whose results point into
+    // `buf` only; `found` is null or `&mut grp`.
+    let by_name = unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        );
+        (!found.is_null()).then_some(grp.gr_gid)
+    };
+    by_name.or_else(|| name.parse().ok())
+}
+
+/// Becomes `id` for good: supplementary groups dropped (to the one group),
+/// then the group, then the user, so no step can be undone.
+pub(crate) fn become_identity(id: Identity) -> Result<(), String> {
+    let err = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    // SAFETY: setgroups/setgid/setuid take plain ids and a pointer to one
+    // gid that outlives the call.
+    unsafe {
+        if let Some(gid) = id.gid {
+            if libc::setgroups(1, &gid) != 0 {
+                return Err(err("--group: cannot drop the other groups"));
+            }
+            if libc::setgid(gid) != 0 {
+                return Err(err(&format!("--group: cannot become gid {gid}")));
+            }
+        }
+        if let Some(uid) = id.uid
+            && libc::setuid(uid) != 0
+        {
+            return Err(err(&format!("--user: cannot become uid {uid}")));
+        }
+    }
+    Ok(())
 }

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::tls::TlsSettings;
 pub use values::Level;
 pub use values::{ClientAuth, HttpVersions, Lifespan, Loop, ResponseHeader, TlsVersionMin, WsMode};
-use values::{choice, one_or_many, parse_seconds, parse_workers, seconds, worker_count};
+use values::{
+    choice, one_or_many, parse_seconds, parse_umask, parse_workers, seconds, umask, worker_count,
+};
 
 /// Every setting of a server run. Each field is a flag of the `cormorant`
 /// command (its doc comment is the help), an environment variable
@@ -293,6 +295,19 @@ pub struct ServerConfig {
     /// Write the server's pid to this file (removed at exit).
     #[arg(long, value_name = "PATH")]
     pub pid_file: Option<String>,
+    /// Serve as this user (a name or a uid) once the sockets are bound: the
+    /// application never runs as the user who started the server. Its
+    /// group is the user's own, unless `--group` names another.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Serve as this group (a name or a gid) once the sockets are bound.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// The file mode creation mask, in octal (`022`), set first: it applies
+    /// to the Unix socket, the pid file and every file the server makes.
+    #[arg(long, value_parser = parse_umask, value_name = "MASK")]
+    #[serde(with = "umask")]
+    pub umask: Option<u32>,
 }
 
 impl Default for ServerConfig {

@@ -149,3 +149,23 @@ fn workers_take_a_count_or_auto() {
         assert!(from_json(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn umask_is_octal() {
+    assert_eq!(from_json(r#"{"umask": 18}"#).unwrap().umask, Some(0o022));
+    let c = from_json(r#"{"umask": "027"}"#).unwrap();
+    assert_eq!(c.umask, Some(0o027));
+    assert_eq!(serde_json::to_value(&c).unwrap()["umask"], "027");
+    assert_eq!(
+        from_json(r#"{"umask": "0o077"}"#).unwrap().umask,
+        Some(0o077)
+    );
+    assert_eq!(from_json(r#"{"umask": null}"#).unwrap().umask, None);
+    for bad in [
+        r#"{"umask": "999"}"#,
+        r#"{"umask": 512}"#,
+        r#"{"umask": "rw"}"#,
+    ] {
+        assert!(from_json(bad).is_err(), "{bad}");
+    }
+}

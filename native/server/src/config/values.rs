@@ -276,6 +276,47 @@ pub(super) mod worker_count {
     }
 }
 
+/// `--umask`: an octal mode mask (`022`, `0o022`), at most `0o777`.
+pub(super) fn parse_umask(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let digits = t.strip_prefix("0o").unwrap_or(t);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal mask such as 022"))
+}
+
+/// Serde for `umask`: a number (`0o022` from Python), or octal text.
+pub(super) mod umask {
+    use super::*;
+
+    /// Writes the mask as octal text.
+    pub(crate) fn serialize<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(m) => s.serialize_str(&format!("{m:03o}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a number, octal text or `null`.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Mask {
+            Number(u32),
+            Text(String),
+        }
+        match <Option<Mask> as serde::Deserialize>::deserialize(d)? {
+            None => Ok(None),
+            Some(Mask::Number(m)) if m <= 0o777 => Ok(Some(m)),
+            Some(Mask::Number(m)) => {
+                Err(de::Error::custom(format!("umask {m:o} is more than 777")))
+            }
+            Some(Mask::Text(t)) => parse_umask(&t).map(Some).map_err(de::Error::custom),
+        }
+    }
+}
+
 /// Serde for durations: a number of seconds (`null` reads as 0, which
 /// means "off" wherever 0 is allowed).
 pub(super) mod seconds {
