@@ -521,13 +521,18 @@ def run(config_json: str, app: Any = None) -> int:
     # user, and only then import the application, so none of its code runs
     # as the user who started the server.
     become = cfg.get("user") is not None or cfg.get("group") is not None
+
+    def load() -> Any:
+        return app if app is not None else load_app(
+            cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+
     try:
         setup_logging(cfg.get("log_level", "info"), cfg.get("log_config"),
                       cfg.get("log_json", False), cfg.get("use_colors"))
         if cfg.get("env_file"):
             load_env_file(cfg["env_file"])
-        if app is None and not become:
-            app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+        if not become:
+            app = load()
         loop = new_event_loop(cfg.get("loop", "auto"))
     except AppLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -536,8 +541,7 @@ def run(config_json: str, app: Any = None) -> int:
         worker = _cormorant.Worker(config_json)
         if become:
             _cormorant.become_user(cfg.get("user"), cfg.get("group"))
-        if app is None:
-            app = load_app(cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+            app = load()
     except (_cormorant.StartupError, AppLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         loop.close()
