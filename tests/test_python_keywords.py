@@ -16,7 +16,7 @@ from cormorant._settings import Settings
 # A value for each field that the configuration holds as given...
 SAME = dict(
     access_log=True, access_log_format="%(h)s %(r)s", app_dir="src", backlog=64,
-    date_header=False, env_file=".env", factory=True, fd=5, host="0.0.0.0",
+    date_header=False, env_file=".env", health_path="/healthz", factory=True, fd=5, host="0.0.0.0",
     http2_adaptive_window=True, http2_initial_connection_window_size=4194304,
     http2_initial_stream_window_size=2097152, http2_max_concurrent_streams=50,
     http2_max_frame_size=32768, http2_max_header_list_size=32768, lifespan="off",
@@ -48,7 +48,8 @@ CONVERTED = {
         name: (n, float(n))
         for n, name in enumerate(
             [
-                "http2_keep_alive_interval", "http2_keep_alive_timeout", "reload_delay",
+                "drain_delay", "http2_keep_alive_interval", "http2_keep_alive_timeout",
+                "reload_delay",
                 "timeout_graceful_shutdown", "timeout_keep_alive", "timeout_request_body",
                 "timeout_request_head", "timeout_tls_handshake", "workers_lifetime",
                 "ws_ping_interval", "ws_ping_timeout",

@@ -34,6 +34,8 @@ class Settings(TypedDict, total=False):
     timeout_request_head: _Seconds
     timeout_request_body: Optional[_Seconds]
     timeout_graceful_shutdown: Optional[_Seconds]
+    health_path: Optional[_Path]
+    drain_delay: _Seconds
     limit_concurrency: Optional[int]
     limit_max_requests: Optional[int]
     server_header: bool

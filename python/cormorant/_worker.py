@@ -408,30 +408,50 @@ class _Lifespan:
 async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
-    first_stop_at = 0.0
+    first_stop_at: float | None = None
+    drain_delay = cfg.get("drain_delay") or 0.0
+    delay: asyncio.TimerHandle | None = None
 
-    def request_stop(*_: Any) -> None:
+    def stop_now() -> None:
+        nonlocal delay
+        if delay is not None:
+            delay.cancel()
+            delay = None
+        if not stop.done():
+            stop.set_result(None)
+
+    def request_stop(sig: int = signal.SIGINT) -> None:
         # One stop request is one graceful stop, however many copies of the
         # signal arrive (a group signal reaches a worker directly and again
-        # through its supervisor). With a supervisor, only its SIGQUIT
-        # drops connections; alone, a second signal STOP_SIGNAL_GAP or more
-        # after the first does.
-        nonlocal first_stop_at
-        if not stop.done():
+        # through its supervisor). SIGTERM first waits --drain-delay, with
+        # the health path answering 503; SIGINT does not, and ends a delay
+        # under way. With a supervisor, only its SIGQUIT drops connections;
+        # alone, a second signal STOP_SIGNAL_GAP or more after the first
+        # does.
+        nonlocal first_stop_at, delay
+        if first_stop_at is None:
             first_stop_at = loop.time()
-            stop.set_result(None)
+            worker.begin_drain()
+            if sig == signal.SIGTERM and drain_delay > 0:
+                logger.info("Draining: the health path answers 503; stopping in %gs",
+                            drain_delay)
+                delay = loop.call_later(drain_delay, stop_now)
+            else:
+                stop_now()
+        elif sig == signal.SIGINT and delay is not None:
+            logger.info("SIGINT: ending the drain delay")
+            stop_now()
         elif _CONTROL_FD is None and loop.time() - first_stop_at >= _cormorant.STOP_SIGNAL_GAP:
             abort_now()
 
     def abort_now() -> None:
         logger.warning("second stop signal: closing every connection now")
-        if not stop.done():
-            stop.set_result(None)
+        stop_now()
         worker.abort()
 
     stop_signals = [signal.SIGINT, signal.SIGTERM]
     for sig in stop_signals:
-        loop.add_signal_handler(sig, request_stop)
+        loop.add_signal_handler(sig, request_stop, sig)
     if _CONTROL_FD is not None:
         loop.add_signal_handler(signal.SIGQUIT, abort_now)
         stop_signals.append(signal.SIGQUIT)
@@ -594,6 +614,10 @@ def worker_main() -> None:
     # sending them to the whole process group must not stop the workers.
     for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
+    # The supervisor stops a worker it replaces with SIGINT: before the
+    # loop's handler is in place, that ends it quietly, as SIGTERM would,
+    # not with a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         target = json.loads(config_json).get("target") or ""
         _cormorant.set_proc_title(f"cormorant: worker {worker_id} {target}",

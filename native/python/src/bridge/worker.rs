@@ -448,6 +448,14 @@ impl Worker {
         }
     }
 
+    /// The stop began: the health path answers 503 from now on, while the
+    /// server goes on serving (`--drain-delay`).
+    fn begin_drain(&self) {
+        if let Some(ctx) = &self.ctx {
+            ctx.draining.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Stops accepting, closes idle connections, and lets in-flight
     /// requests finish.
     fn shutdown(&self) {

@@ -5,7 +5,9 @@
 //! policy machine tested on a virtual clock; this module is the process
 //! layer that feeds it what happened and carries out its actions.
 //!
-//! Signals: SIGTERM/SIGINT stop every worker gracefully; SIGHUP replaces
+//! Signals: SIGTERM/SIGINT stop every worker gracefully (SIGTERM after
+//! `--drain-delay`, passed on as SIGTERM; SIGINT at once, passed on as
+//! SIGINT, which also ends a drain delay under way); SIGHUP replaces
 //! every worker, one at a time; SIGTTIN adds a worker and SIGTTOU removes
 //! one (never below 1).
 //!
@@ -207,13 +209,11 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
 
     release_python_sigint(py)?;
     // Counters, so that two signals in one tick count twice.
-    let counters: [Arc<AtomicUsize>; 4] = Default::default();
-    let [term, hup, ttin, ttou] = &counters;
+    let counters: [Arc<AtomicUsize>; 5] = Default::default();
+    let [term, int, hup, ttin, ttou] = &counters;
     for (sigs, counter) in [
-        (
-            &[signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT][..],
-            term,
-        ),
+        (&[signal_hook::consts::SIGTERM][..], term),
+        (&[signal_hook::consts::SIGINT][..], int),
         (&[signal_hook::consts::SIGHUP][..], hup),
         (&[signal_hook::consts::SIGTTIN][..], ttin),
         (&[signal_hook::consts::SIGTTOU][..], ttou),
@@ -262,6 +262,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         lifetime: config.workers_lifetime,
         max_rss: config.workers_max_rss.map(|m| m * 1024 * 1024),
         graceful_timeout: config.timeout_graceful_shutdown,
+        drain_delay: config.drain_delay,
         reuse_port,
         reload: config.reload,
     };
@@ -277,7 +278,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         metrics: start_metrics(config).map_err(StartupError::new_err)?,
         watch,
     };
-    let code = py.detach(|| sup.run(term, hup, ttin, ttou));
+    let code = py.detach(|| sup.run([term, int], hup, ttin, ttou));
     drop(sup);
     crate::bridge::worker::remove_socket_file(config);
     remove_pid_file(config);
@@ -295,22 +296,25 @@ impl Supervisor {
     /// deadlines, then its actions; until it says exit.
     fn run(
         &mut self,
-        term: &AtomicUsize,
+        [term, int]: [&AtomicUsize; 2],
         hup: &AtomicUsize,
         ttin: &AtomicUsize,
         ttou: &AtomicUsize,
     ) -> i32 {
-        let mut stops_seen = 0;
+        let mut stops_seen = [0, 0];
         let mut events = Vec::new();
         loop {
             if let Some(code) = self.carry_out() {
                 return code;
             }
             // Several copies of a stop signal within one tick are one.
-            let stops = term.load(Ordering::Relaxed);
-            if stops > stops_seen {
-                stops_seen = stops;
-                events.push(Event::Stop);
+            for (seen, (counter, drain)) in stops_seen.iter_mut().zip([(term, true), (int, false)])
+            {
+                let stops = counter.load(Ordering::Relaxed);
+                if stops > *seen {
+                    *seen = stops;
+                    events.push(Event::Stop { drain });
+                }
             }
             if hup.swap(0, Ordering::Relaxed) > 0 {
                 events.push(Event::Reload);
@@ -378,6 +382,7 @@ impl Supervisor {
                     if let Some(p) = self.procs.get(&id) {
                         p.signal(match sig {
                             Sig::Term => libc::SIGTERM,
+                            Sig::Int => libc::SIGINT,
                             Sig::Quit => libc::SIGQUIT,
                         });
                     }

@@ -135,8 +135,9 @@ pub(crate) enum Event {
     SlotOpened(usize),
     /// [`Action::OpenSlot`] could not get a socket.
     SlotFailed(usize, String),
-    /// SIGTERM or SIGINT.
-    Stop,
+    /// SIGTERM (`drain`: the workers wait `--drain-delay` first) or SIGINT
+    /// (no delay).
+    Stop { drain: bool },
     /// SIGHUP: replace every worker.
     Reload,
     /// `--reload`: a watched file changed; replace every worker (and start
@@ -151,8 +152,11 @@ pub(crate) enum Event {
 /// A signal for a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sig {
-    /// Stop gracefully.
+    /// SIGTERM: stop gracefully after the drain delay (the server's stop).
     Term,
+    /// SIGINT: stop gracefully now (a worker replaced or removed, or a stop
+    /// that skips the drain delay).
+    Int,
     /// Close every connection now.
     Quit,
 }
@@ -223,7 +227,9 @@ pub(crate) enum Action {
 /// 0..=jitter more); `lifetime` (`--workers-lifetime`, each worker up to
 /// 10% more); `max_rss` (`--workers-max-rss`, in bytes);
 /// `graceful_timeout` (`--timeout-graceful-shutdown`, plus
-/// [`LIFESPAN_MARGIN`] before SIGKILL; None waits); `reuse_port`: each slot
+/// [`LIFESPAN_MARGIN`] before SIGKILL; None waits); `drain_delay`
+/// (`--drain-delay`: a SIGTERM stop waits that much longer before
+/// SIGKILL); `reuse_port`: each slot
 /// has its own SO_REUSEPORT socket, which a removed slot drains first (else
 /// all share one listener); `reload` (`--reload`): a worker that exits or
 /// cannot load the app is not replaced until a watched file changes, and a
@@ -237,6 +243,7 @@ pub(crate) struct Policy {
     pub(crate) lifetime: Option<Duration>,
     pub(crate) max_rss: Option<u64>,
     pub(crate) graceful_timeout: Option<Duration>,
+    pub(crate) drain_delay: Duration,
     pub(crate) reuse_port: bool,
     pub(crate) reload: bool,
 }
@@ -276,6 +283,9 @@ struct Draining {
 #[derive(Debug)]
 struct Stopping {
     first: Instant,
+    /// The workers are in their drain delay (a SIGTERM stop, no SIGINT
+    /// since).
+    delaying: bool,
     escalated: bool,
     kill_at: Option<Instant>,
     code: i32,
@@ -424,7 +434,7 @@ impl Pool {
                     let waited = now.saturating_duration_since(d.since);
                     if !d.term_sent && (len == Some(0) || waited > DRAIN_MAX) {
                         d.term_sent = true;
-                        self.actions.push_back(Action::Signal(id, Sig::Term));
+                        self.actions.push_back(Action::Signal(id, Sig::Int));
                     }
                 }
             }
@@ -450,7 +460,7 @@ impl Pool {
                     format!("SIGTTIN: cannot add a worker: {error}"),
                 );
             }
-            Event::Stop => self.stop(0, now),
+            Event::Stop { drain } => self.stop(0, drain, now),
             Event::Reload => {
                 self.log(
                     Level::Info,
@@ -634,7 +644,7 @@ impl Pool {
         let old = slot.worker.replace(next);
         match old {
             Some(old) => {
-                self.actions.push_back(Action::Signal(old.id, Sig::Term));
+                self.actions.push_back(Action::Signal(old.id, Sig::Int));
                 self.log(
                     reason.level(),
                     format!(
@@ -734,7 +744,7 @@ impl Pool {
                 Level::Critical,
                 format!("worker {n} (pid {id}) failed to boot; stopping the server"),
             );
-            return self.stop(1, now);
+            return self.stop(1, false, now);
         }
         if exit.success() {
             self.log(
@@ -754,7 +764,7 @@ impl Pool {
                         exit.text
                     ),
                 );
-                return self.stop(1, now);
+                return self.stop(1, false, now);
             }
             let lived = now.saturating_duration_since(w.started);
             if lived < CRASH_WINDOW || !w.ready {
@@ -771,7 +781,7 @@ impl Pool {
                          the server"
                     ),
                 );
-                return self.stop(1, now);
+                return self.stop(1, false, now);
             }
             self.log(
                 Level::Warning,
@@ -801,7 +811,7 @@ impl Pool {
             if slot.worker.as_ref().is_some_and(|w| w.id == id) {
                 slot.worker = None;
                 self.log(Level::Critical, format!("cannot start worker: {error}"));
-                return self.stop(1, now);
+                return self.stop(1, false, now);
             }
         }
     }
@@ -861,7 +871,7 @@ impl Pool {
         let index = self.slots.len();
         self.actions.push_back(Action::Steer(self.slots.len()));
         if let Some((next, _)) = slot.next {
-            self.actions.push_back(Action::Signal(next.id, Sig::Term));
+            self.actions.push_back(Action::Signal(next.id, Sig::Int));
             self.retiring.push(next);
         }
         self.log(
@@ -879,7 +889,7 @@ impl Pool {
         });
         let term_sent = !self.policy.reuse_port;
         if term_sent {
-            self.actions.push_back(Action::Signal(worker.id, Sig::Term));
+            self.actions.push_back(Action::Signal(worker.id, Sig::Int));
         }
         self.draining.push(Draining {
             worker,
@@ -900,22 +910,30 @@ impl Pool {
         ids
     }
 
-    /// Begins the stop: SIGTERM to every worker, then exit with `code` once
-    /// they are gone (SIGKILL after the graceful timeout).
-    fn stop(&mut self, code: i32, now: Instant) {
+    /// Begins the stop: SIGTERM (`drain`) or SIGINT to every worker, then
+    /// exit with `code` once they are gone (SIGKILL after the drain delay
+    /// and the graceful timeout).
+    fn stop(&mut self, code: i32, drain: bool, now: Instant) {
         let alive = self.all_workers();
+        let sig = if drain { Sig::Term } else { Sig::Int };
+        let delay = if drain {
+            self.policy.drain_delay
+        } else {
+            Duration::ZERO
+        };
         self.actions
-            .extend(alive.iter().map(|&id| Action::Signal(id, Sig::Term)));
+            .extend(alive.iter().map(|&id| Action::Signal(id, sig)));
         if alive.is_empty() {
             self.actions.push_back(Action::Exit(code));
         }
         self.stopping = Some(Stopping {
             first: now,
+            delaying: !delay.is_zero(),
             escalated: false,
             kill_at: self
                 .policy
                 .graceful_timeout
-                .map(|g| now + g + LIFESPAN_MARGIN),
+                .map(|g| now + delay + g + LIFESPAN_MARGIN),
             code,
             alive,
         });
@@ -932,9 +950,23 @@ impl Pool {
                     self.actions.push_back(Action::Exit(code));
                 }
             }
+            // SIGINT during the drain delay ends it: the workers stop now,
+            // and the graceful timeout counts from here.
+            Event::Stop { drain: false } if s.delaying => {
+                s.delaying = false;
+                s.first = now;
+                s.kill_at = self
+                    .policy
+                    .graceful_timeout
+                    .map(|g| now + g + LIFESPAN_MARGIN);
+                let alive = s.alive.clone();
+                self.log(Level::Info, "SIGINT: ending the drain delay".into());
+                self.actions
+                    .extend(alive.into_iter().map(|id| Action::Signal(id, Sig::Int)));
+            }
             // Copies of the first stop request change nothing; a second one
             // at least STOP_SIGNAL_GAP later drops connections.
-            Event::Stop
+            Event::Stop { .. }
                 if !s.escalated && now.saturating_duration_since(s.first) >= STOP_SIGNAL_GAP =>
             {
                 s.escalated = true;

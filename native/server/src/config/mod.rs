@@ -91,6 +91,17 @@ pub struct ServerConfig {
     #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
     #[serde(with = "seconds::optional")]
     pub timeout_graceful_shutdown: Option<Duration>,
+    /// Answer this path (`GET /healthz`) in the server, without calling the
+    /// app: 200, or 503 once the server is stopping, so that a load balancer
+    /// takes it out of rotation. Never shed; logged at debug level only.
+    #[arg(long, value_name = "PATH")]
+    pub health_path: Option<String>,
+    /// On SIGTERM, keep serving this many seconds while the health path
+    /// answers 503, then stop accepting (SIGINT skips the delay). Give the
+    /// load balancer at least its check interval times its fall count.
+    #[arg(long, value_parser = parse_seconds, default_value = "0", value_name = "SECONDS")]
+    #[serde(with = "seconds")]
+    pub drain_delay: Duration,
     /// Most requests handled at once; more get 503 Service Unavailable.
     #[arg(long)]
     pub limit_concurrency: Option<usize>,
@@ -385,6 +396,11 @@ impl ServerConfig {
         }
         if self.workers_max_rss == Some(0) {
             return Err("workers-max-rss must be at least 1 (MiB)".into());
+        }
+        if self.health_path.as_ref().is_some_and(|p| {
+            !p.starts_with('/') || p.contains(['?', '#']) || p.contains(char::is_whitespace)
+        }) {
+            return Err("health-path must be a path such as /healthz (no query)".into());
         }
         self.validate_proxy_static()
     }

@@ -237,6 +237,7 @@ const NOT_EMBEDDED: &[&str] = &[
     "access_log",
     "access_log_format",
     "timeout_graceful_shutdown",
+    "drain_delay",
     "limit_max_requests",
     "limit_max_requests_jitter",
     "log_json",

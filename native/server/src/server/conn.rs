@@ -373,6 +373,48 @@ impl<S: Transport> Conn<S> {
         Next::Close
     }
 
+    /// Answers `--health-path` without the app, outside admission and the
+    /// request count; the connection stays open when the request has no
+    /// body and the server is not stopping.
+    async fn health_response(
+        &mut self,
+        head: &h1::RequestHead,
+        status: u16,
+        body: &'static [u8],
+    ) -> Next {
+        if head.body == BodyKind::Empty {
+            // Step past the end of the (empty) request.
+            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
+        } else {
+            // The body is not read: the connection cannot be reused.
+            self.h1().close_after_response();
+        }
+        if self.ctx.is_shutting_down() {
+            self.h1().close_after_response();
+        }
+        self.h1().set_date(date::http_date());
+        let head_out = ResponseHead {
+            status,
+            headers: http::plain_text_fields(body),
+        };
+        if self.h1().send_response(head_out).is_err()
+            || self.h1().send_body(Bytes::from_static(body)).is_err()
+            || self.h1().send_end().is_err()
+            || self.flush().await.is_err()
+        {
+            self.linger = true;
+            return Next::Close;
+        }
+        if self.eof || !self.h1().is_keep_alive() {
+            self.linger = true;
+            return Next::Close;
+        }
+        match self.conn.start_next_cycle(clock::now()) {
+            Ok(()) => Next::KeepAlive,
+            Err(_) => Next::Close,
+        }
+    }
+
     async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
         let ctx = self.ctx.clone();
         let line = RequestLine {
@@ -381,6 +423,9 @@ impl<S: Transport> Conn<S> {
             version: head.version.into(),
             headers: &head.headers,
         };
+        if let Some((status, body)) = ctx.health_status(&head.target) {
+            return self.health_response(&head, status, body).await;
+        }
         let Ok(mut exchange) = Exchange::admit(&ctx, line) else {
             return self.simple_response(503, b"Service Unavailable").await;
         };

@@ -323,6 +323,9 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
         version: HttpVersion::Http2,
         headers: &headers,
     };
+    if let Some((status, body)) = ctx.health_status(target.as_bytes()) {
+        return Err(Early::Status(status, body));
+    }
     let Ok(mut exchange) = Exchange::admit(ctx, line) else {
         return Err(Early::Status(503, b"Service Unavailable"));
     };

@@ -77,6 +77,11 @@ pub struct ServerCtx {
     pub proxies: Option<cormorant_core::asgi::TrustedProxies>,
     /// Static routes answered on this thread (`--static-path-route`).
     pub statics: Option<static_files::StaticFiles>,
+    /// `--health-path`, answered without the app.
+    pub health_path: Option<Box<[u8]>>,
+    /// The stop began (a drain delay, then the shutdown): the health path
+    /// answers 503.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl ServerCtx {
@@ -144,11 +149,34 @@ impl ServerCtx {
             abort: Notify::new(),
             proxies: config.trusted_proxies()?,
             statics,
+            health_path: config.health_path.as_ref().map(|p| p.as_bytes().into()),
+            draining: Default::default(),
         })
     }
 
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// The health path's answer when `target` is that path (any query):
+    /// 200, or 503 once the stop began, and its body. None for every other
+    /// target.
+    pub fn health_status(&self, target: &[u8]) -> Option<(u16, &'static [u8])> {
+        let path = self.health_path.as_deref()?;
+        let asked = target.split(|&b| b == b'?').next().unwrap_or(target);
+        if asked != path {
+            return None;
+        }
+        let draining = self.draining.load(Ordering::Relaxed) || self.is_shutting_down();
+        let (status, body): (u16, &'static [u8]) = if draining {
+            (503, b"Draining")
+        } else {
+            (200, b"OK")
+        };
+        self.log(Level::Debug, || {
+            format!("health check {}: {status}", String::from_utf8_lossy(path))
+        });
+        Some((status, body))
     }
 
     /// Logs on the application side (Python's `cormorant.error` logger, or

@@ -11,6 +11,7 @@ fn policy(workers: usize) -> Policy {
         lifetime: None,
         max_rss: None,
         graceful_timeout: None,
+        drain_delay: Duration::ZERO,
         reuse_port: true,
         reload: false,
     }
@@ -121,10 +122,7 @@ fn a_worker_that_dies_is_replaced_and_a_crash_loop_stops_the_server() {
     let got = sim.ev(11.0, Event::Exited(id, exit(1)));
     assert_eq!(
         got,
-        [
-            Action::CountRestart("crashed"),
-            Action::Signal(2, Sig::Term)
-        ]
+        [Action::CountRestart("crashed"), Action::Signal(2, Sig::Int)]
     );
     assert_eq!(sim.ev(11.5, Event::Exited(2, exit(0))), [Action::Exit(1)]);
 }
@@ -133,7 +131,7 @@ fn a_worker_that_dies_is_replaced_and_a_crash_loop_stops_the_server() {
 fn a_worker_that_could_not_boot_stops_the_server_at_once() {
     let (mut sim, _) = Sim::new(policy(2));
     let got = sim.ev(0.5, Event::Exited(1, exit(WORKER_BOOT_ERROR)));
-    assert_eq!(got, [Action::Signal(2, Sig::Term)]);
+    assert_eq!(got, [Action::Signal(2, Sig::Int)]);
     assert_eq!(sim.ev(0.6, Event::Exited(2, exit(0))), [Action::Exit(1)]);
 }
 
@@ -162,7 +160,7 @@ fn a_rolling_restart_replaces_one_worker_at_a_time_in_slot_order() {
     assert_eq!(
         sim.ev(6.0, Event::Ready(4)),
         [
-            Action::Signal(1, Sig::Term),
+            Action::Signal(1, Sig::Int),
             Action::CountRestart("sighup"),
             spawn(5, 1)
         ]
@@ -171,14 +169,14 @@ fn a_rolling_restart_replaces_one_worker_at_a_time_in_slot_order() {
     assert_eq!(
         sim.ev(7.0, Event::Ready(5)),
         [
-            Action::Signal(2, Sig::Term),
+            Action::Signal(2, Sig::Int),
             Action::CountRestart("sighup"),
             spawn(6, 2)
         ]
     );
     assert_eq!(
         sim.ev(8.0, Event::Ready(6)),
-        [Action::Signal(3, Sig::Term), Action::CountRestart("sighup")]
+        [Action::Signal(3, Sig::Int), Action::CountRestart("sighup")]
     );
     assert_eq!(sim.tick(100.0), []);
 }
@@ -224,7 +222,7 @@ fn a_worker_at_max_requests_is_replaced() {
     assert_eq!(
         sim.ev(4.0, Event::Ready(2)),
         [
-            Action::Signal(1, Sig::Term),
+            Action::Signal(1, Sig::Int),
             Action::CountRestart("max_requests")
         ]
     );
@@ -274,7 +272,7 @@ fn scaling_down_drains_the_last_socket_before_stopping_its_worker() {
     assert_eq!(sim.tick(1.3), [Action::ProbeQueue(2)]);
     assert_eq!(
         sim.ev(1.3, Event::QueueLen(2, Some(0))),
-        [Action::Signal(2, Sig::Term)]
+        [Action::Signal(2, Sig::Int)]
     );
     assert_eq!(sim.tick(1.4), []);
     assert_eq!(
@@ -294,7 +292,7 @@ fn a_socket_that_never_drains_is_given_up_after_drain_max() {
     assert_eq!(sim.ev(1.2, Event::QueueLen(2, Some(5))), []);
     assert_eq!(
         sim.ev(11.5, Event::QueueLen(2, Some(5))),
-        [Action::Signal(2, Sig::Term)]
+        [Action::Signal(2, Sig::Int)]
     );
 }
 
@@ -324,16 +322,19 @@ fn scaling_up_waits_until_a_removed_socket_is_closed() {
 fn copies_of_one_stop_request_are_one_graceful_stop() {
     let mut sim = ready_pool(2);
     assert_eq!(
-        sim.ev(5.0, Event::Stop),
+        sim.ev(5.0, Event::Stop { drain: true }),
         [Action::Signal(1, Sig::Term), Action::Signal(2, Sig::Term)]
     );
     // The same group signal, forwarded or repeated within the gap.
-    assert_eq!(sim.ev(5.0, Event::Stop), []);
-    assert_eq!(sim.ev(5.9, Event::Stop), []);
+    assert_eq!(sim.ev(5.0, Event::Stop { drain: true }), []);
+    assert_eq!(sim.ev(5.9, Event::Stop { drain: true }), []);
     assert_eq!(sim.ev(6.0, Event::Exited(1, exit(0))), []);
     // A deliberate second request drops the connections of who is left.
-    assert_eq!(sim.ev(6.5, Event::Stop), [Action::Signal(2, Sig::Quit)]);
-    assert_eq!(sim.ev(7.0, Event::Stop), []);
+    assert_eq!(
+        sim.ev(6.5, Event::Stop { drain: true }),
+        [Action::Signal(2, Sig::Quit)]
+    );
+    assert_eq!(sim.ev(7.0, Event::Stop { drain: true }), []);
     assert_eq!(sim.ev(7.5, Event::Exited(2, exit(0))), [Action::Exit(0)]);
 }
 
@@ -342,11 +343,53 @@ fn the_graceful_timeout_ends_in_sigkill() {
     let mut p = policy(2);
     p.graceful_timeout = Some(Duration::from_secs(3));
     let mut sim = ready_with(p);
-    sim.ev(10.0, Event::Stop);
+    sim.ev(10.0, Event::Stop { drain: true });
     sim.ev(11.0, Event::Exited(1, exit(0)));
     assert_eq!(sim.pool.poll_timeout(), Some(at(18.0)));
     assert_eq!(sim.tick(17.9), []);
     assert_eq!(sim.tick(18.0), [Action::Kill(2), Action::Exit(0)]);
+}
+
+#[test]
+fn sigint_stops_without_the_drain_delay_and_sigterm_waits_for_it() {
+    let mut p = policy(2);
+    p.graceful_timeout = Some(Duration::from_secs(3));
+    p.drain_delay = Duration::from_secs(10);
+    let mut sim = ready_with(p.clone());
+    assert_eq!(
+        sim.ev(1.0, Event::Stop { drain: false }),
+        [Action::Signal(1, Sig::Int), Action::Signal(2, Sig::Int)]
+    );
+    // No delay: killed after the graceful timeout and the margin only.
+    assert_eq!(sim.pool.poll_timeout(), Some(at(9.0)));
+
+    let mut sim = ready_with(p);
+    sim.ev(1.0, Event::Stop { drain: true });
+    assert_eq!(sim.pool.poll_timeout(), Some(at(19.0)));
+    assert_eq!(sim.tick(18.9), []);
+    // A copy of the group's SIGTERM changes nothing...
+    assert_eq!(sim.ev(1.5, Event::Stop { drain: true }), []);
+    // ... a SIGINT during the delay ends it, and the timeout counts anew.
+    assert_eq!(
+        sim.ev(4.0, Event::Stop { drain: false }),
+        [Action::Signal(1, Sig::Int), Action::Signal(2, Sig::Int)]
+    );
+    assert_eq!(sim.pool.poll_timeout(), Some(at(12.0)));
+    // A later second stop request still drops connections.
+    assert_eq!(
+        sim.ev(6.0, Event::Stop { drain: false }),
+        [Action::Signal(1, Sig::Quit), Action::Signal(2, Sig::Quit)]
+    );
+}
+
+#[test]
+fn a_replaced_worker_stops_without_the_drain_delay() {
+    let mut p = policy(1);
+    p.drain_delay = Duration::from_secs(30);
+    let mut sim = ready_with(p);
+    sim.ev(1.0, Event::Reload);
+    let got = sim.ev(2.0, Event::Ready(2));
+    assert!(got.contains(&Action::Signal(1, Sig::Int)), "{got:?}");
 }
 
 #[test]
@@ -355,7 +398,7 @@ fn a_stop_reaches_replacements_retiring_and_draining_workers_too() {
     sim.ev(1.0, Event::Reload); // 4 replaces 1
     sim.ev(2.0, Event::Ready(4)); // 1 retiring, 5 replaces 2
     sim.ev(3.0, Event::Remove); // slot 3 drains, 6 would replace it
-    let mut got = sim.ev(4.0, Event::Stop);
+    let mut got = sim.ev(4.0, Event::Stop { drain: true });
     got.sort_by_key(|a| format!("{a:?}"));
     let mut want: Vec<Action> = [1, 2, 3, 4, 5]
         .into_iter()
@@ -375,7 +418,7 @@ fn under_reload_a_change_replaces_and_a_broken_app_waits_for_the_next() {
     assert_eq!(sim.ev(1.0, Event::FileChanged), [spawn(2, 0)]);
     assert_eq!(
         sim.ev(1.5, Event::Ready(2)),
-        [Action::Signal(1, Sig::Term), Action::CountRestart("reload")]
+        [Action::Signal(1, Sig::Int), Action::CountRestart("reload")]
     );
     // Code that does not load: the old worker keeps serving.
     assert_eq!(sim.ev(2.0, Event::FileChanged), [spawn(3, 0)]);
