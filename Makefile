@@ -108,7 +108,7 @@ fuzz:
 # memory (-rss_limit_mb) fails it. cargo-fuzz keeps its own target
 # directory (fuzz/target), apart from the main build.
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS := h1_server ws_frame asgi_message server_conn
+FUZZ_TARGETS := h1_server ws_frame asgi_message server_conn proxy_protocol
 fuzz-smoke:
 	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 	sh fuzz/seed.sh

@@ -12,12 +12,15 @@
 //!   with every protocol timer.
 //! * [`time`] — the driver's clock as a number, and the timer table.
 //! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
+//! * [`proxy_protocol`] — the PROXY protocol v1 and v2 header a trusted load
+//!   balancer sends first, parsed as a pure function of the bytes.
 #![forbid(unsafe_code)]
 
 pub mod asgi;
 pub mod error;
 pub mod h1;
 pub mod http;
+pub mod proxy_protocol;
 pub mod server;
 pub mod time;
 pub mod ws;
