@@ -88,8 +88,10 @@ class H2Client:
         validate: bool = True,
         local_settings: Optional[dict] = None,
         handshake: bool = True,
+        sock: Optional[socket.socket] = None,
     ) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # `sock`: a connection already open (after a PROXY protocol header).
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         config = h2.config.H2Configuration(

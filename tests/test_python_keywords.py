@@ -24,7 +24,7 @@ SAME = dict(
     limit_request_body=1024, limit_request_fields=50, limit_request_head_size=4096,
     limit_request_line=2048, log_config="logging.json", log_json=True, log_level="debug",
     loop="asyncio", metrics=True, metrics_address="0.0.0.0", metrics_port=9100,
-    pid_file="server.pid", port=9001, proxy_headers=False, reload=True,
+    pid_file="server.pid", port=9001, proxy_headers=False, proxy_protocol="v2", reload=True,
     reload_excludes=["*.tmp"], reload_includes=["*.py"], respawn_failed_workers=False,
     root_path="/api", server_header=False, ssl_ca_certs="ca.pem", ssl_certfile="cert.pem",
     ssl_ciphers="TLS13_AES_128_GCM_SHA256", ssl_crl="crl.pem", ssl_keyfile="key.pem",

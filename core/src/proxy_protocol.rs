@@ -53,6 +53,9 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::time::Instant;
 
 /// The start of every version 1 header (section 2.1): `PROXY` and the
 /// single space before the protocol name.
@@ -180,6 +183,12 @@ pub enum ProxyError {
     /// header declaring more than [`V2_MAX_LEN`] bytes.
     #[error("proxy protocol header too long")]
     TooLong,
+    /// A header from a peer that is not trusted to send one.
+    #[error("a proxy protocol header from a peer not trusted to send one")]
+    Untrusted,
+    /// The header did not arrive within the allowed time.
+    #[error("no complete proxy protocol header in time")]
+    TimedOut,
 }
 
 /// Parses the PROXY protocol header at the start of `buf`, which holds the
@@ -565,6 +574,125 @@ fn check_tlvs(mut tlvs: &[u8]) -> Result<(), ProxyError> {
             .ok_or(cut_off)?;
     }
     Ok(())
+}
+
+/// What a connection's first bytes must be, by who sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// A trusted peer on a listener that requires the header.
+    Required(Accept),
+    /// A trusted peer on a listener where the header is optional (moving a
+    /// fleet to the PROXY protocol without downtime): a header if the
+    /// bytes start like one, else a plain connection.
+    Optional(Accept),
+    /// A peer not trusted to send a header: a plain connection, and a
+    /// header is refused ([`ProxyError::Untrusted`]) rather than read as
+    /// HTTP.
+    Forbidden,
+}
+
+/// What [`HeaderWait::handle_bytes`] makes of the bytes so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A header of `len` bytes: consume exactly those.
+    Header {
+        /// What it says.
+        header: ProxyHeader,
+        /// Its length.
+        len: usize,
+    },
+    /// No header: the connection is the client's own, from its first byte
+    /// (nothing is to be consumed).
+    Plain,
+    /// Wait for at least this many bytes in all, until
+    /// [`HeaderWait::poll_timeout`].
+    Need {
+        /// The smallest total length that can settle it.
+        at_least: usize,
+    },
+    /// Close the connection; the error is for a debug line.
+    Reject(ProxyError),
+}
+
+/// The wait for a connection's PROXY protocol header: what is expected of
+/// this peer, and until when.
+///
+/// Call order: [`HeaderWait::new`] when the connection is accepted; then
+/// [`HeaderWait::handle_bytes`] with every byte received so far (peeked,
+/// not consumed) each time more arrive, until it says something other
+/// than [`Verdict::Need`]; when [`HeaderWait::poll_timeout`] passes first,
+/// [`HeaderWait::handle_timeout`] gives the verdict (an early call waits
+/// on). EOF before a verdict is a rejection the driver makes itself.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderWait {
+    expect: Expect,
+    deadline: Instant,
+}
+
+impl HeaderWait {
+    /// Starts the wait at `now`; the header (or the first bytes that tell
+    /// there is none) must arrive within `timeout`.
+    pub fn new(expect: Expect, now: Instant, timeout: Duration) -> Self {
+        Self {
+            expect,
+            deadline: now + timeout,
+        }
+    }
+
+    /// The verdict on `buf`, the connection's bytes from the first one.
+    pub fn handle_bytes(&self, buf: &[u8]) -> Verdict {
+        match self.expect {
+            Expect::Required(accept) => match parse(buf, accept) {
+                Ok(parse) => Self::settled(parse),
+                Err(e) => Verdict::Reject(e),
+            },
+            Expect::Optional(accept) => match parse(buf, accept) {
+                Ok(parse) => Self::settled(parse),
+                Err(ProxyError::NotProxy) => Verdict::Plain,
+                Err(e) => Verdict::Reject(e),
+            },
+            Expect::Forbidden => {
+                if buf.starts_with(&V1_SIGNATURE) || buf.starts_with(&V2_SIGNATURE) {
+                    Verdict::Reject(ProxyError::Untrusted)
+                } else if may_start(buf, Accept::Any) {
+                    match parse(buf, Accept::Any) {
+                        Ok(Parse::Incomplete { .. }) | Err(_) => Verdict::Need {
+                            at_least: (buf.len() + 1).min(V2_SIGNATURE.len()),
+                        },
+                        Ok(Parse::Complete { .. }) => Verdict::Reject(ProxyError::Untrusted),
+                    }
+                } else {
+                    Verdict::Plain
+                }
+            }
+        }
+    }
+
+    fn settled(parse: Parse) -> Verdict {
+        match parse {
+            Parse::Complete { header, len } => Verdict::Header { header, len },
+            Parse::Incomplete { at_least } => Verdict::Need { at_least },
+        }
+    }
+
+    /// When the wait ends.
+    pub fn poll_timeout(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The verdict at `now` when no bytes settled it: None before the
+    /// deadline (an early call). A trusted peer that sent nothing on an
+    /// optional listener is a plain client that waits for the server, and
+    /// is served as one.
+    pub fn handle_timeout(&self, buf: &[u8], now: Instant) -> Option<Verdict> {
+        if now < self.deadline {
+            return None;
+        }
+        Some(match (self.expect, buf.is_empty()) {
+            (Expect::Required(_), _) | (_, false) => Verdict::Reject(ProxyError::TimedOut),
+            (_, true) => Verdict::Plain,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1445,5 +1573,95 @@ mod tests {
                 seeds.push(buf);
             }
         }
+    }
+
+    fn wait(expect: Expect) -> HeaderWait {
+        HeaderWait::new(expect, Instant::ZERO, Duration::from_secs(5))
+    }
+
+    #[test]
+    fn a_required_header_is_read_and_anything_else_rejected() {
+        let w = wait(Expect::Required(Accept::Any));
+        let line = b"PROXY TCP4 10.1.2.3 10.0.0.1 40000 443\r\nGET / HTTP/1.1\r\n";
+        assert_eq!(
+            w.handle_bytes(line),
+            Verdict::Header {
+                header: complete("10.1.2.3:40000", "10.0.0.1:443", Version::V1),
+                len: 40,
+            }
+        );
+        assert!(matches!(w.handle_bytes(&line[..20]), Verdict::Need { .. }));
+        assert_eq!(
+            w.handle_bytes(b"GET / HTTP/1.1\r\n"),
+            Verdict::Reject(ProxyError::NotProxy)
+        );
+        let w = wait(Expect::Required(Accept::V1));
+        assert_eq!(
+            w.handle_bytes(&V2_SIGNATURE),
+            Verdict::Reject(ProxyError::VersionNotAccepted(Version::V2))
+        );
+    }
+
+    #[test]
+    fn an_optional_header_tells_plain_clients_apart() {
+        let w = wait(Expect::Optional(Accept::Any));
+        for plain in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"POST /",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"\x16\x03\x01\x02\x00",
+            b"\r\nGET /",
+        ] {
+            assert_eq!(w.handle_bytes(plain), Verdict::Plain, "{plain:?}");
+        }
+        // "P" and "PR" may still be either.
+        assert!(matches!(w.handle_bytes(b"P"), Verdict::Need { .. }));
+        assert!(matches!(w.handle_bytes(b"PR"), Verdict::Need { .. }));
+        // A header that starts right and goes wrong is not a plain client.
+        assert!(matches!(
+            w.handle_bytes(b"PROXY TCP4 1.2.3.4\r\n"),
+            Verdict::Reject(ProxyError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_untrusted_peer_may_not_send_a_header() {
+        let w = wait(Expect::Forbidden);
+        assert_eq!(w.handle_bytes(b"GET / HTTP/1.1\r\n"), Verdict::Plain);
+        assert_eq!(w.handle_bytes(b"PUT /x"), Verdict::Plain);
+        assert!(matches!(w.handle_bytes(b"PRO"), Verdict::Need { .. }));
+        assert_eq!(
+            w.handle_bytes(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"),
+            Verdict::Reject(ProxyError::Untrusted)
+        );
+        assert_eq!(
+            w.handle_bytes(&V2_SIGNATURE),
+            Verdict::Reject(ProxyError::Untrusted)
+        );
+        assert!(matches!(w.handle_bytes(b"\r\n\r\n"), Verdict::Need { .. }));
+    }
+
+    #[test]
+    fn the_wait_ends_at_its_deadline() {
+        let at = |s| Instant::ZERO + Duration::from_secs(s);
+        let w = wait(Expect::Required(Accept::Any));
+        assert_eq!(w.poll_timeout(), at(5));
+        assert_eq!(w.handle_timeout(b"PROXY ", at(4)), None);
+        assert_eq!(
+            w.handle_timeout(b"PROXY ", at(5)),
+            Some(Verdict::Reject(ProxyError::TimedOut))
+        );
+        assert_eq!(
+            w.handle_timeout(b"", at(5)),
+            Some(Verdict::Reject(ProxyError::TimedOut))
+        );
+        // A silent client of an optional listener is served as a plain one
+        // (its own timers take over); a half-sent header is not.
+        let w = wait(Expect::Optional(Accept::Any));
+        assert_eq!(w.handle_timeout(b"", at(6)), Some(Verdict::Plain));
+        assert_eq!(
+            w.handle_timeout(b"PRO", at(6)),
+            Some(Verdict::Reject(ProxyError::TimedOut))
+        );
     }
 }

@@ -84,6 +84,7 @@ class Settings(TypedDict, total=False):
     metrics_port: int
     proxy_headers: bool
     forwarded_allow_ips: Optional[Union[str, Sequence[str]]]
+    proxy_protocol: str
     static_path_route: Optional[_Paths]
     static_path_mount: Optional[_Paths]
     static_path_expires: int

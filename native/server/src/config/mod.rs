@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::tls::TlsSettings;
 pub use values::Level;
-pub use values::{ClientAuth, HttpVersions, Lifespan, Loop, ResponseHeader, TlsVersionMin, WsMode};
+pub use values::{
+    ClientAuth, HttpVersions, Lifespan, Loop, ProxyProtocol, ResponseHeader, TlsVersionMin, WsMode,
+};
 use values::{
     choice, one_or_many, parse_seconds, parse_umask, parse_workers, seconds, umask, worker_count,
 };
@@ -275,6 +277,13 @@ pub struct ServerConfig {
     #[arg(long, value_name = "LIST")]
     #[serde(deserialize_with = "one_or_many::joined")]
     pub forwarded_allow_ips: Option<String>,
+    /// Read a PROXY protocol header (v1, v2, or auto: either, when one is
+    /// sent) at the start of each TCP connection from a peer in
+    /// --forwarded-allow-ips: it names the client (and server) address.
+    /// Others may not send one.
+    #[arg(long, value_enum, default_value_t = ProxyProtocol::Off)]
+    #[serde(with = "choice")]
+    pub proxy_protocol: ProxyProtocol,
     /// URL prefix answered from the files of the matching
     /// --static-path-mount (repeatable, in pairs) [default: /static].
     #[arg(long, value_delimiter = ',', value_name = "ROUTE")]
@@ -436,14 +445,29 @@ impl ServerConfig {
         if !self.proxy_headers {
             return Ok(None);
         }
+        self.forwarded_allow_list().map(Some)
+    }
+
+    /// The peers trusted with a PROXY protocol header, or None when
+    /// `--proxy-protocol` is off: the same list, whether or not proxy
+    /// headers are read.
+    pub fn proxy_protocol_peers(
+        &self,
+    ) -> Result<Option<cormorant_core::asgi::TrustedProxies>, String> {
+        if self.proxy_protocol == ProxyProtocol::Off {
+            return Ok(None);
+        }
+        self.forwarded_allow_list().map(Some)
+    }
+
+    /// `--forwarded-allow-ips`, else `$FORWARDED_ALLOW_IPS`, else loopback.
+    fn forwarded_allow_list(&self) -> Result<cormorant_core::asgi::TrustedProxies, String> {
         let list = match &self.forwarded_allow_ips {
             Some(l) => l.clone(),
             None => std::env::var("FORWARDED_ALLOW_IPS")
                 .unwrap_or_else(|_| DEFAULT_FORWARDED_ALLOW_IPS.to_owned()),
         };
-        cormorant_core::asgi::TrustedProxies::parse(&list)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        cormorant_core::asgi::TrustedProxies::parse(&list).map_err(|e| e.to_string())
     }
 
     /// The static file routes, as (route, directory) pairs. One mount
@@ -466,6 +490,7 @@ impl ServerConfig {
 
     fn validate_proxy_static(&self) -> Result<(), String> {
         self.trusted_proxies()?;
+        self.proxy_protocol_peers()?;
         for (route, dir) in self.static_routes()? {
             if !route.starts_with('/') {
                 return Err(format!("static path route {route:?} must start with '/'"));

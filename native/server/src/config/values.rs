@@ -65,6 +65,34 @@ pub enum WsMode {
     None,
 }
 
+/// The PROXY protocol header expected from trusted peers
+/// (`--proxy-protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyProtocol {
+    /// No header is read; a peer that sends one gets 400.
+    Off,
+    /// Version 1 (text), required from trusted peers.
+    V1,
+    /// Version 2 (binary), required from trusted peers.
+    V2,
+    /// Either version when a trusted peer sends one, else a plain
+    /// connection (for switching a fleet over without downtime).
+    Auto,
+}
+
+impl ProxyProtocol {
+    /// What core expects of a trusted peer; None when off.
+    pub fn expect(self) -> Option<cormorant_core::proxy_protocol::Expect> {
+        use cormorant_core::proxy_protocol::{Accept, Expect};
+        match self {
+            Self::Off => None,
+            Self::V1 => Some(Expect::Required(Accept::V1)),
+            Self::V2 => Some(Expect::Required(Accept::V2)),
+            Self::Auto => Some(Expect::Optional(Accept::Any)),
+        }
+    }
+}
+
 /// The Python event loop (`--loop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Loop {

@@ -108,6 +108,20 @@ impl PeerInfo {
         }
     }
 
+    /// The peer as a PROXY protocol header names it: the client, and the
+    /// address it connected to, in place of the load balancer's.
+    pub fn proxied(self, client: SocketAddr, server: SocketAddr) -> Self {
+        Self {
+            tls: self.tls,
+            ..Self::tcp(client, Some(server))
+        }
+    }
+
+    /// The peer's IP address (None on a Unix socket).
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.ip
+    }
+
     pub fn unix(path: &str) -> Self {
         Self {
             client: None,

@@ -13,6 +13,7 @@ pub mod date;
 mod file;
 pub mod h2;
 pub mod listener;
+mod proxy_header;
 pub mod static_files;
 mod tls;
 mod transport;
@@ -77,6 +78,12 @@ pub struct ServerCtx {
     pub proxies: Option<cormorant_core::asgi::TrustedProxies>,
     /// Static routes answered on this thread (`--static-path-route`).
     pub statics: Option<static_files::StaticFiles>,
+    /// `--proxy-protocol`: what a trusted peer's first bytes must be, and
+    /// who is trusted.
+    pub proxy_protocol: Option<(
+        cormorant_core::proxy_protocol::Expect,
+        cormorant_core::asgi::TrustedProxies,
+    )>,
     /// `--health-path`, answered without the app.
     pub health_path: Option<Box<[u8]>>,
     /// The stop began (a drain delay, then the shutdown): the health path
@@ -148,6 +155,10 @@ impl ServerCtx {
             shutdown: watch::channel(false).0,
             abort: Notify::new(),
             proxies: config.trusted_proxies()?,
+            proxy_protocol: config
+                .proxy_protocol
+                .expect()
+                .zip(config.proxy_protocol_peers()?),
             statics,
             health_path: config.health_path.as_ref().map(|p| p.as_bytes().into()),
             draining: Default::default(),
@@ -403,7 +414,14 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
 /// The task of every connection lives as long as the connection and is as
 /// large as its largest state, so the TLS and HTTP/2 drivers, much larger
 /// than HTTP/1.1's, are boxed: an idle keep-alive connection stays small.
-async fn serve_tcp(sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+async fn serve_tcp(mut sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+    let info = match &ctx.proxy_protocol {
+        None => info,
+        Some(_) => match Box::pin(proxy_header::read(&mut sock, info, &ctx)).await {
+            Some(info) => info,
+            None => return,
+        },
+    };
     if ctx.tls.is_some() {
         return Box::pin(tls::serve(sock, info, ctx)).await;
     }
