@@ -460,7 +460,8 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         # --limit-max-requests: under a supervisor, keep serving until the
         # replacement is ready (the supervisor then sends SIGTERM).
         if _CONTROL_FD is None or not _tell_supervisor(_MSG_RECYCLE):
-            request_stop()
+            # Soon, not now: this runs inside the worker's drain.
+            loop.call_soon(request_stop)
         else:
             logger.info("reached --limit-max-requests; waiting for a replacement")
 

@@ -283,9 +283,9 @@ struct Draining {
 #[derive(Debug)]
 struct Stopping {
     first: Instant,
-    /// The workers are in their drain delay (a SIGTERM stop, no SIGINT
-    /// since).
-    delaying: bool,
+    /// When the workers' drain delay ends (a SIGTERM stop, no SIGINT
+    /// since); None without one.
+    delay_until: Option<Instant>,
     escalated: bool,
     kill_at: Option<Instant>,
     code: i32,
@@ -928,7 +928,7 @@ impl Pool {
         }
         self.stopping = Some(Stopping {
             first: now,
-            delaying: !delay.is_zero(),
+            delay_until: (!delay.is_zero()).then(|| now + delay),
             escalated: false,
             kill_at: self
                 .policy
@@ -952,8 +952,8 @@ impl Pool {
             }
             // SIGINT during the drain delay ends it: the workers stop now,
             // and the graceful timeout counts from here.
-            Event::Stop { drain: false } if s.delaying => {
-                s.delaying = false;
+            Event::Stop { drain: false } if s.delay_until.is_some_and(|end| now < end) => {
+                s.delay_until = None;
                 s.first = now;
                 s.kill_at = self
                     .policy

@@ -383,6 +383,22 @@ fn sigint_stops_without_the_drain_delay_and_sigterm_waits_for_it() {
 }
 
 #[test]
+fn a_sigint_after_the_drain_delay_is_a_second_stop_request() {
+    let mut p = policy(1);
+    p.graceful_timeout = Some(Duration::from_secs(3));
+    p.drain_delay = Duration::from_secs(2);
+    let mut sim = ready_with(p);
+    sim.ev(1.0, Event::Stop { drain: true });
+    // The delay is over (at 3.0): nothing to end, so it drops connections,
+    // and the SIGKILL deadline stays.
+    assert_eq!(
+        sim.ev(3.5, Event::Stop { drain: false }),
+        [Action::Signal(1, Sig::Quit)]
+    );
+    assert_eq!(sim.pool.poll_timeout(), Some(at(11.0)));
+}
+
+#[test]
 fn a_replaced_worker_stops_without_the_drain_delay() {
     let mut p = policy(1);
     p.drain_delay = Duration::from_secs(30);
