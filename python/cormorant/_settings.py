@@ -36,6 +36,9 @@ class Settings(TypedDict, total=False):
     timeout_graceful_shutdown: Optional[_Seconds]
     health_path: Optional[_Path]
     drain_delay: _Seconds
+    request_id: bool
+    request_start_header: bool
+    max_queue_time: Optional[int]
     limit_concurrency: Optional[int]
     limit_max_requests: Optional[int]
     server_header: bool

@@ -288,6 +288,15 @@ async def run_http(app: Any, scope: Dict[str, Any], req: Any) -> None:
         req.exit(None)
 
 
+async def run_http_timed(app: Any, scope: Dict[str, Any], req: Any) -> None:
+    """`run_http`, counting how long the request waited for the app
+    (`--metrics`) and shedding it when that was too long
+    (`--max-queue-time`): measured here, as the task first runs, since
+    tasks queue in the event loop too."""
+    if req.start():
+        await run_http(app, scope, req)
+
+
 #: The name of every application task: given, so that asyncio does not
 #: format a "Task-N" name for each request (a measurable share of a small
 #: request's cost on 3.11).
@@ -479,7 +488,8 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     # which then only walks what requests allocate.
     gc.collect()
     gc.freeze()
-    worker.start(loop, app, run_http, _make_spawn(loop), on_limit,
+    timed = cfg.get("metrics") or cfg.get("max_queue_time")
+    worker.start(loop, app, run_http_timed if timed else run_http, _make_spawn(loop), on_limit,
                  lifespan.state if lifespan is not None else None,
                  access_log=_access_log_mode(cfg))
     ticker = _Ticker(loop, worker) if worker.tick is not None else None

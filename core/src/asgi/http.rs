@@ -230,11 +230,16 @@ pub struct HttpStream {
     trailers_announced: bool,
     /// Trailer fields gathered from `more_trailers` messages.
     trailers: Vec<(Bytes, Bytes)>,
+    /// A field every response head of this stream carries unless the app
+    /// set it (the request ID, echoed).
+    echo: Option<(Bytes, Bytes)>,
 }
 
 /// The body of the 500 response sent when the application fails before
 /// starting its response.
 const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error";
+/// The body of the 503 sent when the server sheds a request.
+const SHED_BODY: &[u8] = b"Service Unavailable";
 
 impl HttpStream {
     /// A new stream. `has_body` is false when the request has no body at all
@@ -256,7 +261,59 @@ impl HttpStream {
             extensions: Extensions::default(),
             trailers_announced: false,
             trailers: Vec::new(),
+            echo: None,
         }
+    }
+
+    /// Adds `name: value` (`name` lowercase) to the response head, whoever
+    /// writes it (the app, or the server's 500 or 503), unless the app set
+    /// that field itself.
+    pub fn with_response_field(mut self, name: Bytes, value: Bytes) -> Self {
+        self.echo = Some((name, value));
+        self
+    }
+
+    /// Adds the echoed field to a head on its way out.
+    fn echoed(&self, mut out: Output) -> Output {
+        if let (Some((name, value)), Some(start)) = (&self.echo, out.start.as_mut()) {
+            if !start
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                start.headers.push((name.clone(), value.clone()));
+            }
+        }
+        out
+    }
+
+    /// The server sheds the request before the app starts (it waited too
+    /// long): a complete `503 Service Unavailable` with `Retry-After`.
+    /// Nothing more is accepted from the app for this stream.
+    pub fn handle_shed(&mut self, retry_after_secs: u32) -> Output {
+        if self.response != Response::Idle {
+            return Output::default();
+        }
+        self.response = Response::Done;
+        let mut headers = crate::http::plain_text_fields(SHED_BODY);
+        headers.push((
+            Bytes::from_static(b"retry-after"),
+            Bytes::from(retry_after_secs.to_string()),
+        ));
+        let out = Output {
+            start: Some(ResponseStart {
+                status: 503,
+                headers,
+            }),
+            body: if self.head_only {
+                Bytes::new()
+            } else {
+                Bytes::from_static(SHED_BODY)
+            },
+            end: true,
+            ..Output::default()
+        };
+        self.echoed(out)
     }
 
     /// Turns on the extensions the frontend supports for this stream.
@@ -366,6 +423,15 @@ impl HttpStream {
 
     /// Validates a message from `send()` and returns what to write.
     pub fn handle_app(&mut self, msg: AppMessage) -> Result<Output, SendError> {
+        let out = self.handle_app_message(msg)?;
+        Ok(if self.echo.is_some() && out.start.is_some() {
+            self.echoed(out)
+        } else {
+            out
+        })
+    }
+
+    fn handle_app_message(&mut self, msg: AppMessage) -> Result<Output, SendError> {
         if self.disconnected {
             return Err(SendError::Disconnected);
         }
@@ -530,7 +596,7 @@ impl HttpStream {
                 if self.disconnected {
                     return Output::default();
                 }
-                internal_error()
+                self.echoed(internal_error())
             }
             // The body is complete; only the announced trailers are
             // missing. End the message without them.
@@ -677,6 +743,75 @@ mod tests {
         assert!(out.end);
         assert!(s.is_finished());
         assert_eq!(s.poll_receive(), Receive::HttpDisconnect);
+    }
+
+    fn field<'a>(out: &'a Output, name: &[u8]) -> Option<&'a [u8]> {
+        let start = out.start.as_ref()?;
+        start
+            .headers
+            .iter()
+            .find(|(n, _)| n.as_ref() == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    #[test]
+    fn the_echoed_field_is_on_every_head_unless_the_app_set_it() {
+        let id = || {
+            (
+                Bytes::from_static(b"x-request-id"),
+                Bytes::from_static(b"abc"),
+            )
+        };
+        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        s.handle_app(start(200)).unwrap();
+        let out = s.handle_app(body(b"hi", false)).unwrap();
+        assert_eq!(field(&out, b"x-request-id"), Some(&b"abc"[..]));
+
+        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        let own = AppMessage::HttpResponseStart {
+            status: 200,
+            headers: vec![(
+                Bytes::from_static(b"X-Request-ID"),
+                Bytes::from_static(b"mine"),
+            )],
+            trailers: false,
+        };
+        s.handle_app(own).unwrap();
+        let out = s.handle_app(body(b"", false)).unwrap();
+        let ids: Vec<_> = out
+            .start
+            .unwrap()
+            .headers
+            .into_iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-request-id"))
+            .collect();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(&ids[0].1[..], b"mine");
+
+        // The server's own 500 carries it too.
+        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        let out = s.handle_app_exit(true);
+        assert_eq!(out.start.as_ref().map(|s| s.status), Some(500));
+        assert_eq!(field(&out, b"x-request-id"), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn a_shed_request_gets_503_with_retry_after_and_the_app_nothing() {
+        let mut s = HttpStream::new(true, false);
+        let out = s.handle_shed(1);
+        assert_eq!(out.start.as_ref().map(|s| s.status), Some(503));
+        assert_eq!(field(&out, b"retry-after"), Some(&b"1"[..]));
+        assert_eq!(&out.body[..], b"Service Unavailable");
+        assert!(out.end);
+        assert!(s.is_finished());
+        // A stream whose response began cannot be shed.
+        let mut s = HttpStream::new(false, false);
+        s.handle_app(start(200)).unwrap();
+        s.handle_app(body(b"x", true)).unwrap();
+        assert!(s.handle_shed(1).is_empty());
+        // HEAD: the head only.
+        let mut s = HttpStream::new(false, true);
+        assert!(s.handle_shed(1).body.is_empty());
     }
 
     #[test]

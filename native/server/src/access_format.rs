@@ -17,6 +17,8 @@
 //! | `status`, `s` | response status |
 //! | `bytes`, `size`, `b` | response body bytes |
 //! | `duration`, `dt_ms`, `M` | milliseconds, 3 decimals unless a precision is given |
+//! | `request_id` | the request's ID (`--request-id`; `-` when off) |
+//! | `trace_id`, `span_id` | from the W3C `traceparent` header (`-` when absent or malformed) |
 //! | `{name}i` | the request header `name` (`-` when absent) |
 
 use std::fmt::Write as _;
@@ -39,6 +41,8 @@ pub struct AccessEntry<'a> {
     /// Values of the headers the format names, in `AccessFormat::headers`
     /// order (None when absent).
     pub headers: &'a [Option<Bytes>],
+    /// The request's ID, with `--request-id`.
+    pub request_id: Option<&'a [u8]>,
 }
 
 /// What is kept of a request from its start until its access line.
@@ -53,6 +57,8 @@ pub struct AccessStart {
     pub headers: Vec<Option<Bytes>>,
     /// The client named by a trusted proxy, shown instead of the peer.
     pub forwarded_client: Option<String>,
+    /// The request's ID, with `--request-id`.
+    pub request_id: Option<Bytes>,
 }
 
 impl AccessStart {
@@ -83,6 +89,7 @@ impl AccessStart {
             bytes,
             elapsed: self.started.elapsed(),
             headers: &self.headers,
+            request_id: self.request_id.as_deref(),
         }
     }
 }
@@ -100,6 +107,17 @@ enum Atom {
     Bytes,
     Duration(usize),
     Header(usize),
+    RequestId,
+    /// The trace or span ID of the `traceparent` header captured at this
+    /// index.
+    Trace(usize, TracePart),
+}
+
+/// Which ID of a W3C `traceparent` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TracePart {
+    Trace,
+    Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,21 +187,14 @@ impl AccessFormat {
                 "status" | "s" => Atom::Status,
                 "bytes" | "size" | "b" => Atom::Bytes,
                 "duration" | "dt_ms" | "M" => Atom::Duration(precision.unwrap_or(3)),
+                "request_id" => Atom::RequestId,
+                "trace_id" => Atom::Trace(capture(&mut headers, "traceparent"), TracePart::Trace),
+                "span_id" => Atom::Trace(capture(&mut headers, "traceparent"), TracePart::Span),
                 _ => match name.strip_prefix('{').and_then(|n| n.strip_suffix("}i")) {
-                    Some(header) => {
-                        let header = header.to_ascii_lowercase().into_bytes();
-                        let i = headers
-                            .iter()
-                            .position(|h| *h == header)
-                            .unwrap_or_else(|| {
-                                headers.push(header);
-                                headers.len() - 1
-                            });
-                        Atom::Header(i)
-                    }
+                    Some(header) => Atom::Header(capture(&mut headers, header)),
                     None => {
                         return Err(format!(
-                            "unknown access log atom {name:?} (known: client, method, path, query, request, protocol, scheme, status, bytes, duration, {{header}}i)"
+                            "unknown access log atom {name:?} (known: client, method, path, query, request, protocol, scheme, status, bytes, duration, request_id, trace_id, span_id, {{header}}i)"
                         ));
                     }
                 },
@@ -253,6 +264,21 @@ impl AccessFormat {
                         Some(v) => push_lossy(out, v),
                         None => out.push('-'),
                     },
+                    Atom::RequestId => push_lossy(out, e.request_id.unwrap_or(b"-")),
+                    Atom::Trace(i, part) => {
+                        let ids = e
+                            .headers
+                            .get(i)
+                            .and_then(Option::as_deref)
+                            .and_then(traceparent);
+                        push_lossy(
+                            out,
+                            ids.map_or(b"-", |(trace, span)| match part {
+                                TracePart::Trace => trace,
+                                TracePart::Span => span,
+                            }),
+                        );
+                    }
                 },
             }
         }
@@ -278,6 +304,10 @@ impl AccessFormat {
             e.bytes,
             e.elapsed.as_secs_f64() * 1000.0
         );
+        if let Some(id) = e.request_id {
+            out.push_str(",\"request_id\":");
+            json_str(out, id);
+        }
         for (name, value) in self.headers.iter().zip(e.headers) {
             out.push(',');
             json_str(out, name);
@@ -298,6 +328,44 @@ impl Default for AccessFormat {
             headers: Vec::new(),
         })
     }
+}
+
+/// The index of request header `name` (lowercased) among those captured,
+/// added if new.
+fn capture(headers: &mut Vec<Vec<u8>>, name: &str) -> usize {
+    let name = name.to_ascii_lowercase().into_bytes();
+    headers.iter().position(|h| *h == name).unwrap_or_else(|| {
+        headers.push(name);
+        headers.len() - 1
+    })
+}
+
+/// The trace ID and parent (span) ID of a W3C Trace Context `traceparent`
+/// value, `00-<32 hex>-<16 hex>-<2 hex>`; None when malformed or all-zero
+/// (an invalid ID, says the spec). Later versions may add fields after
+/// the flags, which are ignored.
+fn traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let hex = |s: &[u8], n: usize| {
+        s.len() == n
+            && s.iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
+    let mut fields = v.split(|&c| c == b'-');
+    let (version, trace, span, flags) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    let ok = hex(version, 2)
+        && version != b"ff"
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+        && trace.iter().any(|&c| c != b'0')
+        && span.iter().any(|&c| c != b'0')
+        && (version != b"00" || fields.next().is_none());
+    ok.then_some((trace, span))
 }
 
 fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
@@ -345,7 +413,40 @@ mod tests {
             bytes: 42,
             elapsed: Duration::from_micros(1500),
             headers,
+            request_id: None,
         }
+    }
+
+    #[test]
+    fn request_and_trace_ids() {
+        let f = AccessFormat::parse("%(request_id)s %(trace_id)s %(span_id)s").unwrap();
+        assert_eq!(f.headers(), [b"traceparent".to_vec()]);
+        let tp = Bytes::from_static(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let headers = [Some(tp)];
+        let mut e = entry(&headers);
+        e.request_id = Some(b"abc");
+        let mut out = String::new();
+        f.render(&e, &mut out);
+        assert_eq!(out, "abc 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7");
+        for bad in [
+            &b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"[..],
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        ] {
+            let headers = [Some(Bytes::copy_from_slice(bad))];
+            let mut out = String::new();
+            f.render(&entry(&headers), &mut out);
+            assert_eq!(out, "- - -", "{bad:?}");
+        }
+        // A later version may add fields.
+        let headers = [Some(Bytes::from_static(
+            b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ))];
+        let mut out = String::new();
+        f.render(&entry(&headers), &mut out);
+        assert_eq!(out, "- 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7");
     }
 
     fn render(format: &str, headers: &[Option<Bytes>]) -> String {

@@ -244,3 +244,23 @@ pub(crate) fn affinity_cpus() -> Option<usize> {
         usize::try_from(libc::CPU_COUNT(&set)).ok()
     }
 }
+
+/// Fills `buf` from the kernel's random source (getrandom(2)); on failure
+/// (a kernel without it), from the clock and the pid, which still differ
+/// between workers and restarts.
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n <= 0 {
+            let fallback = monotonic_coarse_nanos() ^ (u64::from(std::process::id()) << 32);
+            for (i, b) in rest.iter_mut().enumerate() {
+                *b = fallback.rotate_left(8 * (i as u32 % 8)) as u8;
+            }
+            return;
+        }
+        filled += n as usize;
+    }
+}

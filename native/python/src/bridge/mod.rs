@@ -4,6 +4,7 @@
 pub(crate) mod awaitable;
 pub(crate) mod lifespan;
 pub(crate) mod message;
+pub(crate) mod queue_time;
 pub(crate) mod request;
 pub(crate) mod scope;
 pub(crate) mod websocket;
@@ -43,6 +44,8 @@ pub(crate) struct PyCtx {
     pub(crate) access_logger: Option<Py<PyAny>>,
     /// The I/O thread's mailbox.
     pub(crate) conn_wakes: std::sync::Arc<crate::handoff::queue::ConnWakes>,
+    /// Requests' waits for the app: counted, and too long ones shed.
+    pub(crate) queue_time: queue_time::QueueTime,
 }
 
 impl PyCtx {

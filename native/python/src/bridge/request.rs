@@ -1,6 +1,7 @@
 //! The `receive` and `send` callables of one HTTP request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cormorant_core::asgi::message::http_message;
 use cormorant_core::asgi::{Receive, SendError};
@@ -20,7 +21,34 @@ use crate::handoff::http::{SEND_HIGH_WATER, Shared};
 pub(crate) struct Request {
     pub(crate) shared: Arc<Shared>,
     pub(crate) ctx: Arc<PyCtx>,
+    /// When the request's head began to arrive, when that is tracked.
+    pub(crate) arrived: Option<std::time::Instant>,
+    /// Counted as pending by [`super::queue_time::QueueTime::admit`] until its app starts.
+    pub(crate) counted: AtomicBool,
 }
+
+impl Request {
+    /// Answers 503 with `Retry-After` in the app's place.
+    pub(crate) fn shed(shared: &Arc<Shared>, ctx: &PyCtx) {
+        let mut st = shared.lock();
+        let out = st.stream.handle_shed(SHED_RETRY_AFTER);
+        st.queue_output(out);
+        drop(st);
+        shared.wake_conn(&ctx.conn_wakes);
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if self.counted.load(Ordering::Relaxed) {
+            self.ctx.queue_time.abandon();
+        }
+    }
+}
+
+/// `Retry-After` of a request shed by `--max-queue-time`, in seconds: a
+/// client that waits this long meets a queue that has had time to drain.
+const SHED_RETRY_AFTER: u32 = 1;
 
 fn request_message<'py>(py: Python<'py>, body: &[u8], more: bool) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -94,6 +122,22 @@ impl Request {
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
+    }
+
+    /// Called by the task wrapper as it is about to call the app (with
+    /// `--metrics` or `--max-queue-time`): counts how long the request
+    /// waited, and sheds it with a 503 if that was longer than
+    /// `--max-queue-time`. False: shed, do not call the app.
+    fn start(&self) -> bool {
+        let Some(arrived) = self.arrived else {
+            return true;
+        };
+        let counted = self.counted.swap(false, Ordering::Relaxed);
+        if self.ctx.queue_time.start(arrived, counted) {
+            return true;
+        }
+        Self::shed(&self.shared, &self.ctx);
+        false
     }
 
     /// Called by the task wrapper when the application returns (`exc` None)

@@ -113,6 +113,19 @@ pub(crate) fn websocket_scope<'py>(
     Ok(d)
 }
 
+/// `scope["extensions"]["request_id"] = {"id": ...}` (`--request-id`).
+pub(crate) fn add_request_id(py: Python<'_>, scope: &Bound<'_, PyDict>, id: &[u8]) -> PyResult<()> {
+    let extensions = scope
+        .get_item(intern!(py, "extensions"))?
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("extensions"))?;
+    let ext = PyDict::new(py);
+    ext.set_item(
+        intern!(py, "id"),
+        PyString::new(py, &String::from_utf8_lossy(id)),
+    )?;
+    extensions.set_item(intern!(py, "request_id"), ext)
+}
+
 /// `scope["extensions"]["tls"]` (ASGI TLS extension 0.2).
 fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
     // A copy of a dict holding every key: no resizing as the keys go in.

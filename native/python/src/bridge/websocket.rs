@@ -53,6 +53,12 @@ pub(crate) struct WebSocket {
 
 #[pymethods]
 impl WebSocket {
+    /// The task wrapper's check before the app is called (see
+    /// `Request.start`): a WebSocket session is never shed.
+    fn start(&self) -> bool {
+        true
+    }
+
     /// The ASGI `receive()` callable.
     fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();

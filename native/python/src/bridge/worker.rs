@@ -3,7 +3,7 @@
 //! drains the job queue on the Python thread.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use crate::handoff::websocket::NewWebSocket;
 use crate::server::access_log::AccessLog;
 use crate::server::driven::Driven;
 use crate::server::listener::Listener;
+
 use crate::server::{self, ServerCtx};
 
 /// Free heap memory a worker keeps instead of trimming it at every free:
@@ -127,25 +128,46 @@ impl Worker {
         Ok(Some(Slot::take(region, 0)))
     }
 
-    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
+    /// Hands a request to the app, or sheds it (`--max-queue-time`):
+    /// true when shed.
+    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<bool> {
         let NewRequest {
             scope: s,
             unix,
             tls,
             shared,
+            request_id,
+            arrived,
         } = *nr;
+        let arrived = arrived.map(|at| run.pyctx.queue_time.arrival(at));
+        let counted = match arrived {
+            Some(arrived) if run.pyctx.queue_time.has_limit() => {
+                if !run.pyctx.queue_time.admit(arrived) {
+                    Request::shed(&shared, &run.pyctx);
+                    return Ok(true);
+                }
+                true
+            }
+            _ => false,
+        };
         let state = run.state.as_ref().map(|d| d.bind(py));
         let ext = shared.lock().stream.extensions();
         let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
+        if let Some(id) = request_id {
+            scope::add_request_id(py, &dict, &id)?;
+        }
         let req = Py::new(
             py,
             Request {
                 shared,
                 ctx: run.pyctx.clone(),
+                arrived,
+                counted: AtomicBool::new(counted),
             },
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
-        run.spawn.call(py, coro)
+        run.spawn.call(py, coro)?;
+        Ok(false)
     }
 
     fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
@@ -335,14 +357,18 @@ impl Worker {
             ConnWakes::new()
                 .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
         );
+        let metrics = self.metrics_slot()?;
         let pyctx = Arc::new(PyCtx {
             create_future: create_future.unbind(),
             done: done.unbind(),
             error_logger: error_logger.clone().unbind(),
             access_logger,
             conn_wakes: conn_wakes.clone(),
+            queue_time: super::queue_time::QueueTime::new(
+                metrics.clone(),
+                self.config.max_queue_time.map(Duration::from_millis),
+            ),
         });
-        let metrics = self.metrics_slot()?;
         let ctx = Arc::new(
             ServerCtx::new(
                 &self.config,
@@ -410,16 +436,25 @@ impl Worker {
         }
         let mut jobs = std::mem::take(&mut self.jobs);
         self.queue.take(&mut jobs);
+        if let Some(run) = &self.running {
+            run.pyctx.queue_time.turn();
+        }
         let Some(run) = self.running.as_ref() else {
             return Ok(());
         };
         let mut first_err = None;
+        let mut shed = false;
         for job in jobs.drain(..) {
             let r = match job {
                 Job::Request(nr) => {
                     let shared = nr.shared.clone();
-                    self.new_request(py, run, nr)
-                        .or_else(|e| Self::fail_request(py, run, &shared, e))
+                    match self.new_request(py, run, nr) {
+                        Ok(was_shed) => {
+                            shed |= was_shed;
+                            Ok(())
+                        }
+                        Err(e) => Self::fail_request(py, run, &shared, e),
+                    }
                 }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::WebSocket(nw) => self.new_websocket(py, run, nw),
@@ -442,6 +477,11 @@ impl Worker {
             }
         }
         self.jobs = jobs;
+        // A shed request's 503 goes out now, not after the tasks the loop
+        // runs next.
+        if let (true, Io::Driven(d)) = (shed, &mut self.io) {
+            d.step();
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),

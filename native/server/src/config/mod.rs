@@ -104,6 +104,22 @@ pub struct ServerConfig {
     #[arg(long, value_parser = parse_seconds, default_value = "0", value_name = "SECONDS")]
     #[serde(with = "seconds")]
     pub drain_delay: Duration,
+    /// Give each request an ID: an `X-Request-ID` from a trusted proxy (or
+    /// through a PROXY protocol header) is kept, else one is made. The app
+    /// gets it as that header and `scope["extensions"]["request_id"]`; the
+    /// response echoes it; the access log shows it as `%(request_id)s`.
+    #[arg(long)]
+    pub request_id: bool,
+    /// Give the app `X-Request-Start: t=<microseconds since the epoch>`,
+    /// when the request's head began to arrive, for APM queue-time reports.
+    #[arg(long)]
+    pub request_start_header: bool,
+    /// Answer 503 (with `Retry-After`) instead of starting the app for a
+    /// request that waited longer than this many milliseconds since its
+    /// head began to arrive: under overload, served requests stay fast and
+    /// the rest fail fast. The health path is exempt.
+    #[arg(long, value_name = "MS")]
+    pub max_queue_time: Option<u64>,
     /// Most requests handled at once; more get 503 Service Unavailable.
     #[arg(long)]
     pub limit_concurrency: Option<usize>,
@@ -402,6 +418,9 @@ impl ServerConfig {
         }
         if self.workers_lifetime.is_some_and(|l| l.is_zero()) {
             return Err("workers-lifetime must be a positive number of seconds".into());
+        }
+        if self.max_queue_time == Some(0) {
+            return Err("max-queue-time must be at least 1 (ms)".into());
         }
         if self.workers_max_rss == Some(0) {
             return Err("workers-max-rss must be at least 1 (MiB)".into());

@@ -238,6 +238,7 @@ const NOT_EMBEDDED: &[&str] = &[
     "access_log_format",
     "timeout_graceful_shutdown",
     "drain_delay",
+    "max_queue_time",
     "limit_max_requests",
     "limit_max_requests_jitter",
     "log_json",

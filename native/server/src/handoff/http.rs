@@ -31,6 +31,11 @@ pub struct NewRequest {
     /// What the TLS handshake established, on a TLS connection.
     pub tls: Option<Arc<crate::tls::TlsInfo>>,
     pub shared: Arc<Shared>,
+    /// `--request-id`: the request's ID (also in its headers).
+    pub request_id: Option<Bytes>,
+    /// When the request's head began to arrive, when something measures
+    /// the wait until the app starts (`ServerCtx::tracks_arrival`).
+    pub arrived: Option<std::time::Instant>,
 }
 
 /// The request's shared state. The connection task is woken through

@@ -32,7 +32,11 @@ pub mod layout {
     pub const CONNECTIONS: usize = IN_FLIGHT + 1;
     pub const LOOP_LAG_US: usize = CONNECTIONS + 1;
     pub const PID: usize = LOOP_LAG_US + 1;
-    pub const WORDS: usize = PID + 1;
+    /// The queue-time histogram: buckets (+Inf last), sum, count.
+    pub const QUEUE_BUCKETS: usize = PID + 1;
+    pub const QUEUE_SUM_US: usize = QUEUE_BUCKETS + BUCKETS.len() + 1;
+    pub const QUEUE_COUNT: usize = QUEUE_SUM_US + 1;
+    pub const WORDS: usize = QUEUE_COUNT + 1;
 }
 
 /// Most worker slots (`--workers` plus those added with SIGTTIN).
@@ -115,19 +119,30 @@ impl Slot {
         let s = usize::from(status.clamp(100, 599) - 100);
         self.word(layout::REQUESTS + m * STATUSES + s)
             .fetch_add(1, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
+        self.observe(layout::DURATION_BUCKETS, elapsed);
+        self.word(layout::BYTES_SENT)
+            .fetch_add(sent, Ordering::Relaxed);
+    }
+
+    /// Counts how long a request waited, from its head's first byte to
+    /// the app being called (or to being shed).
+    pub fn record_queue(&self, waited: Duration) {
+        self.observe(layout::QUEUE_BUCKETS, waited);
+    }
+
+    /// Adds `d` to the histogram at `buckets`, whose sum and count follow
+    /// its buckets (as both histograms' layouts do).
+    fn observe(&self, buckets: usize, d: Duration) {
+        let secs = d.as_secs_f64();
         let b = BUCKETS
             .iter()
             .position(|&le| secs <= le)
             .unwrap_or(BUCKETS.len());
-        self.word(layout::DURATION_BUCKETS + b)
+        self.word(buckets + b).fetch_add(1, Ordering::Relaxed);
+        self.word(buckets + BUCKETS.len() + 1)
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.word(buckets + BUCKETS.len() + 2)
             .fetch_add(1, Ordering::Relaxed);
-        self.word(layout::DURATION_SUM_US)
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-        self.word(layout::DURATION_COUNT)
-            .fetch_add(1, Ordering::Relaxed);
-        self.word(layout::BYTES_SENT)
-            .fetch_add(sent, Ordering::Relaxed);
     }
 
     /// Counts request body bytes received.

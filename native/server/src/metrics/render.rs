@@ -21,6 +21,27 @@ fn sum(region: &Region, word: usize) -> u64 {
         .sum()
 }
 
+/// A histogram whose buckets start at word `buckets`, followed by its +Inf
+/// bucket, its sum in microseconds and its count.
+fn histogram(out: &mut String, region: &Region, name: &str, help: &str, buckets: usize) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, le) in BUCKETS.iter().enumerate() {
+        cumulative += sum(region, buckets + i);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += sum(region, buckets + BUCKETS.len());
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let sum_us = sum(region, buckets + BUCKETS.len() + 1);
+    let _ = writeln!(out, "{name}_sum {}", sum_us as f64 / 1e6);
+    let _ = writeln!(
+        out,
+        "{name}_count {}",
+        sum(region, buckets + BUCKETS.len() + 2)
+    );
+}
+
 /// The whole `/metrics` body.
 pub fn render(region: &Region, counts: &ServerCounts) -> String {
     let mut out = String::with_capacity(4096);
@@ -41,32 +62,19 @@ pub fn render(region: &Region, counts: &ServerCounts) -> String {
             }
         }
     }
-    out.push_str(
-        "# HELP cormorant_request_duration_seconds Time from request head to complete response.\n",
+    histogram(
+        &mut out,
+        region,
+        "cormorant_request_duration_seconds",
+        "Time from request head to complete response.",
+        layout::DURATION_BUCKETS,
     );
-    out.push_str("# TYPE cormorant_request_duration_seconds histogram\n");
-    let mut cumulative = 0;
-    for (i, le) in BUCKETS.iter().enumerate() {
-        cumulative += sum(region, layout::DURATION_BUCKETS + i);
-        let _ = writeln!(
-            out,
-            "cormorant_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-        );
-    }
-    cumulative += sum(region, layout::DURATION_BUCKETS + BUCKETS.len());
-    let _ = writeln!(
-        out,
-        "cormorant_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
-    );
-    let _ = writeln!(
-        out,
-        "cormorant_request_duration_seconds_sum {}",
-        sum(region, layout::DURATION_SUM_US) as f64 / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "cormorant_request_duration_seconds_count {}",
-        sum(region, layout::DURATION_COUNT)
+    histogram(
+        &mut out,
+        region,
+        "cormorant_request_queue_seconds",
+        "Time from the first byte of a request's head to the app being called (or the request shed).",
+        layout::QUEUE_BUCKETS,
     );
     for (name, help, kind, word) in [
         (

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
+use super::request_meta::REQUEST_ID;
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::{Prefixed, Transport};
 use super::{ServerCtx, clock, date};
@@ -58,6 +59,8 @@ pub struct PeerInfo {
     pub unix: bool,
     /// What the TLS handshake established, on a TLS connection.
     pub tls: Option<Arc<TlsInfo>>,
+    /// The addresses came from a PROXY protocol header of a trusted peer.
+    pub proxied: bool,
 }
 
 impl PeerInfo {
@@ -105,6 +108,7 @@ impl PeerInfo {
             server: server.map(addr),
             unix: false,
             tls: None,
+            proxied: false,
         }
     }
 
@@ -113,6 +117,7 @@ impl PeerInfo {
     pub fn proxied(self, client: SocketAddr, server: SocketAddr) -> Self {
         Self {
             tls: self.tls,
+            proxied: true,
             ..Self::tcp(client, Some(server))
         }
     }
@@ -132,6 +137,7 @@ impl PeerInfo {
             }),
             unix: true,
             tls: None,
+            proxied: false,
         }
     }
 }
@@ -173,6 +179,12 @@ struct Conn<S> {
     linger: bool,
     /// The connection opened with the HTTP/2 preface: hand it to HTTP/2.
     http2: bool,
+    /// The peer is trusted with an `X-Request-ID`: a trusted proxy, or the
+    /// connection came with a PROXY protocol header.
+    trusted_ids: bool,
+    /// When the bytes of the next request's head began to arrive (only
+    /// when [`ServerCtx::tracks_arrival`]).
+    head_began: Option<std::time::Instant>,
 }
 
 /// Serves one connection until it closes.
@@ -204,6 +216,8 @@ pub(super) async fn serve<S: Transport>(
         client_label,
         linger: false,
         http2: false,
+        trusted_ids: trusted_proxy || peer.proxied,
+        head_began: None,
     };
     c.run().await;
     if c.http2 {
@@ -271,8 +285,13 @@ impl<S: Transport> Conn<S> {
                         timer.as_mut().reset(deadline);
                     }
                     tokio::select! {
-                        r = self.read() => if r.is_err() {
-                            return;
+                        r = self.read() => match r {
+                            Err(()) => return,
+                            Ok(n) => {
+                                if n > 0 && self.head_began.is_none() && self.ctx.tracks_arrival() {
+                                    self.head_began = Some(std::time::Instant::now());
+                                }
+                            }
                         },
                         () = &mut timer, if timed => self.fire_timer(),
                         () = &mut stopped, if !stopping => {
@@ -456,15 +475,24 @@ impl<S: Transport> Conn<S> {
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
         let extensions = Extensions::for_request(head.version.into(), &head.headers, true);
-        let Some((scope, forwarded)) = self.scope_of(head) else {
+        let arrived = ctx.tracks_arrival().then(|| {
+            self.head_began
+                .take()
+                .unwrap_or_else(std::time::Instant::now)
+        });
+        let Some((mut scope, forwarded)) = self.scope_of(head) else {
             return self.simple_response(400, b"Bad Request").await;
         };
         if forwarded {
             exchange.forwarded(scope.client.as_ref());
         }
-        let shared = Arc::new(Shared::new(
-            HttpStream::new(has_body, head_only).with_extensions(extensions),
-        ));
+        let request_id = ctx.annotate(&mut scope, self.trusted_ids, arrived);
+        let mut stream = HttpStream::new(has_body, head_only).with_extensions(extensions);
+        if let Some(id) = &request_id {
+            exchange.request_id(id);
+            stream = stream.with_response_field(Bytes::from_static(REQUEST_ID), id.clone());
+        }
+        let shared = Arc::new(Shared::new(stream));
         let mut body_done = !has_body;
         if has_body && !expect_continue {
             // Hand over whatever body came with the head in the same crossing.
@@ -476,6 +504,8 @@ impl<S: Transport> Conn<S> {
             unix: self.unix,
             tls: self.tls.clone(),
             shared: shared.clone(),
+            request_id,
+            arrived,
         })));
 
         self.exchange_with_app(&shared, exchange, body_done, expect_continue)

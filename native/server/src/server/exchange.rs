@@ -63,6 +63,7 @@ impl Exchange {
                     target: Bytes::copy_from_slice(line.target),
                     version: line.version.as_str(),
                     headers: log.format().capture(line.headers),
+                    request_id: None,
                 })
             }),
             ctx: ctx.clone(),
@@ -70,6 +71,13 @@ impl Exchange {
             sent: 0,
             finished: false,
         })
+    }
+
+    /// Notes the request's ID, for the access line.
+    pub(super) fn request_id(&mut self, id: &Bytes) {
+        if let Some(a) = self.access.as_mut() {
+            a.request_id = Some(id.clone());
+        }
     }
 
     /// Notes the client a trusted proxy named, for the access line.

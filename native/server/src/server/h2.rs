@@ -33,6 +33,7 @@ use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
+use super::request_meta::REQUEST_ID;
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{ServerCtx, date};
@@ -116,6 +117,9 @@ struct ConnCtx {
     client_label: String,
     /// The peer is a trusted proxy (`--forwarded-allow-ips`).
     trusted_proxy: bool,
+    /// The peer is trusted with an `X-Request-ID` (a trusted proxy, or a
+    /// PROXY protocol header came first).
+    trusted_ids: bool,
 }
 
 /// Serves one HTTP/2 connection until it closes.
@@ -128,6 +132,7 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
         unix: peer.unix,
         info: peer.connection_info(scheme, &ctx.root_path),
         trusted_proxy: peer.trusted_proxy(&ctx),
+        trusted_ids: peer.proxied || peer.trusted_proxy(&ctx),
         tls: peer.tls,
         ctx: ctx.clone(),
     });
@@ -355,17 +360,25 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
         exchange.forwarded(scope.client.as_ref());
     }
+    // hyper reads the whole head before calling us: the arrival is now.
+    let arrived = ctx.tracks_arrival().then(std::time::Instant::now);
+    let request_id = ctx.annotate(&mut scope, conn.trusted_ids, arrived);
     let has_body = !body.is_end_stream();
     // hyper cannot send 1xx responses on HTTP/2.
     let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
-    let shared = Arc::new(Shared::new(
-        HttpStream::new(has_body, head_only).with_extensions(extensions),
-    ));
+    let mut stream = HttpStream::new(has_body, head_only).with_extensions(extensions);
+    if let Some(id) = &request_id {
+        exchange.request_id(id);
+        stream = stream.with_response_field(Bytes::from_static(REQUEST_ID), id.clone());
+    }
+    let shared = Arc::new(Shared::new(stream));
     ctx.queue.push(Job::Request(Box::new(NewRequest {
         scope,
         unix: conn.unix,
         tls: conn.tls.clone(),
         shared: shared.clone(),
+        request_id,
+        arrived,
     })));
     Ok(Box::new(StreamTask {
         conn,

@@ -14,6 +14,7 @@ mod file;
 pub mod h2;
 pub mod listener;
 mod proxy_header;
+pub mod request_meta;
 pub mod static_files;
 mod tls;
 mod transport;
@@ -84,6 +85,12 @@ pub struct ServerCtx {
         cormorant_core::proxy_protocol::Expect,
         cormorant_core::asgi::TrustedProxies,
     )>,
+    /// `--request-id`: makes the IDs.
+    pub request_ids: Option<request_meta::RequestIds>,
+    /// `--request-start-header`.
+    pub request_start_header: bool,
+    /// `--max-queue-time`.
+    pub max_queue_time: Option<Duration>,
     /// `--health-path`, answered without the app.
     pub health_path: Option<Box<[u8]>>,
     /// The stop began (a drain delay, then the shutdown): the health path
@@ -160,6 +167,9 @@ impl ServerCtx {
                 .expect()
                 .zip(config.proxy_protocol_peers()?),
             statics,
+            request_ids: config.request_id.then(request_meta::RequestIds::default),
+            request_start_header: config.request_start_header,
+            max_queue_time: config.max_queue_time.map(Duration::from_millis),
             health_path: config.health_path.as_ref().map(|p| p.as_bytes().into()),
             draining: Default::default(),
         })
