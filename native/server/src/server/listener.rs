@@ -1,4 +1,5 @@
-//! Binding the listening socket: TCP, a Unix socket, or an inherited fd.
+//! Binding the listening socket: TCP, a Unix socket, or an inherited fd
+//! (`--fd`, or one of the sockets systemd passes).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
@@ -28,7 +29,7 @@ impl Listener {
     /// that several sockets can share the port.
     pub fn bind_reuse_port(config: &ServerConfig, reuse_port: bool) -> Result<Self, String> {
         if let Some(fd) = config.fd {
-            return Self::from_fd(fd);
+            return Self::adopt(fd);
         }
         if let Some(path) = &config.uds {
             // A stale socket file from an earlier run would make bind fail.
@@ -78,19 +79,45 @@ impl Listener {
         Ok(Self::Tcp(sock.into()))
     }
 
-    fn from_fd(fd: RawFd) -> Result<Self, String> {
+    /// Takes over `fd`, a socket this process inherited (`--fd`, systemd's
+    /// socket activation, or the supervisor's): it must be a listening TCP
+    /// or Unix stream socket, else the error is one readable line. The
+    /// descriptor becomes close-on-exec, so the application's subprocesses
+    /// do not inherit it (the supervisor hands it to its workers
+    /// explicitly).
+    pub fn adopt(fd: RawFd) -> Result<Self, String> {
         let sock = crate::sys::adopt_socket(fd)?;
+        let kind = sock.r#type().map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOTSOCK) => format!("file descriptor {fd} is not a socket"),
+            _ => format!("file descriptor {fd}: {e}"),
+        })?;
+        let domain = sock
+            .domain()
+            .map_err(|e| format!("file descriptor {fd}: {e}"))?;
+        if kind != Type::STREAM || ![Domain::IPV4, Domain::IPV6, Domain::UNIX].contains(&domain) {
+            return Err(format!(
+                "file descriptor {fd} is not a TCP or Unix stream socket"
+            ));
+        }
+        if !sock.is_listener().unwrap_or(false) {
+            return Err(format!(
+                "file descriptor {fd} is a socket that is not listening"
+            ));
+        }
+        sock.set_cloexec(true)
+            .map_err(|e| format!("file descriptor {fd}: {e}"))?;
         let local = sock
             .local_addr()
-            .map_err(|e| format!("file descriptor {fd} is not a socket: {e}"))?;
-        if let Some(path) = local.as_pathname() {
-            let path = path.to_string_lossy().into_owned();
-            Ok(Self::Unix(sock.into(), path))
-        } else if local.as_socket().is_some() {
-            Ok(Self::Tcp(sock.into()))
-        } else {
-            Ok(Self::Unix(sock.into(), String::new()))
+            .map_err(|e| format!("file descriptor {fd}: {e}"))?;
+        if domain != Domain::UNIX {
+            return Ok(Self::Tcp(sock.into()));
         }
+        let path = match (local.as_pathname(), local.as_abstract_namespace()) {
+            (Some(path), _) => path.to_string_lossy().into_owned(),
+            (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+            (None, None) => String::new(),
+        };
+        Ok(Self::Unix(sock.into(), path))
     }
 
     /// The address clients connect to, for the startup log line: `https`
@@ -127,5 +154,53 @@ fn display_addr(a: &SocketAddr) -> String {
     match a {
         SocketAddr::V4(v4) => v4.to_string(),
         SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::IntoRawFd;
+
+    use super::*;
+
+    #[test]
+    fn adopts_listening_tcp_and_unix_sockets() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let l = Listener::adopt(tcp.into_raw_fd()).unwrap();
+        assert_eq!(l.tcp_port(), Some(port));
+        let name = format!("cormorant-adopt-test-{}", std::process::id());
+        let unix = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        unix.bind(&SockAddr::unix(format!("\0{name}")).unwrap())
+            .unwrap();
+        unix.listen(1).unwrap();
+        let l = Listener::adopt(unix.into_raw_fd()).unwrap();
+        assert_eq!(l.url(false), format!("unix:@{name}"));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_listening_stream_socket() {
+        let file = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        let e = Listener::adopt(file).unwrap_err();
+        assert_eq!(e, format!("file descriptor {file} is not a socket"));
+        let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        bound
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let fd = bound.into_raw_fd();
+        let e = Listener::adopt(fd).unwrap_err();
+        assert_eq!(
+            e,
+            format!("file descriptor {fd} is a socket that is not listening")
+        );
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .into_raw_fd();
+        let e = Listener::adopt(udp).unwrap_err();
+        assert_eq!(
+            e,
+            format!("file descriptor {udp} is not a TCP or Unix stream socket")
+        );
+        assert!(Listener::adopt(9999).unwrap_err().contains("not open"));
     }
 }
