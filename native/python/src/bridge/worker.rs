@@ -1,4 +1,4 @@
-//! The Python-facing handle of one worker: owns the listener and the
+//! The Python-facing handle of one worker: owns the listeners and the
 //! server (driven by the event loop, or on an I/O thread of its own), and
 //! drains the job queue on the Python thread.
 
@@ -79,11 +79,13 @@ impl Spawn {
     }
 }
 
-/// One worker: a listener, the server, and the Python side's entry points.
+/// One worker: its listeners, the server, and the Python side's entry
+/// points.
 #[pyclass(module = "cormorant._cormorant")]
 pub(crate) struct Worker {
     config: ServerConfig,
-    listener: Option<Listener>,
+    /// Taken by `start`.
+    listeners: Option<Vec<Listener>>,
     url: String,
     queue: Arc<JobQueue>,
     ctx: Option<Arc<ServerCtx>>,
@@ -253,13 +255,13 @@ impl Worker {
         let config: ServerConfig = serde_json::from_str(config_json)
             .map_err(|e| StartupError::new_err(format!("invalid configuration: {e}")))?;
         config.validate().map_err(StartupError::new_err)?;
-        let listener = Listener::bind(&config).map_err(StartupError::new_err)?;
-        let url = listener.url(config.serves_tls());
+        let listeners = vec![Listener::bind(&config).map_err(StartupError::new_err)?];
+        let url = urls(&listeners, config.serves_tls());
         let queue = JobQueue::new()
             .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;
         Ok(Self {
             config,
-            listener: Some(listener),
+            listeners: Some(listeners),
             url,
             queue: Arc::new(queue),
             ctx: None,
@@ -319,8 +321,8 @@ impl Worker {
         state: Option<Py<PyDict>>,
         access_log: &str,
     ) -> PyResult<()> {
-        let listener = self
-            .listener
+        let listeners = self
+            .listeners
             .take()
             .ok_or_else(|| PyRuntimeError::new_err("worker already started"))?;
         let create_future = event_loop.getattr(intern!(py, "create_future"))?;
@@ -403,7 +405,7 @@ impl Worker {
             Some(mut driven) => {
                 // Jobs are pushed during a step and taken right after it.
                 self.queue.stop_signalling();
-                driven.serve(listener, ctx);
+                driven.serve(listeners, ctx);
                 Io::Driven(driven)
             }
             None => {
@@ -411,7 +413,7 @@ impl Worker {
                 server::batch_scheduling();
                 let thread = std::thread::Builder::new()
                     .name("cormorant-io".into())
-                    .spawn(move || server::run(listener, ctx))
+                    .spawn(move || server::run(listeners, ctx))
                     .map_err(|e| {
                         PyRuntimeError::new_err(format!("cannot start I/O thread: {e}"))
                     })?;
@@ -564,6 +566,13 @@ impl Worker {
             return joined;
         }
     }
+}
+
+/// Where `listeners` listen, for the startup line: their URLs, joined by
+/// " and " (a comma or space would end a URL someone copies).
+pub(crate) fn urls(listeners: &[Listener], tls: bool) -> String {
+    let urls: Vec<String> = listeners.iter().map(|l| l.url(tls)).collect();
+    urls.join(" and ")
 }
 
 /// How often a join checks whether a driven server has ended.

@@ -163,7 +163,7 @@ impl Server {
             let ctx = ctx.clone();
             std::thread::Builder::new()
                 .name("cormorant-io".into())
-                .spawn(move || server::run(listener, ctx))
+                .spawn(move || server::run(vec![listener], ctx))
                 .map_err(|e| format!("cannot start the I/O thread: {e}"))?
         };
         let dispatcher = match dispatch {

@@ -124,12 +124,12 @@ impl Driven {
         })
     }
 
-    /// Starts serving `listener`. Nothing runs until the first
+    /// Starts serving `listeners`. Nothing runs until the first
     /// [`step`](Self::step).
-    pub fn serve(&mut self, listener: Listener, ctx: Arc<ServerCtx>) {
+    pub fn serve(&mut self, listeners: Vec<Listener>, ctx: Arc<ServerCtx>) {
         if let Some(runtime) = &self.runtime {
             let _in = runtime.enter();
-            self.served = Some(spawn(super::serve(listener, ctx)));
+            self.served = Some(spawn(super::serve(listeners, ctx)));
         }
     }
 

@@ -286,12 +286,12 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Runs the accept loop until shutdown, then waits for connections to finish
-/// (or for an abort). Blocks the calling thread.
-pub fn run(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+/// Runs an accept loop on each listener until shutdown, then waits for
+/// connections to finish (or for an abort). Blocks the calling thread.
+pub fn run(listeners: Vec<Listener>, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     batch_scheduling();
     crate::handoff::mark_io_thread();
-    runtime()?.block_on(serve(listener, ctx))
+    runtime()?.block_on(serve(listeners, ctx))
 }
 
 /// The runtime every server runs on: one thread, I/O and timers.
@@ -301,18 +301,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Serves `listener` until shutdown, then waits for connections to finish
+/// Serves `listeners` until shutdown, then waits for connections to finish
 /// (or for an abort).
-async fn serve(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+async fn serve(listeners: Vec<Listener>, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     let access_log = ctx.access_log.clone();
-    let result = serve_until_closed(listener, ctx).await;
+    let result = serve_until_closed(listeners, ctx).await;
     if let Some(log) = access_log {
         log.flush();
     }
     result
 }
 
-async fn serve_until_closed(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+async fn serve_until_closed(listeners: Vec<Listener>, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     driven::spawn(deliver_wakes(ctx.conn_wakes.clone()));
     if let Some(slot) = ctx.metrics.clone() {
         let ctx = ctx.clone();
@@ -336,7 +336,7 @@ async fn serve_until_closed(listener: Listener, ctx: Arc<ServerCtx>) -> std::io:
             }
         });
     }
-    let accept = accept_loop(listener, ctx.clone());
+    let accept = accept_all(listeners, &ctx);
     tokio::select! {
         r = accept => r?,
         _ = ctx.abort.notified() => return Ok(()),
@@ -358,6 +358,33 @@ const METRICS_GAUGES: Duration = Duration::from_millis(500);
 
 /// How often the access log buffer is written out.
 const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
+
+/// One accept loop per listener (systemd can pass several), each a task of
+/// its own, until shutdown. Dropping this future (an abort) ends them all,
+/// closing the listeners, as leaving a single loop would.
+async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
+    let mut loops = AbortOnDrop(
+        listeners
+            .into_iter()
+            .map(|l| driven::spawn(accept_loop(l, ctx.clone())))
+            .collect(),
+    );
+    for task in &mut loops.0 {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+/// Tasks aborted when this is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<std::io::Result<()>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
 
 async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
     let mut stop = ctx.shutdown.subscribe();
