@@ -13,4 +13,5 @@ pub mod handoff;
 pub mod metrics;
 pub mod server;
 mod sys;
+pub mod systemd;
 pub mod tls;

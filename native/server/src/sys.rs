@@ -46,13 +46,24 @@ fn owned(raw: RawFd) -> io::Result<OwnedFd> {
 
 /// The coarse monotonic clock (CLOCK_MONOTONIC_COARSE), in nanoseconds.
 pub(crate) fn monotonic_coarse_nanos() -> u64 {
+    clock_nanos(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// The monotonic clock (CLOCK_MONOTONIC), in microseconds: the clock
+/// systemd reads `MONOTONIC_USEC=` on.
+pub(crate) fn monotonic_micros() -> u64 {
+    clock_nanos(libc::CLOCK_MONOTONIC) / 1_000
+}
+
+#[inline]
+fn clock_nanos(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
-    // exists on every Linux this builds for.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec; both clocks the callers
+    // pass exist on every Linux this builds for.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
