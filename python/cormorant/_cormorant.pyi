@@ -6,6 +6,7 @@ from typing import Any, Awaitable, Callable, Generator, Literal, Optional, final
 
 __all__ = [
     "ClientDisconnected",
+    "ENV_LISTEN_FDS",
     "ENV_READY_FD",
     "ENV_WORKER_CONFIG",
     "ENV_WORKER_ID",
@@ -32,6 +33,7 @@ STOP_SIGNAL_GAP: float
 ENV_WORKER_CONFIG: str
 ENV_READY_FD: str
 ENV_WORKER_ID: str
+ENV_LISTEN_FDS: str
 MSG_READY: bytes
 MSG_RECYCLE: bytes
 WORKER_BOOT_ERROR: int
@@ -49,7 +51,7 @@ def set_proc_title(title: str, comm: str) -> None: ...
 def become_user(user: Optional[str] = None, group: Optional[str] = None) -> None: ...
 @final
 class Worker:
-    def __new__(cls, config_json: str) -> Worker: ...
+    def __new__(cls, config_json: str, listen_fds: Optional[list[int]] = None) -> Worker: ...
     @property
     def url(self) -> str: ...
     @property

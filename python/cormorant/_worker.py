@@ -545,8 +545,10 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-def run(config_json: str, app: Any = None) -> int:
-    """Serve in this process. Returns the exit code."""
+def run(config_json: str, app: Any = None, listen_fds: list[int] | None = None) -> int:
+    """Serve in this process. Returns the exit code. `listen_fds`: the
+    sockets a supervisor passed (socket activation), instead of the
+    configuration's."""
     cfg = json.loads(config_json)
     # Serving as another user (--user/--group): bind first, become that
     # user, and only then import the application, so none of its code runs
@@ -569,7 +571,7 @@ def run(config_json: str, app: Any = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        worker = _cormorant.Worker(config_json)
+        worker = _cormorant.Worker(config_json, listen_fds)
         if become:
             _cormorant.become_user(cfg.get("user"), cfg.get("group"))
             app = load()
@@ -618,6 +620,8 @@ def worker_main() -> None:
     config_json = os.environ.pop(_cormorant.ENV_WORKER_CONFIG)
     ready_fd = os.environ.pop(_cormorant.ENV_READY_FD, None)
     worker_id = os.environ.pop(_cormorant.ENV_WORKER_ID, "?")
+    passed = os.environ.pop(_cormorant.ENV_LISTEN_FDS, None)
+    listen_fds = [int(fd) for fd in passed.split(",")] if passed else None
     if ready_fd is not None:
         _CONTROL_FD = int(ready_fd)
         os.set_inheritable(_CONTROL_FD, False)  # not for the app's subprocesses
@@ -635,5 +639,5 @@ def worker_main() -> None:
                                   f"cormorant-w{worker_id}")
     except Exception:  # a title is cosmetic
         pass
-    code = run(config_json)
+    code = run(config_json, listen_fds=listen_fds)
     sys.exit(WORKER_BOOT_ERROR if code in (1, 3) else code)

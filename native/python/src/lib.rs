@@ -14,6 +14,7 @@ mod reload;
 mod settings_stub;
 mod supervisor;
 mod sys;
+mod systemd;
 mod worker_protocol;
 
 // The server crate's modules, under the names the Python side uses.

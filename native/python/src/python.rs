@@ -180,6 +180,8 @@ fn startup_error_is_exit_1(py: Python<'_>, r: PyResult<i32>) -> PyResult<i32> {
 }
 
 fn serve_config(py: Python<'_>, config: ServerConfig, app: Option<Py<PyAny>>) -> PyResult<i32> {
+    // Before anything can start a process: the app's never see them.
+    crate::systemd::take_environment(py)?;
     let config = config.with_workers_resolved();
     // First: the mask applies to every file made from here on, the Unix
     // socket included.
@@ -256,6 +258,7 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("ENV_WORKER_CONFIG", wp::ENV_CONFIG)?;
         m.add("ENV_READY_FD", wp::ENV_READY_FD)?;
         m.add("ENV_WORKER_ID", wp::ENV_WORKER_ID)?;
+        m.add("ENV_LISTEN_FDS", wp::ENV_LISTEN_FDS)?;
         m.add("MSG_READY", pyo3::types::PyBytes::new(py, &[wp::MSG_READY]))?;
         m.add(
             "MSG_RECYCLE",

@@ -13,6 +13,10 @@ pub(crate) const ENV_WORKER_ID: &str = "CORMORANT_WORKER_ID";
 pub(crate) const ENV_METRICS_FD: &str = "CORMORANT_METRICS_FD";
 /// The worker's slot in the metrics region (0-based).
 pub(crate) const ENV_METRICS_SLOT: &str = "CORMORANT_METRICS_SLOT";
+/// The listening sockets systemd passed to the supervisor, which every
+/// worker serves (descriptor numbers, comma-separated). Without it, the
+/// worker serves the one socket its configuration's `fd` names.
+pub(crate) const ENV_LISTEN_FDS: &str = "CORMORANT_LISTEN_FDS";
 
 /// Control byte: the worker accepts connections.
 pub(crate) const MSG_READY: u8 = b'R';

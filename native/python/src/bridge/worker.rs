@@ -249,13 +249,28 @@ impl Worker {
 
 #[pymethods]
 impl Worker {
-    /// Validates the configuration and binds the listener.
+    /// Validates the configuration and binds the listener, or adopts the
+    /// sockets a supervisor passed (`listen_fds`), or those systemd passed
+    /// to this process (socket activation: they replace `--host`,
+    /// `--port`, `--uds` and `--fd`).
     #[new]
-    fn new(config_json: &str) -> PyResult<Self> {
-        let config: ServerConfig = serde_json::from_str(config_json)
+    #[pyo3(signature = (config_json, listen_fds = None))]
+    fn new(config_json: &str, listen_fds: Option<Vec<i32>>) -> PyResult<Self> {
+        let mut config: ServerConfig = serde_json::from_str(config_json)
             .map_err(|e| StartupError::new_err(format!("invalid configuration: {e}")))?;
         config.validate().map_err(StartupError::new_err)?;
-        let listeners = vec![Listener::bind(&config).map_err(StartupError::new_err)?];
+        let inherited = match listen_fds {
+            Some(fds) => Some(fds.into_iter().map(Listener::adopt).collect()),
+            None => crate::systemd::take_listeners().transpose(),
+        };
+        let listeners = match inherited {
+            Some(adopted) => {
+                // Not ours to remove at the end.
+                config.uds = None;
+                adopted.map_err(StartupError::new_err)?
+            }
+            None => vec![Listener::bind(&config).map_err(StartupError::new_err)?],
+        };
         let url = urls(&listeners, config.serves_tls());
         let queue = JobQueue::new()
             .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;

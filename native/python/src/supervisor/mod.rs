@@ -52,8 +52,8 @@ use crate::bridge::StartupError;
 use crate::config::ServerConfig;
 use crate::server::listener::Listener;
 use crate::worker_protocol::{
-    ENV_CONFIG, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID, MSG_READY,
-    MSG_RECYCLE,
+    ENV_CONFIG, ENV_LISTEN_FDS, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID,
+    MSG_READY, MSG_RECYCLE,
 };
 use pool::{Action, Event, Exit, Policy, Pool, Sig, WorkerId};
 
@@ -138,6 +138,9 @@ struct Supervisor {
     exe: String,
     /// One SO_REUSEPORT socket per slot (TCP), else one shared listener.
     reuse_port: bool,
+    /// The sockets systemd passed, which every worker serves (empty when
+    /// the supervisor bound its own).
+    activated: Vec<Arc<Listener>>,
     pool: Pool,
     /// Each slot's socket, in slot order.
     sockets: Vec<Arc<Listener>>,
@@ -202,10 +205,18 @@ pub(crate) fn release_python_sigint(py: Python<'_>) -> PyResult<()> {
 
 /// Runs the supervisor until SIGTERM/SIGINT. Returns the exit code.
 pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> {
-    let reuse_port = config.fd.is_none() && config.uds.is_none();
-    let listeners = bind_all(config).map_err(StartupError::new_err)?;
+    let (listeners, activated) = match crate::systemd::take_listeners() {
+        Ok(Some(passed)) => (passed, true),
+        Ok(None) => (bind_all(config).map_err(StartupError::new_err)?, false),
+        Err(e) => return Err(StartupError::new_err(e)),
+    };
+    let reuse_port = config.fd.is_none() && config.uds.is_none() && !activated;
     let exe: String = py.import("sys")?.getattr("executable")?.extract()?;
-    let url = listeners[0].url(config.serves_tls());
+    let url = if activated {
+        crate::bridge::worker::urls(&listeners, config.serves_tls())
+    } else {
+        listeners[0].url(config.serves_tls())
+    };
 
     release_python_sigint(py)?;
     // Counters, so that two signals in one tick count twice.
@@ -249,8 +260,14 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id()).rotate_left(32);
-    // One socket per worker, or the one shared listener for all.
+    // One socket per worker, or the one shared listener for all (every
+    // passed socket, with socket activation).
     let listeners: Vec<Arc<Listener>> = listeners.into_iter().map(Arc::new).collect();
+    let activated = if activated {
+        listeners.clone()
+    } else {
+        Vec::new()
+    };
     let sockets = (0..config.workers)
         .map(|i| listeners.get(i).unwrap_or(&listeners[0]).clone())
         .collect();
@@ -270,6 +287,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         config: config.clone(),
         exe,
         reuse_port,
+        activated,
         pool: Pool::new(policy, CoreInstant::ZERO, seed),
         sockets,
         detached: HashMap::new(),
@@ -279,8 +297,11 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         watch,
     };
     let code = py.detach(|| sup.run([term, int], hup, ttin, ttou));
+    let bound_here = sup.activated.is_empty();
     drop(sup);
-    crate::bridge::worker::remove_socket_file(config);
+    if bound_here {
+        crate::bridge::worker::remove_socket_file(config);
+    }
     remove_pid_file(config);
     Ok(code)
 }
@@ -458,9 +479,15 @@ impl Supervisor {
         // The pool chose this worker's limit (the jitter applied).
         cfg.limit_max_requests_jitter = 0;
         cfg.limit_max_requests = max_requests;
+        // With socket activation, every worker serves every passed socket.
+        let lfds: Vec<RawFd> = if self.activated.is_empty() {
+            vec![listener.raw_fd()]
+        } else {
+            cfg.fd = None;
+            self.activated.iter().map(|l| l.raw_fd()).collect()
+        };
         let json = serde_json::to_string(&cfg).map_err(std::io::Error::other)?;
         let (ctl_read, ctl_write) = crate::sys::pipe()?;
-        let lfd = listener.raw_fd();
         let wfd = ctl_write.as_raw_fd();
         // The metrics region, when on: worker `id` counts into slot id - 1
         // (a replacement continues its predecessor's counters).
@@ -477,10 +504,19 @@ impl Supervisor {
             cmd.env(ENV_METRICS_FD, fd.to_string())
                 .env(ENV_METRICS_SLOT, (id - 1).to_string());
         }
+        if !self.activated.is_empty() {
+            let list: Vec<String> = lfds.iter().map(RawFd::to_string).collect();
+            cmd.env(ENV_LISTEN_FDS, list.join(","));
+        }
+        // Taken out of our environment at startup already; never a
+        // worker's, whatever embedded us.
+        for name in cormorant_server::systemd::VARIABLES {
+            cmd.env_remove(name);
+        }
         // Every other descriptor of ours is close-on-exec, so the worker
-        // inherits just its own listener and its own pipe (and the metrics
+        // inherits just its own listeners and its own pipe (and the metrics
         // region); it gets SIGTERM if the supervisor dies.
-        let inherited = [Some(lfd), Some(wfd), mfd].into_iter().flatten().collect();
+        let inherited = lfds.into_iter().chain([wfd]).chain(mfd).collect();
         crate::sys::inherit_fds_and_parent_death(&mut cmd, inherited);
         let child = cmd.spawn()?;
         drop(ctl_write);
