@@ -27,6 +27,11 @@
 //! listening socket open, so connections queued on a socket wait for the
 //! next `accept` instead of being reset.
 //!
+//! systemd: the supervisor is the service's main process and the only one
+//! that notifies (see [`crate::systemd`]): READY=1 once every worker is
+//! ready, RELOADING=1 then READY=1 around a rolling restart, STOPPING=1 as
+//! a stop begins, and WATCHDOG=1 from its main loop.
+//!
 //! Control pipe: each worker inherits the write end of its own pipe, named
 //! by `CORMORANT_READY_FD`, and writes one byte on it: [`MSG_READY`] once
 //! it accepts connections, [`MSG_RECYCLE`] when it reached
@@ -55,10 +60,13 @@ use crate::worker_protocol::{
     ENV_CONFIG, ENV_LISTEN_FDS, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID,
     MSG_READY, MSG_RECYCLE,
 };
-use pool::{Action, Event, Exit, Policy, Pool, Sig, WorkerId};
+use pool::{Action, Event, Exit, Notify, Policy, Pool, Sig, WorkerId};
 
 /// Main loop period: reaction time to signals, control bytes and exits.
 const TICK: Duration = Duration::from_millis(20);
+
+/// systemd's status while the workers stop (after any drain delay).
+const STOPPING_STATUS: &str = "STATUS=stopping: finishing the requests in flight";
 
 pub(crate) use pool::STOP_SIGNAL_GAP;
 
@@ -136,6 +144,8 @@ impl Proc {
 struct Supervisor {
     config: ServerConfig,
     exe: String,
+    /// Where the workers listen, for the status systemd shows.
+    url: String,
     /// One SO_REUSEPORT socket per slot (TCP), else one shared listener.
     reuse_port: bool,
     /// The sockets systemd passed, which every worker serves (empty when
@@ -286,6 +296,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
     let mut sup = Supervisor {
         config: config.clone(),
         exe,
+        url,
         reuse_port,
         activated,
         pool: Pool::new(policy, CoreInstant::ZERO, seed),
@@ -324,9 +335,19 @@ impl Supervisor {
     ) -> i32 {
         let mut stops_seen = [0, 0];
         let mut events = Vec::new();
+        // WATCHDOG=1 at half systemd's period, from this loop: if it hangs,
+        // systemd restarts the service.
+        let ping_every = crate::systemd::watchdog().map(|period| period / 2);
+        let mut next_ping = Instant::now();
         loop {
             if let Some(code) = self.carry_out() {
                 return code;
+            }
+            if let Some(every) = ping_every {
+                if Instant::now() >= next_ping {
+                    crate::systemd::notify("WATCHDOG=1");
+                    next_ping = Instant::now() + every;
+                }
             }
             // Several copies of a stop signal within one tick are one.
             for (seen, (counter, drain)) in stops_seen.iter_mut().zip([(term, true), (int, false)])
@@ -372,11 +393,15 @@ impl Supervisor {
             if let Some((_, counts)) = &self.metrics {
                 counts.lock().unwrap_or_else(|e| e.into_inner()).workers = self.pool.workers();
             }
-            // A tick, or less when one of the pool's deadlines comes sooner.
+            // A tick, or less when one of the pool's deadlines or the next
+            // watchdog ping comes sooner.
             let due = self.pool.poll_timeout().map_or(TICK, |at| {
                 at.saturating_duration_since(self.now()).min(TICK)
             });
-            std::thread::sleep(due);
+            let ping = ping_every.map_or(TICK, |_| {
+                next_ping.saturating_duration_since(Instant::now())
+            });
+            std::thread::sleep(due.min(ping));
         }
     }
 
@@ -447,6 +472,9 @@ impl Supervisor {
                 }
                 Action::CountRestart(reason) => count_restart(&self.metrics, reason),
                 Action::Log(level, msg) => log(level.as_str(), &msg),
+                Action::Notify(note) => {
+                    crate::systemd::notify(&self.status(note));
+                }
                 Action::Exit(code) => {
                     // Killed or gone: reap whatever is left.
                     for (_, mut p) in self.procs.drain() {
@@ -458,6 +486,29 @@ impl Supervisor {
             }
         }
         None
+    }
+
+    /// What systemd hears for `note`.
+    fn status(&self, note: Notify) -> String {
+        let serving = |n: usize| {
+            let s = if n == 1 { "" } else { "s" };
+            format!("serving on {} with {n} worker{s}", self.url)
+        };
+        match note {
+            Notify::Ready { workers } => format!("READY=1\nSTATUS={}", serving(workers)),
+            Notify::Workers(n) => format!("STATUS={}", serving(n)),
+            Notify::Reloading(reason) => format!(
+                "{}\nSTATUS=replacing workers ({})",
+                cormorant_server::systemd::reloading(),
+                reason.as_str()
+            ),
+            Notify::Stopping { draining: true } => format!(
+                "STOPPING=1\nSTATUS=draining for {}s, then stopping",
+                self.config.drain_delay.as_secs_f64()
+            ),
+            Notify::Stopping { draining: false } => format!("STOPPING=1\n{STOPPING_STATUS}"),
+            Notify::Drained => STOPPING_STATUS.to_owned(),
+        }
     }
 
     /// Starts a worker on slot `slot`'s socket.

@@ -22,7 +22,10 @@
 //! and takes over only when ready, one at a time; SIGTTIN adds a slot,
 //! SIGTTOU drains and removes the last; one stop request is one graceful
 //! stop, a second one [`STOP_SIGNAL_GAP`] or more later drops connections,
-//! and the graceful timeout ends in SIGKILL.
+//! and the graceful timeout ends in SIGKILL. Along the way it says what the
+//! service manager should hear ([`Notify`]): ready once every slot's worker
+//! is, reloading until every replacement of a rolling restart is ready,
+//! stopping as soon as a stop begins.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -97,6 +100,12 @@ impl Reason {
             Self::MaxRss => Level::Warning,
             _ => Level::Info,
         }
+    }
+
+    /// A rolling restart of every worker, asked for from outside: the
+    /// service manager hears it as a reload. (Recycling one worker is not.)
+    fn is_reload(self) -> bool {
+        matches!(self, Self::Sighup | Self::FileChange)
     }
 }
 
@@ -183,6 +192,35 @@ impl Level {
     }
 }
 
+/// What the service manager should hear (systemd's `sd_notify`), for
+/// [`Action::Notify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notify {
+    /// Every slot's worker accepts connections: at the start, and when a
+    /// rolling restart is over (`READY=1`).
+    Ready { workers: usize },
+    /// The number of workers changed while serving (a status line).
+    Workers(usize),
+    /// A rolling restart began (`RELOADING=1`).
+    Reloading(Reason),
+    /// The stop began (`STOPPING=1`); `draining` while the workers wait out
+    /// `--drain-delay`.
+    Stopping { draining: bool },
+    /// The drain delay is over, or SIGINT ended it: the workers stop now.
+    Drained,
+}
+
+/// What the service manager was last told about serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announced {
+    /// Nothing yet: some first worker is not ready.
+    Starting,
+    /// Ready, with this many workers.
+    Serving(usize),
+    /// A rolling restart is under way.
+    Reloading,
+}
+
 /// What the process layer must do, from [`Pool::poll_action`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -217,6 +255,8 @@ pub(crate) enum Action {
     CountRestart(&'static str),
     /// Log a line.
     Log(Level, String),
+    /// Tell the service manager.
+    Notify(Notify),
     /// Every worker is gone: exit with this code.
     Exit(i32),
 }
@@ -284,8 +324,10 @@ struct Draining {
 struct Stopping {
     first: Instant,
     /// When the workers' drain delay ends (a SIGTERM stop, no SIGINT
-    /// since); None without one.
-    delay_until: Option<Instant>,
+    /// since; the workers time it themselves): a SIGINT before then ends
+    /// it, and the service manager's status changes then. None without
+    /// one.
+    drain_ends: Option<Instant>,
     escalated: bool,
     kill_at: Option<Instant>,
     code: i32,
@@ -310,6 +352,7 @@ pub(crate) struct Pool {
     next_id: WorkerId,
     next_rss: Option<Instant>,
     stopping: Option<Stopping>,
+    announced: Announced,
     actions: VecDeque<Action>,
 }
 
@@ -328,6 +371,7 @@ impl Pool {
             rng: seed | 1,
             next_id: 1,
             stopping: None,
+            announced: Announced::Starting,
             actions: VecDeque::new(),
             policy,
         };
@@ -466,11 +510,13 @@ impl Pool {
                     Level::Info,
                     "SIGHUP: replacing every worker, one at a time".into(),
                 );
+                self.announce_reload(Reason::Sighup);
                 for slot in &mut self.slots {
                     slot.want = Some(Reason::Sighup);
                 }
             }
             Event::FileChanged => {
+                self.announce_reload(Reason::FileChange);
                 for i in 0..self.slots.len() {
                     let slot = &self.slots[i];
                     if slot.worker.is_none() && slot.next.is_none() {
@@ -486,12 +532,52 @@ impl Pool {
             Event::Remove => self.remove_slot(now),
         }
         self.advance(now);
+        self.announce();
+    }
+
+    /// A rolling restart begins: the service manager hears of it when it
+    /// was told the service is ready (during startup, readiness simply
+    /// waits for the new workers).
+    fn announce_reload(&mut self, reason: Reason) {
+        if matches!(self.announced, Announced::Serving(_)) {
+            self.announced = Announced::Reloading;
+            self.actions
+                .push_back(Action::Notify(Notify::Reloading(reason)));
+        }
+    }
+
+    /// Tells the service manager what changed: ready once every slot's
+    /// worker is and no rolling restart is left to finish (a replacement
+    /// that fails leaves the old worker, which counts as done); the number
+    /// of workers while serving.
+    fn announce(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let workers = self.slots.len();
+        let ready = self
+            .slots
+            .iter()
+            .all(|s| s.worker.as_ref().is_some_and(|w| w.ready));
+        let reloading = self.slots.iter().any(|s| {
+            s.want.is_some_and(Reason::is_reload)
+                || s.next.as_ref().is_some_and(|(_, r)| r.is_reload())
+        });
+        let note = match self.announced {
+            Announced::Starting | Announced::Reloading if ready && !reloading => {
+                Notify::Ready { workers }
+            }
+            Announced::Serving(n) if n != workers && ready => Notify::Workers(workers),
+            _ => return,
+        };
+        self.announced = Announced::Serving(workers);
+        self.actions.push_back(Action::Notify(note));
     }
 
     /// The earliest time [`Self::handle_timeout`] has something to do.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if let Some(s) = &self.stopping {
-            return s.kill_at;
+            return s.kill_at.into_iter().chain(s.drain_ends).min();
         }
         let replacements = self
             .slots
@@ -518,10 +604,18 @@ impl Pool {
     /// Acts on every deadline at or before `now`.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if let Some(s) = &mut self.stopping {
-            if s.kill_at.is_some_and(|t| now >= t) {
-                s.kill_at = None;
-                let alive = std::mem::take(&mut s.alive);
-                let code = s.code;
+            let drained = s.drain_ends.take_if(|t| now >= *t).is_some();
+            let kill = s.kill_at.take_if(|t| now >= *t).is_some();
+            let alive = if kill {
+                std::mem::take(&mut s.alive)
+            } else {
+                Vec::new()
+            };
+            let code = s.code;
+            if drained {
+                self.actions.push_back(Action::Notify(Notify::Drained));
+            }
+            if kill {
                 self.log(
                     Level::Warning,
                     format!(
@@ -581,6 +675,7 @@ impl Pool {
         self.actions
             .extend(probes.into_iter().map(Action::ProbeQueue));
         self.advance(now);
+        self.announce();
     }
 
     /// What follows any change: slots added once draining is over, and one
@@ -921,6 +1016,9 @@ impl Pool {
         } else {
             Duration::ZERO
         };
+        let draining = !delay.is_zero();
+        self.actions
+            .push_back(Action::Notify(Notify::Stopping { draining }));
         self.actions
             .extend(alive.iter().map(|&id| Action::Signal(id, sig)));
         if alive.is_empty() {
@@ -928,7 +1026,7 @@ impl Pool {
         }
         self.stopping = Some(Stopping {
             first: now,
-            delay_until: (!delay.is_zero()).then(|| now + delay),
+            drain_ends: draining.then(|| now + delay),
             escalated: false,
             kill_at: self
                 .policy
@@ -952,14 +1050,15 @@ impl Pool {
             }
             // SIGINT during the drain delay ends it: the workers stop now,
             // and the graceful timeout counts from here.
-            Event::Stop { drain: false } if s.delay_until.is_some_and(|end| now < end) => {
-                s.delay_until = None;
+            Event::Stop { drain: false } if s.drain_ends.is_some_and(|end| now < end) => {
+                s.drain_ends = None;
                 s.first = now;
                 s.kill_at = self
                     .policy
                     .graceful_timeout
                     .map(|g| now + g + LIFESPAN_MARGIN);
                 let alive = s.alive.clone();
+                self.actions.push_back(Action::Notify(Notify::Drained));
                 self.log(Level::Info, "SIGINT: ending the drain delay".into());
                 self.actions
                     .extend(alive.into_iter().map(|id| Action::Signal(id, Sig::Int)));

@@ -32,6 +32,8 @@ fn exit(code: i32) -> Exit {
 struct Sim {
     pool: Pool,
     now: Instant,
+    /// The notifications the pool queued, until [`Sim::notes`] takes them.
+    notes: Vec<Notify>,
 }
 
 impl Sim {
@@ -39,13 +41,24 @@ impl Sim {
         let mut sim = Self {
             pool: Pool::new(policy, Instant::ZERO, 42),
             now: Instant::ZERO,
+            notes: Vec::new(),
         };
         let first = quiet(sim.take());
         (sim, first)
     }
 
     fn take(&mut self) -> Vec<Action> {
-        std::iter::from_fn(|| self.pool.poll_action()).collect()
+        let actions: Vec<Action> = std::iter::from_fn(|| self.pool.poll_action()).collect();
+        self.notes.extend(actions.iter().filter_map(|a| match a {
+            Action::Notify(n) => Some(*n),
+            _ => None,
+        }));
+        actions
+    }
+
+    /// The notifications since the last call.
+    fn notes(&mut self) -> Vec<Notify> {
+        std::mem::take(&mut self.notes)
     }
 
     /// `event` at `secs`; the actions that follow, without log lines.
@@ -83,10 +96,11 @@ fn ready_with(policy: Policy) -> Sim {
     sim
 }
 
+/// The actions without log lines and notifications (see [`notes`]).
 fn quiet(actions: Vec<Action>) -> Vec<Action> {
     actions
         .into_iter()
-        .filter(|a| !matches!(a, Action::Log(..)))
+        .filter(|a| !matches!(a, Action::Log(..) | Action::Notify(..)))
         .collect()
 }
 
@@ -363,10 +377,16 @@ fn sigint_stops_without_the_drain_delay_and_sigterm_waits_for_it() {
     // No delay: killed after the graceful timeout and the margin only.
     assert_eq!(sim.pool.poll_timeout(), Some(at(9.0)));
 
-    let mut sim = ready_with(p);
+    let mut sim = ready_with(p.clone());
     sim.ev(1.0, Event::Stop { drain: true });
+    // The end of the delay (systemd's status changes), then the kill.
+    assert_eq!(sim.pool.poll_timeout(), Some(at(11.0)));
+    assert_eq!(sim.tick(11.0), []);
     assert_eq!(sim.pool.poll_timeout(), Some(at(19.0)));
     assert_eq!(sim.tick(18.9), []);
+
+    let mut sim = ready_with(p);
+    sim.ev(1.0, Event::Stop { drain: true });
     // A copy of the group's SIGTERM changes nothing...
     assert_eq!(sim.ev(1.5, Event::Stop { drain: true }), []);
     // ... a SIGINT during the delay ends it, and the timeout counts anew.
@@ -389,6 +409,7 @@ fn a_sigint_after_the_drain_delay_is_a_second_stop_request() {
     p.drain_delay = Duration::from_secs(2);
     let mut sim = ready_with(p);
     sim.ev(1.0, Event::Stop { drain: true });
+    sim.tick(3.0);
     // The delay is over (at 3.0): nothing to end, so it drops connections,
     // and the SIGKILL deadline stays.
     assert_eq!(
@@ -445,4 +466,136 @@ fn under_reload_a_change_replaces_and_a_broken_app_waits_for_the_next() {
     assert_eq!(sim.tick(10.0), []);
     assert_eq!(sim.ev(11.0, Event::FileChanged), [spawn(4, 0)]);
     assert_eq!(sim.ev(11.5, Event::Ready(4)), []);
+}
+
+#[test]
+fn ready_is_announced_once_every_first_worker_is_ready() {
+    let (mut sim, _) = Sim::new(policy(2));
+    assert_eq!(sim.notes(), []);
+    sim.ev(0.1, Event::Ready(1));
+    assert_eq!(sim.notes(), []);
+    sim.ev(0.2, Event::Ready(2));
+    assert_eq!(sim.notes(), [Notify::Ready { workers: 2 }]);
+    // A worker that dies and is replaced does not make it news again.
+    sim.ev(10.0, Event::Exited(1, exit(1)));
+    sim.ready(10.5, &[3]);
+    assert_eq!(sim.notes(), []);
+}
+
+#[test]
+fn a_rolling_restart_is_a_reload_until_every_replacement_is_ready() {
+    let mut sim = ready_pool(2);
+    sim.notes();
+    sim.ev(5.0, Event::Reload);
+    assert_eq!(sim.notes(), [Notify::Reloading(Reason::Sighup)]);
+    // A second SIGHUP meanwhile is the same reload, one that asks for
+    // slot 0 again: 3 replaces 1, 4 replaces 3, then 5 replaces 2.
+    sim.ev(5.5, Event::Reload);
+    sim.ev(6.0, Event::Ready(3));
+    sim.ev(7.0, Event::Ready(4));
+    assert_eq!(sim.notes(), []);
+    sim.ev(8.0, Event::Ready(5));
+    assert_eq!(sim.notes(), [Notify::Ready { workers: 2 }]);
+}
+
+#[test]
+fn a_failed_replacement_ends_the_reload_with_the_old_worker() {
+    let mut sim = ready_pool(1);
+    sim.notes();
+    sim.ev(1.0, Event::Reload);
+    sim.ev(2.0, Event::Exited(2, exit(1)));
+    assert_eq!(
+        sim.notes(),
+        [
+            Notify::Reloading(Reason::Sighup),
+            Notify::Ready { workers: 1 }
+        ]
+    );
+    // Never ready: the same once it is given up.
+    sim.ev(3.0, Event::Reload);
+    sim.tick(3.0 + READY_TIMEOUT.as_secs_f64());
+    assert_eq!(
+        sim.notes(),
+        [
+            Notify::Reloading(Reason::Sighup),
+            Notify::Ready { workers: 1 }
+        ]
+    );
+}
+
+#[test]
+fn recycling_a_worker_is_not_a_reload() {
+    let mut sim = ready_pool(1);
+    sim.notes();
+    sim.ev(1.0, Event::WantsRecycle(1));
+    sim.ev(2.0, Event::Ready(2));
+    assert_eq!(sim.notes(), []);
+}
+
+#[test]
+fn under_reload_a_file_change_is_a_reload() {
+    let mut p = policy(1);
+    p.reload = true;
+    let mut sim = ready_with(p);
+    sim.notes();
+    sim.ev(1.0, Event::FileChanged);
+    sim.ev(1.5, Event::Ready(2));
+    // Code that does not load: over as well, the old worker serving.
+    sim.ev(2.0, Event::FileChanged);
+    sim.ev(2.5, Event::Exited(3, exit(WORKER_BOOT_ERROR)));
+    let reload = [
+        Notify::Reloading(Reason::FileChange),
+        Notify::Ready { workers: 1 },
+    ];
+    assert_eq!(sim.notes(), [reload, reload].concat());
+}
+
+#[test]
+fn scaling_changes_the_number_of_workers_announced() {
+    let mut sim = ready_pool(1);
+    sim.notes();
+    sim.ev(1.0, Event::Add);
+    sim.ev(1.0, Event::SlotOpened(1));
+    assert_eq!(sim.notes(), []);
+    sim.ev(1.5, Event::Ready(2));
+    assert_eq!(sim.notes(), [Notify::Workers(2)]);
+    sim.ev(2.0, Event::Remove);
+    assert_eq!(sim.notes(), [Notify::Workers(1)]);
+}
+
+#[test]
+fn stopping_is_announced_as_the_stop_begins_before_the_drain_delay() {
+    let mut p = policy(2);
+    p.drain_delay = Duration::from_secs(10);
+    let mut sim = ready_with(p.clone());
+    sim.notes();
+    // Before the workers hear of it.
+    sim.pool.handle(Event::Stop { drain: true }, at(1.0));
+    assert_eq!(
+        sim.pool.poll_action(),
+        Some(Action::Notify(Notify::Stopping { draining: true }))
+    );
+    sim.take();
+    sim.tick(10.9);
+    assert_eq!(sim.notes(), []);
+    sim.tick(11.0);
+    assert_eq!(sim.notes(), [Notify::Drained]);
+    // Nothing more, not even a worker becoming ready.
+    sim.ev(11.5, Event::Ready(1));
+    sim.ev(12.0, Event::Exited(1, exit(0)));
+    assert_eq!(sim.notes(), []);
+
+    // SIGINT ends the delay; a stop without one is simply stopping.
+    let mut sim = ready_with(p);
+    sim.notes();
+    sim.ev(1.0, Event::Stop { drain: true });
+    sim.ev(2.0, Event::Stop { drain: false });
+    assert_eq!(
+        sim.notes(),
+        [Notify::Stopping { draining: true }, Notify::Drained]
+    );
+    let mut sim = ready_pool(1);
+    sim.notes();
+    sim.ev(1.0, Event::Stop { drain: true });
+    assert_eq!(sim.notes(), [Notify::Stopping { draining: false }]);
 }
