@@ -1,14 +1,24 @@
-"""systemd without systemd: socket activation through the real
+"""systemd without systemd: the notification protocol against a datagram
+socket of our own standing in for systemd's (it learns each sender's pid
+as systemd does, with SO_PASSCRED), and socket activation through the real
 `systemd-socket-activate`."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import socket
+import struct
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
 
 import httpx
 import pytest
+from test_shutdown import Background
 
 from conftest import ServerProcess, free_port, wait_ready
 from procs import children
@@ -31,6 +41,204 @@ os.environ["LISTEN_PID"] = sys.argv[1] or str(os.getpid())
 os.environ["LISTEN_FDS"] = "1"
 os.execv(sys.executable, [sys.executable, "-m", "cormorant", *sys.argv[2:]])
 """
+
+
+@dataclass(frozen=True)
+class Message:
+    at: float  # time.monotonic() when it arrived
+    pid: int  # the sender, from the kernel (SCM_CREDENTIALS)
+    lines: tuple  # its assignments, "READY=1", "STATUS=..."
+
+
+class NotifySocket:
+    """A stand-in for systemd's notification socket: messages collected
+    on a thread, each with its sender's pid and the time it arrived."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="sd-")  # a socket path is short
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.messages: list = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+
+    def _receive(self) -> None:
+        ucred = struct.calcsize("3i")
+        while not self.closed:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(ucred))
+            except socket.timeout:
+                continue
+            pid = 0
+            for level, kind, payload in ancillary:
+                if (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS):
+                    pid = struct.unpack("3i", payload[:ucred])[0]
+            message = Message(time.monotonic(), pid, tuple(data.decode().split("\n")))
+            with self.lock:
+                self.messages.append(message)
+
+    def all(self) -> list:
+        with self.lock:
+            return list(self.messages)
+
+    def wait_for(self, line: str, after: int = 0, timeout: float = 10.0, startswith=False):
+        """The first message from index `after` on with this line (or a
+        line that starts with it), and its index."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(self.all()[after:], after):
+                if any(x.startswith(line) if startswith else x == line for x in m.lines):
+                    return i, m
+            assert time.monotonic() < deadline, f"no {line!r} in {self.all()}"
+            time.sleep(0.01)
+
+    def with_line(self, line: str) -> list:
+        return [m for m in self.all() if line in m.lines]
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join(5)
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def notify():
+    n = NotifySocket()
+    try:
+        yield n
+    finally:
+        n.close()
+
+
+def _status(message) -> str:
+    return next(x for x in message.lines if x.startswith("STATUS="))
+
+
+def _start(server_factory, notify, app, *flags, env=None, wait=True):
+    return server_factory.start(app, *flags, env={"NOTIFY_SOCKET": notify.path, **(env or {})},
+                                wait=wait)
+
+
+def test_ready_once_the_server_accepts_connections(server_factory, notify):
+    # The app's lifespan startup takes a second: not ready before it ends.
+    server = _start(server_factory, notify, "apps.systemd_app:app",
+                    env={"CORMORANT_TEST_STARTUP_DELAY": "1"}, wait=False)
+    started = time.monotonic()
+    _, ready = notify.wait_for("READY=1")
+    assert ready.at - started >= 1.0
+    assert ready.pid == server.pid
+    assert _status(ready) == f"STATUS=serving on {server.base_url}"
+    assert "Cormorant running on" in server.output()
+    # Accepting right away.
+    assert httpx.get(server.url("/"), timeout=1).text == str(server.pid)
+    assert notify.all() == [ready]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_only_the_main_process_notifies_ready_once_every_worker_is(server_factory, notify,
+                                                                   workers):
+    server = _start(server_factory, notify, "apps.env_echo:app", "--workers", str(workers))
+    _, ready = notify.wait_for("READY=1")
+    out = server.output()
+    assert out.count("Cormorant running on") == workers, out
+    assert ready.pid == server.pid
+    if workers == 2:
+        assert _status(ready) == f"STATUS=serving on {server.base_url} with 2 workers"
+    time.sleep(0.5)
+    assert notify.with_line("READY=1") == [ready]
+    assert {m.pid for m in notify.all()} == {server.pid}
+    # The app (a worker's, or the one process's) never sees the socket.
+    assert httpx.get(server.url("/NOTIFY_SOCKET")).status_code == 404
+    assert server.stop() == 0
+
+
+def test_sighup_is_a_reload_until_every_replacement_is_ready(server_factory, notify):
+    server = _start(server_factory, notify, "apps.pid:app", "--workers", "2")
+    i, _ = notify.wait_for("READY=1")
+    server.signal(signal.SIGHUP)
+    sent_at = time.monotonic()
+    i, reloading = notify.wait_for("RELOADING=1", after=i + 1)
+    assert reloading.pid == server.pid
+    assert _status(reloading) == "STATUS=replacing workers (SIGHUP)"
+    # CLOCK_MONOTONIC, which time.monotonic() reads too.
+    usec = next(int(x.split("=")[1]) for x in reloading.lines if x.startswith("MONOTONIC_USEC="))
+    assert abs(usec / 1e6 - sent_at) < 1.0
+    assert "replaced by pid" not in server.output()
+    _, ready = notify.wait_for("READY=1", after=i + 1, timeout=20)
+    assert ready.pid == server.pid
+    assert server.output().count("replaced by pid") == 2
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stopping_as_soon_as_sigterm_arrives_before_the_drain_delay(server_factory, notify,
+                                                                    workers):
+    server = _start(server_factory, notify, "apps.pid:app", "--workers", str(workers),
+                    "--drain-delay", "1")
+    i, _ = notify.wait_for("READY=1")
+    server.signal(signal.SIGTERM)
+    sent_at = time.monotonic()
+    i, stopping = notify.wait_for("STOPPING=1", after=i + 1)
+    assert stopping.at - sent_at < 0.5
+    assert stopping.pid == server.pid
+    assert _status(stopping) == "STATUS=draining for 1s, then stopping"
+    # Still serving during the delay.
+    assert httpx.get(server.url("/"), timeout=2).status_code == 200
+    _, stopped = notify.wait_for("STATUS=stopping", after=i + 1, startswith=True)
+    assert stopped.at - sent_at >= 0.9
+    assert server.wait_exit() == 0
+    assert len(notify.with_line("STOPPING=1")) == 1
+    assert len(notify.with_line("READY=1")) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_watchdog_is_pinged_at_half_its_period(server_factory, notify, workers):
+    server = _start(server_factory, notify, "apps.env_echo:app", "--workers", str(workers),
+                    env={"WATCHDOG_USEC": "200000"})
+    notify.wait_for("READY=1")
+    time.sleep(1.0)
+    pings = notify.with_line("WATCHDOG=1")
+    assert len(pings) >= 6, pings
+    assert {m.pid for m in pings} == {server.pid}
+    for name in ("WATCHDOG_USEC", "WATCHDOG_PID"):
+        assert httpx.get(server.url(f"/{name}")).status_code == 404, name
+
+
+def test_a_watchdog_meant_for_another_process_is_not_pinged(server_factory, notify):
+    server = _start(server_factory, notify, "apps.pid:app",
+                    env={"WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"})
+    notify.wait_for("READY=1")
+    time.sleep(0.5)
+    assert notify.with_line("WATCHDOG=1") == []
+    assert server.stop() == 0
+
+
+def test_a_blocked_event_loop_stops_the_watchdog_pings(server_factory, notify):
+    # One process: the pings come from its event loop, which the app
+    # blocks for 1.5 s (time.sleep in an async endpoint).
+    server = _start(server_factory, notify, "apps.systemd_app:app",
+                    env={"WATCHDOG_USEC": "200000"})
+    notify.wait_for("READY=1")
+    time.sleep(0.5)
+    asked = time.monotonic()
+    req = Background(server.url("/block?s=1.5"))
+    req.join()
+    answered = time.monotonic()
+    assert req.response is not None and req.response.status_code == 200
+    time.sleep(0.5)
+    pings = [m.at for m in notify.with_line("WATCHDOG=1")]
+    gaps = [b - a for a, b in zip(pings, pings[1:]) if b > asked]
+    assert max(gaps) >= 1.2, gaps
+    # Before and after, every 0.1 s or so.
+    assert sum(1 for t in pings if t < asked) >= 3
+    assert sum(1 for t in pings if t > answered) >= 3
+    assert server.stop() == 0
 
 
 def _wait(cond, what, server, timeout=10.0):

@@ -347,6 +347,31 @@ class _Ticker:
         self.handle.cancel()
 
 
+class _Watchdog:
+    """WATCHDOG=1 to systemd at half its watchdog period (`WatchdogSec=`),
+    from a timer of the event loop: an app that blocks the loop (a handler
+    that never awaits) stops the pings, and systemd restarts the service."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+        self.loop = loop
+        self.every = period / 2
+        self.handle = loop.call_soon(self._ping)
+
+    def _ping(self) -> None:
+        _cormorant.sd_notify("WATCHDOG=1")
+        self.handle = self.loop.call_later(self.every, self._ping)
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
+def _notify_systemd(state: str) -> None:
+    """Tells systemd, when it asked this process (`Type=notify`); a worker
+    under a supervisor never does: the supervisor speaks for the service."""
+    if _CONTROL_FD is None:
+        _cormorant.sd_notify(state)
+
+
 class _Lifespan:
     def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
         self.ctx = _cormorant.LifespanCtx(loop)
@@ -426,6 +451,7 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         if delay is not None:
             delay.cancel()
             delay = None
+            _notify_systemd("STATUS=stopping: finishing the requests in flight")
         if not stop.done():
             stop.set_result(None)
 
@@ -442,10 +468,12 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
             first_stop_at = loop.time()
             worker.begin_drain()
             if sig == signal.SIGTERM and drain_delay > 0:
+                _notify_systemd(f"STOPPING=1\nSTATUS=draining for {drain_delay:g}s, then stopping")
                 logger.info("Draining: the health path answers 503; stopping in %gs",
                             drain_delay)
                 delay = loop.call_later(drain_delay, stop_now)
             else:
+                _notify_systemd("STOPPING=1\nSTATUS=stopping: finishing the requests in flight")
                 stop_now()
         elif sig == signal.SIGINT and delay is not None:
             logger.info("SIGINT: ending the drain delay")
@@ -499,6 +527,9 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     logger.info("Cormorant running on %s (%s; pid %d; press CTRL+C to quit)",
                 worker.url, worker.protocols, os.getpid())
     _tell_supervisor(_MSG_READY)
+    _notify_systemd(f"READY=1\nSTATUS=serving on {worker.url}")
+    period = _cormorant.watchdog_period() if _CONTROL_FD is None else None
+    watchdog = _Watchdog(loop, period) if period is not None else None
     flusher = None
     if cfg.get("access_log"):
         def flush_periodically() -> None:
@@ -534,6 +565,8 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         await lifespan.shutdown()
     for sig in stop_signals:
         loop.remove_signal_handler(sig)
+    if watchdog is not None:
+        watchdog.stop()
     return 0
 
 

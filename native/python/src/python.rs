@@ -277,5 +277,7 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(set_proc_title, m)?)?;
     m.add_function(wrap_pyfunction!(become_user, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::systemd::sd_notify, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::systemd::watchdog_period, m)?)?;
     Ok(())
 }

@@ -118,3 +118,21 @@ pub(crate) fn notify(state: &str) -> bool {
 pub(crate) fn watchdog() -> Option<Duration> {
     SERVICE.get().and_then(|s| s.watchdog)
 }
+
+/// Sends `state`, newline-separated assignments such as
+/// `READY=1\nSTATUS=serving`, to systemd's notification socket, when
+/// systemd started this process with one (`Type=notify`). Returns whether
+/// it was sent. Never sends from a worker under a supervisor: only the
+/// supervisor, the service's main process, speaks to systemd.
+#[pyfunction]
+pub(crate) fn sd_notify(state: &str) -> bool {
+    notify(state)
+}
+
+/// The watchdog's period in seconds (`WatchdogSec=`), when systemd set one
+/// for this process: it must hear `WATCHDOG=1` at least that often. None
+/// otherwise, and always in a worker under a supervisor.
+#[pyfunction]
+pub(crate) fn watchdog_period() -> Option<f64> {
+    watchdog().map(|d| d.as_secs_f64())
+}
