@@ -6,10 +6,12 @@ as systemd does, with SO_PASSCRED), and socket activation through the real
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,7 +22,7 @@ import httpx
 import pytest
 from test_shutdown import Background
 
-from conftest import ServerProcess, free_port, wait_ready
+from conftest import TESTS_DIR, ServerProcess, free_port, wait_ready
 from procs import children
 
 SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
@@ -335,3 +337,64 @@ def test_listen_fds_for_another_process_are_ignored(server_factory):
     # Removed all the same, as libsystemd does.
     assert httpx.get(server.url("/LISTEN_FDS"), timeout=5).status_code == 404
     assert server.stop() == 0, server.output()
+
+
+EXAMPLES = TESTS_DIR.parent / "examples" / "systemd"
+
+
+def _unit(path):
+    """A unit file's settings: {section: [(key, value), ...]}, keys in
+    order and repeated as written (a socket's ListenStream=)."""
+    sections: dict = {}
+    section = None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = sections.setdefault(line.strip("[]"), [])
+            continue
+        key, _, value = line.partition("=")
+        section.append((key.strip(), value.strip()))
+    return sections
+
+
+def test_the_example_unit_files_say_what_the_readme_says():
+    service = dict(_unit(EXAMPLES / "cormorant.service")["Service"])
+    assert service["Type"] == "notify"
+    assert service["NotifyAccess"] == "main"
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert service["KillMode"] in ("mixed", "control-group")
+    assert "ExecStop" not in service
+    assert int(service["WatchdogSec"]) > 0
+    argv = shlex.split(service["ExecStart"])
+    assert argv[0].endswith("/cormorant")
+    # The stop is the server's: TimeoutStopSec exceeds the drain delay, the
+    # graceful timeout and the supervisor's 5 s for lifespan shutdown.
+    drain = float(argv[argv.index("--drain-delay") + 1])
+    graceful = float(argv[argv.index("--timeout-graceful-shutdown") + 1])
+    assert int(service["TimeoutStopSec"]) > drain + graceful + 5
+    assert int(argv[argv.index("--workers") + 1]) > 1, "ExecReload needs a supervisor"
+    socket_unit = _unit(EXAMPLES / "cormorant.socket")["Socket"]
+    assert len([v for k, v in socket_unit if k == "ListenStream"]) == 2
+
+
+def test_the_example_command_line_is_valid():
+    service = dict(_unit(EXAMPLES / "cormorant.service")["Service"])
+    argv = shlex.split(service["ExecStart"])
+    done = subprocess.run([sys.executable, "-m", "cormorant", *argv[1:], "--check-config"],
+                          cwd=TESTS_DIR, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "configuration is valid\n"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_systemd_reads_the_example_units_without_a_warning(tmp_path):
+    # ExecStart must name an executable that exists here.
+    for name in ("cormorant.service", "cormorant.socket"):
+        text = (EXAMPLES / name).read_text()
+        text = text.replace("/srv/myapp/.venv/bin/cormorant", sys.executable + " -m cormorant")
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(["systemd-analyze", "verify", "cormorant.socket", "cormorant.service"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
