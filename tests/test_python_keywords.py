@@ -52,6 +52,7 @@ CONVERTED = {
                 "drain_delay", "http2_keep_alive_interval", "http2_keep_alive_timeout",
                 "reload_delay",
                 "timeout_graceful_shutdown", "timeout_keep_alive", "timeout_request_body",
+                "timeout_worker_healthcheck",
                 "timeout_request_head", "timeout_tls_handshake", "workers_lifetime",
                 "ws_ping_interval", "ws_ping_timeout",
             ],

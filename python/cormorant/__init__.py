@@ -88,7 +88,6 @@ _NO_EFFECT = {
     "reload_filter": "use reload_includes and reload_excludes",
     "reload_ignore_worker_failure": "a worker that fails to load always waits for the next change",
     "timeout_notify": "workers report readiness themselves",
-    "timeout_worker_healthcheck": "workers report readiness themselves",
     "callback_notify": "workers report readiness themselves",
     "ssl_version": "use ssl_protocol_min",
 }

@@ -11,6 +11,7 @@ __all__ = [
     "ENV_WORKER_CONFIG",
     "ENV_WORKER_ID",
     "LifespanCtx",
+    "MSG_ALIVE",
     "MSG_READY",
     "MSG_RECYCLE",
     "Ready",
@@ -36,6 +37,7 @@ ENV_WORKER_CONFIG: str
 ENV_READY_FD: str
 ENV_WORKER_ID: str
 ENV_LISTEN_FDS: str
+MSG_ALIVE: bytes
 MSG_READY: bytes
 MSG_RECYCLE: bytes
 WORKER_BOOT_ERROR: int

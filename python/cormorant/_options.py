@@ -64,6 +64,5 @@ class ServerOptions(Settings, total=False):
     reload_filter: Any
     reload_ignore_worker_failure: bool
     timeout_notify: Optional[_Seconds]
-    timeout_worker_healthcheck: Optional[_Seconds]
     callback_notify: Any
     ssl_version: Any

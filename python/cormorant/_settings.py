@@ -93,6 +93,7 @@ class Settings(TypedDict, total=False):
     static_path_expires: int
     limit_max_requests_jitter: int
     workers_lifetime: Optional[_Seconds]
+    timeout_worker_healthcheck: Optional[_Seconds]
     workers_max_rss: Optional[int]
     respawn_failed_workers: bool
     pid_file: Optional[_Path]

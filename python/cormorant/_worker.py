@@ -7,6 +7,7 @@ Rust extension; this module only orchestrates startup and shutdown.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import functools
 import gc
 import importlib
@@ -15,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Dict, TextIO
+from typing import Any, Callable, Dict, TextIO
 
 from . import _cormorant
 
@@ -347,19 +348,23 @@ class _Ticker:
         self.handle.cancel()
 
 
-class _Watchdog:
-    """WATCHDOG=1 to systemd at half its watchdog period (`WatchdogSec=`),
-    from a timer of the event loop: an app that blocks the loop (a handler
-    that never awaits) stops the pings, and systemd restarts the service."""
+class _Heartbeat:
+    """Calls `beat` every `every` seconds from a timer of the event loop, so
+    that an app that blocks the loop (a handler that never awaits) stops the
+    beats: WATCHDOG=1 to systemd at half its period (`WatchdogSec=`), or
+    ALIVE to the supervisor (`--timeout-worker-healthcheck`). Whoever
+    listens replaces what fell silent."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float,
+                 beat: Callable[[], object]) -> None:
         self.loop = loop
-        self.every = period / 2
-        self.handle = loop.call_soon(self._ping)
+        self.every = every
+        self.beat = beat
+        self.handle = loop.call_soon(self._beat)
 
-    def _ping(self) -> None:
-        _cormorant.sd_notify("WATCHDOG=1")
-        self.handle = self.loop.call_later(self.every, self._ping)
+    def _beat(self) -> None:
+        self.beat()
+        self.handle = self.loop.call_later(self.every, self._beat)
 
     def stop(self) -> None:
         self.handle.cancel()
@@ -529,7 +534,14 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     _tell_supervisor(_MSG_READY)
     _notify_systemd(f"READY=1\nSTATUS=serving on {worker.url}")
     period = _cormorant.watchdog_period() if _CONTROL_FD is None else None
-    watchdog = _Watchdog(loop, period) if period is not None else None
+    watchdog = None
+    if period is not None:
+        watchdog = _Heartbeat(loop, period / 2, lambda: _cormorant.sd_notify("WATCHDOG=1"))
+    healthcheck = cfg.get("timeout_worker_healthcheck")
+    alive = None
+    if healthcheck and _CONTROL_FD is not None:
+        # Several beats per timeout, so one late timer is not a hang.
+        alive = _Heartbeat(loop, healthcheck / 4, lambda: _tell_supervisor(_MSG_ALIVE))
     flusher = None
     if cfg.get("access_log"):
         def flush_periodically() -> None:
@@ -565,8 +577,9 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         await lifespan.shutdown()
     for sig in stop_signals:
         loop.remove_signal_handler(sig)
-    if watchdog is not None:
-        watchdog.stop()
+    for heartbeat in (watchdog, alive):
+        if heartbeat is not None:
+            heartbeat.stop()
     return 0
 
 
@@ -635,6 +648,7 @@ WORKER_BOOT_ERROR = _cormorant.WORKER_BOOT_ERROR
 _CONTROL_FD: int | None = None
 _MSG_READY = _cormorant.MSG_READY
 _MSG_RECYCLE = _cormorant.MSG_RECYCLE
+_MSG_ALIVE = _cormorant.MSG_ALIVE
 
 
 def _tell_supervisor(msg: bytes) -> bool:
@@ -666,6 +680,10 @@ def worker_main() -> None:
     # loop's handler is in place, that ends it quietly, as SIGTERM would,
     # not with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if json.loads(config_json).get("timeout_worker_healthcheck"):
+        # A hung worker is asked for its stacks before it is killed: the C
+        # handler writes every thread's, even while the loop is blocked.
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     try:
         target = json.loads(config_json).get("target") or ""
         _cormorant.set_proc_title(f"cormorant: worker {worker_id} {target}",

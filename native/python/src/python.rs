@@ -260,6 +260,7 @@ fn _cormorant(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("ENV_WORKER_ID", wp::ENV_WORKER_ID)?;
         m.add("ENV_LISTEN_FDS", wp::ENV_LISTEN_FDS)?;
         m.add("MSG_READY", pyo3::types::PyBytes::new(py, &[wp::MSG_READY]))?;
+        m.add("MSG_ALIVE", pyo3::types::PyBytes::new(py, &[wp::MSG_ALIVE]))?;
         m.add(
             "MSG_RECYCLE",
             pyo3::types::PyBytes::new(py, &[wp::MSG_RECYCLE]),

@@ -23,6 +23,9 @@ pub(crate) const MSG_READY: u8 = b'R';
 /// Control byte: the worker reached `--limit-max-requests` and wants to
 /// be replaced (it keeps serving until its replacement is ready).
 pub(crate) const MSG_RECYCLE: u8 = b'M';
+/// Control byte: the worker's event loop turned (sent periodically with
+/// `--timeout-worker-healthcheck`).
+pub(crate) const MSG_ALIVE: u8 = b'A';
 
 /// Exit code of a worker that could not boot (app import, bind, lifespan
 /// startup): respawning cannot help, so the server stops.

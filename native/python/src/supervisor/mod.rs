@@ -58,7 +58,7 @@ use crate::config::ServerConfig;
 use crate::server::listener::Listener;
 use crate::worker_protocol::{
     ENV_CONFIG, ENV_LISTEN_FDS, ENV_METRICS_FD, ENV_METRICS_SLOT, ENV_READY_FD, ENV_WORKER_ID,
-    MSG_READY, MSG_RECYCLE,
+    MSG_ALIVE, MSG_READY, MSG_RECYCLE,
 };
 use pool::{Action, Event, Exit, Notify, Policy, Pool, Sig, WorkerId};
 
@@ -113,6 +113,7 @@ impl Proc {
                 }
                 Ok(n) => events.extend(buf[..n].iter().filter_map(|&b| match b {
                     MSG_READY => Some(Event::Ready(id)),
+                    MSG_ALIVE => Some(Event::Alive(id)),
                     MSG_RECYCLE => Some(Event::WantsRecycle(id)),
                     _ => None,
                 })),
@@ -290,6 +291,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
         max_rss: config.workers_max_rss.map(|m| m * 1024 * 1024),
         graceful_timeout: config.timeout_graceful_shutdown,
         drain_delay: config.drain_delay,
+        hung_timeout: config.timeout_worker_healthcheck,
         reuse_port,
         reload: config.reload,
     };
@@ -430,6 +432,7 @@ impl Supervisor {
                             Sig::Term => libc::SIGTERM,
                             Sig::Int => libc::SIGINT,
                             Sig::Quit => libc::SIGQUIT,
+                            Sig::DumpStacks => libc::SIGUSR1,
                         });
                     }
                 }

@@ -52,6 +52,9 @@ pub(crate) const DRAIN_MAX: Duration = Duration::from_secs(10);
 /// Extra time after `--timeout-graceful-shutdown` for a worker's lifespan
 /// shutdown before it is killed.
 pub(crate) const LIFESPAN_MARGIN: Duration = Duration::from_secs(5);
+/// How long a hung worker gets to write its threads' stacks (asked for
+/// with [`Sig::DumpStacks`]) before it is killed.
+pub(crate) const STACK_DUMP_GRACE: Duration = Duration::from_millis(500);
 /// Stop signals closer together than this are copies of one stop request
 /// (the same group signal arriving twice, or two tools sending it); one
 /// this long after the first is a deliberate second request that drops
@@ -129,6 +132,9 @@ impl Exit {
 pub(crate) enum Event {
     /// The worker accepts connections (its READY control byte).
     Ready(WorkerId),
+    /// The worker's event loop turned (its ALIVE byte, with
+    /// `--timeout-worker-healthcheck`).
+    Alive(WorkerId),
     /// The worker reached `--limit-max-requests` (its RECYCLE byte).
     WantsRecycle(WorkerId),
     /// The worker process ended.
@@ -168,6 +174,9 @@ pub(crate) enum Sig {
     Int,
     /// Close every connection now.
     Quit,
+    /// Write the Python stack of every thread to the log (SIGUSR1, which a
+    /// worker's `faulthandler` answers even while its loop is blocked).
+    DumpStacks,
 }
 
 /// A log line's level (Python logging's names, lowercase).
@@ -269,7 +278,8 @@ pub(crate) enum Action {
 /// `graceful_timeout` (`--timeout-graceful-shutdown`, plus
 /// [`LIFESPAN_MARGIN`] before SIGKILL; None waits); `drain_delay`
 /// (`--drain-delay`: a SIGTERM stop waits that much longer before
-/// SIGKILL); `reuse_port`: each slot
+/// SIGKILL); `hung_timeout` (`--timeout-worker-healthcheck`: a ready
+/// worker silent that long is replaced); `reuse_port`: each slot
 /// has its own SO_REUSEPORT socket, which a removed slot drains first (else
 /// all share one listener); `reload` (`--reload`): a worker that exits or
 /// cannot load the app is not replaced until a watched file changes, and a
@@ -284,6 +294,7 @@ pub(crate) struct Policy {
     pub(crate) max_rss: Option<u64>,
     pub(crate) graceful_timeout: Option<Duration>,
     pub(crate) drain_delay: Duration,
+    pub(crate) hung_timeout: Option<Duration>,
     pub(crate) reuse_port: bool,
     pub(crate) reload: bool,
 }
@@ -302,6 +313,10 @@ struct Worker {
     ready: bool,
     /// When `--workers-lifetime` asks for its replacement.
     recycle_at: Option<Instant>,
+    /// Its last sign of life: READY, then each ALIVE byte.
+    last_alive: Instant,
+    /// Found hung: when it is killed, once its stacks were asked for.
+    kill_hung_at: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -449,6 +464,8 @@ impl Pool {
             started: now,
             ready: false,
             recycle_at,
+            last_alive: now,
+            kill_hung_at: None,
         }
     }
 
@@ -459,7 +476,16 @@ impl Pool {
             return;
         }
         match event {
-            Event::Ready(id) => self.on_ready(id),
+            Event::Ready(id) => self.on_ready(id, now),
+            Event::Alive(id) => {
+                if let Some(w) = self
+                    .slots
+                    .iter_mut()
+                    .find_map(|s| s.worker.as_mut().filter(|w| w.id == id))
+                {
+                    w.last_alive = now;
+                }
+            }
             Event::WantsRecycle(id) => {
                 if let Some(slot) = self
                     .slots
@@ -594,9 +620,15 @@ impl Pool {
             .iter()
             .filter(|d| !d.term_sent)
             .map(|d| d.since + DRAIN_SETTLE);
+        let hung = self.slots.iter().filter_map(|s| {
+            let w = s.worker.as_ref().filter(|w| w.ready)?;
+            w.kill_hung_at
+                .or_else(|| self.policy.hung_timeout.map(|t| w.last_alive + t))
+        });
         replacements
             .chain(recycling)
             .chain(draining)
+            .chain(hung)
             .chain(self.next_rss)
             .min()
     }
@@ -654,6 +686,7 @@ impl Pool {
                     slot.want = Some(Reason::Lifetime);
                 }
             }
+            self.check_hung(i, now);
         }
         if self.next_rss.is_some_and(|t| now >= t) {
             self.next_rss = Some(now + RSS_INTERVAL);
@@ -719,7 +752,53 @@ impl Pool {
         self.slots[i].next = Some((w, reason));
     }
 
-    fn on_ready(&mut self, id: WorkerId) {
+    /// `--timeout-worker-healthcheck`: a ready worker whose loop has not
+    /// turned for that long is asked for its stacks, then killed and
+    /// replaced [`STACK_DUMP_GRACE`] later.
+    fn check_hung(&mut self, i: usize, now: Instant) {
+        let Some(timeout) = self.policy.hung_timeout else {
+            return;
+        };
+        let Some(w) = self.slots[i].worker.as_mut().filter(|w| w.ready) else {
+            return;
+        };
+        match w.kill_hung_at {
+            None if now >= w.last_alive + timeout => {
+                w.kill_hung_at = Some(now + STACK_DUMP_GRACE);
+                let (id, number, pid) = (w.id, w.number, w.pid);
+                let silent = now.saturating_duration_since(w.last_alive);
+                self.actions.push_back(Action::Signal(id, Sig::DumpStacks));
+                self.log(
+                    Level::Error,
+                    format!(
+                        "worker {number} (pid {pid}) is hung: its event loop has not turned for                          {:.1} s (--timeout-worker-healthcheck); the stack of each of its threads                          follows, then it is replaced",
+                        silent.as_secs_f64()
+                    ),
+                );
+            }
+            Some(at) if now >= at => {
+                let w = self.slots[i].worker.take().expect("checked above");
+                self.actions.push_back(Action::Kill(w.id));
+                self.actions.push_back(Action::CountRestart("hung"));
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "killed hung worker {} (pid {}); starting a new one",
+                        w.number, w.pid
+                    ),
+                );
+                // A replacement already starting (a rolling restart) takes
+                // the slot at once when ready; else a new one.
+                if self.slots[i].next.is_none() {
+                    let w = self.spawn(i, now);
+                    self.slots[i].worker = Some(w);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_ready(&mut self, id: WorkerId, now: Instant) {
         let Some(i) = self.slots.iter().position(|s| {
             s.worker.as_ref().is_some_and(|w| w.id == id)
                 || s.next.as_ref().is_some_and(|(w, _)| w.id == id)
@@ -729,12 +808,14 @@ impl Pool {
         let slot = &mut self.slots[i];
         if let Some(w) = slot.worker.as_mut().filter(|w| w.id == id) {
             w.ready = true;
+            w.last_alive = now;
             return;
         }
         let Some((mut next, reason)) = slot.next.take() else {
             return;
         };
         next.ready = true;
+        next.last_alive = now;
         let pid = next.pid;
         let old = slot.worker.replace(next);
         match old {

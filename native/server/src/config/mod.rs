@@ -321,6 +321,12 @@ pub struct ServerConfig {
     #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
     #[serde(with = "seconds::optional")]
     pub workers_lifetime: Option<Duration>,
+    /// Replace a worker whose event loop has not turned for this many
+    /// seconds (a blocking call in async code, a deadlock), after writing
+    /// the Python stack of each of its threads to the log.
+    #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
+    #[serde(with = "seconds::optional")]
+    pub timeout_worker_healthcheck: Option<Duration>,
     /// Replace a worker whose resident memory exceeds this many MiB.
     #[arg(long, value_name = "MIB")]
     pub workers_max_rss: Option<u64>,
@@ -422,6 +428,12 @@ impl ServerConfig {
         if self.max_queue_time == Some(0) {
             return Err("max-queue-time must be at least 1 (ms)".into());
         }
+        if self
+            .timeout_worker_healthcheck
+            .is_some_and(|t| t < Duration::from_millis(100))
+        {
+            return Err("timeout-worker-healthcheck must be at least 0.1 seconds".into());
+        }
         if self.workers_max_rss == Some(0) {
             return Err("workers-max-rss must be at least 1 (MiB)".into());
         }
@@ -449,7 +461,10 @@ impl ServerConfig {
     /// Whether worker processes under a supervisor are needed: several
     /// workers, or recycling that only a supervisor can do.
     pub fn needs_supervisor(&self) -> bool {
-        self.workers > 1 || self.workers_lifetime.is_some() || self.workers_max_rss.is_some()
+        self.workers > 1
+            || self.workers_lifetime.is_some()
+            || self.workers_max_rss.is_some()
+            || self.timeout_worker_healthcheck.is_some()
     }
 }
 

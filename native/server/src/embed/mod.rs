@@ -255,6 +255,7 @@ const NOT_EMBEDDED: &[&str] = &[
     "metrics_port",
     "workers_lifetime",
     "workers_max_rss",
+    "timeout_worker_healthcheck",
     "respawn_failed_workers",
     "pid_file",
 ];

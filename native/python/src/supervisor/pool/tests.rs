@@ -12,6 +12,7 @@ fn policy(workers: usize) -> Policy {
         max_rss: None,
         graceful_timeout: None,
         drain_delay: Duration::ZERO,
+        hung_timeout: None,
         reuse_port: true,
         reload: false,
     }
@@ -598,4 +599,50 @@ fn stopping_is_announced_as_the_stop_begins_before_the_drain_delay() {
     sim.notes();
     sim.ev(1.0, Event::Stop { drain: true });
     assert_eq!(sim.notes(), [Notify::Stopping { draining: false }]);
+}
+
+#[test]
+fn a_hung_worker_has_its_stacks_written_then_is_killed_and_replaced() {
+    let mut p = policy(2);
+    p.hung_timeout = Some(Duration::from_secs(2));
+    let mut sim = ready_with(p);
+    // Worker 1 keeps saying it is alive; worker 2 falls silent after 0.1.
+    assert_eq!(sim.ev(1.0, Event::Alive(1)), []);
+    assert_eq!(sim.ev(2.0, Event::Alive(1)), []);
+    assert_eq!(sim.pool.poll_timeout(), Some(at(2.1)));
+    assert_eq!(sim.tick(2.0), []);
+    assert_eq!(sim.tick(2.1), [Action::Signal(2, Sig::DumpStacks)]);
+    // It gets a moment to write them, then goes; a new worker takes the
+    // slot, and the restart is counted as hung.
+    assert_eq!(sim.pool.poll_timeout(), Some(at(2.6)));
+    assert_eq!(sim.tick(2.5), []);
+    assert_eq!(
+        sim.tick(2.6),
+        [
+            Action::Kill(2),
+            Action::CountRestart("hung"),
+            Action::Spawn {
+                worker: 3,
+                slot: 1,
+                max_requests: None
+            }
+        ]
+    );
+    // Worker 1 is fine all along; the new one is watched once ready.
+    assert_eq!(sim.ev(3.0, Event::Alive(1)), []);
+    assert_eq!(sim.ev(3.5, Event::Ready(3)), []);
+    assert_eq!(sim.ev(4.5, Event::Alive(1)), []);
+    assert_eq!(sim.tick(5.4), []);
+    assert_eq!(sim.tick(5.5), [Action::Signal(3, Sig::DumpStacks)]);
+}
+
+#[test]
+fn without_the_healthcheck_silence_is_fine_and_booting_workers_are_not_judged() {
+    let mut sim = ready_pool(1);
+    assert_eq!(sim.tick(1000.0), []);
+    let mut p = policy(1);
+    p.hung_timeout = Some(Duration::from_secs(1));
+    let (mut sim, _) = Sim::new(p);
+    // Not ready yet (importing the app, lifespan startup): not judged.
+    assert_eq!(sim.tick(30.0), []);
 }
