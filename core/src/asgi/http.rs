@@ -232,7 +232,9 @@ pub struct HttpStream {
     trailers: Vec<(Bytes, Bytes)>,
     /// A field every response head of this stream carries unless the app
     /// set it (the request ID, echoed).
-    echo: Option<(Bytes, Bytes)>,
+    /// Boxed: most streams have none, and a stream is moved and dropped
+    /// once per request.
+    echo: Option<Box<(Bytes, Bytes)>>,
 }
 
 /// The body of the 500 response sent when the application fails before
@@ -265,17 +267,19 @@ impl HttpStream {
         }
     }
 
-    /// Adds `name: value` (`name` lowercase) to the response head, whoever
-    /// writes it (the app, or the server's 500 or 503), unless the app set
-    /// that field itself.
-    pub fn with_response_field(mut self, name: Bytes, value: Bytes) -> Self {
-        self.echo = Some((name, value));
+    /// Adds the field `(name, value)` (`name` lowercase), when given, to
+    /// the response head, whoever writes it (the app, or the server's 500
+    /// or 503), unless the app set that field itself.
+    #[inline]
+    pub fn with_response_field(mut self, field: Option<(Bytes, Bytes)>) -> Self {
+        self.echo = field.map(Box::new);
         self
     }
 
     /// Adds the echoed field to a head on its way out.
     fn echoed(&self, mut out: Output) -> Output {
-        if let (Some((name, value)), Some(start)) = (&self.echo, out.start.as_mut()) {
+        if let (Some(echo), Some(start)) = (&self.echo, out.start.as_mut()) {
+            let (name, value) = &**echo;
             if !start
                 .headers
                 .iter()
@@ -431,6 +435,8 @@ impl HttpStream {
         })
     }
 
+    // Inlined into its one caller, so that the output is not moved twice.
+    #[inline(always)]
     fn handle_app_message(&mut self, msg: AppMessage) -> Result<Output, SendError> {
         if self.disconnected {
             return Err(SendError::Disconnected);
@@ -762,12 +768,12 @@ mod tests {
                 Bytes::from_static(b"abc"),
             )
         };
-        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        let mut s = HttpStream::new(false, false).with_response_field(Some(id()));
         s.handle_app(start(200)).unwrap();
         let out = s.handle_app(body(b"hi", false)).unwrap();
         assert_eq!(field(&out, b"x-request-id"), Some(&b"abc"[..]));
 
-        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        let mut s = HttpStream::new(false, false).with_response_field(Some(id()));
         let own = AppMessage::HttpResponseStart {
             status: 200,
             headers: vec![(
@@ -789,7 +795,7 @@ mod tests {
         assert_eq!(&ids[0].1[..], b"mine");
 
         // The server's own 500 carries it too.
-        let mut s = HttpStream::new(false, false).with_response_field(id().0, id().1);
+        let mut s = HttpStream::new(false, false).with_response_field(Some(id()));
         let out = s.handle_app_exit(true);
         assert_eq!(out.start.as_ref().map(|s| s.status), Some(500));
         assert_eq!(field(&out, b"x-request-id"), Some(&b"abc"[..]));

@@ -63,6 +63,9 @@ impl QueueTime {
     /// recent pace) is added to the wait of each request read in this
     /// turn ([`Self::arrival`]).
     pub(crate) fn turn(&self) {
+        if self.max.is_none() && self.metrics.is_none() {
+            return;
+        }
         let served = self.served_this_turn.swap(0, Ordering::Relaxed) as u64;
         let gap = self.gap_ns.load(Ordering::Relaxed);
         self.unseen_ns

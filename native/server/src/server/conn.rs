@@ -487,12 +487,17 @@ impl<S: Transport> Conn<S> {
             exchange.forwarded(scope.client.as_ref());
         }
         let request_id = ctx.annotate(&mut scope, self.trusted_ids, arrived);
-        let mut stream = HttpStream::new(has_body, head_only).with_extensions(extensions);
         if let Some(id) = &request_id {
             exchange.request_id(id);
-            stream = stream.with_response_field(Bytes::from_static(REQUEST_ID), id.clone());
         }
-        let shared = Arc::new(Shared::new(stream));
+        let echo = request_id
+            .as_ref()
+            .map(|id| (Bytes::from_static(REQUEST_ID), id.clone()));
+        let shared = Arc::new(Shared::new(
+            HttpStream::new(has_body, head_only)
+                .with_extensions(extensions)
+                .with_response_field(echo),
+        ));
         let mut body_done = !has_body;
         if has_body && !expect_continue {
             // Hand over whatever body came with the head in the same crossing.

@@ -366,12 +366,17 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     let has_body = !body.is_end_stream();
     // hyper cannot send 1xx responses on HTTP/2.
     let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
-    let mut stream = HttpStream::new(has_body, head_only).with_extensions(extensions);
     if let Some(id) = &request_id {
         exchange.request_id(id);
-        stream = stream.with_response_field(Bytes::from_static(REQUEST_ID), id.clone());
     }
-    let shared = Arc::new(Shared::new(stream));
+    let echo = request_id
+        .as_ref()
+        .map(|id| (Bytes::from_static(REQUEST_ID), id.clone()));
+    let shared = Arc::new(Shared::new(
+        HttpStream::new(has_body, head_only)
+            .with_extensions(extensions)
+            .with_response_field(echo),
+    ));
     ctx.queue.push(Job::Request(Box::new(NewRequest {
         scope,
         unix: conn.unix,

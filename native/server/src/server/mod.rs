@@ -182,8 +182,13 @@ impl ServerCtx {
     /// The health path's answer when `target` is that path (any query):
     /// 200, or 503 once the stop began, and its body. None for every other
     /// target.
+    #[inline]
     pub fn health_status(&self, target: &[u8]) -> Option<(u16, &'static [u8])> {
         let path = self.health_path.as_deref()?;
+        self.health_answer(path, target)
+    }
+
+    fn health_answer(&self, path: &[u8], target: &[u8]) -> Option<(u16, &'static [u8])> {
         let asked = target.split(|&b| b == b'?').next().unwrap_or(target);
         if asked != path {
             return None;

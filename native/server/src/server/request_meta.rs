@@ -67,6 +67,7 @@ fn acceptable(id: &[u8]) -> bool {
 impl ServerCtx {
     /// Whether requests must note when their head began to arrive: for
     /// the queue-time histogram, `X-Request-Start` or `--max-queue-time`.
+    #[inline]
     pub fn tracks_arrival(&self) -> bool {
         self.metrics.is_some() || self.request_start_header || self.max_queue_time.is_some()
     }
@@ -74,7 +75,20 @@ impl ServerCtx {
     /// Adds what `--request-id` and `--request-start-header` ask for to a
     /// request's headers, and returns its ID. `trusted`: the connection
     /// came from a trusted proxy, whose `X-Request-ID` is kept.
+    #[inline]
     pub fn annotate(
+        &self,
+        scope: &mut HttpScope,
+        trusted: bool,
+        arrived: Option<Instant>,
+    ) -> Option<Bytes> {
+        if !self.request_start_header && self.request_ids.is_none() {
+            return None;
+        }
+        self.add_fields(scope, trusted, arrived)
+    }
+
+    fn add_fields(
         &self,
         scope: &mut HttpScope,
         trusted: bool,
