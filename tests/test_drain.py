@@ -185,3 +185,20 @@ def test_rolling_restart_does_not_wait_for_the_drain_delay(server_factory):
     else:
         raise AssertionError("the replaced worker is still running")
     assert "Draining" not in server.output()
+
+
+def test_a_server_stops_promptly_once_its_connections_close(server_factory):
+    """Once the last connection closes, the stop ends at once, not at the
+    worker's next idle tick (a second away)."""
+    times = []
+    for _ in range(3):
+        server = server_factory.start("apps.streaming:app")
+        held = RawConnection(server.host, server.port)
+        held.send(request_bytes("GET", "/single"))
+        assert held.read_response().status == 200
+        t0 = time.monotonic()
+        server.signal(signal.SIGTERM)
+        assert server.wait_exit(10) == 0
+        times.append(time.monotonic() - t0)
+        held.close()
+    assert max(times) < 0.7, times
