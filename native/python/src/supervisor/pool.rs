@@ -1047,7 +1047,8 @@ impl Pool {
         let index = self.slots.len();
         self.actions.push_back(Action::Steer(self.slots.len()));
         if let Some((next, _)) = slot.next {
-            self.actions.push_back(Action::Signal(next.id, Sig::Int));
+            // Still booting: see `stop`.
+            self.actions.push_back(Action::Signal(next.id, Sig::Term));
             self.retiring.push(next);
         }
         self.log(
@@ -1074,24 +1075,31 @@ impl Pool {
         });
     }
 
-    /// Every worker's ids, alive or starting.
-    fn all_workers(&self) -> Vec<WorkerId> {
-        let mut ids = Vec::new();
+    /// Every worker, alive or starting.
+    fn all_workers(&self) -> Vec<&Worker> {
+        let mut all = Vec::new();
         for s in &self.slots {
-            ids.extend(s.worker.as_ref().map(|w| w.id));
-            ids.extend(s.next.as_ref().map(|(w, _)| w.id));
+            all.extend(s.worker.as_ref());
+            all.extend(s.next.as_ref().map(|(w, _)| w));
         }
-        ids.extend(self.retiring.iter().map(|w| w.id));
-        ids.extend(self.draining.iter().map(|d| d.worker.id));
-        ids
+        all.extend(&self.retiring);
+        all.extend(self.draining.iter().map(|d| &d.worker));
+        all
     }
 
     /// Begins the stop: SIGTERM (`drain`) or SIGINT to every worker, then
     /// exit with `code` once they are gone (SIGKILL after the drain delay
     /// and the graceful timeout).
     fn stop(&mut self, code: i32, drain: bool, now: Instant) {
-        let alive = self.all_workers();
-        let sig = if drain { Sig::Term } else { Sig::Int };
+        // A worker still booting gets SIGTERM either way: before its loop
+        // handles signals, SIGINT would end it with a KeyboardInterrupt
+        // traceback, SIGTERM quietly.
+        let signals: Vec<(WorkerId, Sig)> = self
+            .all_workers()
+            .into_iter()
+            .map(|w| (w.id, if drain || !w.ready { Sig::Term } else { Sig::Int }))
+            .collect();
+        let alive: Vec<WorkerId> = signals.iter().map(|&(id, _)| id).collect();
         let delay = if drain {
             self.policy.drain_delay
         } else {
@@ -1101,7 +1109,7 @@ impl Pool {
         self.actions
             .push_back(Action::Notify(Notify::Stopping { draining }));
         self.actions
-            .extend(alive.iter().map(|&id| Action::Signal(id, sig)));
+            .extend(signals.into_iter().map(|(id, sig)| Action::Signal(id, sig)));
         if alive.is_empty() {
             self.actions.push_back(Action::Exit(code));
         }
