@@ -1097,7 +1097,14 @@ impl Pool {
         let signals: Vec<(WorkerId, Sig)> = self
             .all_workers()
             .into_iter()
-            .map(|w| (w.id, if drain || !w.ready { Sig::Term } else { Sig::Int }))
+            .map(|w| {
+                let sig = if drain || !w.ready {
+                    Sig::Term
+                } else {
+                    Sig::Int
+                };
+                (w.id, sig)
+            })
             .collect();
         let alive: Vec<WorkerId> = signals.iter().map(|&(id, _)| id).collect();
         let delay = if drain {
