@@ -40,6 +40,8 @@ pub(crate) struct QueueTime {
     served_this_turn: AtomicUsize,
     /// What [`Self::turn`] estimated for the requests read in this turn.
     unseen_ns: AtomicU64,
+    /// Requests shed so far.
+    shed: AtomicU64,
     epoch: Instant,
 }
 
@@ -53,6 +55,7 @@ impl QueueTime {
             gap_ns: AtomicU64::new(0),
             served_this_turn: AtomicUsize::new(0),
             unseen_ns: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -78,6 +81,17 @@ impl QueueTime {
     pub(crate) fn arrival(&self, read_at: Instant) -> Instant {
         let unseen = Duration::from_nanos(self.unseen_ns.load(Ordering::Relaxed));
         read_at.checked_sub(unseen).unwrap_or(read_at)
+    }
+
+    /// Requests shed so far: a change tells the worker to write their
+    /// 503s out now.
+    pub(crate) fn shed_count(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Notes a request shed.
+    pub(crate) fn note_shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether `--max-queue-time` is set.

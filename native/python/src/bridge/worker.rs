@@ -130,9 +130,8 @@ impl Worker {
         Ok(Some(Slot::take(region, 0)))
     }
 
-    /// Hands a request to the app, or sheds it (`--max-queue-time`):
-    /// true when shed.
-    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<bool> {
+    /// Hands a request to the app.
+    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
         let NewRequest {
             scope: s,
             unix,
@@ -141,17 +140,9 @@ impl Worker {
             request_id,
             arrived,
         } = *nr;
-        let arrived = arrived.map(|at| run.pyctx.queue_time.arrival(at));
-        let counted = match arrived {
-            Some(arrived) if run.pyctx.queue_time.has_limit() => {
-                if !run.pyctx.queue_time.admit(arrived) {
-                    Request::shed(&shared, &run.pyctx);
-                    return Ok(true);
-                }
-                true
-            }
-            _ => false,
-        };
+        // Admitted by `admit_all` (and counted as pending) when there is a
+        // limit.
+        let counted = arrived.is_some() && run.pyctx.queue_time.has_limit();
         let state = run.state.as_ref().map(|d| d.bind(py));
         let ext = shared.lock().stream.extensions();
         let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
@@ -169,7 +160,31 @@ impl Worker {
         )?;
         let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
         run.spawn.call(py, coro)?;
-        Ok(false)
+        Ok(())
+    }
+
+    /// Dates the requests of a batch (less what they may have waited
+    /// unseen) and, with `--max-queue-time`, judges them all before any
+    /// app runs: with eager tasks the apps of a batch run one after
+    /// another inside the drain, so a request judged only as its turn
+    /// came would get its 503 after them all. Shed requests leave `jobs`.
+    fn admit_all(run: &Running, jobs: &mut Vec<Job>) {
+        let qt = &run.pyctx.queue_time;
+        jobs.retain_mut(|job| {
+            let Job::Request(nr) = job else {
+                return true;
+            };
+            let Some(read_at) = nr.arrived else {
+                return true;
+            };
+            let arrived = qt.arrival(read_at);
+            nr.arrived = Some(arrived);
+            if qt.has_limit() && !qt.admit(arrived) {
+                Request::shed(&nr.shared, &run.pyctx);
+                return false;
+            }
+            true
+        });
     }
 
     fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
@@ -453,25 +468,28 @@ impl Worker {
         }
         let mut jobs = std::mem::take(&mut self.jobs);
         self.queue.take(&mut jobs);
-        if let Some(run) = &self.running {
-            run.pyctx.queue_time.turn();
-        }
         let Some(run) = self.running.as_ref() else {
             return Ok(());
         };
+        let queue_time = &run.pyctx.queue_time;
+        queue_time.turn();
+        let mut shed = queue_time.shed_count();
+        Self::admit_all(run, &mut jobs);
+        // A shed request's 503 goes out now, not after the apps the loop
+        // runs next.
+        if queue_time.shed_count() != shed {
+            shed = queue_time.shed_count();
+            if let Io::Driven(d) = &mut self.io {
+                d.step();
+            }
+        }
         let mut first_err = None;
-        let mut shed = false;
         for job in jobs.drain(..) {
             let r = match job {
                 Job::Request(nr) => {
                     let shared = nr.shared.clone();
-                    match self.new_request(py, run, nr) {
-                        Ok(was_shed) => {
-                            shed |= was_shed;
-                            Ok(())
-                        }
-                        Err(e) => Self::fail_request(py, run, &shared, e),
-                    }
+                    self.new_request(py, run, nr)
+                        .or_else(|e| Self::fail_request(py, run, &shared, e))
                 }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::WebSocket(nw) => self.new_websocket(py, run, nw),
@@ -494,9 +512,8 @@ impl Worker {
             }
         }
         self.jobs = jobs;
-        // A shed request's 503 goes out now, not after the tasks the loop
-        // runs next.
-        if let (true, Io::Driven(d)) = (shed, &mut self.io) {
+        // Eager tasks may have shed requests as they started.
+        if let (true, Io::Driven(d)) = (queue_time.shed_count() != shed, &mut self.io) {
             d.step();
         }
         match first_err {
