@@ -109,3 +109,40 @@ def test_sigint_also_stops(server_factory):
     assert httpx.get(server.url("/single")).status_code == 200
     server.signal(signal.SIGINT)
     assert server.wait_exit(10) == 0
+
+
+def test_an_http2_client_that_stopped_reading_does_not_hold_the_stop(server_factory):
+    """hyper ends an HTTP/2 connection after GOAWAY once the client answers
+    its PING; an idle client that no longer reads never does. With no
+    stream open and nothing moving, the server closes it after a grace."""
+    from h2client import H2Client
+
+    server = server_factory.start("apps.streaming:app")
+    client = H2Client(server.host, server.port)
+    assert client.request("GET", "/single").status == 200
+    t0 = time.monotonic()
+    server.signal(signal.SIGTERM)
+    assert server.wait_exit(15) == 0
+    assert time.monotonic() - t0 < 9
+    client.close()
+
+
+def test_an_http2_stream_in_flight_outlasts_that_grace(server_factory):
+    """A stream whose app takes longer than the grace still gets its whole
+    response, though nothing moves on the connection meanwhile. (Raw frames:
+    the `h2` client refuses the PING that follows hyper's first GOAWAY.)"""
+    import h2client
+
+    server = server_factory.start("apps.streaming:app")
+    with h2client.RawH2(server.host, server.port, timeout=15) as c:
+        c.handshake()
+        block = h2client.header_block(h2client.request_headers("GET", "/slow?s=7"))
+        c.send(h2client.frame(h2client.HEADERS, h2client.END_STREAM | h2client.END_HEADERS, 1,
+                              block))
+        time.sleep(0.3)
+        server.signal(signal.SIGTERM)
+        frames = c.drain(12)
+    data = b"".join(f.payload for f in frames if f.type == h2client.DATA and f.stream_id == 1)
+    assert data == b"done", [(f.type, f.stream_id) for f in frames]
+    assert any(f.type == h2client.DATA and f.flags & h2client.END_STREAM for f in frames)
+    assert server.wait_exit(10) == 0

@@ -8,6 +8,8 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +23,8 @@ pub(super) struct Coalesce<S> {
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     pos: usize,
+    /// Bytes read and written so far: whether the connection still moves.
+    moved: Arc<AtomicU64>,
 }
 
 impl<S> Coalesce<S> {
@@ -29,7 +33,17 @@ impl<S> Coalesce<S> {
             io,
             buf: Vec::new(),
             pos: 0,
+            moved: Arc::default(),
         }
+    }
+
+    /// The count of bytes read and written, shared with the caller.
+    pub(super) fn moved(&self) -> Arc<AtomicU64> {
+        self.moved.clone()
+    }
+
+    fn note(&self, n: usize) {
+        self.moved.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -41,6 +55,7 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.note(n);
             self.pos += n;
         }
         self.buf.clear();
@@ -63,7 +78,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        this.note(buf.filled().len() - before);
+        r
     }
 }
 
@@ -76,7 +95,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         let this = self.get_mut();
         ready!(this.poll_room(cx, data.len()))?;
         if this.buf.is_empty() && data.len() >= WRITE_BUFFER {
-            return Pin::new(&mut this.io).poll_write(cx, data);
+            let r = Pin::new(&mut this.io).poll_write(cx, data);
+            if let Poll::Ready(Ok(n)) = r {
+                this.note(n);
+            }
+            return r;
         }
         this.buf.extend_from_slice(data);
         Poll::Ready(Ok(data.len()))
@@ -91,7 +114,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         ready!(this.poll_room(cx, total))?;
         if this.buf.is_empty() && total >= WRITE_BUFFER {
-            return Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+            let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+            if let Poll::Ready(Ok(n)) = r {
+                this.note(n);
+            }
+            return r;
         }
         for b in bufs {
             this.buf.extend_from_slice(b);

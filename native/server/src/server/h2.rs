@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -136,9 +137,14 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
         tls: peer.tls,
         ctx: ctx.clone(),
     });
+    // Counts the streams in flight: this one, the service's, and one per
+    // stream being served.
+    let streams = conn.clone();
     let service = service_fn(move |req| handle(req, conn.clone()));
     let builder = settings.builder();
-    let served = builder.serve_connection(TokioIo::new(Coalesce::new(io)), service);
+    let io = Coalesce::new(io);
+    let moved = io.moved();
+    let served = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(served);
     let mut stop = ctx.shutdown.subscribe();
     if !ctx.is_shutting_down() {
@@ -147,10 +153,35 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
             _ = stop.changed() => {}
         }
     }
-    // GOAWAY, then let the open streams finish.
+    // GOAWAY, then let the open streams finish. hyper ends the connection
+    // once the client has answered the PING that follows the first GOAWAY
+    // and every stream is done; a client that stopped reading never
+    // answers. So once no stream is in flight and not a byte has moved
+    // either way for GOAWAY_IDLE, the connection is closed instead.
     served.as_mut().graceful_shutdown();
-    let _ = served.await;
+    let mut last = (moved.load(Ordering::Relaxed), tokio::time::Instant::now());
+    loop {
+        tokio::select! {
+            _ = served.as_mut() => return,
+            () = tokio::time::sleep(GOAWAY_POLL) => {
+                let now = moved.load(Ordering::Relaxed);
+                if now != last.0 || Arc::strong_count(&streams) > 2 {
+                    last = (now, tokio::time::Instant::now());
+                } else if last.1.elapsed() >= GOAWAY_IDLE {
+                    return;
+                }
+            }
+        }
+    }
 }
+
+/// After GOAWAY, how long a connection with no stream in flight may stay
+/// silent (no byte read or written) before it is closed: a client that
+/// reads answers hyper's PING within a round trip; one that has not for
+/// this long is not reading.
+const GOAWAY_IDLE: Duration = Duration::from_secs(5);
+/// How often that is checked.
+const GOAWAY_POLL: Duration = Duration::from_millis(250);
 
 /// The response body handed to hyper.
 pub enum H2Body {
