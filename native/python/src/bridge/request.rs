@@ -31,11 +31,9 @@ impl Request {
     /// Answers 503 with `Retry-After` in the app's place.
     pub(crate) fn shed(shared: &Arc<Shared>, ctx: &PyCtx) {
         ctx.queue_time.note_shed();
-        let mut st = shared.lock();
-        let out = st.stream.handle_shed(SHED_RETRY_AFTER);
-        st.queue_output(out);
-        drop(st);
-        shared.wake_conn(&ctx.conn_wakes);
+        shared.answer(&ctx.conn_wakes, |stream| {
+            stream.handle_shed(SHED_RETRY_AFTER)
+        });
     }
 }
 

@@ -216,11 +216,7 @@ impl Worker {
             e.value(py),
             "Exception while starting the ASGI application",
         )?;
-        let mut st = shared.lock();
-        let out = st.stream.handle_app_exit(true);
-        st.queue_output(out);
-        drop(st);
-        shared.wake_conn(&run.pyctx.conn_wakes);
+        shared.answer(&run.pyctx.conn_wakes, |stream| stream.handle_app_exit(true));
         Ok(())
     }
 

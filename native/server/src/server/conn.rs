@@ -415,13 +415,7 @@ impl<S: Transport> Conn<S> {
         status: u16,
         body: &'static [u8],
     ) -> Next {
-        if head.body == BodyKind::Empty {
-            // Step past the end of the (empty) request.
-            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
-        } else {
-            // The body is not read: the connection cannot be reused.
-            self.h1().close_after_response();
-        }
+        self.skip_request_body(head);
         if self.ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
@@ -438,8 +432,25 @@ impl<S: Transport> Conn<S> {
             self.linger = true;
             return Next::Close;
         }
-        if self.eof || !self.h1().is_keep_alive() {
+        self.next_cycle()
+    }
+
+    /// Before a response the server makes itself: steps past the end of
+    /// a request without a body; one with a body is not read, so the
+    /// connection closes after the response (gently).
+    fn skip_request_body(&mut self, head: &h1::RequestHead) {
+        if head.body == BodyKind::Empty {
+            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
+        } else {
+            self.h1().close_after_response();
             self.linger = true;
+        }
+    }
+
+    /// After a response the server made itself: the next request on this
+    /// connection, when it may be reused.
+    fn next_cycle(&mut self) -> Next {
+        if self.eof || !self.h1().is_keep_alive() {
             return Next::Close;
         }
         match self.conn.start_next_cycle(clock::now()) {
@@ -773,14 +784,7 @@ impl<S: Transport> Conn<S> {
         };
         let req = StaticRequest::from_fields(&head.method, &head.headers);
         let resp = statics.respond(mount, rest, &req).await;
-        if head.body == BodyKind::Empty {
-            // Step past the end of the (empty) request.
-            while let Event::Http(h1::Event::BodyChunk(_)) = self.conn.poll_event(clock::now()) {}
-        } else {
-            // The body is not read: the connection cannot be reused.
-            self.h1().close_after_response();
-            self.linger = true;
-        }
+        self.skip_request_body(head);
         self.h1().set_date(date::http_date());
         exchange.status = resp.status;
         let head_out = ResponseHead {
@@ -804,13 +808,7 @@ impl<S: Transport> Conn<S> {
         }
         exchange.sent = sent;
         exchange.finish(&self.client_label, self.info.scheme);
-        if self.eof || !self.h1().is_keep_alive() {
-            return Next::Close;
-        }
-        match self.conn.start_next_cycle(clock::now()) {
-            Ok(()) => Next::KeepAlive,
-            Err(_) => Next::Close,
-        }
+        self.next_cycle()
     }
 
     /// Writes the body from a file: with sendfile when the body has a
