@@ -524,6 +524,13 @@ fn address_len(family: u8) -> Option<usize> {
     }
 }
 
+/// Two `N`-byte fields, source then destination, and what follows.
+fn source_and_destination<const N: usize>(b: &[u8]) -> Option<([u8; N], [u8; N], &[u8])> {
+    let (src, rest) = b.split_first_chunk::<N>()?;
+    let (dst, rest) = rest.split_first_chunk::<N>()?;
+    Some((*src, *dst, rest))
+}
+
 /// The source and destination in an address block of exactly the
 /// family's length: addresses first, then ports, all in network byte
 /// order (section 2.2). None for UNSPEC ("The receiver should ignore
@@ -531,30 +538,27 @@ fn address_len(family: u8) -> Option<usize> {
 fn v2_addresses(family: u8, block: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     let (src, dst, ports): (IpAddr, IpAddr, _) = match family >> 4 {
         0x1 => {
-            let (src, rest) = block.split_first_chunk::<4>()?;
-            let (dst, ports) = rest.split_first_chunk::<4>()?;
+            let (src, dst, ports) = source_and_destination::<4>(block)?;
             (
-                Ipv4Addr::from(*src).into(),
-                Ipv4Addr::from(*dst).into(),
+                Ipv4Addr::from(src).into(),
+                Ipv4Addr::from(dst).into(),
                 ports,
             )
         }
         0x2 => {
-            let (src, rest) = block.split_first_chunk::<16>()?;
-            let (dst, ports) = rest.split_first_chunk::<16>()?;
+            let (src, dst, ports) = source_and_destination::<16>(block)?;
             (
-                Ipv6Addr::from(*src).into(),
-                Ipv6Addr::from(*dst).into(),
+                Ipv6Addr::from(src).into(),
+                Ipv6Addr::from(dst).into(),
                 ports,
             )
         }
         _ => return None,
     };
-    let (sport, rest) = ports.split_first_chunk::<2>()?;
-    let (dport, _) = rest.split_first_chunk::<2>()?;
+    let (sport, dport, _) = source_and_destination::<2>(ports)?;
     Some((
-        SocketAddr::new(src, u16::from_be_bytes(*sport)),
-        SocketAddr::new(dst, u16::from_be_bytes(*dport)),
+        SocketAddr::new(src, u16::from_be_bytes(sport)),
+        SocketAddr::new(dst, u16::from_be_bytes(dport)),
     ))
 }
 
