@@ -680,12 +680,13 @@ def worker_main() -> None:
     # loop's handler is in place, that ends it quietly, as SIGTERM would,
     # not with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if json.loads(config_json).get("timeout_worker_healthcheck"):
+    cfg = json.loads(config_json)
+    if cfg.get("timeout_worker_healthcheck"):
         # A hung worker is asked for its stacks before it is killed: the C
         # handler writes every thread's, even while the loop is blocked.
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     try:
-        target = json.loads(config_json).get("target") or ""
+        target = cfg.get("target") or ""
         _cormorant.set_proc_title(f"cormorant: worker {worker_id} {target}",
                                   f"cormorant-w{worker_id}")
     except Exception:  # a title is cosmetic

@@ -66,7 +66,7 @@ impl QueueTime {
     /// recent pace) is added to the wait of each request read in this
     /// turn ([`Self::arrival`]).
     pub(crate) fn turn(&self) {
-        if self.max.is_none() && self.metrics.is_none() {
+        if !self.is_active() {
             return;
         }
         let served = self.served_this_turn.swap(0, Ordering::Relaxed) as u64;
@@ -92,6 +92,12 @@ impl QueueTime {
     /// Notes a request shed.
     pub(crate) fn note_shed(&self) {
         self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether waits are measured at all (`--metrics` or
+    /// `--max-queue-time`).
+    pub(crate) fn is_active(&self) -> bool {
+        self.max.is_some() || self.metrics.is_some()
     }
 
     /// Whether `--max-queue-time` is set.

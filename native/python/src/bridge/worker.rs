@@ -170,6 +170,9 @@ impl Worker {
     /// came would get its 503 after them all. Shed requests leave `jobs`.
     fn admit_all(run: &Running, jobs: &mut Vec<Job>) {
         let qt = &run.pyctx.queue_time;
+        if !qt.is_active() {
+            return;
+        }
         jobs.retain_mut(|job| {
             let Job::Request(nr) = job else {
                 return true;

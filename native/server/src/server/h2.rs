@@ -128,12 +128,13 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
     let Some(settings) = ctx.h2.as_ref() else {
         return;
     };
+    let trusted_proxy = peer.trusted_proxy(&ctx);
     let conn = Arc::new(ConnCtx {
         client_label: peer.label(ctx.access_log.is_some()),
         unix: peer.unix,
         info: peer.connection_info(scheme, &ctx.root_path),
-        trusted_proxy: peer.trusted_proxy(&ctx),
-        trusted_ids: peer.proxied || peer.trusted_proxy(&ctx),
+        trusted_proxy,
+        trusted_ids: peer.proxied || trusted_proxy,
         tls: peer.tls,
         ctx: ctx.clone(),
     });
