@@ -4,6 +4,7 @@ over a real socket: what the Python side of a worker may do with it."""
 import asyncio
 import json
 import socket
+import time
 
 import pytest
 
@@ -25,20 +26,24 @@ def _get(port: int) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("io_thread", ["0", "1"], ids=["driven", "io-thread"])
-def test_requests_are_served_while_join_waits(monkeypatch, io_thread):
-    """A stopping worker is joined off the event loop; a request that
-    reaches Python meanwhile (one accepted just as the stop began) must
-    still be served, or the join waits for it forever. The loop goes on
-    calling drain, which is also what runs a driven server."""
+def _serve_one_while_joining(monkeypatch, io_thread: str, spawn_delay: float) -> bytes:
+    """Serves one request on a worker whose join already waits in another
+    thread. `spawn_delay` holds the GIL-free part of each spawn that long,
+    as app code run eagerly inside `drain` may (a sleep, blocking I/O)."""
     monkeypatch.setenv("CORMORANT_IO_THREAD", io_thread)
     config = json.loads(_cormorant.resolve_config(json.dumps({"port": 0, "lifespan": "off"})))
     worker = _cormorant.Worker(json.dumps(config))
     port = int(worker.url.rsplit(":", 1)[1])
     loop = asyncio.new_event_loop()
+    spawn = _make_spawn(loop)
+
+    def slow_spawn(coro):
+        if spawn_delay:
+            time.sleep(spawn_delay)  # releases the GIL while drain runs
+        return spawn(coro)
 
     async def main() -> bytes:
-        worker.start(loop, _app, run_http, _make_spawn(loop), lambda: None)
+        worker.start(loop, _app, run_http, slow_spawn, lambda: None)
         loop.add_reader(worker.fd, worker.drain)
         join = loop.run_in_executor(None, worker.join)
         try:
@@ -49,8 +54,27 @@ def test_requests_are_served_while_join_waits(monkeypatch, io_thread):
             loop.remove_reader(worker.fd)
 
     try:
-        response = loop.run_until_complete(main())
+        return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("io_thread", ["0", "1"], ids=["driven", "io-thread"])
+def test_join_waits_while_drain_runs_python_without_the_gil(monkeypatch, io_thread):
+    """Python called from `drain` may let the GIL go (the joining thread then
+    runs) while drain still holds the handle; join must wait its turn, not
+    fail on the borrow."""
+    response = _serve_one_while_joining(monkeypatch, io_thread, 0.1)
+    assert response.startswith(b"HTTP/1.1 200"), response
+    assert response.endswith(b"served")
+
+
+@pytest.mark.parametrize("io_thread", ["0", "1"], ids=["driven", "io-thread"])
+def test_requests_are_served_while_join_waits(monkeypatch, io_thread):
+    """A stopping worker is joined off the event loop; a request that
+    reaches Python meanwhile (one accepted just as the stop began) must
+    still be served, or the join waits for it forever. The loop goes on
+    calling drain, which is also what runs a driven server."""
+    response = _serve_one_while_joining(monkeypatch, io_thread, 0)
     assert response.startswith(b"HTTP/1.1 200"), response
     assert response.endswith(b"served")

@@ -574,26 +574,35 @@ impl Worker {
     fn join(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         loop {
-            let io = std::mem::replace(&mut slf.borrow_mut().io, Io::Idle);
+            let mut this = borrow_when_free(slf);
+            let io = std::mem::replace(&mut this.io, Io::Idle);
+            // Held until `io` is put back, without letting the GIL go.
             let joined = match io {
                 Io::Idle => Ok(()),
-                Io::Thread(t) => match py.detach(|| t.join()) {
-                    Ok(r) => r.map_err(|e| PyRuntimeError::new_err(format!("I/O thread: {e}"))),
-                    Err(_) => Err(PyRuntimeError::new_err("I/O thread panicked")),
-                },
+                Io::Thread(t) => {
+                    // The thread is ours now: the handle is free while it ends.
+                    drop(this);
+                    let r = match py.detach(|| t.join()) {
+                        Ok(r) => r.map_err(|e| PyRuntimeError::new_err(format!("I/O thread: {e}"))),
+                        Err(_) => Err(PyRuntimeError::new_err("I/O thread panicked")),
+                    };
+                    this = borrow_when_free(slf);
+                    r
+                }
                 Io::Driven(mut d) if d.finished() => {
                     let r = d.join();
                     // Kept: the loop may still watch its poller.
-                    slf.borrow_mut().io = Io::Driven(d);
+                    this.io = Io::Driven(d);
                     r.map_err(|e| PyRuntimeError::new_err(format!("server: {e}")))
                 }
                 Io::Driven(d) => {
-                    slf.borrow_mut().io = Io::Driven(d);
+                    this.io = Io::Driven(d);
+                    drop(this);
                     py.detach(|| std::thread::sleep(JOIN_POLL));
                     continue;
                 }
             };
-            remove_socket_file(&slf.borrow().config);
+            remove_socket_file(&this.config);
             return joined;
         }
     }
@@ -604,6 +613,17 @@ impl Worker {
 pub(crate) fn urls(listeners: &[Listener], tls: bool) -> String {
     let urls: Vec<String> = listeners.iter().map(|l| l.url(tls)).collect();
     urls.join(" and ")
+}
+
+/// The handle, once `drain` (which may hold it while Python code it calls
+/// lets the GIL go) has let it go.
+fn borrow_when_free<'py>(slf: &Bound<'py, Worker>) -> PyRefMut<'py, Worker> {
+    loop {
+        match slf.try_borrow_mut() {
+            Ok(this) => return this,
+            Err(_) => slf.py().detach(|| std::thread::sleep(JOIN_POLL)),
+        }
+    }
 }
 
 /// How often a join checks whether a driven server has ended.
