@@ -284,7 +284,12 @@ impl<S: Transport> Conn<S> {
                     if timed && timer.deadline() != deadline {
                         timer.as_mut().reset(deadline);
                     }
+                    // biased: the branches in this order, without drawing a
+                    // random start per wait. The timer comes before the read,
+                    // so that bytes always ready cannot starve it.
                     tokio::select! {
+                        biased;
+                        () = &mut timer, if timed => self.fire_timer(),
                         r = self.read() => match r {
                             Err(()) => return,
                             Ok(n) => {
@@ -293,7 +298,6 @@ impl<S: Transport> Conn<S> {
                                 }
                             }
                         },
-                        () = &mut timer, if timed => self.fire_timer(),
                         () = &mut stopped, if !stopping => {
                             stopping = true;
                             self.conn.shutdown(clock::now());
@@ -737,13 +741,17 @@ impl<S: Transport> Conn<S> {
                 tokio::time::sleep_until(deadline).await;
             }
         };
+        // biased: in this order, without a random start per wait. The timer
+        // (rarely armed here) first, so that neither the app's output nor
+        // bytes always ready can starve it.
         tokio::select! {
-            () = shared.conn_wake.notified() => None,
-            r = self.read(), if read_enabled => Some(r.unwrap_or(0)),
+            biased;
             () = timer, if timed => {
                 self.fire_timer();
                 Some(0)
             }
+            () = shared.conn_wake.notified() => None,
+            r = self.read(), if read_enabled => Some(r.unwrap_or(0)),
         }
     }
 
