@@ -166,7 +166,10 @@ def test_upload_4mb_arrives_in_few_messages(echo):
     data = r.json()
     assert data["length"] == len(body)
     assert data["sha256"] == hashlib.sha256(body).hexdigest()
-    assert data["messages"] <= 12, data["sizes"]
+    # One message per DATA frame would be 256. How much the client has sent
+    # while the app works sets the sizes, so a loaded machine (the client
+    # competes for the CPU) makes more, smaller ones: the bound leaves room.
+    assert data["messages"] <= 24, data["sizes"]
 
 
 def test_streaming_response(stream):
