@@ -7,6 +7,8 @@ import time
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from rawhttp import RawConnection, request_bytes
 
@@ -146,3 +148,19 @@ def test_an_http2_stream_in_flight_outlasts_that_grace(server_factory):
     assert data == b"done", [(f.type, f.stream_id) for f in frames]
     assert any(f.type == h2client.DATA and f.flags & h2client.END_STREAM for f in frames)
     assert server.wait_exit(10) == 0
+
+
+def test_open_websocket_closed_1001_on_shutdown(server_factory):
+    """An open, quiet WebSocket hears of the stop at once: close 1001, then
+    the server ends, without waiting for the graceful timeout."""
+    server = server_factory.start("apps.ws:app")
+    with connect(f"ws://{server.host}:{server.port}/echo") as ws:
+        ws.send("hello")
+        assert ws.recv() == "hello"
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert server.wait_exit(5) == 0
+    assert time.monotonic() - started < 2
