@@ -270,6 +270,8 @@ impl<S: Transport> Conn<S> {
         // `exchange_with_app`).
         let stopped = super::stopping(&mut stop);
         tokio::pin!(stopped);
+        let mut stop_poll = super::StopPoll::default();
+        let ctx = self.ctx.clone();
         // One timer for the connection's life, moved only when core's next
         // deadline moves (a head trickling in keeps its deadline).
         let timer = tokio::time::sleep_until(clock::deadline(None));
@@ -285,10 +287,15 @@ impl<S: Transport> Conn<S> {
                         timer.as_mut().reset(deadline);
                     }
                     // biased: the branches in this order, without drawing a
-                    // random start per wait. The timer comes before the read,
-                    // so that bytes always ready cannot starve it.
+                    // random start per wait. The stop first (see StopPoll),
+                    // then the timer, so that bytes always ready cannot
+                    // starve them.
                     tokio::select! {
                         biased;
+                        () = stop_poll.wait(&ctx, stopped.as_mut()), if !stopping => {
+                            stopping = true;
+                            self.conn.shutdown(clock::now());
+                        }
                         () = &mut timer, if timed => self.fire_timer(),
                         r = self.read() => match r {
                             Err(()) => return,
@@ -298,10 +305,6 @@ impl<S: Transport> Conn<S> {
                                 }
                             }
                         },
-                        () = &mut stopped, if !stopping => {
-                            stopping = true;
-                            self.conn.shutdown(clock::now());
-                        }
                     }
                 }
                 // Boxed: a request's state exists only while it is served,

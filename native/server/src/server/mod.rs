@@ -19,8 +19,11 @@ pub mod static_files;
 mod tls;
 mod transport;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use cormorant_core::asgi::h2_fields::ServerFields;
@@ -449,6 +452,35 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
 /// no guard of the flag is held across an await.)
 async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
+}
+
+/// A connection's wait for the stop, cheap to poll at every wait: the
+/// [`stopping`] future is polled at the first poll, which leaves the task's
+/// waker with the watch, and after that only once the stop began (the watch
+/// wakes the task then). Polling the watch at every wait would cost more
+/// than the rest of an idle wait.
+#[derive(Default)]
+pub(super) struct StopPoll {
+    armed: bool,
+}
+
+impl StopPoll {
+    /// Completes once `stopped` does, polling it only when due. The check
+    /// is made at every poll (a `select!` precondition is evaluated once
+    /// per `select!`, and would miss a stop that wakes a wait under way).
+    pub(super) fn wait<'a, F: Future<Output = ()>>(
+        &'a mut self,
+        ctx: &'a ServerCtx,
+        mut stopped: Pin<&'a mut F>,
+    ) -> impl Future<Output = ()> + 'a {
+        std::future::poll_fn(move |cx| {
+            if !std::mem::replace(&mut self.armed, true) || ctx.is_shutting_down() {
+                stopped.as_mut().poll(cx)
+            } else {
+                Poll::Pending
+            }
+        })
+    }
 }
 
 /// Serves a TCP connection with the protocol it speaks.

@@ -197,6 +197,13 @@ impl<S: Transport> Conn<S> {
     ) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut stopping = false;
+        // One wait for the stop and one timer for the session's life, not a
+        // new one per wait (the timer moves only when core's deadline does).
+        let stopped = crate::server::stopping(&mut stop);
+        tokio::pin!(stopped);
+        let mut stop_poll = crate::server::StopPoll::default();
+        let timer = tokio::time::sleep_until(clock::deadline(None));
+        tokio::pin!(timer);
         let mut bufs = Vec::new();
         let ctx = self.ctx.clone();
         loop {
@@ -247,17 +254,24 @@ impl<S: Transport> Conn<S> {
             }
             // 3. Wait.
             let (deadline, timed) = self.next_deadline();
+            if timed && timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            // biased: in this order, without a random start per wait. The
+            // stop first (see StopPoll), then the timer, so that frames always
+            // ready in either direction cannot starve them.
             tokio::select! {
-                _ = shared.conn_wake.notified() => {}
+                biased;
+                () = stop_poll.wait(&ctx, stopped.as_mut()), if !stopping => {
+                    stopping = true;
+                    self.conn.shutdown(clock::now());
+                }
+                () = &mut timer, if timed => self.fire_timer(),
+                () = shared.conn_wake.notified() => {}
                 r = self.read(), if !queue_full && !self.eof => {
                     if r.is_err() {
                         break;
                     }
-                }
-                () = tokio::time::sleep_until(deadline), if timed => self.fire_timer(),
-                _ = stop.changed(), if !stopping => {
-                    stopping = true;
-                    self.conn.shutdown(clock::now());
                 }
             }
         }
