@@ -283,7 +283,11 @@ impl<S: Transport> Conn<S> {
                         return;
                     }
                     let (deadline, timed) = self.next_deadline();
-                    if timed && timer.deadline() != deadline {
+                    // Moved only to an earlier deadline: a later one (the
+                    // keep-alive deadline after each request) lets the timer
+                    // fire early once, core finds nothing due, and the wait
+                    // after that sets it. Resetting per request costs more.
+                    if timed && (deadline < timer.deadline() || timer.is_elapsed()) {
                         timer.as_mut().reset(deadline);
                     }
                     // biased: the branches in this order, without drawing a
