@@ -487,11 +487,14 @@ impl<S: Transport> Conn<S> {
         if ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
+        // The rarer paths (static files, WebSocket sessions, files sent by
+        // the app) are boxed: inline, their state would grow the future of
+        // every request, which is allocated and moved once a request.
         if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
-            return self.serve_static(&head, mount, rest, exchange).await;
+            return Box::pin(self.serve_static(&head, mount, rest, exchange)).await;
         }
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
-            return self.serve_websocket(head, settings, exchange).await;
+            return Box::pin(self.serve_websocket(head, settings, exchange)).await;
         }
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
@@ -665,7 +668,7 @@ impl<S: Transport> Conn<S> {
         }
         let file = match out.file.take() {
             None => None,
-            Some(path) => match BodyFile::open(&path).await {
+            Some(path) => match Box::pin(BodyFile::open(&path)).await {
                 Ok(f) => Some(f),
                 Err(e) => {
                     self.ctx.log(Level::Error, || {
@@ -706,7 +709,7 @@ impl<S: Transport> Conn<S> {
         }
         if let Some(f) = file {
             exchange.sent += f.len;
-            if self.send_file(f).await.is_err() {
+            if Box::pin(self.send_file(f)).await.is_err() {
                 return Applied::Abort;
             }
         }
