@@ -449,9 +449,12 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
 
 /// Returns once a shutdown is asked for: wait_for, not changed, so that a
 /// shutdown sent before `stop` subscribed counts too. (A function, so that
-/// no guard of the flag is held across an await.)
+/// no guard of the flag is held across an await.) Unconstrained by tokio's
+/// budget, so that every poll reaches the watch and leaves the task's waker
+/// with it, which [`StopPoll`] relies on: a task that spent its budget
+/// would otherwise get Pending without being registered.
 async fn stopping(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|&s| s).await;
+    let _ = tokio::task::unconstrained(stop.wait_for(|&s| s)).await;
 }
 
 /// A connection's wait for the stop, cheap to poll at every wait: the
