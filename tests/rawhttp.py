@@ -107,6 +107,13 @@ class RawConnection:
         out, self.buf = self.buf, b""
         return out
 
+    def seconds_until_closed(self) -> float:
+        """Waits for the peer to close an idle connection, which must send
+        nothing meanwhile; returns how long that took."""
+        started = time.monotonic()
+        assert self.read_until_close() == b"", "an idle connection gets no response"
+        return time.monotonic() - started
+
     def wait_closed(self, timeout: float = 5.0) -> bool:
         """True if the peer closes the connection within `timeout` (any
         pending bytes are discarded)."""
