@@ -12,6 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::queue_time::QueueTime;
 use super::request::{Request, receive_message};
 use super::websocket::{self, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
@@ -188,6 +189,18 @@ impl Worker {
             }
             true
         });
+    }
+
+    /// Writes out the 503s of requests shed since `seen` was counted, now
+    /// rather than after the apps the loop runs next (a driven server is
+    /// stepped; an I/O thread writes them on its own).
+    fn write_shed(io: &mut Io, queue_time: &QueueTime, seen: &mut u64) {
+        let now = queue_time.shed_count();
+        if std::mem::replace(seen, now) != now
+            && let Io::Driven(d) = io
+        {
+            d.step();
+        }
     }
 
     fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
@@ -395,7 +408,7 @@ impl Worker {
             error_logger: error_logger.clone().unbind(),
             access_logger,
             conn_wakes: conn_wakes.clone(),
-            queue_time: super::queue_time::QueueTime::new(
+            queue_time: QueueTime::new(
                 metrics.clone(),
                 self.config.max_queue_time.map(Duration::from_millis),
             ),
@@ -474,14 +487,7 @@ impl Worker {
         queue_time.turn();
         let mut shed = queue_time.shed_count();
         Self::admit_all(run, &mut jobs);
-        // A shed request's 503 goes out now, not after the apps the loop
-        // runs next.
-        if queue_time.shed_count() != shed {
-            shed = queue_time.shed_count();
-            if let Io::Driven(d) = &mut self.io {
-                d.step();
-            }
-        }
+        Self::write_shed(&mut self.io, queue_time, &mut shed);
         let mut first_err = None;
         for job in jobs.drain(..) {
             let r = match job {
@@ -512,9 +518,7 @@ impl Worker {
         }
         self.jobs = jobs;
         // Eager tasks may have shed requests as they started.
-        if let (true, Io::Driven(d)) = (queue_time.shed_count() != shed, &mut self.io) {
-            d.step();
-        }
+        Self::write_shed(&mut self.io, queue_time, &mut shed);
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
