@@ -81,7 +81,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.io).poll_read(cx, buf);
-        this.note(buf.filled().len() - before);
+        let n = buf.filled().len() - before;
+        // Not on a read that found nothing (most waits): no atomic add then.
+        if n > 0 {
+            this.note(n);
+        }
         r
     }
 }
