@@ -234,6 +234,21 @@ def test_tls_extension_without_client_cert(https_server, pki):
     assert tls["cipher_suite"] == SUITE_VALUES[negotiated["cipher"]]
 
 
+def test_tls_extension_is_fresh_for_each_request(https_server, pki):
+    # The app changes the scope it was given each time; the next request on
+    # the same connection, and on another, still sees the values as they were.
+    with httpx.Client(verify=client_context(pki), timeout=5) as client:
+        seen = [client.get(https_server.url("/?mutate")).json() for _ in range(3)]
+    with httpx.Client(verify=client_context(pki), timeout=5) as client:
+        seen.append(client.get(https_server.url("/?mutate")).json())
+    for scope in seen:
+        tls = scope["extensions"]["tls"]
+        assert tls["client_cert_chain"] == []
+        assert tls["tls_version"] == 0x0304
+        assert tls["server_cert"] == pki.server_cert_pem
+        assert scope["asgi"]["version"] == "3.0"
+
+
 def test_tls_extension_of_a_tls12_connection(https_server, pki):
     ctx = client_context(pki, maximum=ssl.TLSVersion.TLSv1_2)
     scope, negotiated = scope_of(https_server.port, ctx)

@@ -34,6 +34,14 @@ async def app(scope, receive, send):
         "client_port": type(scope["client"][1]).__name__ if scope.get("client") else None,
         "server_port": type(scope["server"][1]).__name__ if scope.get("server") else None,
     }
+    if b"mutate" in scope["query_string"]:
+        # An app may change what it was given: the next request's scope
+        # must not show it.
+        scope["asgi"]["version"] = "mutated"
+        tls = scope.get("extensions", {}).get("tls")
+        if tls is not None:
+            tls["client_cert_chain"].append("mutated")
+            tls["tls_version"] = 0
     body = json.dumps(data).encode()
     await send({
         "type": "http.response.start",

@@ -128,6 +128,36 @@ pub(crate) fn add_request_id(py: Python<'_>, scope: &Bound<'_, PyDict>, id: &[u8
 
 /// `scope["extensions"]["tls"]` (ASGI TLS extension 0.2).
 fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+    let anonymous = tls.client_cert_chain.is_empty()
+        && tls.client_cert_name.is_none()
+        && tls.client_cert_error.is_none();
+    if !anonymous {
+        return tls_fields(py, tls);
+    }
+    // Without a client certificate the dict depends only on the listener's
+    // certificate and what was negotiated: a copy of a kept one, with a
+    // list of its own (an app may change what it is given).
+    let d = {
+        let mut kept = TLS_SHAPES.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = kept.iter().rev().find(|(shape, _)| shape.matches(tls));
+        match found {
+            Some((_, d)) => d.bind(py).copy()?,
+            None => {
+                let d = tls_fields(py, tls)?;
+                if kept.len() == PROTOTYPES_KEPT {
+                    kept.remove(0);
+                }
+                kept.push((TlsShape::of(tls), d.clone().unbind()));
+                d.copy()?
+            }
+        }
+    };
+    d.set_item(intern!(py, "client_cert_chain"), PyList::empty(py))?;
+    Ok(d)
+}
+
+/// The `tls` extension's fields, made from `tls`.
+fn tls_fields<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
     // A copy of a dict holding every key: no resizing as the keys go in.
     let d = TLS_KEYS
         .get_or_init(py, || {
@@ -159,6 +189,38 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     d.set_item(intern!(py, "cipher_suite"), tls.cipher_suite)?;
     Ok(d)
 }
+
+/// What the `tls` extension of a connection without a client certificate
+/// depends on. The certificate's text is kept, so that its address cannot
+/// be reused by another while the shape lives.
+struct TlsShape {
+    server_cert: Option<Arc<str>>,
+    tls_version: u16,
+    cipher_suite: u16,
+}
+
+impl TlsShape {
+    fn of(tls: &TlsInfo) -> Self {
+        Self {
+            server_cert: tls.server_cert.clone(),
+            tls_version: tls.tls_version,
+            cipher_suite: tls.cipher_suite,
+        }
+    }
+
+    fn matches(&self, tls: &TlsInfo) -> bool {
+        let same_cert = match (&self.server_cert, &tls.server_cert) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_cert && self.tls_version == tls.tls_version && self.cipher_suite == tls.cipher_suite
+    }
+}
+
+/// The `tls` dicts of connections without a client certificate, by shape,
+/// the latest last (at most [`PROTOTYPES_KEPT`]).
+static TLS_SHAPES: Mutex<Vec<(TlsShape, Py<PyDict>)>> = Mutex::new(Vec::new());
 
 /// The keys of the `tls` extension, in the order they are set.
 const TLS_FIELDS: [&str; 6] = [
