@@ -232,7 +232,8 @@ impl FieldReader for PyMessage<'_> {
         let Some(v) = self.get(key)? else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::with_capacity(v.len().unwrap_or(0));
+        // One more: the server may add a `content-length` to a response's.
+        let mut out = Vec::with_capacity(v.len().unwrap_or(0) + 1);
         for_each(&v, What::Field(key), |item| {
             out.push(pair(item)?);
             Ok(())
