@@ -28,12 +28,16 @@ pub(super) fn now() -> Instant {
     Instant::from_nanos(crate::sys::monotonic_coarse_nanos().saturating_sub(origin().0))
 }
 
-/// When core's `at` comes, on tokio's clock (a year from now for "never").
-pub(super) fn deadline(at: Option<Instant>) -> tokio::time::Instant {
-    match at {
-        Some(at) => origin().1 + Duration::from_nanos(at.as_nanos()),
-        None => tokio::time::Instant::now() + Duration::from_secs(365 * 86400),
-    }
+/// When core's `at` comes, on tokio's clock.
+pub(super) fn deadline(at: Instant) -> tokio::time::Instant {
+    origin().1 + Duration::from_nanos(at.as_nanos())
+}
+
+/// A deadline that does not come: a year from now, for a timer made before
+/// anything is due. (It reads the precise clock, so it is for set-up, not
+/// for every wait.)
+pub(super) fn never() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(365 * 86400)
 }
 
 #[cfg(test)]
@@ -47,7 +51,7 @@ mod tests {
         let after = now();
         let elapsed = after.saturating_duration_since(before);
         assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
-        let d = deadline(Some(after)) - deadline(Some(before));
+        let d = deadline(after) - deadline(before);
         assert_eq!(d, elapsed);
     }
 }

@@ -244,11 +244,10 @@ impl<S: Transport> Conn<S> {
         self.conn.http()
     }
 
-    /// When core's earliest timer is due, on tokio's clock, and whether
-    /// one runs at all (then the wait includes a sleep until it).
-    fn next_deadline(&self) -> (tokio::time::Instant, bool) {
-        let at = self.conn.poll_timeout();
-        (clock::deadline(at), at.is_some())
+    /// When core's earliest timer is due, on tokio's clock; None when no
+    /// timer runs (then the wait has no sleep).
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.conn.poll_timeout().map(clock::deadline)
     }
 
     /// Core's timer fired: it decides what that means (408 for a late head
@@ -274,7 +273,7 @@ impl<S: Transport> Conn<S> {
         let ctx = self.ctx.clone();
         // One timer for the connection's life, moved only when core's next
         // deadline moves (a head trickling in keeps its deadline).
-        let timer = tokio::time::sleep_until(clock::deadline(None));
+        let timer = tokio::time::sleep_until(clock::never());
         tokio::pin!(timer);
         loop {
             match self.conn.poll_event(clock::now()) {
@@ -282,13 +281,16 @@ impl<S: Transport> Conn<S> {
                     if self.eof {
                         return;
                     }
-                    let (deadline, timed) = self.next_deadline();
+                    let deadline = self.next_deadline();
+                    let timed = deadline.is_some();
                     // Moved only to an earlier deadline: a later one (the
                     // keep-alive deadline after each request) lets the timer
                     // fire early once, core finds nothing due, and the wait
                     // after that sets it. Resetting per request costs more.
-                    if timed && (deadline < timer.deadline() || timer.is_elapsed()) {
-                        timer.as_mut().reset(deadline);
+                    if let Some(at) = deadline
+                        && (at < timer.deadline() || timer.is_elapsed())
+                    {
+                        timer.as_mut().reset(at);
                     }
                     // biased: the branches in this order, without drawing a
                     // random start per wait. The stop first (see StopPoll),
@@ -744,11 +746,12 @@ impl<S: Transport> Conn<S> {
         // Body bytes are awaited only while the app wants them: core's body
         // idle timer blames the peer for nothing else.
         self.conn.set_reading(clock::now(), want_read);
-        let (deadline, timed) = self.next_deadline();
+        let deadline = self.next_deadline();
+        let timed = deadline.is_some();
         // Made only if polled: most waits have no deadline.
         let timer = async move {
-            if timed {
-                tokio::time::sleep_until(deadline).await;
+            if let Some(at) = deadline {
+                tokio::time::sleep_until(at).await;
             }
         };
         // biased: in this order, without a random start per wait. The timer

@@ -36,7 +36,7 @@ pub(super) async fn read(
         .request_head
         .unwrap_or(Duration::from_secs(30));
     let wait = HeaderWait::new(expect, clock::now(), timeout);
-    let deadline = clock::deadline(Some(wait.poll_timeout()));
+    let deadline = clock::deadline(wait.poll_timeout());
     let mut buf = vec![0; V2_MAX_LEN];
     let mut seen = 0;
     let verdict = loop {

@@ -202,7 +202,7 @@ impl<S: Transport> Conn<S> {
         let stopped = crate::server::stopping(&mut stop);
         tokio::pin!(stopped);
         let mut stop_poll = crate::server::StopPoll::default();
-        let timer = tokio::time::sleep_until(clock::deadline(None));
+        let timer = tokio::time::sleep_until(clock::never());
         tokio::pin!(timer);
         let mut bufs = Vec::new();
         let ctx = self.ctx.clone();
@@ -253,9 +253,12 @@ impl<S: Transport> Conn<S> {
                 break;
             }
             // 3. Wait.
-            let (deadline, timed) = self.next_deadline();
-            if timed && timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
+            let deadline = self.next_deadline();
+            let timed = deadline.is_some();
+            if let Some(at) = deadline
+                && timer.deadline() != at
+            {
+                timer.as_mut().reset(at);
             }
             // biased: in this order, without a random start per wait. The
             // stop first (see StopPoll), then the timer, so that frames always
