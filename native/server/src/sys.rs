@@ -49,6 +49,13 @@ pub(crate) fn monotonic_coarse_nanos() -> u64 {
     clock_nanos(libc::CLOCK_MONOTONIC_COARSE)
 }
 
+/// The coarse wall clock (CLOCK_REALTIME_COARSE), in whole seconds since
+/// the Unix epoch: a tick behind at most, which a `Date` header (whole
+/// seconds) does not show.
+pub(crate) fn realtime_coarse_secs() -> u64 {
+    clock_nanos(libc::CLOCK_REALTIME_COARSE) / 1_000_000_000
+}
+
 /// The monotonic clock (CLOCK_MONOTONIC), in microseconds: the clock
 /// systemd reads `MONOTONIC_USEC=` on.
 pub(crate) fn monotonic_micros() -> u64 {

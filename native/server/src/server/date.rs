@@ -1,7 +1,7 @@
 //! The `Date` header value, formatted at most once a second per thread.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -11,13 +11,31 @@ thread_local! {
 
 /// The current time as an IMF-fixdate (RFC 9110 §5.6.7).
 pub fn http_date() -> Bytes {
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // The coarse clock: a read costs a fraction of the precise one, and it
+    // runs for every response.
+    let secs = crate::sys::realtime_coarse_secs();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {
+            let now = UNIX_EPOCH + Duration::from_secs(secs);
             *c = (secs, Bytes::from(httpdate::fmt_http_date(now)));
         }
         c.1.clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_date_is_now_to_the_second() {
+        let before = std::time::SystemTime::now();
+        let date = http_date();
+        let after = std::time::SystemTime::now();
+        let parsed = httpdate::parse_http_date(std::str::from_utf8(&date).unwrap()).unwrap();
+        // Whole seconds, and the coarse clock may lag a tick.
+        assert!(parsed + Duration::from_secs(1) >= before, "{date:?}");
+        assert!(parsed <= after, "{date:?}");
+    }
 }
