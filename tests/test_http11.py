@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import time
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -406,6 +407,23 @@ def test_default_server_and_date_headers(stream):
     assert r.headers["server"] == "cormorant"
     date = r.headers["date"]
     assert date.endswith(" GMT") and len(date) == 29, date
+
+
+def test_date_follows_the_clock_on_a_kept_alive_connection(stream):
+    # The Date is handed to the connection once a second, not per response:
+    # a later response on the same connection still shows the time it was
+    # sent at.
+    def local_port(r):
+        return r.extensions["network_stream"].get_extra_info("client_addr")[1]
+
+    with httpx.Client() as client:
+        first = client.get(stream.url("/single"))
+        first_port = local_port(first)
+        time.sleep(2.1)
+        second = client.get(stream.url("/single"))
+        assert local_port(second) == first_port  # one connection
+    gap = parsedate_to_datetime(second.headers["date"]) - parsedate_to_datetime(first.headers["date"])
+    assert 2 <= gap.total_seconds() <= 4, (first.headers["date"], second.headers["date"])
 
 
 def test_json_via_httpx(echo):

@@ -185,6 +185,8 @@ struct Conn<S> {
     /// When the bytes of the next request's head began to arrive (only
     /// when [`ServerCtx::tracks_arrival`]).
     head_began: Option<std::time::Instant>,
+    /// The second of the `Date` core was last given.
+    date_secs: u64,
 }
 
 /// Serves one connection until it closes.
@@ -218,6 +220,7 @@ pub(super) async fn serve<S: Transport>(
         http2: false,
         trusted_ids: trusted_proxy || peer.proxied,
         head_began: None,
+        date_secs: 0,
     };
     c.run().await;
     if c.http2 {
@@ -250,10 +253,22 @@ impl<S: Transport> Conn<S> {
         self.conn.poll_timeout().map(clock::deadline)
     }
 
+    /// Gives core the `Date` of the responses to come when the second has
+    /// changed since it was last given (as core asks: once a second, not a
+    /// copy for every response).
+    fn refresh_date(&mut self) {
+        let secs = date::now_secs();
+        if secs != self.date_secs {
+            self.date_secs = secs;
+            let d = date::http_date_at(secs);
+            self.h1().set_date(d);
+        }
+    }
+
     /// Core's timer fired: it decides what that means (408 for a late head
     /// or body, a silent close when idle, a ping...).
     fn fire_timer(&mut self) {
-        self.h1().set_date(date::http_date());
+        self.refresh_date();
         self.conn.handle_timeout(clock::now());
     }
 
@@ -403,7 +418,7 @@ impl<S: Transport> Conn<S> {
 
     /// Writes a complete response made by the server itself (503, 400...).
     async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
-        self.h1().set_date(date::http_date());
+        self.refresh_date();
         self.h1().close_after_response();
         let headers = http::plain_text_fields(body);
         if self
@@ -432,7 +447,7 @@ impl<S: Transport> Conn<S> {
         if self.ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
-        self.h1().set_date(date::http_date());
+        self.refresh_date();
         let head_out = ResponseHead {
             status,
             headers: http::plain_text_fields(body),
@@ -697,7 +712,7 @@ impl<S: Transport> Conn<S> {
                 // response.
                 self.h1().close_after_response();
             }
-            self.h1().set_date(date::http_date());
+            self.refresh_date();
             let head = ResponseHead {
                 status: start.status,
                 headers: start.headers,
@@ -806,7 +821,7 @@ impl<S: Transport> Conn<S> {
         let req = StaticRequest::from_fields(&head.method, &head.headers);
         let resp = statics.respond(mount, rest, &req).await;
         self.skip_request_body(head);
-        self.h1().set_date(date::http_date());
+        self.refresh_date();
         exchange.status = resp.status;
         let head_out = ResponseHead {
             status: resp.status,

@@ -11,9 +11,17 @@ thread_local! {
 
 /// The current time as an IMF-fixdate (RFC 9110 §5.6.7).
 pub fn http_date() -> Bytes {
-    // The coarse clock: a read costs a fraction of the precise one, and it
-    // runs for every response.
-    let secs = crate::sys::realtime_coarse_secs();
+    http_date_at(now_secs())
+}
+
+/// The wall clock in whole seconds: the coarse clock, a fraction of the
+/// precise one's cost, since it is read for every response.
+pub fn now_secs() -> u64 {
+    crate::sys::realtime_coarse_secs()
+}
+
+/// `secs` (seconds since the Unix epoch) as an IMF-fixdate.
+pub fn http_date_at(secs: u64) -> Bytes {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != secs || c.1.is_empty() {

@@ -14,9 +14,9 @@ use cormorant_core::ws;
 use super::{Conn, Next, write_all};
 use crate::handoff::queue::Job;
 use crate::handoff::websocket::{NewWebSocket, WsShared, WsState, output_len};
+use crate::server::clock;
 use crate::server::exchange::Exchange;
 use crate::server::transport::Transport;
-use crate::server::{clock, date};
 
 /// WebSocket settings of a worker.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl<S: Transport> Conn<S> {
             Ok(h) => h,
             Err(e) => {
                 // Core answers: 426 naming version 13, or 400.
-                self.h1().set_date(date::http_date());
+                self.refresh_date();
                 let _ = self.conn.reject_websocket(&e);
                 let _ = self.flush().await;
                 self.linger = true;
@@ -96,7 +96,7 @@ impl<S: Transport> Conn<S> {
             } => (subprotocol, headers),
             Handshake::Done(next) => return next,
         };
-        self.h1().set_date(date::http_date());
+        self.refresh_date();
         // Core writes the 101 (accept key, subprotocol, negotiated
         // permessage-deflate, the app's fields) and starts the ping timer.
         let accepted =
@@ -137,7 +137,7 @@ impl<S: Transport> Conn<S> {
                         };
                     }
                     WsOutput::DenyStart(start) => {
-                        self.h1().set_date(date::http_date());
+                        self.refresh_date();
                         self.h1().close_after_response();
                         exchange.status = start.status;
                         let head = ResponseHead {
