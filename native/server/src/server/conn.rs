@@ -331,7 +331,7 @@ impl<S: Transport> Conn<S> {
                 // Boxed: a request's state exists only while it is served,
                 // not for the connection's whole life.
                 Event::Http(h1::Event::RequestHead(head)) => {
-                    match Box::pin(self.serve_request(head)).await {
+                    match Box::pin(self.serve_request(&ctx, head)).await {
                         Next::KeepAlive => {}
                         Next::Close => return,
                     }
@@ -487,8 +487,10 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    async fn serve_request(&mut self, head: h1::RequestHead) -> Next {
-        let ctx = self.ctx.clone();
+    /// Serves one request. `ctx` is the connection's own handle on the
+    /// server, borrowed: a copy of `self.ctx` made here would cost two
+    /// atomic reference-count updates a request.
+    async fn serve_request(&mut self, ctx: &Arc<ServerCtx>, head: h1::RequestHead) -> Next {
         let line = RequestLine {
             method: &head.method,
             target: &head.target,
@@ -498,7 +500,7 @@ impl<S: Transport> Conn<S> {
         if let Some((status, body)) = ctx.health_status(&head.target) {
             return self.health_response(&head, status, body).await;
         }
-        let Ok(mut exchange) = Exchange::admit(&ctx, line) else {
+        let Ok(mut exchange) = Exchange::admit(ctx, line) else {
             return self.simple_response(503, b"Service Unavailable").await;
         };
         if ctx.is_shutting_down() {
@@ -555,7 +557,7 @@ impl<S: Transport> Conn<S> {
             arrived,
         })));
 
-        self.exchange_with_app(&shared, exchange, body_done, expect_continue)
+        self.exchange_with_app(ctx, &shared, exchange, body_done, expect_continue)
             .await
     }
 
@@ -564,12 +566,12 @@ impl<S: Transport> Conn<S> {
     /// it, and what the socket says (EOF, a timer) back.
     async fn exchange_with_app(
         &mut self,
+        ctx: &ServerCtx,
         shared: &Arc<Shared>,
         mut exchange: Exchange,
         mut body_done: bool,
         expect_continue: bool,
     ) -> Next {
-        let ctx = self.ctx.clone();
         let mut read_ahead = 0usize;
         let mut finished = false;
         let mut stop_seen = false;
