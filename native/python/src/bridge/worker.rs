@@ -537,18 +537,14 @@ impl Worker {
     /// requests finish.
     fn shutdown(&self) {
         if let Some(ctx) = &self.ctx {
-            // send_replace: `send` drops the value while the I/O thread has
-            // not subscribed yet.
-            ctx.shutdown.send_replace(true);
+            ctx.begin_shutdown();
         }
     }
 
     /// Drops every connection now.
     fn abort(&self) {
         if let Some(ctx) = &self.ctx {
-            // send_replace: `send` drops the value while the I/O thread has
-            // not subscribed yet.
-            ctx.shutdown.send_replace(true);
+            ctx.begin_shutdown();
             ctx.abort.notify_one();
         }
     }

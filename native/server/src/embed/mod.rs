@@ -203,7 +203,7 @@ impl Server {
         let Some(io) = self.io.take() else {
             return;
         };
-        let _ = self.ctx.shutdown.send(true);
+        self.ctx.begin_shutdown();
         let deadline = Instant::now() + grace;
         while !io.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));

@@ -22,7 +22,7 @@ mod transport;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -73,8 +73,13 @@ pub struct ServerCtx {
     pub connections: AtomicUsize,
     /// Requests started since the worker began.
     pub requests: AtomicU64,
-    /// Set to true to stop accepting and close idle connections.
+    /// Becomes true to stop accepting and close idle connections (see
+    /// [`begin_shutdown`](Self::begin_shutdown)); tasks subscribe to wait
+    /// for it.
     pub shutdown: watch::Sender<bool>,
+    /// The same, for a look without a wait: the watch's value sits behind
+    /// a lock, whose two atomic operations cost several a request.
+    stopping: AtomicBool,
     /// Wakes the runtime thread to drop every connection at once.
     pub abort: Notify,
     /// Peers whose proxy headers are believed; None with
@@ -98,7 +103,7 @@ pub struct ServerCtx {
     pub health_path: Option<Box<[u8]>>,
     /// The stop began (a drain delay, then the shutdown): the health path
     /// answers 503.
-    pub draining: std::sync::atomic::AtomicBool,
+    pub draining: AtomicBool,
 }
 
 impl ServerCtx {
@@ -163,6 +168,7 @@ impl ServerCtx {
             connections: Default::default(),
             requests: Default::default(),
             shutdown: watch::channel(false).0,
+            stopping: AtomicBool::new(false),
             abort: Notify::new(),
             proxies: config.trusted_proxies()?,
             proxy_protocol: config
@@ -178,8 +184,19 @@ impl ServerCtx {
         })
     }
 
+    /// Whether the stop began.
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Begins the stop: no more accepting, idle connections close, the
+    /// requests in progress finish. The flag is set before the watch wakes
+    /// its waiters, so that each of them sees it.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        // send_replace: `send` drops the value while no task has
+        // subscribed yet.
+        self.shutdown.send_replace(true);
     }
 
     /// The health path's answer when `target` is that path (any query):
