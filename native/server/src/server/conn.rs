@@ -598,7 +598,13 @@ impl<S: Transport> Conn<S> {
             let mut taken = 0usize;
             for out in outs {
                 taken += out.body.len();
-                match self.apply_output(out, &mut exchange, body_done).await {
+                let applied = if out.file.is_some() {
+                    // Boxed: a file's state would grow every request's.
+                    Box::pin(self.apply_file_output(out, &mut exchange, body_done)).await
+                } else {
+                    self.apply_output(out, &mut exchange, body_done)
+                };
+                match applied {
                     Applied::More => {}
                     Applied::End => finished = true,
                     Applied::Abort => return self.abort(shared).await,
@@ -668,26 +674,29 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Writes one piece of the application's output through core: an
-    /// informational response, the head, body bytes, a file, the end.
-    async fn apply_output(
+    /// informational response, the head, body bytes, the end. Output that
+    /// sends a file goes to [`apply_file_output`](Self::apply_file_output)
+    /// instead: this common path has nothing to wait for, so it is not a
+    /// future to build and move for every piece.
+    fn apply_output(&mut self, out: Output, exchange: &mut Exchange, body_done: bool) -> Applied {
+        match self.apply_head(out, exchange, body_done, None) {
+            Some(out) => self.apply_end(&out),
+            None => Applied::Abort,
+        }
+    }
+
+    /// [`apply_output`](Self::apply_output) for output that sends a file
+    /// (`http.response.pathsend`): the file is opened first, so that a
+    /// file that cannot be opened still gets a 500 when nothing was sent.
+    async fn apply_file_output(
         &mut self,
         mut out: Output,
         exchange: &mut Exchange,
         body_done: bool,
     ) -> Applied {
-        exchange.sent += out.body.len() as u64;
-        if let Some(hint) = out.informational.take() {
-            let head = ResponseHead {
-                status: hint.status,
-                headers: hint.headers,
-            };
-            if self.h1().send_informational(head).is_err() {
-                return Applied::Abort;
-            }
-        }
         let file = match out.file.take() {
             None => None,
-            Some(path) => match Box::pin(BodyFile::open(&path)).await {
+            Some(path) => match BodyFile::open(&path).await {
                 Ok(f) => Some(f),
                 Err(e) => {
                     self.ctx.log(Level::Error, || {
@@ -696,15 +705,50 @@ impl<S: Transport> Conn<S> {
                     if out.start.is_none() {
                         return Applied::Abort;
                     }
-                    // Nothing was written yet: the client gets a 500.
+                    // Nothing was written yet: the client gets a 500 (after
+                    // an early hint the app sent with it).
+                    let hint = out.informational.take();
                     out = cormorant_core::asgi::internal_error();
+                    out.informational = hint;
                     None
                 }
             },
         };
-        if let Some(mut start) = out.start {
-            if let Some(f) = &file {
-                add_content_length(&mut start.headers, f.len);
+        let len = file.as_ref().map(|f| f.len);
+        let Some(out) = self.apply_head(out, exchange, body_done, len) else {
+            return Applied::Abort;
+        };
+        if let Some(f) = file {
+            exchange.sent += f.len;
+            if self.send_file(f).await.is_err() {
+                return Applied::Abort;
+            }
+        }
+        self.apply_end(&out)
+    }
+
+    /// The informational response, the head (with the `content-length` of
+    /// a file of `file_len` bytes to follow) and the body bytes of `out`;
+    /// what is left of it for [`apply_end`](Self::apply_end), or None when
+    /// the response cannot be completed.
+    fn apply_head(
+        &mut self,
+        mut out: Output,
+        exchange: &mut Exchange,
+        body_done: bool,
+        file_len: Option<u64>,
+    ) -> Option<Output> {
+        exchange.sent += out.body.len() as u64;
+        if let Some(hint) = out.informational.take() {
+            let head = ResponseHead {
+                status: hint.status,
+                headers: hint.headers,
+            };
+            self.h1().send_informational(head).ok()?;
+        }
+        if let Some(mut start) = out.start.take() {
+            if let Some(len) = file_len {
+                add_content_length(&mut start.headers, len);
             }
             exchange.status = start.status;
             if !body_done {
@@ -719,19 +763,18 @@ impl<S: Transport> Conn<S> {
                 status: start.status,
                 headers: start.headers,
             };
-            if self.h1().send_response(head).is_err() {
-                return Applied::Abort;
-            }
+            self.h1().send_response(head).ok()?;
         }
-        if !out.body.is_empty() && self.h1().send_body(out.body).is_err() {
-            return Applied::Abort;
+        let body = std::mem::take(&mut out.body);
+        if !body.is_empty() {
+            self.h1().send_body(body).ok()?;
         }
-        if let Some(f) = file {
-            exchange.sent += f.len;
-            if Box::pin(self.send_file(f)).await.is_err() {
-                return Applied::Abort;
-            }
-        }
+        Some(out)
+    }
+
+    /// The end of `out`: its trailers or the last chunk, and whether the
+    /// response is now complete.
+    fn apply_end(&mut self, out: &Output) -> Applied {
         let mut applied = Applied::More;
         if out.end {
             let ended = match &out.trailers {
