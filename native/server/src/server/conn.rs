@@ -152,6 +152,51 @@ enum Applied {
     Abort,
 }
 
+/// Where [`Conn::admit_request`] sends a request.
+enum Admitted<'c> {
+    /// To the app, handed over.
+    App(HandedOver),
+    /// To an answer the server makes itself.
+    Server(ByServer<'c>),
+}
+
+/// A request the server answers itself.
+enum ByServer<'c> {
+    /// The health path: its status and body.
+    Health {
+        head: h1::RequestHead,
+        status: u16,
+        body: &'static [u8],
+    },
+    /// Over `--limit-concurrency`: a 503.
+    Overloaded,
+    /// A static route: the mount, and the place of the rest of the path in
+    /// the target.
+    Static {
+        head: h1::RequestHead,
+        mount: usize,
+        rest: std::ops::Range<usize>,
+        exchange: Exchange,
+    },
+    /// A WebSocket upgrade.
+    WebSocket {
+        head: h1::RequestHead,
+        settings: &'c WsSettings,
+        exchange: Exchange,
+    },
+    /// No scope can describe it: a 400.
+    BadRequest,
+}
+
+/// A request handed to the app, for its exchange.
+struct HandedOver {
+    shared: Arc<Shared>,
+    exchange: Exchange,
+    /// The request body is complete (or there is none).
+    body_done: bool,
+    expect_continue: bool,
+}
+
 /// What became of a request.
 enum Next {
     /// Serve the next request on this connection.
@@ -331,7 +376,11 @@ impl<S: Transport> Conn<S> {
                 // Boxed: a request's state exists only while it is served,
                 // not for the connection's whole life.
                 Event::Http(h1::Event::RequestHead(head)) => {
-                    match Box::pin(self.serve_request(&ctx, head)).await {
+                    let next = match self.admit_request(&ctx, head) {
+                        Admitted::App(h) => Box::pin(self.exchange_with_app(&ctx, h)).await,
+                        Admitted::Server(by) => Box::pin(self.serve_by_server(by)).await,
+                    };
+                    match next {
                         Next::KeepAlive => {}
                         Next::Close => return,
                     }
@@ -487,34 +536,88 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Serves one request. `ctx` is the connection's own handle on the
-    /// server, borrowed: a copy of `self.ctx` made here would cost two
-    /// atomic reference-count updates a request.
-    async fn serve_request(&mut self, ctx: &Arc<ServerCtx>, head: h1::RequestHead) -> Next {
+    /// Decides where a request goes, in order: the health path (before
+    /// admission), admission (503 over `--limit-concurrency`), a static
+    /// route, a WebSocket upgrade, else the app. Not async: the request
+    /// served by the app, the common case, then awaits its exchange alone,
+    /// and the state of the rare paths never sizes its future.
+    fn admit_request<'c>(
+        &mut self,
+        ctx: &'c Arc<ServerCtx>,
+        head: h1::RequestHead,
+    ) -> Admitted<'c> {
+        if let Some((status, body)) = ctx.health_status(&head.target) {
+            return Admitted::Server(ByServer::Health { head, status, body });
+        }
         let line = RequestLine {
             method: &head.method,
             target: &head.target,
             version: head.version.into(),
             headers: &head.headers,
         };
-        if let Some((status, body)) = ctx.health_status(&head.target) {
-            return self.health_response(&head, status, body).await;
-        }
-        let Ok(mut exchange) = Exchange::admit(ctx, line) else {
-            return self.simple_response(503, b"Service Unavailable").await;
+        let Ok(exchange) = Exchange::admit(ctx, line) else {
+            return Admitted::Server(ByServer::Overloaded);
         };
         if ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
-        // The rarer paths (static files, WebSocket sessions, files sent by
-        // the app) are boxed: inline, their state would grow the future of
-        // every request, which is allocated and moved once a request.
         if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
-            return Box::pin(self.serve_static(&head, mount, rest, exchange)).await;
+            // `rest` is a part of the target: kept as its place in it.
+            let start = rest.as_ptr() as usize - head.target.as_ptr() as usize;
+            let rest = start..start + rest.len();
+            return Admitted::Server(ByServer::Static {
+                head,
+                mount,
+                rest,
+                exchange,
+            });
         }
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
-            return Box::pin(self.serve_websocket(head, settings, exchange)).await;
+            return Admitted::Server(ByServer::WebSocket {
+                head,
+                settings,
+                exchange,
+            });
         }
+        match self.hand_over(ctx, head, exchange) {
+            Some(h) => Admitted::App(h),
+            None => Admitted::Server(ByServer::BadRequest),
+        }
+    }
+
+    /// Answers a request the server serves itself.
+    async fn serve_by_server(&mut self, by: ByServer<'_>) -> Next {
+        match by {
+            ByServer::Health { head, status, body } => {
+                self.health_response(&head, status, body).await
+            }
+            ByServer::Overloaded => self.simple_response(503, b"Service Unavailable").await,
+            ByServer::Static {
+                head,
+                mount,
+                rest,
+                exchange,
+            } => {
+                let rest = &head.target[rest];
+                self.serve_static(&head, mount, rest, exchange).await
+            }
+            ByServer::WebSocket {
+                head,
+                settings,
+                exchange,
+            } => self.serve_websocket(head, settings, exchange).await,
+            ByServer::BadRequest => self.simple_response(400, b"Bad Request").await,
+        }
+    }
+
+    /// Makes the request's scope and stream and hands them to the app; None
+    /// for a request no scope can describe (core's 400).
+    fn hand_over(
+        &mut self,
+        ctx: &ServerCtx,
+        head: h1::RequestHead,
+        mut exchange: Exchange,
+    ) -> Option<HandedOver> {
         let has_body = head.body != BodyKind::Empty;
         let expect_continue = head.expect_continue;
         let head_only = head.method.as_ref() == b"HEAD";
@@ -524,9 +627,7 @@ impl<S: Transport> Conn<S> {
                 .take()
                 .unwrap_or_else(std::time::Instant::now)
         });
-        let Some((mut scope, forwarded)) = self.scope_of(head) else {
-            return self.simple_response(400, b"Bad Request").await;
-        };
+        let (mut scope, forwarded) = self.scope_of(head)?;
         if forwarded {
             exchange.forwarded(scope.client.as_ref());
         }
@@ -556,22 +657,24 @@ impl<S: Transport> Conn<S> {
             request_id,
             arrived,
         })));
-
-        self.exchange_with_app(ctx, &shared, exchange, body_done, expect_continue)
-            .await
+        Some(HandedOver {
+            shared,
+            exchange,
+            body_done,
+            expect_continue,
+        })
     }
 
     /// Runs one request's exchange with the application until the response
     /// is complete or cannot be: its output to the socket, body bytes to
     /// it, and what the socket says (EOF, a timer) back.
-    async fn exchange_with_app(
-        &mut self,
-        ctx: &ServerCtx,
-        shared: &Arc<Shared>,
-        mut exchange: Exchange,
-        mut body_done: bool,
-        expect_continue: bool,
-    ) -> Next {
+    async fn exchange_with_app(&mut self, ctx: &ServerCtx, handed: HandedOver) -> Next {
+        let HandedOver {
+            ref shared,
+            mut exchange,
+            mut body_done,
+            expect_continue,
+        } = handed;
         let mut read_ahead = 0usize;
         let mut finished = false;
         let mut stop_seen = false;
