@@ -170,12 +170,9 @@ enum ByServer<'c> {
     },
     /// Over `--limit-concurrency`: a 503.
     Overloaded,
-    /// A static route: the mount, and the place of the rest of the path in
-    /// the target.
+    /// Under a static route.
     Static {
         head: h1::RequestHead,
-        mount: usize,
-        rest: std::ops::Range<usize>,
         exchange: Exchange,
     },
     /// A WebSocket upgrade.
@@ -561,16 +558,12 @@ impl<S: Transport> Conn<S> {
         if ctx.is_shutting_down() {
             self.h1().close_after_response();
         }
-        if let Some((mount, rest)) = ctx.statics.as_ref().and_then(|s| s.route(&head.target)) {
-            // `rest` is a part of the target: kept as its place in it.
-            let start = rest.as_ptr() as usize - head.target.as_ptr() as usize;
-            let rest = start..start + rest.len();
-            return Admitted::Server(ByServer::Static {
-                head,
-                mount,
-                rest,
-                exchange,
-            });
+        if ctx
+            .statics
+            .as_ref()
+            .is_some_and(|s| s.route(&head.target).is_some())
+        {
+            return Admitted::Server(ByServer::Static { head, exchange });
         }
         if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
             return Admitted::Server(ByServer::WebSocket {
@@ -592,15 +585,7 @@ impl<S: Transport> Conn<S> {
                 self.health_response(&head, status, body).await
             }
             ByServer::Overloaded => self.simple_response(503, b"Service Unavailable").await,
-            ByServer::Static {
-                head,
-                mount,
-                rest,
-                exchange,
-            } => {
-                let rest = &head.target[rest];
-                self.serve_static(&head, mount, rest, exchange).await
-            }
+            ByServer::Static { head, exchange } => self.serve_static(&head, exchange).await,
             ByServer::WebSocket {
                 head,
                 settings,
@@ -955,15 +940,12 @@ impl<S: Transport> Conn<S> {
 
     /// Answers a request under a static route (`--static-path-route`)
     /// without the application.
-    async fn serve_static(
-        &mut self,
-        head: &h1::RequestHead,
-        mount: usize,
-        rest: &[u8],
-        mut exchange: Exchange,
-    ) -> Next {
+    async fn serve_static(&mut self, head: &h1::RequestHead, mut exchange: Exchange) -> Next {
         let ctx = self.ctx.clone();
         let Some(statics) = ctx.statics.as_ref() else {
+            return Next::Close;
+        };
+        let Some((mount, rest)) = statics.route(&head.target) else {
             return Next::Close;
         };
         let req = StaticRequest::from_fields(&head.method, &head.headers);
