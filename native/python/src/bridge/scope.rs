@@ -137,21 +137,13 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
     // Without a client certificate the dict depends only on the listener's
     // certificate and what was negotiated: a copy of a kept one, with a
     // list of its own (an app may change what it is given).
-    let d = {
-        let mut kept = TLS_SHAPES.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = kept.iter().rev().find(|(shape, _)| shape.matches(tls));
-        match found {
-            Some((_, d)) => d.bind(py).copy()?,
-            None => {
-                let d = tls_fields(py, tls)?;
-                if kept.len() == PROTOTYPES_KEPT {
-                    kept.remove(0);
-                }
-                kept.push((TlsShape::of(tls), d.clone().unbind()));
-                d.copy()?
-            }
-        }
-    };
+    let d = kept_dict(
+        py,
+        &TLS_SHAPES,
+        |shape| shape.matches(tls),
+        || Ok((TlsShape::of(tls), tls_fields(py, tls)?)),
+    )?
+    .copy()?;
     d.set_item(intern!(py, "client_cert_chain"), PyList::empty(py))?;
     Ok(d)
 }
@@ -338,21 +330,37 @@ static PROTOTYPES: Mutex<Vec<(Shape, Py<PyDict>)>> = Mutex::new(Vec::new());
 const PROTOTYPES_KEPT: usize = 4;
 
 fn prototype<'py>(py: Python<'py>, scope: &HttpScope, unix: bool) -> PyResult<Bound<'py, PyDict>> {
-    let mut kept = PROTOTYPES.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, proto)) = kept
-        .iter()
-        .rev()
-        .find(|(shape, _)| shape.matches(scope, unix))
-    {
-        return Ok(proto.bind(py).clone());
+    kept_dict(
+        py,
+        &PROTOTYPES,
+        |shape| shape.matches(scope, unix),
+        || {
+            let shape = Shape::of(scope, unix);
+            let proto = shape.prototype(py)?;
+            Ok((shape, proto))
+        },
+    )
+}
+
+/// The dict kept in `kept` for the shape that `matches`, made by `make`
+/// (and kept, the oldest dropped past [`PROTOTYPES_KEPT`]) when there is
+/// none. Callers copy it: the kept dict is shared.
+fn kept_dict<'py, S>(
+    py: Python<'py>,
+    kept: &Mutex<Vec<(S, Py<PyDict>)>>,
+    matches: impl Fn(&S) -> bool,
+    make: impl FnOnce() -> PyResult<(S, Bound<'py, PyDict>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, d)) = kept.iter().rev().find(|(shape, _)| matches(shape)) {
+        return Ok(d.bind(py).clone());
     }
-    let shape = Shape::of(scope, unix);
-    let proto = shape.prototype(py)?;
+    let (shape, d) = make()?;
     if kept.len() == PROTOTYPES_KEPT {
         kept.remove(0);
     }
-    kept.push((shape, proto.clone().unbind()));
-    Ok(proto)
+    kept.push((shape, d.clone().unbind()));
+    Ok(d)
 }
 
 /// Builds the HTTP scope dict. `state` is the lifespan state; each request
