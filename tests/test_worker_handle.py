@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cormorant import _cormorant
-from cormorant._worker import _make_spawn, run_http
+from cormorant._worker import _make_spawn
 
 
 async def _app(scope, receive, send):
@@ -43,7 +43,7 @@ def _serve_one_while_joining(monkeypatch, io_thread: str, spawn_delay: float) ->
         return spawn(coro)
 
     async def main() -> bytes:
-        worker.start(loop, _app, run_http, slow_spawn, lambda: None)
+        worker.start(loop, _app, slow_spawn, lambda: None)
         loop.add_reader(worker.fd, worker.drain)
         join = loop.run_in_executor(None, worker.join)
         try:

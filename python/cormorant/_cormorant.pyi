@@ -74,11 +74,11 @@ class Worker:
         self,
         event_loop: Any,
         app: Any,
-        run_http: Callable[..., Awaitable[None]],
         spawn: Callable[[Any], Any],
         on_stop: Callable[[], None],
         state: Optional[dict[str, Any]] = None,
         access_log: Literal["off", "native", "python"] = "off",
+        timed: bool = False,
     ) -> None: ...
     def report_loop_lag(self, seconds: float) -> None: ...
     def drain(self) -> None: ...
@@ -89,10 +89,8 @@ class Worker:
 
 @final
 class Request:
-    def start(self) -> bool: ...
     def receive(self) -> Awaitable[dict[str, Any]]: ...
     def send(self, message: dict[str, Any]) -> Awaitable[None]: ...
-    def exit(self, exc: Optional[BaseException] = None) -> None: ...
 
 @final
 class Ready:

@@ -274,30 +274,6 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-async def run_http(app: Any, scope: Dict[str, Any], req: Any) -> None:
-    """The task of one request: run the app and report how it ended."""
-    try:
-        await app(scope, req.receive, req.send)
-    except asyncio.CancelledError:
-        req.exit(None)
-        raise
-    except BaseException as exc:
-        req.exit(exc)
-        if not isinstance(exc, Exception):
-            raise
-    else:
-        req.exit(None)
-
-
-async def run_http_timed(app: Any, scope: Dict[str, Any], req: Any) -> None:
-    """`run_http`, counting how long the request waited for the app
-    (`--metrics`) and shedding it when that was too long
-    (`--max-queue-time`): measured here, as the task first runs, since
-    tasks queue in the event loop too."""
-    if req.start():
-        await run_http(app, scope, req)
-
-
 #: The name of every application task: given, so that asyncio does not
 #: format a "Task-N" name for each request (a measurable share of a small
 #: request's cost on 3.11).
@@ -522,9 +498,9 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     gc.collect()
     gc.freeze()
     timed = cfg.get("metrics") or cfg.get("max_queue_time")
-    worker.start(loop, app, run_http_timed if timed else run_http, _make_spawn(loop), on_limit,
+    worker.start(loop, app, _make_spawn(loop), on_limit,
                  lifespan.state if lifespan is not None else None,
-                 access_log=_access_log_mode(cfg))
+                 access_log=_access_log_mode(cfg), timed=bool(timed))
     ticker = _Ticker(loop, worker) if worker.tick is not None else None
     loop.add_reader(worker.fd, worker.drain if ticker is None else ticker.on_ready)
     if cfg.get("metrics"):

@@ -450,3 +450,76 @@ pub(crate) fn become_identity(id: Identity) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// What resuming an awaitable's iterator gave.
+pub(crate) enum Sent<'py> {
+    /// It yielded this (a future it waits on).
+    Yielded(Bound<'py, PyAny>),
+    /// It returned: the awaitable is done.
+    Returned,
+}
+
+/// Whether `obj` is a native coroutine (`async def`), which
+/// [`iter_send`] resumes directly, without its `__await__` wrapper.
+#[cfg(Py_3_10)]
+pub(crate) fn is_coroutine(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check of a live object, with the GIL held (bound).
+    unsafe { pyo3::ffi::PyCoro_CheckExact(obj.as_ptr()) != 0 }
+}
+
+/// Resumes `iter` (a coroutine, or the iterator an `__await__` returned)
+/// with `arg`, as `await` does: through the `am_send` slot where it has
+/// one, with no StopIteration made and caught when it returns.
+#[cfg(Py_3_10)]
+pub(crate) fn iter_send<'py>(
+    iter: &Bound<'py, PyAny>,
+    arg: &Bound<'py, PyAny>,
+) -> PyResult<Sent<'py>> {
+    use pyo3::ffi::{PyIter_Send, PySendResult};
+    let py = iter.py();
+    let mut result = std::ptr::null_mut();
+    // SAFETY: both objects are live and the GIL is held (bound). On
+    // PYGEN_NEXT and PYGEN_RETURN, PyIter_Send stores a new reference in
+    // `result`, owned below; on PYGEN_ERROR it sets an exception and
+    // stores nothing to own.
+    unsafe {
+        match PyIter_Send(iter.as_ptr(), arg.as_ptr(), &raw mut result) {
+            PySendResult::PYGEN_NEXT => Ok(Sent::Yielded(Bound::from_owned_ptr(py, result))),
+            PySendResult::PYGEN_RETURN => {
+                drop(Bound::from_owned_ptr(py, result));
+                Ok(Sent::Returned)
+            }
+            PySendResult::PYGEN_ERROR => Err(PyErr::fetch(py)),
+        }
+    }
+}
+
+/// Before 3.10: no native coroutine is resumed directly (only its
+/// `__await__` iterator).
+#[cfg(not(Py_3_10))]
+pub(crate) fn is_coroutine(_obj: &Bound<'_, PyAny>) -> bool {
+    false
+}
+
+/// Before 3.10: `next()` for None, else `send()`, StopIteration meaning
+/// the iterator returned.
+#[cfg(not(Py_3_10))]
+pub(crate) fn iter_send<'py>(
+    iter: &Bound<'py, PyAny>,
+    arg: &Bound<'py, PyAny>,
+) -> PyResult<Sent<'py>> {
+    let py = iter.py();
+    let r = if arg.is_none() {
+        match iter.cast::<pyo3::types::PyIterator>()?.clone().next() {
+            Some(r) => r,
+            None => return Ok(Sent::Returned),
+        }
+    } else {
+        iter.call_method1(pyo3::intern!(py, "send"), (arg,))
+    };
+    match r {
+        Ok(v) => Ok(Sent::Yielded(v)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Ok(Sent::Returned),
+        Err(e) => Err(e),
+    }
+}

@@ -1,6 +1,7 @@
 //! The pyo3 bridge: the objects the Python side sees, and the hand-over of
 //! requests between the I/O thread and the Python thread.
 
+pub(crate) mod app_call;
 pub(crate) mod awaitable;
 pub(crate) mod lifespan;
 pub(crate) mod message;

@@ -35,6 +35,36 @@ impl Request {
             stream.handle_shed(SHED_RETRY_AFTER)
         });
     }
+
+    /// The app is about to be called (with `--metrics` or
+    /// `--max-queue-time`; see [`super::app_call`]): counts how long the request
+    /// waited, and sheds it with a 503 if that was longer than
+    /// `--max-queue-time`. False: shed, do not call the app.
+    pub(crate) fn start(&self) -> bool {
+        let Some(arrived) = self.arrived else {
+            return true;
+        };
+        let counted = self.counted.swap(false, Ordering::Relaxed);
+        if self.ctx.queue_time.start(arrived, counted) {
+            return true;
+        }
+        Self::shed(&self.shared, &self.ctx);
+        false
+    }
+
+    /// The application returned, or raised (`failed`; logged by the caller).
+    pub(crate) fn exit(&self, failed: bool) {
+        let mut st = self.shared.lock();
+        // A response completed before the app returned needs nothing more
+        // from the connection: skip the cross-thread wake-up.
+        let was_finished = st.stream.is_finished();
+        let out = st.stream.handle_app_exit(failed);
+        st.queue_output(out);
+        drop(st);
+        if !was_finished {
+            self.shared.wake_conn(&self.ctx.conn_wakes);
+        }
+    }
 }
 
 impl Drop for Request {
@@ -121,43 +151,5 @@ impl Request {
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
-    }
-
-    /// Called by the task wrapper as it is about to call the app (with
-    /// `--metrics` or `--max-queue-time`): counts how long the request
-    /// waited, and sheds it with a 503 if that was longer than
-    /// `--max-queue-time`. False: shed, do not call the app.
-    fn start(&self) -> bool {
-        let Some(arrived) = self.arrived else {
-            return true;
-        };
-        let counted = self.counted.swap(false, Ordering::Relaxed);
-        if self.ctx.queue_time.start(arrived, counted) {
-            return true;
-        }
-        Self::shed(&self.shared, &self.ctx);
-        false
-    }
-
-    /// Called by the task wrapper when the application returns (`exc` None)
-    /// or raises.
-    #[pyo3(signature = (exc = None))]
-    fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let failed = exc.is_some();
-        if let Some(exc) = &exc {
-            self.ctx
-                .log_app_error(py, exc, "Exception in ASGI application")?;
-        }
-        let mut st = self.shared.lock();
-        // A response completed before the app returned needs nothing more
-        // from the connection: skip the cross-thread wake-up.
-        let was_finished = st.stream.is_finished();
-        let out = st.stream.handle_app_exit(failed);
-        st.queue_output(out);
-        drop(st);
-        if !was_finished {
-            self.shared.wake_conn(&self.ctx.conn_wakes);
-        }
-        Ok(())
     }
 }

@@ -53,12 +53,6 @@ pub(crate) struct WebSocket {
 
 #[pymethods]
 impl WebSocket {
-    /// The task wrapper's check before the app is called (see
-    /// `Request.start`): a WebSocket session is never shed.
-    fn start(&self) -> bool {
-        true
-    }
-
     /// The ASGI `receive()` callable.
     fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();
@@ -100,15 +94,12 @@ impl WebSocket {
         self.shared.wake_conn(&self.ctx.conn_wakes);
         Ok(result)
     }
+}
 
-    /// Called by the task wrapper when the application returns or raises.
-    #[pyo3(signature = (exc = None))]
-    fn exit(&self, py: Python<'_>, exc: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        let failed = exc.is_some();
-        if let Some(exc) = &exc {
-            self.ctx
-                .log_app_error(py, exc, "Exception in ASGI application")?;
-        }
+impl WebSocket {
+    /// The application returned, or raised (`failed`; logged by the caller, see
+    /// [`super::app_call`]).
+    pub(crate) fn exit(&self, failed: bool) {
         let mut st = self.shared.lock();
         let out = st.stream.handle_app_exit(failed);
         if out != WsOutput::Nothing {
@@ -116,7 +107,6 @@ impl WebSocket {
         }
         drop(st);
         self.shared.wake_conn(&self.ctx.conn_wakes);
-        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::app_call::{AppCall, Stream};
 use super::queue_time::QueueTime;
 use super::request::{Request, receive_message};
 use super::websocket::{self, WebSocket};
@@ -35,7 +36,9 @@ const KEPT_HEAP_TOP: usize = 8 << 20;
 /// Python objects the drain needs, set by `start`.
 struct Running {
     app: Py<PyAny>,
-    run_http: Py<PyAny>,
+    /// Whether each app call first counts its wait (`--metrics`,
+    /// `--max-queue-time`).
+    timed: bool,
     spawn: Spawn,
     on_stop: Py<PyAny>,
     state: Option<Py<PyDict>>,
@@ -159,9 +162,13 @@ impl Worker {
                 counted: AtomicBool::new(counted),
             },
         )?;
-        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, req))?;
-        run.spawn.call(py, coro)?;
-        Ok(())
+        let call = AppCall::new(
+            run.app.clone_ref(py),
+            dict.unbind(),
+            Stream::Http(req),
+            run.timed,
+        );
+        run.spawn.call(py, Py::new(py, call)?.into_any())
     }
 
     /// Dates the requests of a batch (less what they may have waited
@@ -219,8 +226,13 @@ impl Worker {
                 ctx: run.pyctx.clone(),
             },
         )?;
-        let coro = run.run_http.call1(py, (run.app.clone_ref(py), dict, ws))?;
-        run.spawn.call(py, coro)
+        let call = AppCall::new(
+            run.app.clone_ref(py),
+            dict.unbind(),
+            Stream::WebSocket(ws),
+            false,
+        );
+        run.spawn.call(py, Py::new(py, call)?.into_any())
     }
 
     /// The app could not even be started for a request (its scope or its
@@ -347,21 +359,22 @@ impl Worker {
         }
     }
 
-    /// Starts serving: `run_http(app, scope, request)` makes the coroutine of
-    /// one request, `spawn(coro)` schedules it, `on_stop()` is called when
-    /// the worker wants to stop on its own.
-    #[pyo3(signature = (event_loop, app, run_http, spawn, on_stop, state = None, access_log = "off"))]
+    /// Starts serving: each request's app call is a coroutine that
+    /// `spawn(coro)` schedules, first counting its wait when `timed`
+    /// (`--metrics`, `--max-queue-time`); `on_stop()` is called when the
+    /// worker wants to stop on its own.
+    #[pyo3(signature = (event_loop, app, spawn, on_stop, state = None, access_log = "off", timed = false))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python call
     fn start(
         &mut self,
         py: Python<'_>,
         event_loop: &Bound<'_, PyAny>,
         app: Py<PyAny>,
-        run_http: Py<PyAny>,
         spawn: Py<PyAny>,
         on_stop: Py<PyAny>,
         state: Option<Py<PyDict>>,
         access_log: &str,
+        timed: bool,
     ) -> PyResult<()> {
         let listeners = self
             .listeners
@@ -425,7 +438,7 @@ impl Worker {
         );
         self.running = Some(Running {
             app,
-            run_http,
+            timed,
             spawn: Spawn::new(py, spawn)?,
             on_stop,
             state,
