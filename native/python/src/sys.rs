@@ -517,6 +517,12 @@ pub(crate) fn iter_send<'py>(
     } else {
         iter.call_method1(pyo3::intern!(py, "send"), (arg,))
     };
+    sent(py, r)
+}
+
+/// What a `send()`, `throw()` or `next()` called as a method gave:
+/// StopIteration is the iterator returning.
+pub(crate) fn sent<'py>(py: Python<'py>, r: PyResult<Bound<'py, PyAny>>) -> PyResult<Sent<'py>> {
     match r {
         Ok(v) => Ok(Sent::Yielded(v)),
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Ok(Sent::Returned),

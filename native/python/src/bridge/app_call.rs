@@ -105,49 +105,46 @@ impl AppCall {
         }
     }
 
+    /// One step. The state is out of `self` while the app runs, and goes
+    /// back only if the awaitable yielded.
     fn resume(&mut self, py: Python<'_>, how: Resume<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let State::Waiting { .. } = self.state {
-            let State::Waiting {
+        let (iter, stream, how) = match std::mem::replace(&mut self.state, State::Ended) {
+            State::Waiting {
                 app,
                 scope,
                 stream,
                 timed,
-            } = std::mem::replace(&mut self.state, State::Ended)
-            else {
-                unreachable!()
-            };
-            if let Resume::Throw(exc) = how {
-                // Cancelled before it began: the app is never called.
-                stream.exit(py, None)?;
-                return Err(PyErr::from_value(exc));
+            } => {
+                if let Resume::Throw(exc) = how {
+                    // Cancelled before it began: the app is never called.
+                    stream.exit(py, None)?;
+                    return Err(PyErr::from_value(exc));
+                }
+                if timed && !stream.start() {
+                    return Ok(None);
+                }
+                match call_app(py, &app, scope, stream.object()) {
+                    Ok(iter) => (iter, stream, Resume::Next),
+                    Err(e) => return end(py, &stream, Err(e)),
+                }
             }
-            if timed && !stream.start() {
-                return Ok(None);
-            }
-            match call_app(py, &app, scope, stream.object()) {
-                Ok(iter) => self.state = State::Running { iter, stream },
-                Err(e) => return end(py, &stream, Err(e)),
-            }
-            return self.resume(py, Resume::Next);
-        }
-        let State::Running { iter, .. } = &self.state else {
-            return Ok(None);
+            State::Running { iter, stream } => (iter, stream, how),
+            State::Ended => return Ok(None),
         };
-        let iter = iter.bind(py);
+        let it = iter.bind(py);
         let stepped = match how {
-            Resume::Next => sent(crate::sys::iter_send(iter, &py.None().into_bound(py))),
-            Resume::Send(v) => sent(crate::sys::iter_send(iter, &v)),
-            Resume::Throw(e) => returned(py, iter.call_method1(intern!(py, "throw"), (e,))),
+            Resume::Next => crate::sys::iter_send(it, &py.None().into_bound(py)),
+            Resume::Send(v) => crate::sys::iter_send(it, &v),
+            Resume::Throw(e) => crate::sys::sent(py, it.call_method1(intern!(py, "throw"), (e,))),
         };
-        let outcome = match stepped {
-            Ok(Some(yielded)) => return Ok(Some(yielded)),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        let State::Running { stream, .. } = std::mem::replace(&mut self.state, State::Ended) else {
-            unreachable!()
-        };
-        end(py, &stream, outcome)
+        match stepped {
+            Ok(crate::sys::Sent::Yielded(v)) => {
+                self.state = State::Running { iter, stream };
+                Ok(Some(v.unbind()))
+            }
+            Ok(crate::sys::Sent::Returned) => end(py, &stream, Ok(())),
+            Err(e) => end(py, &stream, Err(e)),
+        }
     }
 }
 
@@ -175,24 +172,6 @@ fn call_app(
                 .name()
                 .map_or_else(|_| "an object".to_owned(), |n| n.to_string())
         ))),
-    }
-}
-
-/// What resuming the iterator gave: None once it returned.
-fn sent(r: PyResult<crate::sys::Sent<'_>>) -> PyResult<Option<Py<PyAny>>> {
-    Ok(match r? {
-        crate::sys::Sent::Yielded(v) => Some(v.unbind()),
-        crate::sys::Sent::Returned => None,
-    })
-}
-
-/// What `throw()` on the iterator gave: StopIteration is the awaitable
-/// returning.
-fn returned(py: Python<'_>, r: PyResult<Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
-    match r {
-        Ok(v) => Ok(Some(v.unbind())),
-        Err(e) if e.is_instance_of::<PyStopIteration>(py) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
