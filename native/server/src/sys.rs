@@ -97,6 +97,67 @@ pub(crate) fn async_readable(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd
         .map_err(|e| e.into_parts().1)
 }
 
+/// An epoll instance of the readiness-driven HTTP/1.1 driver: its sockets,
+/// edge-triggered for reading and writing, each under a token.
+pub(crate) struct Epoll(OwnedFd);
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: epoll_create1 has no memory-safety preconditions.
+        owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }).map(Self)
+    }
+
+    /// The instance's descriptor, for the reactor that watches it.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.0
+    }
+
+    /// Watches `fd` for input, output, the peer's close and errors, as
+    /// `token`, edge-triggered.
+    pub(crate) fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: token,
+        };
+        // SAFETY: a valid event struct; the kernel only reads it.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Stops watching `fd` (before another poller takes it).
+    pub(crate) fn delete(&self, fd: RawFd) {
+        // SAFETY: EPOLL_CTL_DEL ignores the event argument (null is allowed
+        // since Linux 2.6.9).
+        unsafe {
+            libc::epoll_ctl(
+                self.0.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+
+    /// The events ready now, without waiting: (token, events) into `out`,
+    /// at most its capacity. Returns how many.
+    pub(crate) fn ready_now(&self, out: &mut Vec<libc::epoll_event>) -> usize {
+        out.clear();
+        let cap = out.capacity().min(i32::MAX as usize);
+        // SAFETY: the kernel writes at most `cap` events into the vector's
+        // spare capacity; `set_len` then covers only what it wrote.
+        unsafe {
+            let n = libc::epoll_wait(self.0.as_raw_fd(), out.as_mut_ptr(), cap as i32, 0);
+            let n = n.max(0) as usize;
+            out.set_len(n);
+            n
+        }
+    }
+}
+
 /// Waits until `fd` is readable, or `timeout_ms` passes (-1: no limit), or
 /// a signal interrupts the wait. Whether it is readable.
 pub(crate) fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {

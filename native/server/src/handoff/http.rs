@@ -133,6 +133,11 @@ impl StreamState {
         std::mem::take(&mut self.out)
     }
 
+    /// Whether queued output sends a file (`http.response.pathsend`).
+    pub fn sends_file(&self) -> bool {
+        self.out.iter().any(|o| o.file.is_some())
+    }
+
     /// Whether output is queued.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()

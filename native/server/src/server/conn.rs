@@ -21,11 +21,13 @@ use super::transport::{Prefixed, Transport};
 use super::{ServerCtx, clock, date};
 use crate::config::Level;
 
+mod readiness;
 mod websocket;
 
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
 use crate::handoff::queue::{Job, JobQueue};
 use crate::tls::TlsInfo;
+pub(super) use readiness::Readiness;
 pub use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.
@@ -153,15 +155,15 @@ enum Applied {
 }
 
 /// Where [`Conn::admit_request`] sends a request.
-enum Admitted<'c> {
+enum Admitted {
     /// To the app, handed over.
     App(HandedOver),
     /// To an answer the server makes itself.
-    Server(ByServer<'c>),
+    Server(ByServer),
 }
 
 /// A request the server answers itself.
-enum ByServer<'c> {
+enum ByServer {
     /// The health path: its status and body.
     Health {
         head: h1::RequestHead,
@@ -178,7 +180,6 @@ enum ByServer<'c> {
     /// A WebSocket upgrade.
     WebSocket {
         head: h1::RequestHead,
-        settings: &'c WsSettings,
         exchange: Exchange,
     },
     /// No scope can describe it: a 400.
@@ -238,33 +239,27 @@ pub(super) async fn serve<S: Transport>(
     scheme: &'static str,
     ctx: Arc<ServerCtx>,
 ) {
-    let client_label = peer.label(ctx.access_log.is_some());
-    let unix = peer.unix;
-    let info = peer.connection_info(scheme, &ctx.root_path);
-    let trusted_proxy = peer.trusted_proxy(&ctx);
-    let mut config = ctx.conn.clone();
-    // Cleartext with `--http auto`: h2c with prior knowledge is core's
-    // Http2Preface event (over TLS, ALPN chose already).
-    config.detect_http2 =
-        ctx.http == super::HttpVersions::Auto && ctx.h2.is_some() && peer.tls.is_none();
-    let mut c = Conn {
-        io,
-        conn: server::Connection::new(config, clock::now()),
-        ctx: ctx.clone(),
-        info,
-        unix,
-        tls: peer.tls.clone(),
-        trusted_proxy,
-        wbufs: Vec::new(),
-        eof: false,
-        client_label,
-        linger: false,
-        http2: false,
-        trusted_ids: trusted_proxy || peer.proxied,
-        head_began: None,
-        date_secs: 0,
-    };
-    c.run().await;
+    let c = Conn::new(io, &peer, scheme, ctx);
+    serve_from(c, peer, None).await;
+}
+
+/// Where the async driver takes over a connection that the readiness
+/// driver began (see [`readiness`]).
+enum Resume {
+    /// In the exchange of a request handed to the app.
+    Exchange(HandedOver),
+    /// At a request the server answers itself.
+    Served(ByServer),
+    /// After the connection's HTTP/1.1 life: its output written, then the
+    /// HTTP/2 driver (after the preface) or the close.
+    Ended,
+}
+
+/// Serves `c` until it closes, from `resume` (from the start when None).
+async fn serve_from<S: Transport>(mut c: Conn<S>, peer: PeerInfo, resume: Option<Resume>) {
+    let scheme = c.info.scheme;
+    let ctx = c.ctx.clone();
+    c.run(resume).await;
     if c.http2 {
         let buffered = c.conn.take_buffered();
         // Boxed: the HTTP/2 driver's state would otherwise size every
@@ -277,13 +272,67 @@ pub(super) async fn serve<S: Transport>(
         ))
         .await;
     }
+    let _ = c.flush().await;
     let _ = c.io.shutdown().await;
     if c.linger && !c.eof {
         c.linger_close().await;
     }
 }
 
-impl<S: Transport> Conn<S> {
+impl<S> Conn<S> {
+    /// A connection from its first byte.
+    fn new(io: S, peer: &PeerInfo, scheme: &'static str, ctx: Arc<ServerCtx>) -> Self {
+        let trusted_proxy = peer.trusted_proxy(&ctx);
+        let mut config = ctx.conn.clone();
+        // Cleartext with `--http auto`: h2c with prior knowledge is core's
+        // Http2Preface event (over TLS, ALPN chose already).
+        config.detect_http2 =
+            ctx.http == super::HttpVersions::Auto && ctx.h2.is_some() && peer.tls.is_none();
+        Self {
+            io,
+            conn: server::Connection::new(config, clock::now()),
+            info: peer.connection_info(scheme, &ctx.root_path),
+            unix: peer.unix,
+            tls: peer.tls.clone(),
+            trusted_proxy,
+            wbufs: Vec::new(),
+            eof: false,
+            client_label: peer.label(ctx.access_log.is_some()),
+            linger: false,
+            http2: false,
+            trusted_ids: trusted_proxy || peer.proxied,
+            head_began: None,
+            date_secs: 0,
+            ctx,
+        }
+    }
+
+    /// The same connection over what `f` makes of its socket (the
+    /// readiness driver's, handed to tokio).
+    fn with_io<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Conn<T>, E> {
+        Ok(Conn {
+            io: f(self.io)?,
+            conn: self.conn,
+            ctx: self.ctx,
+            info: self.info,
+            unix: self.unix,
+            tls: self.tls,
+            trusted_proxy: self.trusted_proxy,
+            wbufs: self.wbufs,
+            eof: self.eof,
+            client_label: self.client_label,
+            linger: self.linger,
+            http2: self.http2,
+            trusted_ids: self.trusted_ids,
+            head_began: self.head_began,
+            date_secs: self.date_secs,
+        })
+    }
+}
+
+/// What a connection decides without waiting on its socket: shared by the
+/// async driver below and the readiness-driven one.
+impl<S> Conn<S> {
     /// The HTTP/1.1 side of the connection, for responses.
     fn h1(&mut self) -> &mut h1::Connection {
         self.conn.http()
@@ -310,140 +359,13 @@ impl<S: Transport> Conn<S> {
     /// Core's timer fired: it decides what that means (408 for a late head
     /// or body, a silent close when idle, a ping...).
     fn fire_timer(&mut self) {
+        self.fire_timer_at(clock::now());
+    }
+
+    /// Core's timer fired at `now`.
+    fn fire_timer_at(&mut self, now: cormorant_core::time::Instant) {
         self.refresh_date();
-        self.conn.handle_timeout(clock::now());
-    }
-
-    async fn run(&mut self) {
-        let mut stop = self.ctx.shutdown.subscribe();
-        let mut stopping = false;
-        if self.ctx.is_shutting_down() {
-            stopping = true;
-            self.conn.shutdown(clock::now());
-        }
-        // One wait for the stop for the connection's life, not one per
-        // request. A request in progress looks at the flag instead (see
-        // `exchange_with_app`).
-        let stopped = super::stopping(&mut stop);
-        tokio::pin!(stopped);
-        let mut stop_poll = super::StopPoll::default();
-        let ctx = self.ctx.clone();
-        // One timer for the connection's life, moved only when core's next
-        // deadline moves (a head trickling in keeps its deadline).
-        let timer = tokio::time::sleep_until(clock::never());
-        tokio::pin!(timer);
-        loop {
-            match self.conn.poll_event(clock::now()) {
-                Event::Http(h1::Event::NeedData) => {
-                    if self.eof {
-                        return;
-                    }
-                    let deadline = self.next_deadline();
-                    let timed = deadline.is_some();
-                    // Moved only to an earlier deadline: a later one (the
-                    // keep-alive deadline after each request) lets the timer
-                    // fire early once, core finds nothing due, and the wait
-                    // after that sets it. Resetting per request costs more.
-                    if let Some(at) = deadline
-                        && (at < timer.deadline() || timer.is_elapsed())
-                    {
-                        timer.as_mut().reset(at);
-                    }
-                    // biased: the branches in this order, without drawing a
-                    // random start per wait. The stop first (see StopPoll),
-                    // then the timer, so that bytes always ready cannot
-                    // starve them.
-                    tokio::select! {
-                        biased;
-                        () = stop_poll.wait(&ctx, stopped.as_mut()), if !stopping => {
-                            stopping = true;
-                            self.conn.shutdown(clock::now());
-                        }
-                        () = &mut timer, if timed => self.fire_timer(),
-                        r = self.read() => match r {
-                            Err(()) => return,
-                            Ok(n) => {
-                                if n > 0 && self.head_began.is_none() && self.ctx.tracks_arrival() {
-                                    self.head_began = Some(std::time::Instant::now());
-                                }
-                            }
-                        },
-                    }
-                }
-                // Boxed: a request's state exists only while it is served,
-                // not for the connection's whole life.
-                Event::Http(h1::Event::RequestHead(head)) => {
-                    let next = match self.admit_request(&ctx, head) {
-                        Admitted::App(h) => Box::pin(self.exchange_with_app(&ctx, h)).await,
-                        Admitted::Server(by) => Box::pin(self.serve_by_server(by)).await,
-                    };
-                    match next {
-                        Next::KeepAlive => {}
-                        Next::Close => return,
-                    }
-                }
-                Event::Http2Preface => {
-                    self.http2 = true;
-                    return;
-                }
-                Event::Http(h1::Event::Error(_)) => {
-                    // core queued the error response, if one can be sent.
-                    self.linger = true;
-                    let _ = self.flush().await;
-                    return;
-                }
-                // Closed, or an event that cannot happen between requests.
-                _ => return,
-            }
-        }
-    }
-
-    /// Reads once; the bytes that arrived (handed to core), 0 at EOF.
-    async fn read(&mut self) -> Result<usize, ()> {
-        std::future::poll_fn(|cx| self.poll_read(cx)).await
-    }
-
-    /// One read into the thread's buffer, handed to core at once.
-    fn poll_read(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
-        READ_BUF.with_borrow_mut(|buf| {
-            let mut rb = ReadBuf::new(buf);
-            match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
-                    self.eof = true;
-                    self.conn.handle_eof();
-                    Poll::Ready(Ok(0))
-                }
-                Poll::Ready(Ok(())) => {
-                    self.conn.handle_bytes(clock::now(), rb.filled());
-                    Poll::Ready(Ok(rb.filled().len()))
-                }
-                Poll::Ready(Err(_)) => {
-                    self.eof = true;
-                    Poll::Ready(Err(()))
-                }
-            }
-        })
-    }
-
-    /// Reads once if bytes (or EOF) are ready now, without waiting.
-    fn read_now(&mut self) -> Option<Result<usize, ()>> {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match self.poll_read(&mut cx) {
-            Poll::Ready(r) => Some(r),
-            Poll::Pending => None,
-        }
-    }
-
-    async fn flush(&mut self) -> std::io::Result<usize> {
-        if !self.conn.has_transmit() {
-            return Ok(0);
-        }
-        self.wbufs.clear();
-        self.conn.poll_transmit(&mut self.wbufs);
-        let total: usize = self.wbufs.iter().map(Bytes::len).sum();
-        write_all(&mut self.io, &mut self.wbufs).await?;
-        Ok(total)
+        self.conn.handle_timeout(now);
     }
 
     /// The scope of a request, with the proxy headers of a trusted peer
@@ -460,53 +382,6 @@ impl<S: Transport> Conn<S> {
         .ok()?;
         let forwarded = self.ctx.apply_proxy_headers(self.trusted_proxy, &mut scope);
         Some((scope, forwarded))
-    }
-
-    /// Writes a complete response made by the server itself (503, 400...).
-    async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
-        self.refresh_date();
-        self.h1().close_after_response();
-        let headers = http::plain_text_fields(body);
-        if self
-            .h1()
-            .send_response(ResponseHead { status, headers })
-            .is_ok()
-            && self.h1().send_body(Bytes::from_static(body)).is_ok()
-        {
-            let _ = self.h1().send_end();
-        }
-        let _ = self.flush().await;
-        self.linger = true;
-        Next::Close
-    }
-
-    /// Answers `--health-path` without the app, outside admission and the
-    /// request count; the connection stays open when the request has no
-    /// body and the server is not stopping.
-    async fn health_response(
-        &mut self,
-        head: &h1::RequestHead,
-        status: u16,
-        body: &'static [u8],
-    ) -> Next {
-        self.skip_request_body(head);
-        if self.ctx.is_shutting_down() {
-            self.h1().close_after_response();
-        }
-        self.refresh_date();
-        let head_out = ResponseHead {
-            status,
-            headers: http::plain_text_fields(body),
-        };
-        if self.h1().send_response(head_out).is_err()
-            || self.h1().send_body(Bytes::from_static(body)).is_err()
-            || self.h1().send_end().is_err()
-            || self.flush().await.is_err()
-        {
-            self.linger = true;
-            return Next::Close;
-        }
-        self.next_cycle()
     }
 
     /// Before a response the server makes itself: steps past the end of
@@ -538,11 +413,7 @@ impl<S: Transport> Conn<S> {
     /// route, a WebSocket upgrade, else the app. Not async: the request
     /// served by the app, the common case, then awaits its exchange alone,
     /// and the state of the rare paths never sizes its future.
-    fn admit_request<'c>(
-        &mut self,
-        ctx: &'c Arc<ServerCtx>,
-        head: h1::RequestHead,
-    ) -> Admitted<'c> {
+    fn admit_request(&mut self, ctx: &Arc<ServerCtx>, head: h1::RequestHead) -> Admitted {
         if let Some((status, body)) = ctx.health_status(&head.target) {
             return Admitted::Server(ByServer::Health { head, status, body });
         }
@@ -565,33 +436,12 @@ impl<S: Transport> Conn<S> {
         {
             return Admitted::Server(ByServer::Static { head, exchange });
         }
-        if let (Some(settings), Some(b"websocket")) = (ctx.ws.as_ref(), head.upgrade.as_deref()) {
-            return Admitted::Server(ByServer::WebSocket {
-                head,
-                settings,
-                exchange,
-            });
+        if ctx.ws.is_some() && head.upgrade.as_deref() == Some(b"websocket") {
+            return Admitted::Server(ByServer::WebSocket { head, exchange });
         }
         match self.hand_over(ctx, head, exchange) {
             Some(h) => Admitted::App(h),
             None => Admitted::Server(ByServer::BadRequest),
-        }
-    }
-
-    /// Answers a request the server serves itself.
-    async fn serve_by_server(&mut self, by: ByServer<'_>) -> Next {
-        match by {
-            ByServer::Health { head, status, body } => {
-                self.health_response(&head, status, body).await
-            }
-            ByServer::Overloaded => self.simple_response(503, b"Service Unavailable").await,
-            ByServer::Static { head, exchange } => self.serve_static(&head, exchange).await,
-            ByServer::WebSocket {
-                head,
-                settings,
-                exchange,
-            } => self.serve_websocket(head, settings, exchange).await,
-            ByServer::BadRequest => self.simple_response(400, b"Bad Request").await,
         }
     }
 
@@ -648,6 +498,336 @@ impl<S: Transport> Conn<S> {
             body_done,
             expect_continue,
         })
+    }
+
+    /// Writes one piece of the application's output through core: an
+    /// informational response, the head, body bytes, the end. Output that
+    /// sends a file goes to [`apply_file_output`](Self::apply_file_output)
+    /// instead: this common path has nothing to wait for, so it is not a
+    /// future to build and move for every piece.
+    fn apply_output(&mut self, out: Output, exchange: &mut Exchange, body_done: bool) -> Applied {
+        match self.apply_head(out, exchange, body_done, None) {
+            Some(out) => self.apply_end(&out),
+            None => Applied::Abort,
+        }
+    }
+
+    /// The informational response, the head (with the `content-length` of
+    /// a file of `file_len` bytes to follow) and the body bytes of `out`;
+    /// what is left of it for [`apply_end`](Self::apply_end), or None when
+    /// the response cannot be completed.
+    fn apply_head(
+        &mut self,
+        mut out: Output,
+        exchange: &mut Exchange,
+        body_done: bool,
+        file_len: Option<u64>,
+    ) -> Option<Output> {
+        exchange.sent += out.body.len() as u64;
+        if let Some(hint) = out.informational.take() {
+            let head = ResponseHead {
+                status: hint.status,
+                headers: hint.headers,
+            };
+            self.h1().send_informational(head).ok()?;
+        }
+        if let Some(mut start) = out.start.take() {
+            if let Some(len) = file_len {
+                add_content_length(&mut start.headers, len);
+            }
+            exchange.status = start.status;
+            if !body_done {
+                // The app answers before the whole request body arrived (or
+                // without asking for it after `Expect: 100-continue`): the
+                // connection cannot be reused safely, so say so in this
+                // response.
+                self.h1().close_after_response();
+            }
+            self.refresh_date();
+            let head = ResponseHead {
+                status: start.status,
+                headers: start.headers,
+            };
+            self.h1().send_response(head).ok()?;
+        }
+        let body = std::mem::take(&mut out.body);
+        if !body.is_empty() {
+            self.h1().send_body(body).ok()?;
+        }
+        Some(out)
+    }
+
+    /// The end of `out`: its trailers or the last chunk, and whether the
+    /// response is now complete.
+    fn apply_end(&mut self, out: &Output) -> Applied {
+        let mut applied = Applied::More;
+        if out.end {
+            let ended = match &out.trailers {
+                Some(fields) => self.h1().send_trailers(fields),
+                None => self.h1().send_end(),
+            };
+            if ended.is_err() {
+                return Applied::Abort;
+            }
+            applied = Applied::End;
+        }
+        if out.abort {
+            return Applied::Abort;
+        }
+        applied
+    }
+
+    /// Moves parsed body events into the stream. Returns whether the body is
+    /// complete.
+    fn pump_body(&mut self, st: &mut crate::handoff::http::StreamState) -> bool {
+        let now = clock::now();
+        loop {
+            match self.conn.poll_event(now) {
+                Event::Http(h1::Event::BodyChunk(b)) => {
+                    if let Some(slot) = &self.ctx.metrics {
+                        slot.received(b.len() as u64);
+                    }
+                    st.push_body(b, true)
+                }
+                Event::Http(h1::Event::EndOfMessage) => {
+                    st.push_body(Bytes::new(), false);
+                    return true;
+                }
+                Event::Http(h1::Event::NeedData | h1::Event::Paused) => return false,
+                _ => {
+                    // Error or Closed in the middle of a body.
+                    st.stream.handle_disconnect();
+                    self.eof = true;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges body bytes now written; wakes a `send()` waiting for
+    /// room.
+    fn written(&mut self, shared: &Arc<Shared>, n: usize) {
+        shared.written(&self.ctx.queue, n);
+    }
+
+    fn disconnect(&mut self, shared: &Arc<Shared>) {
+        shared.disconnect(&self.ctx.queue);
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    async fn run(&mut self, resume: Option<Resume>) {
+        let mut stop = self.ctx.shutdown.subscribe();
+        let mut stopping = false;
+        if self.ctx.is_shutting_down() {
+            stopping = true;
+            self.conn.shutdown(clock::now());
+        }
+        // One wait for the stop for the connection's life, not one per
+        // request. A request in progress looks at the flag instead (see
+        // `exchange_with_app`).
+        let stopped = super::stopping(&mut stop);
+        tokio::pin!(stopped);
+        let mut stop_poll = super::StopPoll::default();
+        let ctx = self.ctx.clone();
+        // One timer for the connection's life, moved only when core's next
+        // deadline moves (a head trickling in keeps its deadline).
+        let timer = tokio::time::sleep_until(clock::never());
+        tokio::pin!(timer);
+        let next = match resume {
+            None => Next::KeepAlive,
+            Some(Resume::Exchange(h)) => Box::pin(self.exchange_with_app(&ctx, h)).await,
+            Some(Resume::Served(by)) => Box::pin(self.serve_by_server(by)).await,
+            Some(Resume::Ended) => Next::Close,
+        };
+        if let Next::Close = next {
+            return;
+        }
+        loop {
+            match self.conn.poll_event(clock::now()) {
+                Event::Http(h1::Event::NeedData) => {
+                    if self.eof {
+                        return;
+                    }
+                    let deadline = self.next_deadline();
+                    let timed = deadline.is_some();
+                    // Moved only to an earlier deadline: a later one (the
+                    // keep-alive deadline after each request) lets the timer
+                    // fire early once, core finds nothing due, and the wait
+                    // after that sets it. Resetting per request costs more.
+                    if let Some(at) = deadline
+                        && (at < timer.deadline() || timer.is_elapsed())
+                    {
+                        timer.as_mut().reset(at);
+                    }
+                    // biased: the branches in this order, without drawing a
+                    // random start per wait. The stop first (see StopPoll),
+                    // then the timer, so that bytes always ready cannot
+                    // starve them.
+                    tokio::select! {
+                        biased;
+                        () = stop_poll.wait(&ctx, stopped.as_mut()), if !stopping => {
+                            stopping = true;
+                            self.conn.shutdown(clock::now());
+                        }
+                        () = &mut timer, if timed => self.fire_timer(),
+                        r = self.read() => match r {
+                            Err(()) => return,
+                            Ok(n) => {
+                                if n > 0 && self.head_began.is_none() && self.ctx.tracks_arrival() {
+                                    self.head_began = Some(std::time::Instant::now());
+                                }
+                            }
+                        },
+                    }
+                }
+                // Boxed: a request's state exists only while it is served,
+                // not for the connection's whole life.
+                Event::Http(h1::Event::RequestHead(head)) => {
+                    if let Next::Close = self.serve_request(&ctx, head).await {
+                        return;
+                    }
+                }
+                Event::Http2Preface => {
+                    self.http2 = true;
+                    return;
+                }
+                Event::Http(h1::Event::Error(_)) => {
+                    // core queued the error response, if one can be sent
+                    // (written before the close).
+                    self.linger = true;
+                    return;
+                }
+                // Closed, or an event that cannot happen between requests.
+                _ => return,
+            }
+        }
+    }
+
+    /// Serves one request from its head.
+    async fn serve_request(&mut self, ctx: &Arc<ServerCtx>, head: h1::RequestHead) -> Next {
+        match self.admit_request(ctx, head) {
+            Admitted::App(h) => Box::pin(self.exchange_with_app(ctx, h)).await,
+            Admitted::Server(by) => Box::pin(self.serve_by_server(by)).await,
+        }
+    }
+
+    /// Reads once; the bytes that arrived (handed to core), 0 at EOF.
+    async fn read(&mut self) -> Result<usize, ()> {
+        std::future::poll_fn(|cx| self.poll_read(cx)).await
+    }
+
+    /// One read into the thread's buffer, handed to core at once.
+    fn poll_read(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<usize, ()>> {
+        READ_BUF.with_borrow_mut(|buf| {
+            let mut rb = ReadBuf::new(buf);
+            match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                    self.eof = true;
+                    self.conn.handle_eof();
+                    Poll::Ready(Ok(0))
+                }
+                Poll::Ready(Ok(())) => {
+                    self.conn.handle_bytes(clock::now(), rb.filled());
+                    Poll::Ready(Ok(rb.filled().len()))
+                }
+                Poll::Ready(Err(_)) => {
+                    self.eof = true;
+                    Poll::Ready(Err(()))
+                }
+            }
+        })
+    }
+
+    /// Reads once if bytes (or EOF) are ready now, without waiting.
+    fn read_now(&mut self) -> Option<Result<usize, ()>> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.poll_read(&mut cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<usize> {
+        if !self.wbufs.is_empty() {
+            // Left by the readiness driver, which could not write it all.
+            write_all(&mut self.io, &mut self.wbufs).await?;
+        }
+        if !self.conn.has_transmit() {
+            return Ok(0);
+        }
+        self.wbufs.clear();
+        self.conn.poll_transmit(&mut self.wbufs);
+        let total: usize = self.wbufs.iter().map(Bytes::len).sum();
+        write_all(&mut self.io, &mut self.wbufs).await?;
+        Ok(total)
+    }
+
+    /// Writes a complete response made by the server itself (503, 400...).
+    async fn simple_response(&mut self, status: u16, body: &'static [u8]) -> Next {
+        self.refresh_date();
+        self.h1().close_after_response();
+        let headers = http::plain_text_fields(body);
+        if self
+            .h1()
+            .send_response(ResponseHead { status, headers })
+            .is_ok()
+            && self.h1().send_body(Bytes::from_static(body)).is_ok()
+        {
+            let _ = self.h1().send_end();
+        }
+        let _ = self.flush().await;
+        self.linger = true;
+        Next::Close
+    }
+
+    /// Answers `--health-path` without the app, outside admission and the
+    /// request count; the connection stays open when the request has no
+    /// body and the server is not stopping.
+    async fn health_response(
+        &mut self,
+        head: &h1::RequestHead,
+        status: u16,
+        body: &'static [u8],
+    ) -> Next {
+        self.skip_request_body(head);
+        if self.ctx.is_shutting_down() {
+            self.h1().close_after_response();
+        }
+        self.refresh_date();
+        let head_out = ResponseHead {
+            status,
+            headers: http::plain_text_fields(body),
+        };
+        if self.h1().send_response(head_out).is_err()
+            || self.h1().send_body(Bytes::from_static(body)).is_err()
+            || self.h1().send_end().is_err()
+            || self.flush().await.is_err()
+        {
+            self.linger = true;
+            return Next::Close;
+        }
+        self.next_cycle()
+    }
+
+    /// Answers a request the server serves itself.
+    async fn serve_by_server(&mut self, by: ByServer) -> Next {
+        match by {
+            ByServer::Health { head, status, body } => {
+                self.health_response(&head, status, body).await
+            }
+            ByServer::Overloaded => self.simple_response(503, b"Service Unavailable").await,
+            ByServer::Static { head, exchange } => self.serve_static(&head, exchange).await,
+            ByServer::WebSocket { head, exchange } => {
+                let ctx = self.ctx.clone();
+                match ctx.ws.as_ref() {
+                    Some(settings) => self.serve_websocket(head, settings, exchange).await,
+                    None => Next::Close,
+                }
+            }
+            ByServer::BadRequest => self.simple_response(400, b"Bad Request").await,
+        }
     }
 
     /// Runs one request's exchange with the application until the response
@@ -761,18 +941,6 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Writes one piece of the application's output through core: an
-    /// informational response, the head, body bytes, the end. Output that
-    /// sends a file goes to [`apply_file_output`](Self::apply_file_output)
-    /// instead: this common path has nothing to wait for, so it is not a
-    /// future to build and move for every piece.
-    fn apply_output(&mut self, out: Output, exchange: &mut Exchange, body_done: bool) -> Applied {
-        match self.apply_head(out, exchange, body_done, None) {
-            Some(out) => self.apply_end(&out),
-            None => Applied::Abort,
-        }
-    }
-
     /// [`apply_output`](Self::apply_output) for output that sends a file
     /// (`http.response.pathsend`): the file is opened first, so that a
     /// file that cannot be opened still gets a 500 when nothing was sent.
@@ -813,71 +981,6 @@ impl<S: Transport> Conn<S> {
             }
         }
         self.apply_end(&out)
-    }
-
-    /// The informational response, the head (with the `content-length` of
-    /// a file of `file_len` bytes to follow) and the body bytes of `out`;
-    /// what is left of it for [`apply_end`](Self::apply_end), or None when
-    /// the response cannot be completed.
-    fn apply_head(
-        &mut self,
-        mut out: Output,
-        exchange: &mut Exchange,
-        body_done: bool,
-        file_len: Option<u64>,
-    ) -> Option<Output> {
-        exchange.sent += out.body.len() as u64;
-        if let Some(hint) = out.informational.take() {
-            let head = ResponseHead {
-                status: hint.status,
-                headers: hint.headers,
-            };
-            self.h1().send_informational(head).ok()?;
-        }
-        if let Some(mut start) = out.start.take() {
-            if let Some(len) = file_len {
-                add_content_length(&mut start.headers, len);
-            }
-            exchange.status = start.status;
-            if !body_done {
-                // The app answers before the whole request body arrived (or
-                // without asking for it after `Expect: 100-continue`): the
-                // connection cannot be reused safely, so say so in this
-                // response.
-                self.h1().close_after_response();
-            }
-            self.refresh_date();
-            let head = ResponseHead {
-                status: start.status,
-                headers: start.headers,
-            };
-            self.h1().send_response(head).ok()?;
-        }
-        let body = std::mem::take(&mut out.body);
-        if !body.is_empty() {
-            self.h1().send_body(body).ok()?;
-        }
-        Some(out)
-    }
-
-    /// The end of `out`: its trailers or the last chunk, and whether the
-    /// response is now complete.
-    fn apply_end(&mut self, out: &Output) -> Applied {
-        let mut applied = Applied::More;
-        if out.end {
-            let ended = match &out.trailers {
-                Some(fields) => self.h1().send_trailers(fields),
-                None => self.h1().send_end(),
-            };
-            if ended.is_err() {
-                return Applied::Abort;
-            }
-            applied = Applied::End;
-        }
-        if out.abort {
-            return Applied::Abort;
-        }
-        applied
     }
 
     /// Waits for the application's next output, or (when `read_enabled`)
@@ -1004,43 +1107,6 @@ impl<S: Transport> Conn<S> {
             self.flush().await.map_err(drop)?;
         }
         Ok(())
-    }
-
-    /// Moves parsed body events into the stream. Returns whether the body is
-    /// complete.
-    fn pump_body(&mut self, st: &mut crate::handoff::http::StreamState) -> bool {
-        let now = clock::now();
-        loop {
-            match self.conn.poll_event(now) {
-                Event::Http(h1::Event::BodyChunk(b)) => {
-                    if let Some(slot) = &self.ctx.metrics {
-                        slot.received(b.len() as u64);
-                    }
-                    st.push_body(b, true)
-                }
-                Event::Http(h1::Event::EndOfMessage) => {
-                    st.push_body(Bytes::new(), false);
-                    return true;
-                }
-                Event::Http(h1::Event::NeedData | h1::Event::Paused) => return false,
-                _ => {
-                    // Error or Closed in the middle of a body.
-                    st.stream.handle_disconnect();
-                    self.eof = true;
-                    return true;
-                }
-            }
-        }
-    }
-
-    /// Acknowledges body bytes now written; wakes a `send()` waiting for
-    /// room.
-    fn written(&mut self, shared: &Arc<Shared>, n: usize) {
-        shared.written(&self.ctx.queue, n);
-    }
-
-    fn disconnect(&mut self, shared: &Arc<Shared>) {
-        shared.disconnect(&self.ctx.queue);
     }
 
     /// The response cannot be completed: close without finishing it, so the

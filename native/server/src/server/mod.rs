@@ -388,10 +388,11 @@ const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
 /// its own, until shutdown. Dropping this future (an abort) ends them all,
 /// closing the listeners, as leaving a single loop would.
 async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
+    let readiness = readiness_driver(ctx);
     let mut loops = AbortOnDrop(
         listeners
             .into_iter()
-            .map(|l| driven::spawn(accept_loop(l, ctx.clone())))
+            .map(|l| driven::spawn(accept_loop(l, ctx.clone(), readiness.clone())))
             .collect(),
     );
     for task in &mut loops.0 {
@@ -411,7 +412,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
+/// The readiness-driven driver for the server's TCP connections, when they
+/// all begin as cleartext HTTP/1.1 (no TLS, no PROXY protocol header, not
+/// `--http 2`); the async driver serves the rest. `CORMORANT_ASYNC_HTTP1`
+/// (set, not "0") keeps every connection on the async driver, to compare
+/// the two.
+fn readiness_driver(ctx: &Arc<ServerCtx>) -> Option<conn::Readiness> {
+    let off = std::env::var_os("CORMORANT_ASYNC_HTTP1").is_some_and(|v| v != "0");
+    if off || ctx.tls.is_some() || ctx.proxy_protocol.is_some() || ctx.http == HttpVersions::Http2 {
+        return None;
+    }
+    conn::Readiness::start(ctx).ok()
+}
+
+async fn accept_loop(
+    listener: Listener,
+    ctx: Arc<ServerCtx>,
+    readiness: Option<conn::Readiness>,
+) -> std::io::Result<()> {
     let mut stop = ctx.shutdown.subscribe();
     match listener {
         Listener::Tcp(l) => {
@@ -425,10 +443,15 @@ async fn accept_loop(listener: Listener, ctx: Arc<ServerCtx>) -> std::io::Result
                             let _ = sock.set_nodelay(true);
                             let info = conn::PeerInfo::tcp(peer, server);
                             let open = OpenConnection::new(&ctx);
-                            driven::spawn(async move {
-                                serve_tcp(sock, info, open.0.clone()).await;
-                                drop(open);
-                            });
+                            match &readiness {
+                                Some(driver) => driver.add(sock, info, open),
+                                None => {
+                                    driven::spawn(async move {
+                                        serve_tcp(sock, info, open.0.clone()).await;
+                                        drop(open);
+                                    });
+                                }
+                            }
                         }
                         Err(e) => accept_error(e).await,
                     },

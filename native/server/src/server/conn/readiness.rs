@@ -1,0 +1,704 @@
+//! The readiness-driven HTTP/1.1 driver: every plain-TCP HTTP/1.1
+//! connection of a server in one task, with no future and no task per
+//! connection.
+//!
+//! The sockets are watched by an epoll instance of the driver's own,
+//! edge-triggered, and the instance is one descriptor of the runtime's
+//! reactor. When it is readable, or an app's output is queued, or core's
+//! earliest timer is due, the task runs each connection that can go on as
+//! far as it can: a read into the thread's buffer, core, the hand-over, the
+//! app's output applied and written with a nonblocking `writev`. Core still
+//! decides every rule and timer; the driver only moves bytes and events.
+//!
+//! It serves the common request, whose body (if any) came with its head.
+//! Everything else goes to the async driver of [`super`] at a request
+//! boundary, with the socket and core's connection as they are: a request
+//! the server answers itself (health, static files, a WebSocket upgrade, a
+//! 503 or 400), a body still to read or a `100 Continue`, a file to send,
+//! the HTTP/2 preface, and a close that must linger or wait to write.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
+use bytes::Bytes;
+use cormorant_core::h1;
+use cormorant_core::server::Event;
+use cormorant_core::time::Instant;
+use tokio::io::unix::AsyncFd;
+
+use super::super::{OpenConnection, ServerCtx, clock, driven};
+use super::{
+    Admitted, Applied, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF, Resume, Shared,
+    serve_from,
+};
+use crate::handoff::http::StreamState;
+use crate::server::exchange::Exchange;
+use crate::sys::Epoll;
+
+/// Events taken from the epoll instance per `epoll_wait`.
+const EVENTS: usize = 256;
+
+/// Most buffers given to one `writev`.
+const IOV_MAX: usize = 64;
+
+/// The driver of a server's plain-TCP HTTP/1.1 connections; cheap to clone.
+#[derive(Clone)]
+pub(in crate::server) struct Readiness(Arc<Inner>);
+
+struct Inner {
+    state: Mutex<Driver>,
+    /// Connections whose app queued output (or whose stream changed), by
+    /// slot and generation.
+    woken: Mutex<Vec<(usize, u32)>>,
+    /// The driver's task.
+    task: AtomicWaker,
+}
+
+struct Driver {
+    epoll: Epoll,
+    slots: Vec<Slot>,
+    /// Free slots.
+    free: Vec<usize>,
+    /// Core's deadlines of the connections: (when, slot, generation). A
+    /// connection has at most one entry that counts, its `timer_at`; the
+    /// others are stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    events: Vec<libc::epoll_event>,
+    /// The stop began and every connection was told.
+    stopped: bool,
+    ctx: Arc<ServerCtx>,
+}
+
+/// A place in the slab: its generation counts its occupants, so that a
+/// wake-up or timer of a closed connection finds a stranger and is dropped.
+struct Slot {
+    generation: u32,
+    conn: Option<Box<Http1>>,
+}
+
+/// One connection.
+struct Http1 {
+    c: Conn<std::net::TcpStream>,
+    peer: PeerInfo,
+    open: OpenConnection,
+    phase: Phase,
+    /// The socket may have input (or EOF) to read: set by an event, cleared
+    /// by a read that found less than it asked for.
+    readable: bool,
+    /// The socket may take output: as `readable`, for writes.
+    writable: bool,
+    /// This connection's entry in the timer heap that counts.
+    timer_at: Option<Instant>,
+    /// Wakes the driver for this connection.
+    waker: Waker,
+}
+
+enum Phase {
+    /// Between requests: reading the next head.
+    Idle,
+    /// A request is with the app.
+    Exchange(Box<Exchanging>),
+}
+
+struct Exchanging {
+    shared: Arc<Shared>,
+    exchange: Exchange,
+    /// Pipelined bytes read during the exchange.
+    read_ahead: usize,
+    /// The response is complete in core.
+    finished: bool,
+    stop_seen: bool,
+    /// Body bytes taken from the app and not yet written out: acknowledged
+    /// to its `send()` once they are.
+    taken: usize,
+}
+
+/// What a connection needs next.
+enum Step {
+    /// An event: input, room to write, the app, a timer.
+    Wait,
+    /// Nothing more: close it.
+    Close,
+    /// To the async driver, from there.
+    Async(Box<Resume>),
+    /// The exchange in progress to the async driver (it sends a file).
+    HandBack,
+}
+
+/// Wakes the driver for one connection.
+struct SlotWaker {
+    inner: std::sync::Weak<Inner>,
+    slot: usize,
+    generation: u32,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.woken).push((self.slot, self.generation));
+            inner.task.wake();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Readiness {
+    /// A driver for `ctx`'s connections, its task spawned on the current
+    /// runtime.
+    pub(in crate::server) fn start(ctx: &Arc<ServerCtx>) -> std::io::Result<Self> {
+        let epoll = Epoll::new()?;
+        let watched = crate::sys::async_readable(crate::sys::duplicate(epoll.fd().as_raw_fd())?)?;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(Driver {
+                epoll,
+                slots: Vec::new(),
+                free: Vec::new(),
+                timers: BinaryHeap::new(),
+                events: Vec::with_capacity(EVENTS),
+                stopped: false,
+                ctx: ctx.clone(),
+            }),
+            woken: Mutex::new(Vec::new()),
+            task: AtomicWaker::new(),
+        });
+        driven::spawn(run(inner.clone(), watched));
+        Ok(Self(inner))
+    }
+
+    /// Serves `sock` from its first byte. A socket the driver cannot watch
+    /// goes to the async driver.
+    pub(in crate::server) fn add(
+        &self,
+        sock: tokio::net::TcpStream,
+        peer: PeerInfo,
+        open: OpenConnection,
+    ) {
+        let Ok(sock) = sock.into_std() else {
+            return;
+        };
+        let mut d = lock(&self.0.state);
+        let ctx = d.ctx.clone();
+        let c = Conn::new(sock, &peer, "http", ctx);
+        let slot = d.free.pop().unwrap_or_else(|| {
+            d.slots.push(Slot {
+                generation: 0,
+                conn: None,
+            });
+            d.slots.len() - 1
+        });
+        let generation = d.slots[slot].generation.wrapping_add(1);
+        d.slots[slot].generation = generation;
+        let waker = Waker::from(Arc::new(SlotWaker {
+            inner: Arc::downgrade(&self.0),
+            slot,
+            generation,
+        }));
+        let fd = c.io.as_raw_fd();
+        let mut conn = Box::new(Http1 {
+            c,
+            peer,
+            open,
+            phase: Phase::Idle,
+            readable: false,
+            writable: false,
+            timer_at: None,
+            waker,
+        });
+        if d.stopped {
+            conn.c.conn.shutdown(clock::now());
+        }
+        if d.epoll.add(fd, token(slot, generation)).is_err() {
+            d.free.push(slot);
+            drop(d);
+            to_async(conn, None);
+            return;
+        }
+        d.slots[slot].conn = Some(conn);
+        // Its deadline (the request head's) is armed at once; its first
+        // bytes come as an event.
+        d.arm(slot);
+    }
+}
+
+fn token(slot: usize, generation: u32) -> u64 {
+    ((generation as u64) << 32) | slot as u64
+}
+
+fn untoken(token: u64) -> (usize, u32) {
+    ((token & 0xffff_ffff) as usize, (token >> 32) as u32)
+}
+
+/// The driver's task: runs for the runtime's life.
+async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
+    let ctx = lock(&inner.state).ctx.clone();
+    let mut stop = ctx.shutdown.subscribe();
+    let mut stopped = pin!(super::super::stopping(&mut stop));
+    let mut stop_armed = false;
+    let mut timer = pin!(tokio::time::sleep_until(clock::never()));
+    let mut woken = Vec::new();
+    std::future::poll_fn(|cx| {
+        inner.task.register(cx.waker());
+        let mut d = lock(&inner.state);
+        // The stop: the watch is polled once to leave the waker with it,
+        // then only once its flag is set (see `StopPoll`).
+        if !d.stopped
+            && (!std::mem::replace(&mut stop_armed, true) || ctx.is_shutting_down())
+            && stopped.as_mut().poll(cx).is_ready()
+        {
+            d.stop();
+        }
+        loop {
+            let mut progressed = false;
+            while let Poll::Ready(ready) = watched.poll_read_ready(cx) {
+                let Ok(mut ready) = ready else {
+                    return Poll::Ready(());
+                };
+                if !d.take_events() {
+                    ready.clear_ready();
+                }
+                progressed = true;
+            }
+            std::mem::swap(&mut *lock(&inner.woken), &mut woken);
+            for (slot, generation) in woken.drain(..) {
+                progressed = true;
+                d.drive(slot, generation);
+            }
+            if let Some(at) = d.next_timer() {
+                let at = clock::deadline(at);
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    d.fire_timers(tokio::time::Instant::now());
+                    timer.as_mut().reset(clock::never());
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
+}
+
+impl Driver {
+    /// Handles the events ready now; whether there may be more.
+    fn take_events(&mut self) -> bool {
+        let n = self.epoll.ready_now(&mut self.events);
+        for i in 0..n {
+            let ev = self.events[i];
+            let (bits, token) = (ev.events, ev.u64);
+            let (slot, generation) = untoken(token);
+            if let Some(conn) = self.conn_mut(slot, generation) {
+                if bits
+                    & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32
+                    != 0
+                {
+                    conn.readable = true;
+                }
+                if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                    conn.writable = true;
+                }
+                self.drive(slot, generation);
+            }
+        }
+        n == EVENTS
+    }
+
+    fn conn_mut(&mut self, slot: usize, generation: u32) -> Option<&mut Http1> {
+        let s = self.slots.get_mut(slot)?;
+        if s.generation != generation {
+            return None;
+        }
+        s.conn.as_deref_mut()
+    }
+
+    /// Runs one connection as far as it goes, then closes it, hands it to
+    /// the async driver, or arms its timer.
+    fn drive(&mut self, slot: usize, generation: u32) {
+        let ctx = self.ctx.clone();
+        let Some(conn) = self.conn_mut(slot, generation) else {
+            return;
+        };
+        match conn.drive(&ctx) {
+            Step::Wait => self.arm(slot),
+            Step::Close => {
+                let conn = self.remove(slot);
+                if conn.c.wbufs.is_empty() && !conn.c.conn.has_transmit() && !conn.c.linger {
+                    let _ = conn.c.io.shutdown(std::net::Shutdown::Write);
+                } else {
+                    to_async(conn, Some(Resume::Ended));
+                }
+            }
+            Step::Async(resume) => {
+                let conn = self.remove(slot);
+                to_async(conn, Some(*resume));
+            }
+            Step::HandBack => unreachable!("an exchange is handed back as Async"),
+        }
+    }
+
+    /// Takes a connection out of the driver.
+    fn remove(&mut self, slot: usize) -> Box<Http1> {
+        let conn = self.slots[slot]
+            .conn
+            .take()
+            .expect("a connection in the slot");
+        self.epoll.delete(conn.c.io.as_raw_fd());
+        self.free.push(slot);
+        conn
+    }
+
+    /// Puts the connection's next deadline in the heap, unless an entry as
+    /// early is there already (a later deadline is found when that entry
+    /// comes due and core has nothing to do).
+    fn arm(&mut self, slot: usize) {
+        let generation = self.slots[slot].generation;
+        let Some(conn) = self.slots[slot].conn.as_deref_mut() else {
+            return;
+        };
+        if let Some(at) = conn.c.conn.poll_timeout()
+            && conn.timer_at.is_none_or(|t| at < t)
+        {
+            conn.timer_at = Some(at);
+            self.timers.push(Reverse((at, slot, generation)));
+        }
+    }
+
+    /// The earliest deadline in the heap.
+    fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, ..))| *at)
+    }
+
+    /// Fires the deadlines due by `now` (tokio's clock).
+    fn fire_timers(&mut self, now: tokio::time::Instant) {
+        while let Some(&Reverse((at, slot, generation))) = self.timers.peek() {
+            if clock::deadline(at) > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conn_mut(slot, generation) else {
+                continue;
+            };
+            if conn.timer_at != Some(at) {
+                continue;
+            }
+            conn.timer_at = None;
+            // The coarse clock may lag the timer that fired: core is told
+            // it is at least `at`, so that the deadline counts as passed.
+            conn.c.fire_timer_at(clock::now().max(at));
+            self.drive(slot, generation);
+        }
+    }
+
+    /// The stop began: every connection is told (core closes the idle ones
+    /// after a grace, and the busy ones after their response).
+    fn stop(&mut self) {
+        self.stopped = true;
+        let now = clock::now();
+        for slot in 0..self.slots.len() {
+            let generation = self.slots[slot].generation;
+            if let Some(conn) = self.slots[slot].conn.as_deref_mut() {
+                conn.c.conn.shutdown(now);
+                self.drive(slot, generation);
+            }
+        }
+    }
+}
+
+/// Hands a connection to the async driver, in a task of its own.
+fn to_async(conn: Box<Http1>, resume: Option<Resume>) {
+    let Http1 { c, peer, open, .. } = *conn;
+    // Not in tokio's reactor: the connection is closed.
+    let Ok(c) = c.with_io(tokio::net::TcpStream::from_std) else {
+        return;
+    };
+    driven::spawn(async move {
+        serve_from(c, peer, resume).await;
+        drop(open);
+    });
+}
+
+impl Http1 {
+    /// Runs the connection until it must wait.
+    fn drive(&mut self, ctx: &Arc<ServerCtx>) -> Step {
+        loop {
+            let step = match &mut self.phase {
+                Phase::Idle => self.idle(ctx),
+                Phase::Exchange(_) => self.exchange(ctx),
+            };
+            match step {
+                Some(step) => return step,
+                None => continue,
+            }
+        }
+    }
+
+    /// Between requests: reads until a head; None to go on.
+    fn idle(&mut self, ctx: &Arc<ServerCtx>) -> Option<Step> {
+        match self.c.conn.poll_event(clock::now()) {
+            Event::Http(h1::Event::NeedData) => {
+                if self.c.eof {
+                    return Some(Step::Close);
+                }
+                if !self.readable {
+                    return Some(Step::Wait);
+                }
+                let n = read(&mut self.c, &mut self.readable);
+                if n > 0 && self.c.head_began.is_none() && ctx.tracks_arrival() {
+                    self.c.head_began = Some(std::time::Instant::now());
+                }
+                None
+            }
+            Event::Http(h1::Event::RequestHead(head)) => match self.c.admit_request(ctx, head) {
+                Admitted::App(h) if h.body_done && !h.expect_continue => {
+                    self.phase = Phase::Exchange(Box::new(Exchanging {
+                        shared: h.shared,
+                        exchange: h.exchange,
+                        read_ahead: 0,
+                        finished: false,
+                        stop_seen: false,
+                        taken: 0,
+                    }));
+                    None
+                }
+                Admitted::App(h) => Some(Step::Async(Box::new(Resume::Exchange(h)))),
+                Admitted::Server(by) => Some(Step::Async(Box::new(Resume::Served(by)))),
+            },
+            Event::Http2Preface => {
+                self.c.http2 = true;
+                Some(Step::Async(Box::new(Resume::Ended)))
+            }
+            Event::Http(h1::Event::Error(_)) => {
+                // core queued the error response, if one can be sent.
+                self.c.linger = true;
+                Some(Step::Close)
+            }
+            // Closed, or an event that cannot happen between requests.
+            _ => Some(Step::Close),
+        }
+    }
+
+    /// A request with the app: its output applied and written, the socket
+    /// watched for the client leaving; None to go on.
+    fn exchange(&mut self, ctx: &Arc<ServerCtx>) -> Option<Step> {
+        let Phase::Exchange(mut x) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+            return None;
+        };
+        match self.exchange_step(ctx, &mut x) {
+            Some(Step::HandBack) => Some(Step::Async(Box::new(Resume::Exchange(HandedOver {
+                shared: x.shared,
+                exchange: x.exchange,
+                body_done: true,
+                expect_continue: false,
+            })))),
+            step @ Some(Step::Wait) => {
+                self.phase = Phase::Exchange(x);
+                step
+            }
+            None if !x.finished => {
+                self.phase = Phase::Exchange(x);
+                None
+            }
+            // The next request, or the end.
+            step => step,
+        }
+    }
+
+    fn exchange_step(&mut self, ctx: &Arc<ServerCtx>, x: &mut Exchanging) -> Option<Step> {
+        // A stop during the exchange: core closes after this response.
+        if !x.stop_seen && ctx.is_shutting_down() {
+            x.stop_seen = true;
+            self.c.conn.shutdown(clock::now());
+        }
+        // 1. The app's output, once what came before it is written.
+        if self.c.wbufs.is_empty() {
+            let (outs, app_done) = {
+                let mut st = x.shared.lock();
+                if st.sends_file() {
+                    return Some(Step::HandBack);
+                }
+                (st.take_output(), st.stream.is_finished())
+            };
+            for out in outs {
+                x.taken += out.body.len();
+                match self.c.apply_output(out, &mut x.exchange, true) {
+                    Applied::More => {}
+                    Applied::End => x.finished = true,
+                    Applied::Abort => return Some(self.abort(x)),
+                }
+            }
+            if app_done && !x.finished {
+                // The app returned without a complete response (the client
+                // left): nothing is owed.
+                return Some(self.abort(x));
+            }
+        }
+        // 2. Written.
+        if write(&mut self.c, &mut self.writable).is_err() {
+            self.c.disconnect(&x.shared);
+            return Some(Step::Close);
+        }
+        if self.c.wbufs.is_empty() && x.taken > 0 {
+            self.c.written(&x.shared, std::mem::take(&mut x.taken));
+        }
+        if x.finished {
+            if !self.c.wbufs.is_empty() {
+                return Some(Step::Wait);
+            }
+            x.exchange.finish(&self.c.client_label, self.c.info.scheme);
+            let keep = !self.c.eof && self.c.h1().is_keep_alive() && !ctx.is_shutting_down();
+            if !keep || self.c.conn.start_next_cycle(clock::now()).is_err() {
+                return Some(Step::Close);
+            }
+            return None;
+        }
+        // 3. Input read ahead (pipelined requests, or the client leaving).
+        if self.readable && !self.c.eof && x.read_ahead < PIPELINE_READ_AHEAD {
+            x.read_ahead += read(&mut self.c, &mut self.readable);
+            if self.c.eof {
+                x.shared.update(&ctx.queue, |st: &mut StreamState| {
+                    if !st.stream.is_finished() {
+                        st.stream.handle_disconnect();
+                    }
+                });
+                // Nothing the app sends can be delivered now.
+                return Some(Step::Close);
+            }
+            return None;
+        }
+        // 4. Wait for the app: its next output wakes this connection.
+        self.c.conn.set_reading(clock::now(), false);
+        let mut cx = Context::from_waker(&self.waker);
+        if pin!(x.shared.conn_wake.notified()).poll(&mut cx).is_ready() {
+            None
+        } else {
+            Some(Step::Wait)
+        }
+    }
+
+    /// The response cannot be completed: what is queued of it goes out,
+    /// then the connection closes without finishing it.
+    fn abort(&mut self, x: &Exchanging) -> Step {
+        self.c.disconnect(&x.shared);
+        self.c.linger = true;
+        Step::Close
+    }
+}
+
+/// Reads once into the thread's buffer and hands the bytes (or the EOF) to
+/// core; the bytes read. `readable` is cleared once the socket is empty.
+fn read(c: &mut Conn<std::net::TcpStream>, readable: &mut bool) -> usize {
+    READ_BUF.with_borrow_mut(|buf| match c.io.read(buf) {
+        Ok(0) => {
+            c.eof = true;
+            c.conn.handle_eof();
+            0
+        }
+        Ok(n) => {
+            // Less than asked for: the socket is empty now, and more input
+            // comes with a new edge.
+            if n < buf.len() {
+                *readable = false;
+            }
+            c.conn.handle_bytes(clock::now(), &buf[..n]);
+            n
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            *readable = false;
+            0
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+        Err(_) => {
+            c.eof = true;
+            c.conn.handle_eof();
+            0
+        }
+    })
+}
+
+/// Writes what core has queued, and what an earlier write left, as far as
+/// the socket takes it; `writable` is cleared once it is full. Err when the
+/// socket failed.
+fn write(c: &mut Conn<std::net::TcpStream>, writable: &mut bool) -> Result<(), ()> {
+    if c.conn.has_transmit() {
+        c.conn.poll_transmit(&mut c.wbufs);
+    }
+    while !c.wbufs.is_empty() && *writable {
+        let mut slices = [IoSlice::new(&[]); IOV_MAX];
+        let count = c.wbufs.len().min(IOV_MAX);
+        for (s, b) in slices.iter_mut().zip(&c.wbufs) {
+            *s = IoSlice::new(b);
+        }
+        let asked: usize = c.wbufs[..count].iter().map(Bytes::len).sum();
+        match c.io.write_vectored(&slices[..count]) {
+            Ok(0) => return Err(()),
+            Ok(n) => {
+                if n < asked {
+                    *writable = false;
+                }
+                consume(&mut c.wbufs, n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *writable = false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(())
+}
+
+/// Drops the first `n` bytes of `bufs`.
+fn consume(bufs: &mut Vec<Bytes>, mut n: usize) {
+    let mut whole = 0;
+    for b in bufs.iter_mut() {
+        if n < b.len() {
+            let _ = b.split_to(n);
+            break;
+        }
+        n -= b.len();
+        whole += 1;
+    }
+    bufs.drain(..whole);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consume_drops_whole_buffers_then_part_of_one() {
+        let mut bufs = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"de"),
+            Bytes::from_static(b"fgh"),
+        ];
+        consume(&mut bufs, 4);
+        assert_eq!(bufs, [Bytes::from_static(b"e"), Bytes::from_static(b"fgh")]);
+        consume(&mut bufs, 0);
+        assert_eq!(bufs.len(), 2);
+        consume(&mut bufs, 4);
+        assert!(bufs.is_empty());
+    }
+
+    #[test]
+    fn a_token_names_its_slot_and_generation() {
+        for (slot, generation) in [(0, 0), (7, 1), (u32::MAX as usize, u32::MAX)] {
+            assert_eq!(untoken(token(slot, generation)), (slot, generation));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+"""The two drivers of cleartext HTTP/1.1 over TCP.
+
+The readiness driver serves every such connection in one task. It hands a
+connection to the async driver, at a request boundary or in the middle of
+an exchange, for whatever it does not do itself: a file to send, a request
+the server answers (the health path), a body still to come, a
+`100 Continue`. The connection must carry on across the hand-over, with its
+requests answered in order. CORMORANT_ASYNC_HTTP1=1 keeps every connection
+on the async driver: both must behave alike.
+"""
+
+import socket
+import time
+
+import pytest
+
+from rawhttp import RawConnection, request_bytes
+
+DRIVERS = {"readiness": {}, "async": {"CORMORANT_ASYNC_HTTP1": "1"}}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver_env(request):
+    return DRIVERS[request.param]
+
+
+def _get(target: str) -> bytes:
+    return request_bytes("GET", target)
+
+
+def test_a_connection_goes_on_after_a_file_was_sent(server_factory, tmp_path, driver_env):
+    payload = bytes(range(256)) * 40
+    path = tmp_path / "file.bin"
+    path.write_bytes(payload)
+    server = server_factory.start("apps.h2_apps:app", env=driver_env)
+    with RawConnection(server.host, server.port) as c:
+        for target, body in [("/hello", b"hello"), (f"/pathsend?path={path}", payload),
+                             ("/hello", b"hello"), (f"/pathsend?path={path}", payload)]:
+            c.send(_get(target))
+            r = c.read_response()
+            assert (r.status, r.body) == (200, body), target
+
+
+def test_pipelined_requests_across_the_hand_over_answer_in_order(server_factory, tmp_path,
+                                                                  driver_env):
+    path = tmp_path / "file.txt"
+    path.write_bytes(b"from a file")
+    server = server_factory.start("apps.h2_apps:app", "--health-path", "/healthz", env=driver_env)
+    targets = ["/hello", f"/pathsend?path={path}", "/healthz", "/hello", "/slow?s=0.1"]
+    with RawConnection(server.host, server.port) as c:
+        c.send(b"".join(_get(t) for t in targets))
+        bodies = [c.read_response().body for _ in targets]
+    assert bodies == [b"hello", b"from a file", b"OK", b"hello", b"done"]
+
+
+def test_a_body_that_comes_after_its_head(server_factory, driver_env):
+    server = server_factory.start("apps.body_echo:app", env=driver_env)
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("POST", "/", body=b"first"))
+        assert c.read_response().body == b"first"
+        # The head alone, the body a moment later: the app reads it as it
+        # comes.
+        body = b"x" * 100_000
+        c.send(request_bytes("POST", "/", headers=[("Content-Length", str(len(body)))]))
+        time.sleep(0.2)
+        c.send(body)
+        assert c.read_response().body == body
+        c.send(request_bytes("POST", "/", body=b"after"))
+        assert c.read_response().body == b"after"
+
+
+def test_continue_after_requests_served_by_the_readiness_driver(server_factory, driver_env):
+    server = server_factory.start("apps.body_echo:app", env=driver_env)
+    with RawConnection(server.host, server.port) as c:
+        c.send(request_bytes("POST", "/", body=b"plain"))
+        assert c.read_response().body == b"plain"
+        c.send(request_bytes("POST", "/", headers=[("Content-Length", "4"),
+                                                     ("Expect", "100-continue")]))
+        interim = c.read_response()
+        assert interim.status == 100
+        c.send(b"more")
+        assert c.read_response().body == b"more"
+
+
+def _read_chunked_slowly(sock: socket.socket, pause_every: int) -> tuple[bytes, bytes]:
+    """The head and the decoded body of a chunked response, read a little
+    at a time with pauses."""
+    buf = bytearray()
+    reads = 0
+    while not buf.endswith(b"\r\n0\r\n\r\n"):
+        data = sock.recv(16384)
+        assert data, "closed before the end of the response"
+        buf += data
+        reads += 1
+        if reads % pause_every == 0:
+            time.sleep(0.01)
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    body = bytearray()
+    pos = 0
+    while True:
+        eol = rest.index(b"\r\n", pos)
+        size = int(rest[pos:eol], 16)
+        if size == 0:
+            return head, bytes(body)
+        body += rest[eol + 2:eol + 2 + size]
+        pos = eol + 2 + size + 2
+
+
+def test_a_slow_reader_gets_a_large_response_whole(server_factory, driver_env):
+    # 16 MB, more than the socket buffers hold, read after a pause and then
+    # with pauses: the server's writes fill the socket again and again and
+    # must resume where they stopped.
+    server = server_factory.start("apps.responses:app", env=driver_env)
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        for mb in (16, 1):
+            sock.sendall(_get(f"/big?mb={mb}"))
+            time.sleep(0.3)
+            head, body = _read_chunked_slowly(sock, pause_every=16)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert len(body) == mb * 1024 * 1024 and set(body) == {ord("b")}
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server_factory, driver_env):
+    server = server_factory.start("apps.h2_apps:app", "--timeout-keep-alive", "1",
+                                  env=driver_env)
+    with RawConnection(server.host, server.port) as c:
+        c.send(_get("/hello"))
+        assert c.read_response().body == b"hello"
+        waited = c.seconds_until_closed()
+    assert 0.8 <= waited <= 2.5, waited
