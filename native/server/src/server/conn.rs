@@ -15,7 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
-use super::request_meta::REQUEST_ID;
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::{Prefixed, Transport};
 use super::{ServerCtx, clock, date};
@@ -467,17 +466,10 @@ impl<S> Conn<S> {
             exchange.forwarded(scope.client.as_ref());
         }
         let request_id = ctx.annotate(&mut scope, self.trusted_ids, arrived);
-        if let Some(id) = &request_id {
-            exchange.request_id(id);
-        }
-        let echo = request_id
-            .as_ref()
-            .map(|id| (Bytes::from_static(REQUEST_ID), id.clone()));
-        let shared = Arc::new(Shared::new(
-            HttpStream::new(has_body, head_only)
-                .with_extensions(extensions)
-                .with_response_field(echo),
-        ));
+        let shared = exchange.share(
+            HttpStream::new(has_body, head_only).with_extensions(extensions),
+            request_id.as_ref(),
+        );
         let mut body_done = !has_body;
         if has_body && !expect_continue {
             // Hand over whatever body came with the head in the same crossing.

@@ -8,10 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{Address, HttpVersion};
+use cormorant_core::asgi::{Address, HttpStream, HttpVersion};
 
 use super::ServerCtx;
+use super::request_meta::REQUEST_ID;
 use crate::access_format::AccessStart;
+use crate::handoff::http::Shared;
 
 /// What the access log and the metrics need of a request's head.
 pub(super) struct RequestLine<'a> {
@@ -78,6 +80,17 @@ impl Exchange {
         if let Some(a) = self.access.as_mut() {
             a.request_id = Some(id.clone());
         }
+    }
+
+    /// The state the request shares with the app, over `stream`: with
+    /// `--request-id`, the ID is noted for the access line and echoed in
+    /// the response.
+    pub(super) fn share(&mut self, stream: HttpStream, request_id: Option<&Bytes>) -> Arc<Shared> {
+        if let Some(id) = request_id {
+            self.request_id(id);
+        }
+        let echo = request_id.map(|id| (Bytes::from_static(REQUEST_ID), id.clone()));
+        Arc::new(Shared::new(stream.with_response_field(echo)))
     }
 
     /// Notes the client a trusted proxy named, for the access line.

@@ -34,7 +34,6 @@ use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
-use super::request_meta::REQUEST_ID;
 use super::static_files::{StaticBody, StaticRequest};
 use super::transport::Transport;
 use super::{ServerCtx, date};
@@ -398,17 +397,10 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     let has_body = !body.is_end_stream();
     // hyper cannot send 1xx responses on HTTP/2.
     let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
-    if let Some(id) = &request_id {
-        exchange.request_id(id);
-    }
-    let echo = request_id
-        .as_ref()
-        .map(|id| (Bytes::from_static(REQUEST_ID), id.clone()));
-    let shared = Arc::new(Shared::new(
-        HttpStream::new(has_body, head_only)
-            .with_extensions(extensions)
-            .with_response_field(echo),
-    ));
+    let shared = exchange.share(
+        HttpStream::new(has_body, head_only).with_extensions(extensions),
+        request_id.as_ref(),
+    );
     ctx.queue.push(Job::Request(Box::new(NewRequest {
         scope,
         unix: conn.unix,
