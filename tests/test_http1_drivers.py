@@ -9,7 +9,9 @@ requests answered in order. CORMORANT_ASYNC_HTTP1=1 keeps every connection
 on the async driver: both must behave alike.
 """
 
+import os
 import socket
+import tempfile
 import time
 
 import pytest
@@ -130,3 +132,30 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server_factor
         assert c.read_response().body == b"hello"
         waited = c.seconds_until_closed()
     assert 0.8 <= waited <= 2.5, waited
+
+
+class _UnixConnection(RawConnection):
+    """A RawConnection over a Unix socket."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(path)
+        self.buf = b""
+        self.closed_by_peer = False
+
+
+def test_a_unix_socket_connection_goes_on_after_a_file_was_sent(server_factory, tmp_path,
+                                                                  driver_env):
+    payload = b"over a unix socket " * 100
+    path = tmp_path / "file.bin"
+    path.write_bytes(payload)
+    # A short path of its own: a Unix socket path has at most 107 bytes.
+    uds = os.path.join(tempfile.mkdtemp(prefix="drv-"), "s")
+    server_factory.start("apps.h2_apps:app", uds=uds, env=driver_env)
+    with _UnixConnection(uds) as c:
+        for target, body in [("/hello", b"hello"), (f"/pathsend?path={path}", payload),
+                             ("/hello", b"hello")]:
+            c.send(_get(target))
+            r = c.read_response()
+            assert (r.status, r.body) == (200, body), target

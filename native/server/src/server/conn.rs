@@ -26,7 +26,7 @@ mod websocket;
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
 use crate::handoff::queue::{Job, JobQueue};
 use crate::tls::TlsInfo;
-pub(super) use readiness::Readiness;
+pub(super) use readiness::{Readiness, Socket};
 pub use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.
@@ -306,11 +306,19 @@ impl<S> Conn<S> {
         }
     }
 
-    /// The same connection over what `f` makes of its socket (the
-    /// readiness driver's, handed to tokio).
-    fn with_io<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Conn<T>, E> {
-        Ok(Conn {
-            io: f(self.io)?,
+    /// Its socket, and the connection without it (the readiness driver's
+    /// socket goes to tokio).
+    fn take_io(self) -> (S, Conn<()>) {
+        let (c, io) = self.map_io(|io| ((), io));
+        (io, c)
+    }
+
+    /// The same connection over what `f` makes of its socket, and what else
+    /// `f` returns.
+    fn map_io<T, R>(self, f: impl FnOnce(S) -> (T, R)) -> (Conn<T>, R) {
+        let (io, r) = f(self.io);
+        let c = Conn {
+            io,
             conn: self.conn,
             ctx: self.ctx,
             info: self.info,
@@ -325,7 +333,15 @@ impl<S> Conn<S> {
             trusted_ids: self.trusted_ids,
             head_began: self.head_began,
             date_secs: self.date_secs,
-        })
+        };
+        (c, r)
+    }
+}
+
+impl Conn<()> {
+    /// The connection over `io`.
+    fn with_io<T>(self, io: T) -> Conn<T> {
+        self.map_io(|()| (io, ())).0
     }
 }
 

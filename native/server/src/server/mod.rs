@@ -388,11 +388,18 @@ const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
 /// its own, until shutdown. Dropping this future (an abort) ends them all,
 /// closing the listeners, as leaving a single loop would.
 async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
-    let readiness = readiness_driver(ctx);
+    let readiness = readiness_driver(ctx, &listeners);
     let mut loops = AbortOnDrop(
         listeners
             .into_iter()
-            .map(|l| driven::spawn(accept_loop(l, ctx.clone(), readiness.clone())))
+            .map(|l| {
+                // A TCP connection may begin with TLS or a PROXY header:
+                // the async driver's.
+                let plain = matches!(l, Listener::Unix(..))
+                    || ctx.tls.is_none() && ctx.proxy_protocol.is_none();
+                let readiness = readiness.clone().filter(|_| plain);
+                driven::spawn(accept_loop(l, ctx.clone(), readiness))
+            })
             .collect(),
     );
     for task in &mut loops.0 {
@@ -412,14 +419,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The readiness-driven driver for the server's TCP connections, when they
-/// all begin as cleartext HTTP/1.1 (no TLS, no PROXY protocol header, not
-/// `--http 2`); the async driver serves the rest. `CORMORANT_ASYNC_HTTP1`
-/// (set, not "0") keeps every connection on the async driver, to compare
-/// the two.
-fn readiness_driver(ctx: &Arc<ServerCtx>) -> Option<conn::Readiness> {
+/// The readiness-driven driver for the connections that begin as
+/// cleartext HTTP/1.1: on a Unix socket, and on TCP without TLS or a PROXY
+/// protocol header; not with `--http 2`. The async driver serves the rest.
+/// `CORMORANT_ASYNC_HTTP1` (set, not "0") keeps every connection on the
+/// async driver, to compare the two.
+fn readiness_driver(ctx: &Arc<ServerCtx>, listeners: &[Listener]) -> Option<conn::Readiness> {
     let off = std::env::var_os("CORMORANT_ASYNC_HTTP1").is_some_and(|v| v != "0");
-    if off || ctx.tls.is_some() || ctx.proxy_protocol.is_some() || ctx.http == HttpVersions::Http2 {
+    let plain_tcp = ctx.tls.is_none() && ctx.proxy_protocol.is_none();
+    let wanted = listeners
+        .iter()
+        .any(|l| matches!(l, Listener::Unix(..)) || plain_tcp);
+    if off || !wanted || ctx.http == HttpVersions::Http2 {
         return None;
     }
     conn::Readiness::start(ctx).ok()
@@ -444,7 +455,11 @@ async fn accept_loop(
                             let info = conn::PeerInfo::tcp(peer, server);
                             let open = OpenConnection::new(&ctx);
                             match &readiness {
-                                Some(driver) => driver.add(sock, info, open),
+                                Some(driver) => {
+                                    if let Ok(sock) = sock.into_std() {
+                                        driver.add(conn::Socket::Tcp(sock), info, open);
+                                    }
+                                }
                                 None => {
                                     driven::spawn(async move {
                                         serve_tcp(sock, info, open.0.clone()).await;
@@ -468,6 +483,12 @@ async fn accept_loop(
                         Ok((sock, _)) => {
                             let info = conn::PeerInfo::unix(&path);
                             let open = OpenConnection::new(&ctx);
+                            if let Some(driver) = &readiness {
+                                if let Ok(sock) = sock.into_std() {
+                                    driver.add(conn::Socket::Unix(sock), info, open);
+                                }
+                                continue;
+                            }
                             let ctx = ctx.clone();
                             driven::spawn(async move {
                                 if ctx.http == HttpVersions::Http2 {

@@ -1,6 +1,6 @@
-//! The readiness-driven HTTP/1.1 driver: every plain-TCP HTTP/1.1
-//! connection of a server in one task, with no future and no task per
-//! connection.
+//! The readiness-driven HTTP/1.1 driver: every cleartext HTTP/1.1
+//! connection of a server (TCP or a Unix socket) in one task, with no
+//! future and no task per connection.
 //!
 //! The sockets are watched by an epoll instance of the driver's own,
 //! edge-triggered, and the instance is one descriptor of the runtime's
@@ -33,6 +33,7 @@ use cormorant_core::server::Event;
 use cormorant_core::time::Instant;
 use tokio::io::unix::AsyncFd;
 
+use super::super::transport::Transport;
 use super::super::{OpenConnection, ServerCtx, clock, driven};
 use super::{
     Admitted, Applied, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF, Resume, Shared,
@@ -48,7 +49,44 @@ const EVENTS: usize = 256;
 /// Most buffers given to one `writev`.
 const IOV_MAX: usize = 64;
 
-/// The driver of a server's plain-TCP HTTP/1.1 connections; cheap to clone.
+/// A socket the driver serves: cleartext, over TCP or a Unix socket.
+pub(in crate::server) enum Socket {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write_vectored(bufs),
+            Self::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    /// Ends our side (FIN), before the socket is closed.
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// The driver of a server's cleartext HTTP/1.1 connections; cheap to clone.
 #[derive(Clone)]
 pub(in crate::server) struct Readiness(Arc<Inner>);
 
@@ -85,7 +123,7 @@ struct Slot {
 
 /// One connection.
 struct Http1 {
-    c: Conn<std::net::TcpStream>,
+    c: Conn<Socket>,
     peer: PeerInfo,
     open: OpenConnection,
     phase: Phase,
@@ -181,15 +219,7 @@ impl Readiness {
 
     /// Serves `sock` from its first byte. A socket the driver cannot watch
     /// goes to the async driver.
-    pub(in crate::server) fn add(
-        &self,
-        sock: tokio::net::TcpStream,
-        peer: PeerInfo,
-        open: OpenConnection,
-    ) {
-        let Ok(sock) = sock.into_std() else {
-            return;
-        };
+    pub(in crate::server) fn add(&self, sock: Socket, peer: PeerInfo, open: OpenConnection) {
         let mut d = lock(&self.0.state);
         let ctx = d.ctx.clone();
         let c = Conn::new(sock, &peer, "http", ctx);
@@ -207,7 +237,7 @@ impl Readiness {
             slot,
             generation,
         }));
-        let fd = c.io.as_raw_fd();
+        let fd = c.io.fd();
         let mut conn = Box::new(Http1 {
             c,
             peer,
@@ -340,7 +370,7 @@ impl Driver {
             Step::Close => {
                 let conn = self.remove(slot);
                 if conn.c.wbufs.is_empty() && !conn.c.conn.has_transmit() && !conn.c.linger {
-                    let _ = conn.c.io.shutdown(std::net::Shutdown::Write);
+                    conn.c.io.shutdown_write();
                 } else {
                     to_async(conn, Some(Resume::Ended));
                 }
@@ -359,7 +389,7 @@ impl Driver {
             .conn
             .take()
             .expect("a connection in the slot");
-        self.epoll.delete(conn.c.io.as_raw_fd());
+        self.epoll.delete(conn.c.io.fd());
         self.free.push(slot);
         conn
     }
@@ -424,10 +454,28 @@ impl Driver {
 /// Hands a connection to the async driver, in a task of its own.
 fn to_async(conn: Box<Http1>, resume: Option<Resume>) {
     let Http1 { c, peer, open, .. } = *conn;
-    // Not in tokio's reactor: the connection is closed.
-    let Ok(c) = c.with_io(tokio::net::TcpStream::from_std) else {
-        return;
-    };
+    let (sock, c) = c.take_io();
+    // A socket tokio cannot watch is closed.
+    match sock {
+        Socket::Tcp(s) => {
+            if let Ok(io) = tokio::net::TcpStream::from_std(s) {
+                spawn_async(c.with_io(io), peer, resume, open);
+            }
+        }
+        Socket::Unix(s) => {
+            if let Ok(io) = tokio::net::UnixStream::from_std(s) {
+                spawn_async(c.with_io(io), peer, resume, open);
+            }
+        }
+    }
+}
+
+fn spawn_async<S: Transport>(
+    c: Conn<S>,
+    peer: PeerInfo,
+    resume: Option<Resume>,
+    open: OpenConnection,
+) {
     driven::spawn(async move {
         serve_from(c, peer, resume).await;
         drop(open);
@@ -603,7 +651,7 @@ impl Http1 {
 
 /// Reads once into the thread's buffer and hands the bytes (or the EOF) to
 /// core; the bytes read. `readable` is cleared once the socket is empty.
-fn read(c: &mut Conn<std::net::TcpStream>, readable: &mut bool) -> usize {
+fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
     READ_BUF.with_borrow_mut(|buf| match c.io.read(buf) {
         Ok(0) => {
             c.eof = true;
@@ -635,7 +683,7 @@ fn read(c: &mut Conn<std::net::TcpStream>, readable: &mut bool) -> usize {
 /// Writes what core has queued, and what an earlier write left, as far as
 /// the socket takes it; `writable` is cleared once it is full. Err when the
 /// socket failed.
-fn write(c: &mut Conn<std::net::TcpStream>, writable: &mut bool) -> Result<(), ()> {
+fn write(c: &mut Conn<Socket>, writable: &mut bool) -> Result<(), ()> {
     if c.conn.has_transmit() {
         c.conn.poll_transmit(&mut c.wbufs);
     }
