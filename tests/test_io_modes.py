@@ -32,9 +32,18 @@ def test_a_worker_serves_on_one_thread(server_factory):
     assert len(_thread_names(server.pid)) == 1, _thread_names(server.pid)
 
 
+def _wait_for_thread(pid: int, name: str, timeout: float = 5.0) -> None:
+    # A new thread names itself once it runs: until then it shows its
+    # parent's name, even after the server answers.
+    deadline = time.monotonic() + timeout
+    while name not in _thread_names(pid):
+        assert time.monotonic() < deadline, _thread_names(pid)
+        time.sleep(0.01)
+
+
 def test_io_thread_fallback_serves_and_drains(server_factory):
     server = server_factory.start("apps.streaming:app", env={"CORMORANT_IO_THREAD": "1"})
-    assert "cormorant-io" in _thread_names(server.pid)
+    _wait_for_thread(server.pid, "cormorant-io")
     assert httpx.get(server.url("/single")).status_code == 200
     req = Background(server.url("/slow?s=1.0"))
     time.sleep(0.3)
