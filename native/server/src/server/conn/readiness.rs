@@ -166,9 +166,11 @@ enum Step {
     Close,
     /// To the async driver, from there.
     Async(Box<Resume>),
-    /// The exchange in progress to the async driver (it sends a file).
-    HandBack,
 }
+
+/// The exchange in progress goes to the async driver as it is (it sends a
+/// file).
+struct HandBack;
 
 /// Wakes the driver for one connection.
 struct SlotWaker {
@@ -379,7 +381,6 @@ impl Driver {
                 let conn = self.remove(slot);
                 to_async(conn, Some(*resume));
             }
-            Step::HandBack => unreachable!("an exchange is handed back as Async"),
         }
     }
 
@@ -549,26 +550,30 @@ impl Http1 {
             return None;
         };
         match self.exchange_step(ctx, &mut x) {
-            Some(Step::HandBack) => Some(Step::Async(Box::new(Resume::Exchange(HandedOver {
+            Err(HandBack) => Some(Step::Async(Box::new(Resume::Exchange(HandedOver {
                 shared: x.shared,
                 exchange: x.exchange,
                 body_done: true,
                 expect_continue: false,
             })))),
-            step @ Some(Step::Wait) => {
+            Ok(step @ Some(Step::Wait)) => {
                 self.phase = Phase::Exchange(x);
                 step
             }
-            None if !x.finished => {
+            Ok(None) if !x.finished => {
                 self.phase = Phase::Exchange(x);
                 None
             }
             // The next request, or the end.
-            step => step,
+            Ok(step) => step,
         }
     }
 
-    fn exchange_step(&mut self, ctx: &Arc<ServerCtx>, x: &mut Exchanging) -> Option<Step> {
+    fn exchange_step(
+        &mut self,
+        ctx: &Arc<ServerCtx>,
+        x: &mut Exchanging,
+    ) -> Result<Option<Step>, HandBack> {
         // A stop during the exchange: core closes after this response.
         if !x.stop_seen && ctx.is_shutting_down() {
             x.stop_seen = true;
@@ -579,7 +584,7 @@ impl Http1 {
             let (outs, app_done) = {
                 let mut st = x.shared.lock();
                 if st.sends_file() {
-                    return Some(Step::HandBack);
+                    return Err(HandBack);
                 }
                 (st.take_output(), st.stream.is_finished())
             };
@@ -588,33 +593,33 @@ impl Http1 {
                 match self.c.apply_output(out, &mut x.exchange, true) {
                     Applied::More => {}
                     Applied::End => x.finished = true,
-                    Applied::Abort => return Some(self.abort(x)),
+                    Applied::Abort => return Ok(Some(self.abort(x))),
                 }
             }
             if app_done && !x.finished {
                 // The app returned without a complete response (the client
                 // left): nothing is owed.
-                return Some(self.abort(x));
+                return Ok(Some(self.abort(x)));
             }
         }
         // 2. Written.
         if write(&mut self.c, &mut self.writable).is_err() {
             self.c.disconnect(&x.shared);
-            return Some(Step::Close);
+            return Ok(Some(Step::Close));
         }
         if self.c.wbufs.is_empty() && x.taken > 0 {
             self.c.written(&x.shared, std::mem::take(&mut x.taken));
         }
         if x.finished {
             if !self.c.wbufs.is_empty() {
-                return Some(Step::Wait);
+                return Ok(Some(Step::Wait));
             }
             x.exchange.finish(&self.c.client_label, self.c.info.scheme);
             let keep = !self.c.eof && self.c.h1().is_keep_alive() && !ctx.is_shutting_down();
             if !keep || self.c.conn.start_next_cycle(clock::now()).is_err() {
-                return Some(Step::Close);
+                return Ok(Some(Step::Close));
             }
-            return None;
+            return Ok(None);
         }
         // 3. Input read ahead (pipelined requests, or the client leaving).
         if self.readable && !self.c.eof && x.read_ahead < PIPELINE_READ_AHEAD {
@@ -626,17 +631,17 @@ impl Http1 {
                     }
                 });
                 // Nothing the app sends can be delivered now.
-                return Some(Step::Close);
+                return Ok(Some(Step::Close));
             }
-            return None;
+            return Ok(None);
         }
         // 4. Wait for the app: its next output wakes this connection.
         self.c.conn.set_reading(clock::now(), false);
         let mut cx = Context::from_waker(&self.waker);
         if pin!(x.shared.conn_wake.notified()).poll(&mut cx).is_ready() {
-            None
+            Ok(None)
         } else {
-            Some(Step::Wait)
+            Ok(Some(Step::Wait))
         }
     }
 
