@@ -305,7 +305,7 @@ class _Ticker:
         self.handle = loop.call_later(self.interval, self._tick)
 
     def _tick(self) -> None:
-        self.worker.drain()
+        self.worker.tick_drain()
         self._arm()
 
     def _arm(self) -> None:

@@ -206,7 +206,7 @@ impl Worker {
         if std::mem::replace(seen, now) != now
             && let Io::Driven(d) = io
         {
-            d.step();
+            d.step_in_turn();
         }
     }
 
@@ -283,6 +283,55 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Handles every pending job.
+    fn run_jobs(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        self.queue.take(&mut jobs);
+        let Some(run) = self.running.as_ref() else {
+            return Ok(());
+        };
+        let queue_time = &run.pyctx.queue_time;
+        queue_time.turn();
+        let mut shed = queue_time.shed_count();
+        Self::admit_all(run, &mut jobs);
+        Self::write_shed(&mut self.io, queue_time, &mut shed);
+        let mut first_err = None;
+        for job in jobs.drain(..) {
+            let r = match job {
+                Job::Request(nr) => {
+                    let shared = nr.shared.clone();
+                    self.new_request(py, run, nr)
+                        .or_else(|e| Self::fail_request(py, run, &shared, e))
+                }
+                Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
+                Job::WebSocket(nw) => self.new_websocket(py, run, nw),
+                Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
+                Job::Stop => run.on_stop.call0(py).map(drop),
+                Job::Access(line) => match &run.pyctx.access_logger {
+                    Some(logger) => logger
+                        .call_method1(py, intern!(py, "info"), (line,))
+                        .map(drop),
+                    None => Ok(()),
+                },
+                Job::Log(level, message) => run
+                    .pyctx
+                    .error_logger
+                    .call_method1(py, intern!(py, "log"), (level.number(), message))
+                    .map(drop),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.jobs = jobs;
+        // Eager tasks may have shed requests as they started.
+        Self::write_shed(&mut self.io, queue_time, &mut shed);
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -486,56 +535,23 @@ impl Worker {
     }
 
     /// Runs a driven server's ready work, then handles every pending job.
-    /// Called by the event loop when `fd` is readable, and every `tick`.
+    /// Called by the event loop when `fd` is readable.
     fn drain(&mut self, py: Python<'_>) -> PyResult<()> {
         if let Io::Driven(d) = &mut self.io {
             d.step();
         }
-        let mut jobs = std::mem::take(&mut self.jobs);
-        self.queue.take(&mut jobs);
-        let Some(run) = self.running.as_ref() else {
-            return Ok(());
-        };
-        let queue_time = &run.pyctx.queue_time;
-        queue_time.turn();
-        let mut shed = queue_time.shed_count();
-        Self::admit_all(run, &mut jobs);
-        Self::write_shed(&mut self.io, queue_time, &mut shed);
-        let mut first_err = None;
-        for job in jobs.drain(..) {
-            let r = match job {
-                Job::Request(nr) => {
-                    let shared = nr.shared.clone();
-                    self.new_request(py, run, nr)
-                        .or_else(|e| Self::fail_request(py, run, &shared, e))
-                }
-                Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
-                Job::WebSocket(nw) => self.new_websocket(py, run, nw),
-                Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
-                Job::Stop => run.on_stop.call0(py).map(drop),
-                Job::Access(line) => match &run.pyctx.access_logger {
-                    Some(logger) => logger
-                        .call_method1(py, intern!(py, "info"), (line,))
-                        .map(drop),
-                    None => Ok(()),
-                },
-                Job::Log(level, message) => run
-                    .pyctx
-                    .error_logger
-                    .call_method1(py, intern!(py, "log"), (level.number(), message))
-                    .map(drop),
-            };
-            if let Err(e) = r {
-                first_err.get_or_insert(e);
-            }
+        self.run_jobs(py)
+    }
+
+    /// What `drain` does, every `tick`, for the server's timers; but in
+    /// the loop turn's read turn: a client answered in this turn is read
+    /// when `fd` is next readable, with the rest of its group, not by a
+    /// tick in between.
+    fn tick_drain(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Io::Driven(d) = &mut self.io {
+            d.step_in_turn();
         }
-        self.jobs = jobs;
-        // Eager tasks may have shed requests as they started.
-        Self::write_shed(&mut self.io, queue_time, &mut shed);
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.run_jobs(py)
     }
 
     /// The stop began: the health path answers 503 from now on, while the

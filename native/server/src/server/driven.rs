@@ -12,7 +12,7 @@
 //! spawned through [`spawn`], which notes each poll and each wake-up of its
 //! tasks: a step ends after a pass in which nothing ran and nothing woke.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -29,6 +29,39 @@ use super::listener::Listener;
 thread_local! {
     /// A tracked task ran, woke, or was spawned on this thread.
     static ACTIVITY: Cell<bool> = const { Cell::new(false) };
+    /// The read turn this thread is in, if it is stepping a driven server
+    /// (see [`read_turn`]).
+    static TURN: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Read turns begun on this thread.
+    static TURNS: Cell<u64> = const { Cell::new(0) };
+    /// Tasks to wake once the step ends.
+    static DEFERRED: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The read turn of the step this thread is running, or None outside a
+/// step of a driven server (a server with a thread of its own).
+///
+/// A driven server's loop turn reads its sockets once, as one
+/// `epoll_wait` a turn would: a [`Driven::step`] begins a new read turn,
+/// and a step for the timers continues the last one. A connection whose
+/// response was written in a turn reads its next request in a later one,
+/// after the app has run what this turn took. A closed-loop load then
+/// keeps its groups of requests whole; reading a client's next request in
+/// the turn that answered it would split them, and the requests split off
+/// wait a whole turn more.
+pub fn read_turn() -> Option<u64> {
+    TURN.with(Cell::get)
+}
+
+/// Runs the task of `waker` again in the next step, not this one: it is
+/// woken once this step ends, which makes the poller readable, so that the
+/// host steps again after it has run what this step gave it.
+pub fn defer_to_next_step(waker: &Waker) {
+    DEFERRED.with_borrow_mut(|d| {
+        if !d.iter().any(|w| w.will_wake(waker)) {
+            d.push(waker.clone());
+        }
+    });
 }
 
 fn note_activity() {
@@ -152,10 +185,27 @@ impl Driven {
     /// Runs every task that is ready, then returns. Never blocks. Once the
     /// server has ended, drops the runtime, and with it every connection
     /// still open (after an abort), as the end of an I/O thread would.
+    /// Called when the poller is readable: a new read turn (see
+    /// [`read_turn`]).
     pub fn step(&mut self) {
+        let turn = TURNS.with(|t| {
+            t.set(t.get() + 1);
+            t.get()
+        });
+        self.run_step(turn);
+    }
+
+    /// A step in the last read turn: for the timers (every
+    /// [`TICK`](Self::TICK)), or to write out what the host queued.
+    pub fn step_in_turn(&mut self) {
+        self.run_step(TURNS.with(Cell::get));
+    }
+
+    fn run_step(&mut self, turn: u64) {
         let Some(runtime) = &self.runtime else {
             return;
         };
+        TURN.with(|t| t.set(Some(turn)));
         runtime.block_on(async {
             loop {
                 ACTIVITY.with(|a| a.set(false));
@@ -167,6 +217,11 @@ impl Driven {
                 }
             }
         });
+        TURN.with(|t| t.set(None));
+        // Woken outside the runtime: the wake-up goes through its poller.
+        for waker in DEFERRED.take() {
+            waker.wake();
+        }
         if let Some(served) = self.served.take_if(|s| s.is_finished()) {
             let ended = runtime.block_on(served);
             self.ended = Some(
@@ -282,6 +337,54 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         d.step();
         assert_eq!(rx.try_recv(), Ok("fired"));
+    }
+
+    #[test]
+    fn a_step_begins_a_read_turn_and_a_step_for_timers_continues_it() {
+        let (mut d, _one) = driven();
+        let (tx, rx) = mpsc::channel();
+        let step = move |d: &mut Driven, begins: bool| {
+            let tx = tx.clone();
+            spawn_on(d, async move { tx.send(read_turn()).unwrap() });
+            if begins {
+                d.step();
+            } else {
+                d.step_in_turn();
+            }
+        };
+        step(&mut d, true);
+        step(&mut d, true);
+        step(&mut d, false);
+        let turns: Vec<Option<u64>> = rx.try_iter().collect();
+        let [Some(a), Some(b), Some(c)] = turns[..] else {
+            panic!("turns {turns:?}");
+        };
+        assert_ne!(a, b);
+        assert_eq!(b, c);
+        assert_eq!(read_turn(), None, "outside a step");
+    }
+
+    #[test]
+    fn a_deferred_task_runs_in_the_next_step_which_the_poller_asks_for() {
+        let (mut d, _one) = driven();
+        let (tx, rx) = mpsc::channel();
+        let mut deferred = false;
+        spawn_on(
+            &d,
+            std::future::poll_fn(move |cx| {
+                tx.send(read_turn()).unwrap();
+                if std::mem::replace(&mut deferred, true) {
+                    return Poll::Ready(());
+                }
+                defer_to_next_step(cx.waker());
+                Poll::Pending
+            }),
+        );
+        d.step();
+        assert_eq!(rx.try_iter().count(), 1, "ran once in the first step");
+        assert!(crate::sys::wait_readable(d.fd(), 2000));
+        d.step();
+        assert!(matches!(rx.try_recv(), Ok(Some(_))));
     }
 
     #[test]

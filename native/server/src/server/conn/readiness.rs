@@ -9,6 +9,8 @@
 //! far as it can: a read into the thread's buffer, core, the hand-over, the
 //! app's output applied and written with a nonblocking `writev`. Core still
 //! decides every rule and timer; the driver only moves bytes and events.
+//! Driven by the host's loop, a connection answered in a loop turn reads its
+//! next request in the next turn (see [`driven::read_turn`]).
 //!
 //! It serves the common request, whose body (if any) came with its head.
 //! Everything else goes to the async driver of [`super`] at a request
@@ -109,6 +111,10 @@ struct Driver {
     /// others are stale and skipped.
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     events: Vec<libc::epoll_event>,
+    /// Events of connections answered in this read turn, kept for the
+    /// next one (see [`driven::read_turn`]): (slot, generation, event
+    /// bits).
+    kept: Vec<(usize, u32, u32)>,
     /// The stop began and every connection was told.
     stopped: bool,
     ctx: Arc<ServerCtx>,
@@ -134,6 +140,9 @@ struct Http1 {
     writable: bool,
     /// This connection's entry in the timer heap that counts.
     timer_at: Option<Instant>,
+    /// The read turn in which its last response was written, if driven
+    /// (see [`driven::read_turn`]).
+    answered_in: Option<u64>,
     /// Wakes the driver for this connection.
     waker: Waker,
 }
@@ -209,6 +218,7 @@ impl Readiness {
                 free: Vec::new(),
                 timers: BinaryHeap::new(),
                 events: Vec::with_capacity(EVENTS),
+                kept: Vec::new(),
                 stopped: false,
                 ctx: ctx.clone(),
             }),
@@ -248,6 +258,7 @@ impl Readiness {
             readable: false,
             writable: false,
             timer_at: None,
+            answered_in: None,
             waker,
         });
         if d.stopped {
@@ -282,6 +293,10 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
     let mut stop_armed = false;
     let mut timer = pin!(tokio::time::sleep_until(clock::never()));
     let mut woken = Vec::new();
+    // Events of the epoll instance not yet taken, and the read turn that
+    // last ran the events kept.
+    let mut pending = false;
+    let mut kept_run_in = None;
     std::future::poll_fn(|cx| {
         inner.task.register(cx.waker());
         let mut d = lock(&inner.state);
@@ -299,10 +314,20 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
                 let Ok(mut ready) = ready else {
                     return Poll::Ready(());
                 };
-                if !d.take_events() {
-                    ready.clear_ready();
-                }
+                ready.clear_ready();
+                pending = true;
+            }
+            let turn = driven::read_turn();
+            if turn.is_some() && std::mem::replace(&mut kept_run_in, turn) != turn {
+                progressed |= d.run_kept(turn);
+            }
+            if pending {
+                pending = false;
+                while d.take_events(turn) {}
                 progressed = true;
+            }
+            if !d.kept.is_empty() {
+                driven::defer_to_next_step(cx.waker());
             }
             std::mem::swap(&mut *lock(&inner.woken), &mut woken);
             for (slot, generation) in woken.drain(..) {
@@ -329,27 +354,48 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
 }
 
 impl Driver {
-    /// Handles the events ready now; whether there may be more.
-    fn take_events(&mut self) -> bool {
+    /// Runs the connections of the events ready now, in read turn `turn`;
+    /// whether there may be more.
+    fn take_events(&mut self, turn: Option<u64>) -> bool {
         let n = self.epoll.ready_now(&mut self.events);
         for i in 0..n {
             let ev = self.events[i];
-            let (bits, token) = (ev.events, ev.u64);
-            let (slot, generation) = untoken(token);
-            if let Some(conn) = self.conn_mut(slot, generation) {
-                if bits
-                    & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32
-                    != 0
-                {
-                    conn.readable = true;
-                }
-                if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-                    conn.writable = true;
-                }
-                self.drive(slot, generation);
-            }
+            let (slot, generation) = untoken(ev.u64);
+            self.run_event(slot, generation, ev.events, turn);
         }
         n == EVENTS
+    }
+
+    /// Runs the connections of the events kept for the read turn `turn`;
+    /// whether there were any.
+    fn run_kept(&mut self, turn: Option<u64>) -> bool {
+        let mut kept = std::mem::take(&mut self.kept);
+        let any = !kept.is_empty();
+        for (slot, generation, bits) in kept.drain(..) {
+            self.run_event(slot, generation, bits, turn);
+        }
+        self.kept = kept;
+        any
+    }
+
+    /// Notes what an event says of the socket, and runs its connection; or
+    /// keeps it for the next read turn if the connection was answered in
+    /// this one and waits for its next request.
+    fn run_event(&mut self, slot: usize, generation: u32, bits: u32, turn: Option<u64>) {
+        let Some(conn) = self.conn_mut(slot, generation) else {
+            return;
+        };
+        if turn.is_some() && conn.answered_in == turn && matches!(conn.phase, Phase::Idle) {
+            self.kept.push((slot, generation, bits));
+            return;
+        }
+        if bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            conn.readable = true;
+        }
+        if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+            conn.writable = true;
+        }
+        self.drive(slot, generation);
     }
 
     fn conn_mut(&mut self, slot: usize, generation: u32) -> Option<&mut Http1> {
@@ -615,6 +661,7 @@ impl Http1 {
                 return Ok(Some(Step::Wait));
             }
             x.exchange.finish(&self.c.client_label, self.c.info.scheme);
+            self.answered_in = driven::read_turn();
             let keep = !self.c.eof && self.c.h1().is_keep_alive() && !ctx.is_shutting_down();
             if !keep || self.c.conn.start_next_cycle(clock::now()).is_err() {
                 return Ok(Some(Step::Close));
