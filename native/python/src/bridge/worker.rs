@@ -396,9 +396,9 @@ impl Worker {
         }
     }
 
-    /// How often, in seconds, the event loop must call `drain` even when
-    /// `fd` is not readable (for the server's timers), or None: often while
-    /// connections are open, seldom while there are none.
+    /// How often, in seconds, the event loop must call `tick_drain` even
+    /// when `fd` is not readable (for the server's timers), or None: often
+    /// while connections are open, seldom while there are none.
     #[getter]
     fn tick(&self) -> Option<f64> {
         match &self.io {
