@@ -44,9 +44,9 @@ thread_local! {
 /// A driven server's loop turn reads its sockets once, as one
 /// `epoll_wait` a turn would: a [`Driven::step`] begins a new read turn,
 /// and a step for the timers continues the last one. A connection whose
-/// response was written in a turn reads its next request in a later one,
-/// after the app has run what this turn took. A closed-loop load then
-/// keeps its groups of requests whole; reading a client's next request in
+/// response was written in a turn has its next request served in a later
+/// one, after the app has run what this turn took. A closed-loop load then
+/// keeps its groups of requests whole; serving a client's next request in
 /// the turn that answered it would split them, and the requests split off
 /// wait a whole turn more.
 pub fn read_turn() -> Option<u64> {

@@ -9,8 +9,9 @@
 //! far as it can: a read into the thread's buffer, core, the hand-over, the
 //! app's output applied and written with a nonblocking `writev`. Core still
 //! decides every rule and timer; the driver only moves bytes and events.
-//! Driven by the host's loop, a connection answered in a loop turn reads its
-//! next request in the next turn (see [`driven::read_turn`]).
+//! Driven by the host's loop, a connection answered in a loop turn has its
+//! next request read at once but served in the next turn (see
+//! [`driven::read_turn`]).
 //!
 //! It serves the common request, whose body (if any) came with its head.
 //! Everything else goes to the async driver of [`super`] at a request
@@ -111,10 +112,10 @@ struct Driver {
     /// others are stale and skipped.
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     events: Vec<libc::epoll_event>,
-    /// Events of connections answered in this read turn, kept for the
-    /// next one (see [`driven::read_turn`]): (slot, generation, event
-    /// bits).
-    kept: Vec<(usize, u32, u32)>,
+    /// Connections answered in this read turn whose next request came,
+    /// kept for the next turn (see [`driven::read_turn`]): (slot,
+    /// generation).
+    kept: Vec<(usize, u32)>,
     /// The stop began and every connection was told.
     stopped: bool,
     ctx: Arc<ServerCtx>,
@@ -319,7 +320,7 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
             }
             let turn = driven::read_turn();
             if turn.is_some() && std::mem::replace(&mut kept_run_in, turn) != turn {
-                progressed |= d.run_kept(turn);
+                progressed |= d.run_kept();
             }
             if pending {
                 pending = false;
@@ -366,34 +367,39 @@ impl Driver {
         n == EVENTS
     }
 
-    /// Runs the connections of the events kept for the read turn `turn`;
-    /// whether there were any.
-    fn run_kept(&mut self, turn: Option<u64>) -> bool {
+    /// Runs the connections kept for this read turn; whether there were
+    /// any.
+    fn run_kept(&mut self) -> bool {
         let mut kept = std::mem::take(&mut self.kept);
         let any = !kept.is_empty();
-        for (slot, generation, bits) in kept.drain(..) {
-            self.run_event(slot, generation, bits, turn);
+        for (slot, generation) in kept.drain(..) {
+            self.drive(slot, generation);
         }
         self.kept = kept;
         any
     }
 
-    /// Notes what an event says of the socket, and runs its connection; or
-    /// keeps it for the next read turn if the connection was answered in
-    /// this one and waits for its next request.
+    /// Notes what an event says of the socket, and runs its connection; or,
+    /// if the connection was answered in this read turn and waits for its
+    /// next request, reads the request now (while its bytes are fresh in
+    /// the caches) and keeps the connection for the next turn.
     fn run_event(&mut self, slot: usize, generation: u32, bits: u32, turn: Option<u64>) {
+        let tracks_arrival = self.ctx.tracks_arrival();
         let Some(conn) = self.conn_mut(slot, generation) else {
             return;
         };
-        if turn.is_some() && conn.answered_in == turn && matches!(conn.phase, Phase::Idle) {
-            self.kept.push((slot, generation, bits));
-            return;
-        }
         if bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
             conn.readable = true;
         }
         if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
             conn.writable = true;
+        }
+        if turn.is_some() && conn.answered_in == turn && matches!(conn.phase, Phase::Idle) {
+            if conn.readable && !conn.c.eof {
+                conn.read_input(tracks_arrival);
+            }
+            self.kept.push((slot, generation));
+            return;
         }
         self.drive(slot, generation);
     }
@@ -544,6 +550,15 @@ impl Http1 {
         }
     }
 
+    /// Reads once, noting when a request's head began to arrive if the
+    /// server times requests from their arrival.
+    fn read_input(&mut self, tracks_arrival: bool) {
+        let n = read(&mut self.c, &mut self.readable);
+        if n > 0 && self.c.head_began.is_none() && tracks_arrival {
+            self.c.head_began = Some(std::time::Instant::now());
+        }
+    }
+
     /// Between requests: reads until a head; None to go on.
     fn idle(&mut self, ctx: &Arc<ServerCtx>) -> Option<Step> {
         match self.c.conn.poll_event(clock::now()) {
@@ -554,10 +569,7 @@ impl Http1 {
                 if !self.readable {
                     return Some(Step::Wait);
                 }
-                let n = read(&mut self.c, &mut self.readable);
-                if n > 0 && self.c.head_began.is_none() && ctx.tracks_arrival() {
-                    self.c.head_began = Some(std::time::Instant::now());
-                }
+                self.read_input(ctx.tracks_arrival());
                 None
             }
             Event::Http(h1::Event::RequestHead(head)) => match self.c.admit_request(ctx, head) {
