@@ -393,11 +393,7 @@ async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::
         listeners
             .into_iter()
             .map(|l| {
-                // A TCP connection may begin with TLS or a PROXY header:
-                // the async driver's.
-                let plain = matches!(l, Listener::Unix(..))
-                    || ctx.tls.is_none() && ctx.proxy_protocol.is_none();
-                let readiness = readiness.clone().filter(|_| plain);
+                let readiness = readiness.clone().filter(|_| begins_plain(&l, ctx));
                 driven::spawn(accept_loop(l, ctx.clone(), readiness))
             })
             .collect(),
@@ -426,14 +422,17 @@ impl Drop for AbortOnDrop {
 /// async driver, to compare the two.
 fn readiness_driver(ctx: &Arc<ServerCtx>, listeners: &[Listener]) -> Option<conn::Readiness> {
     let off = std::env::var_os("CORMORANT_ASYNC_HTTP1").is_some_and(|v| v != "0");
-    let plain_tcp = ctx.tls.is_none() && ctx.proxy_protocol.is_none();
-    let wanted = listeners
-        .iter()
-        .any(|l| matches!(l, Listener::Unix(..)) || plain_tcp);
+    let wanted = listeners.iter().any(|l| begins_plain(l, ctx));
     if off || !wanted || ctx.http == HttpVersions::Http2 {
         return None;
     }
     conn::Readiness::start(ctx).ok()
+}
+
+/// Whether the connections of `l` begin as cleartext HTTP/1.1 (or the h2c
+/// preface): a TCP connection may begin with TLS or a PROXY header.
+fn begins_plain(l: &Listener, ctx: &ServerCtx) -> bool {
+    matches!(l, Listener::Unix(..)) || ctx.tls.is_none() && ctx.proxy_protocol.is_none()
 }
 
 async fn accept_loop(
