@@ -1,4 +1,9 @@
-"""WebSocket end to end, with the `websockets` client over real sockets."""
+"""WebSocket end to end, with the `websockets` client over real sockets.
+
+Each test runs on both drivers of cleartext HTTP/1.1: the readiness driver,
+which serves sessions itself, and the async one (CORMORANT_ASYNC_HTTP1=1),
+which serves them over TLS.
+"""
 
 import base64
 import json
@@ -12,10 +17,18 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+DRIVERS = {"readiness": {}, "async": {"CORMORANT_ASYNC_HTTP1": "1"}}
 
-@pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory.start("apps.ws:app", "--ws-max-size", "1048576")
+
+@pytest.fixture(scope="module", params=sorted(DRIVERS))
+def server(module_server_factory, request):
+    return module_server_factory.start("apps.ws:app", "--ws-max-size", "1048576",
+                                       env=DRIVERS[request.param])
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver_env(request):
+    return DRIVERS[request.param]
 
 
 def ws_url(server, path):
@@ -228,9 +241,9 @@ def test_no_deflate_when_disabled(server_factory):
         assert ws.recv() == "x"
 
 
-def test_dead_peer_is_closed_after_ping_timeout(server_factory):
+def test_dead_peer_is_closed_after_ping_timeout(server_factory, driver_env):
     server = server_factory.start("apps.ws:app", "--ws-ping-interval", "0.2",
-                                  "--ws-ping-timeout", "0.3")
+                                  "--ws-ping-timeout", "0.3", env=driver_env)
     key = base64.b64encode(os.urandom(16)).decode()
     s, data = _handshake(server.port, ["Upgrade: websocket", "Connection: Upgrade",
                                        "Sec-WebSocket-Version: 13", f"Sec-WebSocket-Key: {key}"])
@@ -256,9 +269,9 @@ def test_dead_peer_is_closed_after_ping_timeout(server_factory):
     assert elapsed < 3, elapsed
 
 
-def test_live_peer_survives_pings(server_factory):
+def test_live_peer_survives_pings(server_factory, driver_env):
     server = server_factory.start("apps.ws:app", "--ws-ping-interval", "0.1",
-                                  "--ws-ping-timeout", "0.3")
+                                  "--ws-ping-timeout", "0.3", env=driver_env)
     with connect(ws_url(server, "/echo")) as ws:
         time.sleep(1.0)  # the client library answers the pings
         ws.send("still here")

@@ -13,11 +13,11 @@
 //! next request read at once but served in the next turn (see
 //! [`driven::read_turn`]).
 //!
-//! It serves the common request, whose body (if any) came with its head.
-//! Everything else goes to the async driver of [`super`] at a request
-//! boundary, with the socket and core's connection as they are: a request
-//! the server answers itself (health, static files, a WebSocket upgrade, a
-//! 503 or 400), a body still to read or a `100 Continue`, a file to send,
+//! It serves the common request, whose body (if any) came with its head,
+//! and WebSocket sessions. Everything else goes to the async driver of
+//! [`super`] at a request boundary, with the socket and core's connection
+//! as they are: a request the server answers itself (health, static files,
+//! a 503 or 400), a body still to read or a `100 Continue`, a file to send,
 //! the HTTP/2 preface, and a close that must linger or wait to write.
 
 use std::cmp::Reverse;
@@ -38,9 +38,10 @@ use tokio::io::unix::AsyncFd;
 
 use super::super::transport::Transport;
 use super::super::{OpenConnection, ServerCtx, clock, driven};
+use super::websocket::{Answer, WsRefused, WsSession};
 use super::{
-    Admitted, Applied, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF, Resume, Shared,
-    serve_from,
+    Admitted, Applied, ByServer, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF, Resume,
+    Shared, serve_from,
 };
 use crate::handoff::http::StreamState;
 use crate::server::exchange::Exchange;
@@ -153,6 +154,9 @@ enum Phase {
     Idle,
     /// A request is with the app.
     Exchange(Box<Exchanging>),
+    /// After an upgrade request: the app's answer, then frames both ways
+    /// until the connection closes.
+    WebSocket(Box<WsSession>),
 }
 
 struct Exchanging {
@@ -542,6 +546,7 @@ impl Http1 {
             let step = match &mut self.phase {
                 Phase::Idle => self.idle(ctx),
                 Phase::Exchange(_) => self.exchange(ctx),
+                Phase::WebSocket(_) => self.websocket(ctx),
             };
             match step {
                 Some(step) => return step,
@@ -585,6 +590,19 @@ impl Http1 {
                     None
                 }
                 Admitted::App(h) => Some(Step::Async(Box::new(Resume::Exchange(h)))),
+                Admitted::Server(ByServer::WebSocket { head, exchange }) => {
+                    match self.c.ws_begin(head, exchange) {
+                        Ok(session) => {
+                            self.phase = Phase::WebSocket(Box::new(session));
+                            None
+                        }
+                        // Core's answer is queued: written, then closed.
+                        Err(WsRefused::Rejected) => Some(Step::Close),
+                        Err(WsRefused::BadRequest) => {
+                            Some(Step::Async(Box::new(Resume::Served(ByServer::BadRequest))))
+                        }
+                    }
+                }
                 Admitted::Server(by) => Some(Step::Async(Box::new(Resume::Served(by)))),
             },
             Event::Http2Preface => {
@@ -701,6 +719,65 @@ impl Http1 {
             Ok(None)
         } else {
             Ok(Some(Step::Wait))
+        }
+    }
+
+    /// A WebSocket session: the app's answer to the handshake, then frames
+    /// both ways (see [`super::websocket`]); None to go on.
+    fn websocket(&mut self, ctx: &Arc<ServerCtx>) -> Option<Step> {
+        let Self {
+            c,
+            phase: Phase::WebSocket(s),
+            readable,
+            writable,
+            waker,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut queue_full = false;
+        if s.is_open() {
+            if let Some(settings) = &ctx.ws {
+                queue_full = c.ws_pump(s, settings);
+            }
+        } else {
+            // A stop before the app answered ends the session.
+            let answer = if ctx.is_shutting_down() {
+                Answer::Over
+            } else {
+                c.ws_answer(s)
+            };
+            match answer {
+                Answer::Pending => {}
+                Answer::Accepted => return None,
+                Answer::Over => {
+                    c.ws_end(s);
+                    return Some(Step::Close);
+                }
+            }
+        }
+        if write(c, writable).is_err() {
+            c.ws_end(s);
+            return Some(Step::Close);
+        }
+        if c.wbufs.is_empty() {
+            c.ws_written(s);
+        }
+        if c.eof || (s.is_open() && c.ws_over()) {
+            c.ws_end(s);
+            return Some(Step::Close);
+        }
+        if *readable && !queue_full {
+            read(c, readable);
+            return None;
+        }
+        // The app's next output, or its taking a message, wakes it.
+        let mut cx = Context::from_waker(waker);
+        if pin!(s.wakeup().notified()).poll(&mut cx).is_ready() {
+            None
+        } else {
+            Some(Step::Wait)
         }
     }
 

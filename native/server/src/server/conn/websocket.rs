@@ -1,6 +1,10 @@
 //! A WebSocket connection after an HTTP/1.1 upgrade request: the
 //! application answers the handshake (accept, close or a denial response),
 //! then frames go through `core::ws`.
+//!
+//! What a session decides without waiting is here, on [`Conn`], and shared
+//! by both drivers: the async one below, and the readiness-driven one,
+//! which serves the sessions of its cleartext connections itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,37 +54,75 @@ impl WsSettings {
     }
 }
 
-/// What ended the handshake phase.
-enum Handshake {
-    Accepted {
-        subprotocol: Option<String>,
-        headers: Vec<(Bytes, Bytes)>,
-    },
-    Done(Next),
+/// One WebSocket session, from the upgrade request to its end: the state
+/// either driver keeps for it.
+pub(super) struct WsSession {
+    shared: Arc<WsShared>,
+    exchange: Exchange,
+    /// The client's offer, until the app answers it.
+    offer: Option<ws::Handshake>,
+    /// The app accepted and core queued the 101: frames go both ways.
+    open: bool,
+    /// Message bytes taken from the app and not yet written out,
+    /// acknowledged to its `send()` once they are (compression makes the
+    /// wire bytes differ).
+    taken: usize,
 }
 
-impl<S: Transport> Conn<S> {
-    /// Serves a request that asked for `Upgrade: websocket`.
-    pub(super) async fn serve_websocket(
+impl WsSession {
+    /// The app accepted, and frames go both ways.
+    pub(super) fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Wakes the driver when the app has output or took a message.
+    pub(super) fn wakeup(&self) -> &crate::handoff::wakeup::Wakeup {
+        &self.shared.conn_wake
+    }
+}
+
+/// An upgrade request that does not become a session.
+pub(super) enum WsRefused {
+    /// Core queued its answer (426 naming version 13, or 400): close
+    /// gently once it is written.
+    Rejected,
+    /// No scope can describe the request: a 400 to make.
+    BadRequest,
+}
+
+/// What the app's answer to the handshake came to so far.
+pub(super) enum Answer {
+    /// Nothing yet.
+    Pending,
+    /// Accepted: core queued the 101 and the session is open.
+    Accepted,
+    /// Denied (the response is queued) or failed: the session ends
+    /// ([`Conn::ws_end`]), and the connection closes once written.
+    Over,
+}
+
+/// What a session decides without waiting on its socket: shared by both
+/// drivers.
+impl<S> Conn<S> {
+    /// Begins a session for an upgrade request: checks the client's offer
+    /// and hands the app the scope.
+    pub(super) fn ws_begin(
         &mut self,
         head: h1::RequestHead,
-        settings: &WsSettings,
-        mut exchange: Exchange,
-    ) -> Next {
+        exchange: Exchange,
+    ) -> Result<WsSession, WsRefused> {
         let offer = match ws::Handshake::from_head(&head) {
             Ok(h) => h,
             Err(e) => {
-                // Core answers: 426 naming version 13, or 400.
                 self.refresh_date();
                 let _ = self.conn.reject_websocket(&e);
-                let _ = self.flush().await;
                 self.linger = true;
-                return Next::Close;
+                return Err(WsRefused::Rejected);
             }
         };
         // Its (empty) body is stepped past by core's `accept_websocket`.
         let Some((http, _)) = self.scope_of(head) else {
-            return self.simple_response(400, b"Bad Request").await;
+            return Err(WsRefused::BadRequest);
         };
         let shared = Arc::new(WsShared::new());
         self.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
@@ -89,112 +131,213 @@ impl<S: Transport> Conn<S> {
             tls: self.tls.clone(),
             shared: shared.clone(),
         })));
-        let (subprotocol, headers) = match self.ws_handshake(&shared, &mut exchange).await {
-            Handshake::Accepted {
-                subprotocol,
-                headers,
-            } => (subprotocol, headers),
-            Handshake::Done(next) => return next,
+        Ok(WsSession {
+            shared,
+            exchange,
+            offer: Some(offer),
+            open: false,
+            taken: 0,
+        })
+    }
+
+    /// Applies the app's answer to the handshake, as far as it came (a
+    /// complete denial is recorded: metrics, access log).
+    pub(super) fn ws_answer(&mut self, s: &mut WsSession) -> Answer {
+        let outs: Vec<WsOutput> = s.shared.lock().out.drain(..).collect();
+        let mut outs = outs.into_iter();
+        while let Some(out) = outs.next() {
+            match out {
+                WsOutput::Accept {
+                    subprotocol,
+                    headers,
+                } => {
+                    // Messages sent right after accept wait for the open
+                    // phase, in order.
+                    let mut st = s.shared.lock();
+                    for (i, rest) in outs.enumerate() {
+                        st.out.insert(i, rest);
+                    }
+                    drop(st);
+                    return self.ws_accept(s, subprotocol.as_deref(), headers);
+                }
+                WsOutput::DenyStart(start) => {
+                    self.refresh_date();
+                    self.h1().close_after_response();
+                    s.exchange.status = start.status;
+                    let head = ResponseHead {
+                        status: start.status,
+                        headers: start.headers,
+                    };
+                    if self.h1().send_response(head).is_err() {
+                        return Answer::Over;
+                    }
+                }
+                WsOutput::DenyBody { body, end } => {
+                    s.exchange.sent += body.len() as u64;
+                    if !body.is_empty() && self.h1().send_body(body).is_err() {
+                        return Answer::Over;
+                    }
+                    if end {
+                        return self.ws_denied(s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A 403 for a close before accept carries no body message.
+        if s.shared.lock().stream.is_finished() && self.h1().response_started() {
+            return self.ws_denied(s);
+        }
+        Answer::Pending
+    }
+
+    /// The app accepted: core writes the 101 (accept key, subprotocol,
+    /// negotiated permessage-deflate, the app's fields) and starts the ping
+    /// timer.
+    fn ws_accept(
+        &mut self,
+        s: &mut WsSession,
+        subprotocol: Option<&str>,
+        headers: Vec<(Bytes, Bytes)>,
+    ) -> Answer {
+        let Some(offer) = s.offer.take() else {
+            return Answer::Over;
         };
         self.refresh_date();
-        // Core writes the 101 (accept key, subprotocol, negotiated
-        // permessage-deflate, the app's fields) and starts the ping timer.
-        let accepted =
-            self.conn
-                .accept_websocket(clock::now(), &offer, subprotocol.as_deref(), headers);
-        if accepted.is_err() || self.flush().await.is_err() {
-            self.ws_gone(&shared);
-            return Next::Close;
+        if self
+            .conn
+            .accept_websocket(clock::now(), &offer, subprotocol, headers)
+            .is_err()
+        {
+            return Answer::Over;
         }
-        exchange.status = 101;
-        self.ws_open(&shared, settings, &mut exchange).await;
-        exchange.finish(&self.client_label, self.info.scheme);
+        s.exchange.status = 101;
+        s.open = true;
+        Answer::Accepted
+    }
+
+    /// The denial response is complete.
+    fn ws_denied(&mut self, s: &mut WsSession) -> Answer {
+        let _ = self.h1().send_end();
+        s.exchange.finish(&self.client_label, self.info.scheme);
+        Answer::Over
+    }
+
+    /// The open session: peer events into the app's stream, the app's
+    /// output into frames. Returns whether reading must pause (the app has
+    /// not taken `max_queue` messages yet: backpressure onto the peer).
+    pub(super) fn ws_pump(&mut self, s: &mut WsSession, settings: &WsSettings) -> bool {
+        let mut taken = 0usize;
+        let full = s.shared.update(&self.ctx.queue, |st| {
+            let done = pump_events(&mut self.conn, st);
+            if let Some(conn) = self.conn.websocket() {
+                for out in std::mem::take(&mut st.out) {
+                    taken += output_len(&out);
+                    match out {
+                        WsOutput::Text(t) => {
+                            let _ = conn.send_text(&t);
+                        }
+                        WsOutput::Binary(b) => {
+                            let _ = conn.send_binary_bytes(b);
+                        }
+                        WsOutput::Close { code, reason } => {
+                            let _ = conn.send_close(code, &reason);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if done && !st.stream.is_gone() {
+                st.stream.handle_disconnect();
+            }
+            st.stream.queued() >= settings.max_queue
+        });
+        s.taken += taken;
+        full
+    }
+
+    /// What was taken from the app is written: its waiting `send()` may go
+    /// on.
+    pub(super) fn ws_written(&mut self, s: &mut WsSession) {
+        if s.taken == 0 {
+            return;
+        }
+        let taken = std::mem::take(&mut s.taken);
+        s.exchange.sent += taken as u64;
+        s.shared.update(&self.ctx.queue, |st| {
+            st.out_bytes = st.out_bytes.saturating_sub(taken);
+        });
+    }
+
+    /// The open session is over: the close handshake ended, the connection
+    /// failed or dropped.
+    pub(super) fn ws_over(&self) -> bool {
+        self.conn.wants_close() || self.eof
+    }
+
+    /// The session ends: the app's `receive()` yields a disconnect, and an
+    /// accepted session is recorded (metrics, access log).
+    pub(super) fn ws_end(&mut self, s: &mut WsSession) {
+        if s.is_open() {
+            s.exchange.finish(&self.client_label, self.info.scheme);
+        }
+        s.shared
+            .update(&self.ctx.queue, |st| st.stream.handle_disconnect());
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    /// Serves a request that asked for `Upgrade: websocket`.
+    pub(super) async fn serve_websocket(
+        &mut self,
+        head: h1::RequestHead,
+        settings: &WsSettings,
+        exchange: Exchange,
+    ) -> Next {
+        let mut s = match self.ws_begin(head, exchange) {
+            Ok(s) => s,
+            Err(WsRefused::Rejected) => {
+                let _ = self.flush().await;
+                return Next::Close;
+            }
+            Err(WsRefused::BadRequest) => return self.simple_response(400, b"Bad Request").await,
+        };
+        if self.ws_handshake(&mut s).await {
+            self.ws_open(&mut s, settings).await;
+        }
+        self.ws_end(&mut s);
         Next::Close
     }
 
-    /// Waits for the application's answer to the handshake and writes a
-    /// denial response if that is the answer.
-    async fn ws_handshake(&mut self, shared: &Arc<WsShared>, exchange: &mut Exchange) -> Handshake {
+    /// Waits for the application's answer to the handshake, and writes it;
+    /// whether the session is open.
+    async fn ws_handshake(&mut self, s: &mut WsSession) -> bool {
         let mut stop = self.ctx.shutdown.subscribe();
         loop {
-            let outs: Vec<WsOutput> = shared.lock().out.drain(..).collect();
-            let mut outs = outs.into_iter();
-            while let Some(out) = outs.next() {
-                match out {
-                    WsOutput::Accept {
-                        subprotocol,
-                        headers,
-                    } => {
-                        // Messages sent right after accept wait for the
-                        // open phase, in order.
-                        let mut st = shared.lock();
-                        for (i, rest) in outs.enumerate() {
-                            st.out.insert(i, rest);
-                        }
-                        return Handshake::Accepted {
-                            subprotocol,
-                            headers,
-                        };
-                    }
-                    WsOutput::DenyStart(start) => {
-                        self.refresh_date();
-                        self.h1().close_after_response();
-                        exchange.status = start.status;
-                        let head = ResponseHead {
-                            status: start.status,
-                            headers: start.headers,
-                        };
-                        if self.h1().send_response(head).is_err() {
-                            return Handshake::Done(self.ws_abort(shared));
-                        }
-                    }
-                    WsOutput::DenyBody { body, end } => {
-                        exchange.sent += body.len() as u64;
-                        if !body.is_empty() && self.h1().send_body(body).is_err() {
-                            return Handshake::Done(self.ws_abort(shared));
-                        }
-                        if end {
-                            let _ = self.h1().send_end();
-                            let _ = self.flush().await;
-                            exchange.finish(&self.client_label, self.info.scheme);
-                            self.ws_gone(shared);
-                            return Handshake::Done(Next::Close);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            // A 403 for a close before accept carries no body message.
-            if shared.lock().stream.is_finished() && self.h1().response_started() {
-                let _ = self.h1().send_end();
-                let _ = self.flush().await;
-                exchange.finish(&self.client_label, self.info.scheme);
-                self.ws_gone(shared);
-                return Handshake::Done(Next::Close);
-            }
+            let answer = self.ws_answer(s);
             if self.flush().await.is_err() {
-                return Handshake::Done(self.ws_abort(shared));
+                return false;
+            }
+            match answer {
+                Answer::Accepted => return true,
+                Answer::Over => return false,
+                Answer::Pending => {}
             }
             tokio::select! {
-                _ = shared.conn_wake.notified() => {}
+                _ = s.shared.conn_wake.notified() => {}
                 r = self.read(), if !self.eof => {
                     if r.is_err() || self.eof {
-                        return Handshake::Done(self.ws_abort(shared));
+                        return false;
                     }
                 }
-                _ = stop.changed() => return Handshake::Done(self.ws_abort(shared)),
+                _ = stop.changed() => return false,
             }
         }
     }
 
     /// The open connection: frames both ways until the close handshake ends
     /// or the connection drops. Core runs the ping, pong and close timers.
-    async fn ws_open(
-        &mut self,
-        shared: &Arc<WsShared>,
-        settings: &WsSettings,
-        exchange: &mut Exchange,
-    ) {
+    async fn ws_open(&mut self, s: &mut WsSession, settings: &WsSettings) {
         let mut stop = self.ctx.shutdown.subscribe();
         let mut stopping = false;
         // One wait for the stop and one timer for the session's life, not a
@@ -208,33 +351,7 @@ impl<S: Transport> Conn<S> {
         let ctx = self.ctx.clone();
         loop {
             // 1. Peer events into the stream; app output into frames.
-            // `taken` counts message bytes, acknowledged to `send()` once
-            // written (compression makes the wire bytes differ).
-            let mut taken = 0usize;
-            let queue_full = shared.update(&ctx.queue, |st| {
-                let done = pump_events(&mut self.conn, st);
-                if let Some(conn) = self.conn.websocket() {
-                    for out in std::mem::take(&mut st.out) {
-                        taken += output_len(&out);
-                        match out {
-                            WsOutput::Text(t) => {
-                                let _ = conn.send_text(&t);
-                            }
-                            WsOutput::Binary(b) => {
-                                let _ = conn.send_binary_bytes(b);
-                            }
-                            WsOutput::Close { code, reason } => {
-                                let _ = conn.send_close(code, &reason);
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                if done && !st.stream.is_gone() {
-                    st.stream.handle_disconnect();
-                }
-                st.stream.queued() >= settings.max_queue
-            });
+            let queue_full = self.ws_pump(s, settings);
             // 2. Write.
             if self.conn.has_transmit() {
                 bufs.clear();
@@ -243,13 +360,8 @@ impl<S: Transport> Conn<S> {
                     break;
                 }
             }
-            if taken > 0 {
-                exchange.sent += taken as u64;
-                shared.update(&self.ctx.queue, |st| {
-                    st.out_bytes = st.out_bytes.saturating_sub(taken);
-                });
-            }
-            if self.conn.wants_close() || self.eof {
+            self.ws_written(s);
+            if self.ws_over() {
                 break;
             }
             // 3. Wait.
@@ -270,7 +382,7 @@ impl<S: Transport> Conn<S> {
                     self.conn.shutdown(clock::now());
                 }
                 () = &mut timer, if timed => self.fire_timer(),
-                () = shared.conn_wake.notified() => {}
+                () = s.shared.conn_wake.notified() => {}
                 r = self.read(), if !queue_full && !self.eof => {
                     if r.is_err() {
                         break;
@@ -278,17 +390,6 @@ impl<S: Transport> Conn<S> {
                 }
             }
         }
-        self.ws_gone(shared);
-    }
-
-    /// The connection is over: the app's `receive()` yields a disconnect.
-    fn ws_gone(&mut self, shared: &Arc<WsShared>) {
-        shared.update(&self.ctx.queue, |st| st.stream.handle_disconnect());
-    }
-
-    fn ws_abort(&mut self, shared: &Arc<WsShared>) -> Next {
-        self.ws_gone(shared);
-        Next::Close
     }
 }
 
