@@ -736,10 +736,13 @@ impl Http1 {
         else {
             return None;
         };
-        let mut queue_full = false;
         if s.is_open() {
+            // Read first, so that what came is pumped to the app at once.
+            if *readable && !s.is_paused() && !c.eof {
+                read(c, readable);
+            }
             if let Some(settings) = &ctx.ws {
-                queue_full = c.ws_pump(s, settings);
+                c.ws_pump(s, settings);
             }
         } else {
             // A stop before the app answered ends the session.
@@ -768,8 +771,10 @@ impl Http1 {
             c.ws_end(s);
             return Some(Step::Close);
         }
-        if *readable && !queue_full {
-            read(c, readable);
+        if *readable && !s.is_paused() {
+            if !s.is_open() {
+                read(c, readable);
+            }
             return None;
         }
         // The app's next output, or its taking a message, wakes it.

@@ -67,12 +67,21 @@ pub(super) struct WsSession {
     /// acknowledged to its `send()` once they are (compression makes the
     /// wire bytes differ).
     taken: usize,
+    /// The app had `max_queue` messages not taken at the last pump:
+    /// reading waits (backpressure onto the peer).
+    paused: bool,
 }
 
 impl WsSession {
     /// The app accepted, and frames go both ways.
     pub(super) fn is_open(&self) -> bool {
         self.open
+    }
+
+    /// Reading waits for the app to take messages (see
+    /// [`Conn::ws_pump`]).
+    pub(super) fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Wakes the driver when the app has output or took a message.
@@ -137,6 +146,7 @@ impl<S> Conn<S> {
             offer: Some(offer),
             open: false,
             taken: 0,
+            paused: false,
         })
     }
 
@@ -231,7 +241,9 @@ impl<S> Conn<S> {
         let full = s.shared.update(&self.ctx.queue, |st| {
             let done = pump_events(&mut self.conn, st);
             if let Some(conn) = self.conn.websocket() {
-                for out in std::mem::take(&mut st.out) {
+                // Drained, not taken: the queue keeps its room for the
+                // app's next messages.
+                for out in st.out.drain(..) {
                     taken += output_len(&out);
                     match out {
                         WsOutput::Text(t) => {
@@ -253,6 +265,7 @@ impl<S> Conn<S> {
             st.stream.queued() >= settings.max_queue
         });
         s.taken += taken;
+        s.paused = full;
         full
     }
 
