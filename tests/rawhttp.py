@@ -8,6 +8,7 @@ can assert on them.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -48,10 +49,14 @@ class RawResponse:
 
 
 class RawConnection:
-    """One TCP (or Unix) connection with a read buffer."""
+    """One TCP (or Unix) connection with a read buffer, over TLS when given
+    a client context."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 5.0,
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.closed_by_peer = False

@@ -6,16 +6,20 @@ an exchange, for whatever it does not do itself: a file to send, a request
 the server answers (the health path), a body still to come, a
 `100 Continue`. The connection must carry on across the hand-over, with its
 requests answered in order. CORMORANT_ASYNC_HTTP1=1 keeps every connection
-on the async driver: both must behave alike.
+on the async driver: both must behave alike. The readiness driver serves TLS
+connections too once their handshake chose HTTP/1.1, and hands them over
+with rustls's state: every TCP case runs over TLS as well.
 """
 
 import os
 import socket
+import ssl
 import tempfile
 import time
 
 import pytest
 
+import certs
 from rawhttp import RawConnection, request_bytes
 
 DRIVERS = {"readiness": {}, "async": {"CORMORANT_ASYNC_HTTP1": "1"}}
@@ -26,16 +30,46 @@ def driver_env(request):
     return DRIVERS[request.param]
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return certs.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+class Transport:
+    """A driver, and cleartext or TLS: how to start the server and connect."""
+
+    def __init__(self, env: dict, pki=None) -> None:
+        self.env = env
+        self.context = None
+        self.flags: list[str] = []
+        if pki is not None:
+            self.context = ssl.create_default_context(cafile=str(pki.ca_cert))
+            self.flags = ["--ssl-certfile", str(pki.server_cert),
+                          "--ssl-keyfile", str(pki.server_key)]
+
+    def start(self, factory, app: str, *flags: str):
+        return factory.start(app, *flags, *self.flags, env=self.env)
+
+    def connect(self, server, timeout: float = 5.0) -> RawConnection:
+        return RawConnection(server.host, server.port, timeout=timeout, tls=self.context)
+
+
+@pytest.fixture(params=[f"{d}{t}" for d in sorted(DRIVERS) for t in ("", "+tls")])
+def transport(request, pki):
+    driver, _, tls = request.param.partition("+")
+    return Transport(DRIVERS[driver], pki if tls else None)
+
+
 def _get(target: str) -> bytes:
     return request_bytes("GET", target)
 
 
-def test_a_connection_goes_on_after_a_file_was_sent(server_factory, tmp_path, driver_env):
+def test_a_connection_goes_on_after_a_file_was_sent(server_factory, tmp_path, transport):
     payload = bytes(range(256)) * 40
     path = tmp_path / "file.bin"
     path.write_bytes(payload)
-    server = server_factory.start("apps.h2_apps:app", env=driver_env)
-    with RawConnection(server.host, server.port) as c:
+    server = transport.start(server_factory, "apps.h2_apps:app")
+    with transport.connect(server) as c:
         for target, body in [("/hello", b"hello"), (f"/pathsend?path={path}", payload),
                              ("/hello", b"hello"), (f"/pathsend?path={path}", payload)]:
             c.send(_get(target))
@@ -44,20 +78,20 @@ def test_a_connection_goes_on_after_a_file_was_sent(server_factory, tmp_path, dr
 
 
 def test_pipelined_requests_across_the_hand_over_answer_in_order(server_factory, tmp_path,
-                                                                  driver_env):
+                                                                  transport):
     path = tmp_path / "file.txt"
     path.write_bytes(b"from a file")
-    server = server_factory.start("apps.h2_apps:app", "--health-path", "/healthz", env=driver_env)
+    server = transport.start(server_factory, "apps.h2_apps:app", "--health-path", "/healthz")
     targets = ["/hello", f"/pathsend?path={path}", "/healthz", "/hello", "/slow?s=0.1"]
-    with RawConnection(server.host, server.port) as c:
+    with transport.connect(server) as c:
         c.send(b"".join(_get(t) for t in targets))
         bodies = [c.read_response().body for _ in targets]
     assert bodies == [b"hello", b"from a file", b"OK", b"hello", b"done"]
 
 
-def test_a_body_that_comes_after_its_head(server_factory, driver_env):
-    server = server_factory.start("apps.body_echo:app", env=driver_env)
-    with RawConnection(server.host, server.port) as c:
+def test_a_body_that_comes_after_its_head(server_factory, transport):
+    server = transport.start(server_factory, "apps.body_echo:app")
+    with transport.connect(server) as c:
         c.send(request_bytes("POST", "/", body=b"first"))
         assert c.read_response().body == b"first"
         # The head alone, the body a moment later: the app reads it as it
@@ -71,9 +105,9 @@ def test_a_body_that_comes_after_its_head(server_factory, driver_env):
         assert c.read_response().body == b"after"
 
 
-def test_continue_after_requests_served_by_the_readiness_driver(server_factory, driver_env):
-    server = server_factory.start("apps.body_echo:app", env=driver_env)
-    with RawConnection(server.host, server.port) as c:
+def test_continue_after_requests_served_by_the_readiness_driver(server_factory, transport):
+    server = transport.start(server_factory, "apps.body_echo:app")
+    with transport.connect(server) as c:
         c.send(request_bytes("POST", "/", body=b"plain"))
         assert c.read_response().body == b"plain"
         c.send(request_bytes("POST", "/", headers=[("Content-Length", "4"),
@@ -108,14 +142,16 @@ def _read_chunked_slowly(sock: socket.socket, pause_every: int) -> tuple[bytes, 
         pos = eol + 2 + size + 2
 
 
-def test_a_slow_reader_gets_a_large_response_whole(server_factory, driver_env):
+def test_a_slow_reader_gets_a_large_response_whole(server_factory, transport):
     # 16 MB, more than the socket buffers hold, read after a pause and then
     # with pauses: the server's writes fill the socket again and again and
     # must resume where they stopped.
-    server = server_factory.start("apps.responses:app", env=driver_env)
+    server = transport.start(server_factory, "apps.responses:app")
     sock = socket.create_connection((server.host, server.port), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    if transport.context is not None:
+        sock = transport.context.wrap_socket(sock, server_hostname=server.host)
     with sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         for mb in (16, 1):
             sock.sendall(_get(f"/big?mb={mb}"))
             time.sleep(0.3)
@@ -124,10 +160,9 @@ def test_a_slow_reader_gets_a_large_response_whole(server_factory, driver_env):
             assert len(body) == mb * 1024 * 1024 and set(body) == {ord("b")}
 
 
-def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server_factory, driver_env):
-    server = server_factory.start("apps.h2_apps:app", "--timeout-keep-alive", "1",
-                                  env=driver_env)
-    with RawConnection(server.host, server.port) as c:
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server_factory, transport):
+    server = transport.start(server_factory, "apps.h2_apps:app", "--timeout-keep-alive", "1")
+    with transport.connect(server) as c:
         c.send(_get("/hello"))
         assert c.read_response().body == b"hello"
         waited = c.seconds_until_closed()

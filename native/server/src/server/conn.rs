@@ -1173,5 +1173,7 @@ async fn write_all<S: AsyncWrite + Unpin>(
         }
     }
     bufs.clear();
-    Ok(())
+    // What TLS holds of it (records the socket had no room for) goes out
+    // now, not with the next write; a no-op on a plain socket.
+    io.flush().await
 }

@@ -17,6 +17,7 @@ mod proxy_header;
 pub mod request_meta;
 pub mod static_files;
 mod tls;
+mod tls_io;
 mod transport;
 
 use std::future::Future;
@@ -392,10 +393,7 @@ async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::
     let mut loops = AbortOnDrop(
         listeners
             .into_iter()
-            .map(|l| {
-                let readiness = readiness.clone().filter(|_| begins_plain(&l, ctx));
-                driven::spawn(accept_loop(l, ctx.clone(), readiness))
-            })
+            .map(|l| driven::spawn(accept_loop(l, ctx.clone(), readiness.clone())))
             .collect(),
     );
     for task in &mut loops.0 {
@@ -415,14 +413,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The readiness-driven driver for the connections that begin as
-/// cleartext HTTP/1.1: on a Unix socket, and on TCP without TLS or a PROXY
-/// protocol header; not with `--http 2`. The async driver serves the rest.
-/// `CORMORANT_ASYNC_HTTP1` (set, not "0") keeps every connection on the
-/// async driver, to compare the two.
+/// The readiness-driven driver for HTTP/1.1 connections: those that begin
+/// as cleartext HTTP/1.1 (on a Unix socket, and on TCP without TLS or a
+/// PROXY protocol header) from their first byte, and TLS connections whose
+/// handshake chose HTTP/1.1; not with `--http 2`. The async driver serves
+/// the rest. `CORMORANT_ASYNC_HTTP1` (set, not "0") keeps every connection
+/// on the async driver, to compare the two.
 fn readiness_driver(ctx: &Arc<ServerCtx>, listeners: &[Listener]) -> Option<conn::Readiness> {
     let off = std::env::var_os("CORMORANT_ASYNC_HTTP1").is_some_and(|v| v != "0");
-    let wanted = listeners.iter().any(|l| begins_plain(l, ctx));
+    let wanted = ctx.tls.is_some() || listeners.iter().any(|l| begins_plain(l, ctx));
     if off || !wanted || ctx.http == HttpVersions::Http2 {
         return None;
     }
@@ -441,6 +440,7 @@ async fn accept_loop(
     readiness: Option<conn::Readiness>,
 ) -> std::io::Result<()> {
     let mut stop = ctx.shutdown.subscribe();
+    let plain = begins_plain(&listener, &ctx);
     match listener {
         Listener::Tcp(l) => {
             l.set_nonblocking(true)?;
@@ -454,16 +454,14 @@ async fn accept_loop(
                             let info = conn::PeerInfo::tcp(peer, server);
                             let open = OpenConnection::new(&ctx);
                             match &readiness {
-                                Some(driver) => {
+                                Some(driver) if plain => {
                                     if let Ok(sock) = sock.into_std() {
                                         driver.add(conn::Socket::Tcp(sock), info, open);
                                     }
                                 }
-                                None => {
-                                    driven::spawn(async move {
-                                        serve_tcp(sock, info, open.0.clone()).await;
-                                        drop(open);
-                                    });
+                                _ => {
+                                    let readiness = readiness.clone();
+                                    driven::spawn(serve_tcp(sock, info, open, readiness));
                                 }
                             }
                         }
@@ -551,7 +549,14 @@ impl StopPoll {
 /// The task of every connection lives as long as the connection and is as
 /// large as its largest state, so the TLS and HTTP/2 drivers, much larger
 /// than HTTP/1.1's, are boxed: an idle keep-alive connection stays small.
-async fn serve_tcp(mut sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: Arc<ServerCtx>) {
+/// `readiness` takes a TLS connection that chose HTTP/1.1.
+async fn serve_tcp(
+    mut sock: tokio::net::TcpStream,
+    info: conn::PeerInfo,
+    open: OpenConnection,
+    readiness: Option<conn::Readiness>,
+) {
+    let ctx = open.0.clone();
     let info = match &ctx.proxy_protocol {
         None => info,
         Some(_) => match Box::pin(proxy_header::read(&mut sock, info, &ctx)).await {
@@ -560,7 +565,7 @@ async fn serve_tcp(mut sock: tokio::net::TcpStream, info: conn::PeerInfo, ctx: A
         },
     };
     if ctx.tls.is_some() {
-        return Box::pin(tls::serve(sock, info, ctx)).await;
+        return Box::pin(tls::serve(sock, info, open, readiness)).await;
     }
     match ctx.http {
         HttpVersions::Http2 => Box::pin(h2::serve(sock, info, "http", ctx)).await,

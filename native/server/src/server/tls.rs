@@ -8,15 +8,23 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::conn::{self, PeerInfo};
+use super::tls_io::TlsSocket;
 use super::transport::Transport;
-use super::{ServerCtx, h2};
+use super::{OpenConnection, h2};
 use crate::config::{HttpVersions, Level};
 use crate::tls::connection_info;
 
 impl Transport for TlsStream<TcpStream> {}
 
-/// Serves a TCP connection of a TLS listener.
-pub(super) async fn serve(sock: TcpStream, peer: PeerInfo, ctx: Arc<ServerCtx>) {
+/// Serves a TCP connection of a TLS listener; after the handshake,
+/// `readiness` serves it if HTTP/1.1 was chosen.
+pub(super) async fn serve(
+    sock: TcpStream,
+    peer: PeerInfo,
+    open: OpenConnection,
+    readiness: Option<conn::Readiness>,
+) {
+    let ctx = open.0.clone();
     let Some(tls) = ctx.tls.clone() else {
         return;
     };
@@ -46,7 +54,15 @@ pub(super) async fn serve(sock: TcpStream, peer: PeerInfo, ctx: Arc<ServerCtx>) 
     let peer = peer.with_tls(Arc::new(info));
     if h2 {
         h2::serve(stream, peer, "https", ctx).await;
+    } else if let Some(driver) = readiness {
+        let (sock, tls) = stream.into_inner();
+        if let Ok(sock) = sock.into_std() {
+            let sock = conn::Socket::Tls(Box::new(TlsSocket::new(sock, tls)));
+            driver.add(sock, peer, open);
+        }
+        return;
     } else {
         conn::serve(stream, peer, "https", ctx).await;
     }
+    drop(open);
 }

@@ -25,7 +25,7 @@ mod test_keys;
 mod verifier;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use info::{TlsInfo, connection_info};
 pub use server::ServerTls;

@@ -246,6 +246,18 @@ fn connect(server: &ServerTls, client: ClientConfig) -> Result<TlsInfo, String> 
     Ok(connection_info(&s, server))
 }
 
+/// A client and a server connection after their handshake, for tests of
+/// what goes over them.
+pub(crate) fn connected_pair() -> (ClientConnection, ServerConnection) {
+    let files = ServerFiles::new();
+    let server = ServerTls::new(&files.settings()).unwrap();
+    let mut s = ServerConnection::new(server.config.clone()).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut c = ClientConnection::new(Arc::new(files.client_config(None)), name).unwrap();
+    handshake(&mut c, &mut s).unwrap();
+    (c, s)
+}
+
 fn err(s: &TlsSettings) -> String {
     let e = ServerTls::new(s).expect_err("settings should be rejected");
     assert!(!e.contains('\n'), "more than one line: {e:?}");

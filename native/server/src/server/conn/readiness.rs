@@ -1,6 +1,7 @@
-//! The readiness-driven HTTP/1.1 driver: every cleartext HTTP/1.1
-//! connection of a server (TCP or a Unix socket) in one task, with no
-//! future and no task per connection.
+//! The readiness-driven HTTP/1.1 driver: every HTTP/1.1 connection of a
+//! server (TCP or a Unix socket, and TLS after a handshake that chose
+//! HTTP/1.1, with rustls's connection from [`crate::server::tls_io`]) in
+//! one task, with no future and no task per connection.
 //!
 //! The sockets are watched by an epoll instance of the driver's own,
 //! edge-triggered, and the instance is one descriptor of the runtime's
@@ -45,6 +46,7 @@ use super::{
 };
 use crate::handoff::http::StreamState;
 use crate::server::exchange::Exchange;
+use crate::server::tls_io::TlsSocket;
 use crate::sys::Epoll;
 
 /// Events taken from the epoll instance per `epoll_wait`.
@@ -53,10 +55,12 @@ const EVENTS: usize = 256;
 /// Most buffers given to one `writev`.
 const IOV_MAX: usize = 64;
 
-/// A socket the driver serves: cleartext, over TCP or a Unix socket.
+/// A socket the driver serves: TCP or a Unix socket, cleartext, or TCP
+/// with TLS after its handshake.
 pub(in crate::server) enum Socket {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    Tls(Box<TlsSocket<std::net::TcpStream>>),
 }
 
 impl Socket {
@@ -64,6 +68,17 @@ impl Socket {
         match self {
             Self::Tcp(s) => s.read(buf),
             Self::Unix(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+
+    /// Whether a read that gave `n` of the `asked` bytes emptied the
+    /// socket: a plain one is empty when it gave less; TLS may give less
+    /// (a record's plaintext) and hold more.
+    fn drained(&self, n: usize, asked: usize) -> bool {
+        match self {
+            Self::Tls(s) => s.drained(),
+            _ => n < asked,
         }
     }
 
@@ -71,14 +86,37 @@ impl Socket {
         match self {
             Self::Tcp(s) => s.write_vectored(bufs),
             Self::Unix(s) => s.write_vectored(bufs),
+            Self::Tls(s) => s.write_vectored(bufs),
         }
     }
 
-    /// Ends our side (FIN), before the socket is closed.
-    fn shutdown_write(&self) {
+    /// Bytes written to this socket and not yet to the kernel (TLS records).
+    fn has_pending(&self) -> bool {
+        match self {
+            Self::Tls(s) => s.has_pending(),
+            _ => false,
+        }
+    }
+
+    /// Writes what [`Self::has_pending`] holds; WouldBlock once the socket
+    /// is full.
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends our side (FIN; TLS's close_notify first), before the socket is
+    /// closed.
+    fn shutdown_write(&mut self) {
         let _ = match self {
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Self::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
     }
 
@@ -86,11 +124,12 @@ impl Socket {
         match self {
             Self::Tcp(s) => s.as_raw_fd(),
             Self::Unix(s) => s.as_raw_fd(),
+            Self::Tls(s) => s.sock().as_raw_fd(),
         }
     }
 }
 
-/// The driver of a server's cleartext HTTP/1.1 connections; cheap to clone.
+/// The driver of a server's HTTP/1.1 connections; cheap to clone.
 #[derive(Clone)]
 pub(in crate::server) struct Readiness(Arc<Inner>);
 
@@ -239,7 +278,13 @@ impl Readiness {
     pub(in crate::server) fn add(&self, sock: Socket, peer: PeerInfo, open: OpenConnection) {
         let mut d = lock(&self.0.state);
         let ctx = d.ctx.clone();
-        let c = Conn::new(sock, &peer, "http", ctx);
+        // TLS may hold plaintext read with the handshake: the connection
+        // runs once at once, not at its socket's first event.
+        let (scheme, kick) = match sock {
+            Socket::Tls(_) => ("https", true),
+            _ => ("http", false),
+        };
+        let c = Conn::new(sock, &peer, scheme, ctx);
         let slot = d.free.pop().unwrap_or_else(|| {
             d.slots.push(Slot {
                 generation: 0,
@@ -275,10 +320,16 @@ impl Readiness {
             to_async(conn, None);
             return;
         }
+        conn.readable = kick;
         d.slots[slot].conn = Some(conn);
         // Its deadline (the request head's) is armed at once; its first
         // bytes come as an event.
         d.arm(slot);
+        drop(d);
+        if kick {
+            lock(&self.0.woken).push((slot, generation));
+            self.0.task.wake();
+        }
     }
 }
 
@@ -426,8 +477,8 @@ impl Driver {
         match conn.drive(&ctx) {
             Step::Wait => self.arm(slot),
             Step::Close => {
-                let conn = self.remove(slot);
-                if conn.c.wbufs.is_empty() && !conn.c.conn.has_transmit() && !conn.c.linger {
+                let mut conn = self.remove(slot);
+                if conn.c.all_written() && !conn.c.conn.has_transmit() && !conn.c.linger {
                     conn.c.io.shutdown_write();
                 } else {
                     to_async(conn, Some(Resume::Ended));
@@ -521,6 +572,11 @@ fn to_async(conn: Box<Http1>, resume: Option<Resume>) {
         }
         Socket::Unix(s) => {
             if let Ok(io) = tokio::net::UnixStream::from_std(s) {
+                spawn_async(c.with_io(io), peer, resume, open);
+            }
+        }
+        Socket::Tls(s) => {
+            if let Ok(io) = (*s).map_sock(tokio::net::TcpStream::from_std) {
                 spawn_async(c.with_io(io), peer, resume, open);
             }
         }
@@ -656,7 +712,7 @@ impl Http1 {
             self.c.conn.shutdown(clock::now());
         }
         // 1. The app's output, once what came before it is written.
-        if self.c.wbufs.is_empty() {
+        if self.c.all_written() {
             let (outs, app_done) = {
                 let mut st = x.shared.lock();
                 if st.sends_file() {
@@ -683,11 +739,11 @@ impl Http1 {
             self.c.disconnect(&x.shared);
             return Ok(Some(Step::Close));
         }
-        if self.c.wbufs.is_empty() && x.taken > 0 {
+        if self.c.all_written() && x.taken > 0 {
             self.c.written(&x.shared, std::mem::take(&mut x.taken));
         }
         if x.finished {
-            if !self.c.wbufs.is_empty() {
+            if !self.c.all_written() {
                 return Ok(Some(Step::Wait));
             }
             x.exchange.finish(&self.c.client_label, self.c.info.scheme);
@@ -764,7 +820,7 @@ impl Http1 {
             c.ws_end(s);
             return Some(Step::Close);
         }
-        if c.wbufs.is_empty() {
+        if c.all_written() {
             c.ws_written(s);
         }
         if c.eof || (s.is_open() && c.ws_over()) {
@@ -795,6 +851,13 @@ impl Http1 {
     }
 }
 
+impl Conn<Socket> {
+    /// Everything given to the socket reached the kernel.
+    fn all_written(&self) -> bool {
+        self.wbufs.is_empty() && !self.io.has_pending()
+    }
+}
+
 /// Reads once into the thread's buffer and hands the bytes (or the EOF) to
 /// core; the bytes read. `readable` is cleared once the socket is empty.
 fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
@@ -807,7 +870,7 @@ fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
         Ok(n) => {
             // Less than asked for: the socket is empty now, and more input
             // comes with a new edge.
-            if n < buf.len() {
+            if c.io.drained(n, buf.len()) {
                 *readable = false;
             }
             c.conn.handle_bytes(clock::now(), &buf[..n]);
@@ -833,7 +896,16 @@ fn write(c: &mut Conn<Socket>, writable: &mut bool) -> Result<(), ()> {
     if c.conn.has_transmit() {
         c.conn.poll_transmit(&mut c.wbufs);
     }
-    while !c.wbufs.is_empty() && *writable {
+    while *writable && !c.all_written() {
+        if c.wbufs.is_empty() {
+            match c.io.flush_pending() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => *writable = false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+            continue;
+        }
         let mut slices = [IoSlice::new(&[]); IOV_MAX];
         let count = c.wbufs.len().min(IOV_MAX);
         for (s, b) in slices.iter_mut().zip(&c.wbufs) {
