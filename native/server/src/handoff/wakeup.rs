@@ -27,17 +27,23 @@ impl Wakeup {
     /// one task may wait at a time.
     pub fn notified(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
-            if self.woken.swap(false, Ordering::AcqRel) {
+            if self.take() {
                 return Poll::Ready(());
             }
             self.waker.register(cx.waker());
             // A wake-up between the check and the registration.
-            if self.woken.swap(false, Ordering::AcqRel) {
+            if self.take() {
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
+    }
+
+    /// Takes a wake-up given; a plain load first, as most checks find none
+    /// and a load costs no locked instruction.
+    fn take(&self) -> bool {
+        self.woken.load(Ordering::Acquire) && self.woken.swap(false, Ordering::AcqRel)
     }
 }
 

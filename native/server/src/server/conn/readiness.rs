@@ -239,8 +239,15 @@ impl Wake for SlotWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(inner) = self.inner.upgrade() {
-            lock(&inner.woken).push((self.slot, self.generation));
-            inner.task.wake();
+            let mut woken = lock(&inner.woken);
+            let first = woken.is_empty();
+            woken.push((self.slot, self.generation));
+            drop(woken);
+            // The task takes the whole list when it runs: the wake that
+            // made the list non-empty is the only one it needs.
+            if first {
+                inner.task.wake();
+            }
         }
     }
 }
@@ -331,6 +338,15 @@ impl Readiness {
             self.0.task.wake();
         }
     }
+}
+
+/// The connection in `slot`, if it is still the one of `generation`.
+fn occupant(slots: &mut [Slot], slot: usize, generation: u32) -> Option<&mut Http1> {
+    let s = slots.get_mut(slot)?;
+    if s.generation != generation {
+        return None;
+    }
+    s.conn.as_deref_mut()
 }
 
 fn token(slot: usize, generation: u32) -> u64 {
@@ -460,21 +476,18 @@ impl Driver {
     }
 
     fn conn_mut(&mut self, slot: usize, generation: u32) -> Option<&mut Http1> {
-        let s = self.slots.get_mut(slot)?;
-        if s.generation != generation {
-            return None;
-        }
-        s.conn.as_deref_mut()
+        occupant(&mut self.slots, slot, generation)
     }
 
     /// Runs one connection as far as it goes, then closes it, hands it to
     /// the async driver, or arms its timer.
     fn drive(&mut self, slot: usize, generation: u32) {
-        let ctx = self.ctx.clone();
-        let Some(conn) = self.conn_mut(slot, generation) else {
+        // The slots and the context apart: no clone of the context's Arc
+        // (two locked instructions) per run.
+        let Some(conn) = occupant(&mut self.slots, slot, generation) else {
             return;
         };
-        match conn.drive(&ctx) {
+        match conn.drive(&self.ctx) {
             Step::Wait => self.arm(slot),
             Step::Close => {
                 let mut conn = self.remove(slot);
