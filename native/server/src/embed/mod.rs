@@ -22,8 +22,8 @@ pub use websocket::{Message, WebSocket};
 
 pub use crate::config::Level;
 use crate::config::ServerConfig;
-use crate::handoff::queue::{ConnWakes, Job, JobQueue};
-use crate::handoff::{Handoff, SendSide, Waiter, Woken, on_io_thread};
+use crate::handoff::queue::{ConnWake, ConnWakes, Job, JobQueue};
+use crate::handoff::{Handoff, SendSide, Waiter, on_io_thread};
 use crate::server::{self, ServerCtx, listener::Listener};
 
 /// What a stream's blocking call can fail with.
@@ -313,11 +313,14 @@ fn run_job(job: Job, link: &Arc<Link>, handler: &dyn Handler) {
 /// more than the high mark waits to be written (`full`), parks until the
 /// connection drained to the low mark. The I/O thread cannot wait for
 /// itself: there the output just stays buffered.
-pub fn flush<S: Woken + SendSide>(
+pub fn flush<S: SendSide>(
     shared: &Arc<Handoff<S>>,
     link: &Link,
     full: bool,
-) -> Result<(), StreamError> {
+) -> Result<(), StreamError>
+where
+    ConnWake: From<Arc<Handoff<S>>>,
+{
     shared.wake_conn(&link.conn_wakes);
     if !full || on_io_thread() {
         return Ok(());

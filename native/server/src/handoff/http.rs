@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use cormorant_core::asgi::{HttpScope, HttpStream, Output, Receive};
 
-use super::queue::ConnWakes;
 use super::{Handoff, SendSide, Waiters};
 
 /// Response bytes queued by `send()` above which `send()` waits for the
@@ -76,21 +75,6 @@ pub struct StreamState {
 }
 
 impl Shared {
-    /// The server answers in the app's place (a 500 when the app could not
-    /// start, a 503 when the request is shed): `answer` makes the output
-    /// from the stream; it is queued and the connection woken.
-    pub fn answer(
-        self: &Arc<Self>,
-        wakes: &ConnWakes,
-        answer: impl FnOnce(&mut HttpStream) -> Output,
-    ) {
-        let mut st = self.lock();
-        let out = answer(&mut st.stream);
-        st.queue_output(out);
-        drop(st);
-        self.wake_conn(wakes);
-    }
-
     pub fn new(stream: HttpStream) -> Self {
         Self::with_state(StreamState {
             stream,

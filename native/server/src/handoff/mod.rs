@@ -4,6 +4,7 @@
 //! touches Python.
 
 pub mod http;
+pub mod mailbox;
 pub mod queue;
 pub mod wakeup;
 pub mod websocket;
@@ -11,7 +12,7 @@ pub mod websocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use queue::{ConnWake, ConnWakes};
+use mailbox::Mailbox;
 use wakeup::Wakeup;
 
 /// What a stream (an HTTP request, a WebSocket) shares between its
@@ -25,16 +26,7 @@ pub struct Handoff<S> {
     wake_pending: AtomicBool,
 }
 
-/// How a kind of stream state is named in the I/O thread's mailbox and in
-/// the application side's.
-pub trait Woken: Sized {
-    /// The mailbox entry that wakes `shared`'s connection task.
-    fn conn_wake(shared: Arc<Handoff<Self>>) -> ConnWake;
-    /// The job that wakes `shared`'s waiting `receive()` or `send()`.
-    fn app_wake(shared: Arc<Handoff<Self>>) -> queue::Job;
-}
-
-impl<S: Woken> Handoff<S> {
+impl<S> Handoff<S> {
     pub fn with_state(state: S) -> Self {
         Self {
             state: Mutex::new(state),
@@ -49,13 +41,15 @@ impl<S: Woken> Handoff<S> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// From the application side: asks the connection task to look again.
-    pub fn wake_conn(self: &Arc<Self>, wakes: &ConnWakes) {
+    /// From the application side: asks the connection task to look again,
+    /// through `wakes`, the I/O thread's mailbox (whose entry names this
+    /// stream).
+    pub fn wake_conn<W: From<Arc<Self>>>(self: &Arc<Self>, wakes: &Mailbox<W>) {
         if on_io_thread() {
             // An embedded handler answering inline: no mailbox round trip.
             self.conn_wake.notify_one();
         } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(S::conn_wake(self.clone()));
+            wakes.push(W::from(self.clone()));
         }
     }
 
@@ -63,6 +57,28 @@ impl<S: Woken> Handoff<S> {
     pub fn deliver_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
         self.conn_wake.notify_one();
+    }
+}
+
+/// The I/O side's changes to a stream's state, each followed by a wake of
+/// the application side when a waiting `receive()`/`send()` can go on.
+impl<S: SendSide> Handoff<S> {
+    /// Changes the state with `f`, then queues a wake for the application
+    /// side in `queue` (whose entry names this stream) if a waiting
+    /// `receive()`/`send()` can now go on. Returns what `f` returns.
+    pub fn update<R, J: From<Arc<Self>>>(
+        self: &Arc<Self>,
+        queue: &Mailbox<J>,
+        f: impl FnOnce(&mut S) -> R,
+    ) -> R {
+        let mut st = self.lock();
+        let r = f(&mut st);
+        let wake = st.needs_wake();
+        drop(st);
+        if wake {
+            queue.push(J::from(self.clone()));
+        }
+        r
     }
 }
 
