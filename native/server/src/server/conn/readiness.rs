@@ -135,11 +135,34 @@ pub(in crate::server) struct Readiness(Arc<Inner>);
 
 struct Inner {
     state: Mutex<Driver>,
+    wakes: Arc<Wakes>,
+}
+
+/// The connections to run again and the task that runs them: apart from
+/// the driver's state, so that a connection's waker holds them (no weak
+/// reference to upgrade at each wake-up) without holding the connections.
+struct Wakes {
     /// Connections whose app queued output (or whose stream changed), by
     /// slot and generation.
     woken: Mutex<Vec<(usize, u32)>>,
     /// The driver's task.
     task: AtomicWaker,
+}
+
+impl Wakes {
+    /// Runs the connection in `slot` again, if it is still the one of
+    /// `generation`.
+    fn push(&self, slot: usize, generation: u32) {
+        let mut woken = lock(&self.woken);
+        let first = woken.is_empty();
+        woken.push((slot, generation));
+        drop(woken);
+        // The task takes the whole list when it runs: the wake that made
+        // the list non-empty is the only one it needs.
+        if first {
+            self.task.wake();
+        }
+    }
 }
 
 struct Driver {
@@ -227,7 +250,7 @@ struct HandBack;
 
 /// Wakes the driver for one connection.
 struct SlotWaker {
-    inner: std::sync::Weak<Inner>,
+    wakes: Arc<Wakes>,
     slot: usize,
     generation: u32,
 }
@@ -238,17 +261,7 @@ impl Wake for SlotWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(inner) = self.inner.upgrade() {
-            let mut woken = lock(&inner.woken);
-            let first = woken.is_empty();
-            woken.push((self.slot, self.generation));
-            drop(woken);
-            // The task takes the whole list when it runs: the wake that
-            // made the list non-empty is the only one it needs.
-            if first {
-                inner.task.wake();
-            }
-        }
+        self.wakes.push(self.slot, self.generation);
     }
 }
 
@@ -273,8 +286,10 @@ impl Readiness {
                 stopped: false,
                 ctx: ctx.clone(),
             }),
-            woken: Mutex::new(Vec::new()),
-            task: AtomicWaker::new(),
+            wakes: Arc::new(Wakes {
+                woken: Mutex::new(Vec::new()),
+                task: AtomicWaker::new(),
+            }),
         });
         driven::spawn(run(inner.clone(), watched));
         Ok(Self(inner))
@@ -302,7 +317,7 @@ impl Readiness {
         let generation = d.slots[slot].generation.wrapping_add(1);
         d.slots[slot].generation = generation;
         let waker = Waker::from(Arc::new(SlotWaker {
-            inner: Arc::downgrade(&self.0),
+            wakes: self.0.wakes.clone(),
             slot,
             generation,
         }));
@@ -334,8 +349,7 @@ impl Readiness {
         d.arm(slot);
         drop(d);
         if kick {
-            lock(&self.0.woken).push((slot, generation));
-            self.0.task.wake();
+            self.0.wakes.push(slot, generation);
         }
     }
 }
@@ -370,7 +384,7 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
     let mut pending = false;
     let mut kept_run_in = None;
     std::future::poll_fn(|cx| {
-        inner.task.register(cx.waker());
+        inner.wakes.task.register(cx.waker());
         let mut d = lock(&inner.state);
         // The stop: the watch is polled once to leave the waker with it,
         // then only once its flag is set (see `StopPoll`).
@@ -401,7 +415,7 @@ async fn run(inner: Arc<Inner>, watched: AsyncFd<std::os::fd::OwnedFd>) {
             if !d.kept.is_empty() {
                 driven::defer_to_next_step(cx.waker());
             }
-            std::mem::swap(&mut *lock(&inner.woken), &mut woken);
+            std::mem::swap(&mut *lock(&inner.wakes.woken), &mut woken);
             for (slot, generation) in woken.drain(..) {
                 progressed = true;
                 d.drive(slot, generation);
