@@ -23,7 +23,7 @@ pub use websocket::{Message, WebSocket};
 pub use crate::config::Level;
 use crate::config::ServerConfig;
 use crate::handoff::queue::{ConnWake, ConnWakes, Job, JobQueue};
-use crate::handoff::{Handoff, SendSide, Waiter, on_io_thread};
+use crate::handoff::{ConnWaking, Handoff, SendSide, Waiter, on_io_thread};
 use crate::server::{self, ServerCtx, listener::Listener};
 
 /// What a stream's blocking call can fail with.
@@ -319,7 +319,7 @@ pub fn flush<S: SendSide>(
     full: bool,
 ) -> Result<(), StreamError>
 where
-    ConnWake: From<Arc<Handoff<S>>>,
+    ConnWake: ConnWaking<S>,
 {
     shared.wake_conn(&link.conn_wakes);
     if !full || on_io_thread() {

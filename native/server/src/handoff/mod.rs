@@ -26,6 +26,20 @@ pub struct Handoff<S> {
     wake_pending: AtomicBool,
 }
 
+/// An entry of the I/O thread's mailbox that wakes a stream's connection
+/// task (`ConnWake`, in [`queue`]).
+pub trait ConnWaking<S>: Sized {
+    /// The entry that wakes `shared`'s connection task.
+    fn conn_wake(shared: Arc<Handoff<S>>) -> Self;
+}
+
+/// An entry of the application side's mailbox that wakes a stream's
+/// waiting `receive()` or `send()` (`Job`, in [`queue`]).
+pub trait AppWaking<S>: Sized {
+    /// The entry that wakes `shared`'s waiting `receive()` or `send()`.
+    fn app_wake(shared: Arc<Handoff<S>>) -> Self;
+}
+
 impl<S> Handoff<S> {
     pub fn with_state(state: S) -> Self {
         Self {
@@ -42,14 +56,13 @@ impl<S> Handoff<S> {
     }
 
     /// From the application side: asks the connection task to look again,
-    /// through `wakes`, the I/O thread's mailbox (whose entry names this
-    /// stream).
-    pub fn wake_conn<W: From<Arc<Self>>>(self: &Arc<Self>, wakes: &Mailbox<W>) {
+    /// through `wakes`, the I/O thread's mailbox.
+    pub fn wake_conn<W: ConnWaking<S>>(self: &Arc<Self>, wakes: &Mailbox<W>) {
         if on_io_thread() {
             // An embedded handler answering inline: no mailbox round trip.
             self.conn_wake.notify_one();
         } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            wakes.push(W::from(self.clone()));
+            wakes.push(W::conn_wake(self.clone()));
         }
     }
 
@@ -64,9 +77,9 @@ impl<S> Handoff<S> {
 /// the application side when a waiting `receive()`/`send()` can go on.
 impl<S: SendSide> Handoff<S> {
     /// Changes the state with `f`, then queues a wake for the application
-    /// side in `queue` (whose entry names this stream) if a waiting
-    /// `receive()`/`send()` can now go on. Returns what `f` returns.
-    pub fn update<R, J: From<Arc<Self>>>(
+    /// side in `queue`, its mailbox, if a waiting `receive()`/`send()` can
+    /// now go on. Returns what `f` returns.
+    pub fn update<R, J: AppWaking<S>>(
         self: &Arc<Self>,
         queue: &Mailbox<J>,
         f: impl FnOnce(&mut S) -> R,
@@ -76,7 +89,7 @@ impl<S: SendSide> Handoff<S> {
         let wake = st.needs_wake();
         drop(st);
         if wake {
-            queue.push(J::from(self.clone()));
+            queue.push(J::app_wake(self.clone()));
         }
         r
     }

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use cormorant_core::asgi::{HttpStream, Output};
 
-use super::http::{NewRequest, Shared};
+use super::http::{NewRequest, Shared, StreamState};
 use super::mailbox::Mailbox;
-use super::websocket::{NewWebSocket, WsShared};
+use super::websocket::{NewWebSocket, WsShared, WsState};
+use super::{AppWaking, ConnWaking};
 
 /// Work for the application side.
 pub enum Job {
@@ -61,30 +62,26 @@ impl ConnWake {
     }
 }
 
-/// A request's state, as the wake-up of its connection task.
-impl From<Arc<Shared>> for ConnWake {
-    fn from(shared: Arc<Shared>) -> Self {
+impl ConnWaking<StreamState> for ConnWake {
+    fn conn_wake(shared: Arc<Shared>) -> Self {
         Self::Http(shared)
     }
 }
 
-/// A WebSocket's state, as the wake-up of its connection task.
-impl From<Arc<WsShared>> for ConnWake {
-    fn from(shared: Arc<WsShared>) -> Self {
+impl ConnWaking<WsState> for ConnWake {
+    fn conn_wake(shared: Arc<WsShared>) -> Self {
         Self::WebSocket(shared)
     }
 }
 
-/// A request's state, as the wake-up of its waiting `receive()`/`send()`.
-impl From<Arc<Shared>> for Job {
-    fn from(shared: Arc<Shared>) -> Self {
+impl AppWaking<StreamState> for Job {
+    fn app_wake(shared: Arc<Shared>) -> Self {
         Self::Wake(shared)
     }
 }
 
-/// A WebSocket's state, as the wake-up of its waiting `receive()`/`send()`.
-impl From<Arc<WsShared>> for Job {
-    fn from(shared: Arc<WsShared>) -> Self {
+impl AppWaking<WsState> for Job {
+    fn app_wake(shared: Arc<WsShared>) -> Self {
         Self::WsWake(shared)
     }
 }

@@ -895,8 +895,8 @@ fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
             0
         }
         Ok(n) => {
-            // Less than asked for: the socket is empty now, and more input
-            // comes with a new edge.
+            // The socket is empty now (a plain one gave less than asked
+            // for), and more input comes with a new edge.
             if c.io.drained(n, buf.len()) {
                 *readable = false;
             }
