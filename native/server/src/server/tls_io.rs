@@ -237,6 +237,21 @@ fn poll<T>(r: io::Result<T>) -> Poll<io::Result<T>> {
     }
 }
 
+impl TlsSocket<tokio::net::TcpStream> {
+    /// rustls's connection, the socket as a nonblocking one for `cx`, and
+    /// the flag a read sets.
+    fn polled<'a, 'b>(
+        &'a mut self,
+        cx: &'a mut Context<'b>,
+    ) -> (&'a mut ServerConnection, Polled<'a, 'b>, &'a mut bool) {
+        let io = Polled {
+            sock: &self.sock,
+            cx,
+        };
+        (&mut self.tls, io, &mut self.drained)
+    }
+}
+
 /// The async driver's side.
 impl AsyncRead for TlsSocket<tokio::net::TcpStream> {
     fn poll_read(
@@ -244,17 +259,8 @@ impl AsyncRead for TlsSocket<tokio::net::TcpStream> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let mut io = Polled {
-            sock: &this.sock,
-            cx,
-        };
-        let r = read_plain(
-            &mut this.tls,
-            &mut io,
-            buf.initialize_unfilled(),
-            &mut this.drained,
-        );
+        let (tls, mut io, drained) = self.get_mut().polled(cx);
+        let r = read_plain(tls, &mut io, buf.initialize_unfilled(), drained);
         poll(r).map_ok(|n| buf.advance(n))
     }
 }
@@ -273,12 +279,8 @@ impl AsyncWrite for TlsSocket<tokio::net::TcpStream> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let mut io = Polled {
-            sock: &this.sock,
-            cx,
-        };
-        poll(write_plain(&mut this.tls, &mut io, bufs))
+        let (tls, mut io, _) = self.get_mut().polled(cx);
+        poll(write_plain(tls, &mut io, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -286,12 +288,8 @@ impl AsyncWrite for TlsSocket<tokio::net::TcpStream> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let mut io = Polled {
-            sock: &this.sock,
-            cx,
-        };
-        poll(flush_records(&mut this.tls, &mut io))
+        let (tls, mut io, _) = self.get_mut().polled(cx);
+        poll(flush_records(tls, &mut io))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -299,11 +297,8 @@ impl AsyncWrite for TlsSocket<tokio::net::TcpStream> {
         if !std::mem::replace(&mut this.closing, true) {
             this.tls.send_close_notify();
         }
-        let mut io = Polled {
-            sock: &this.sock,
-            cx: &mut *cx,
-        };
-        std::task::ready!(poll(flush_records(&mut this.tls, &mut io)))?;
+        let (tls, mut io, _) = this.polled(&mut *cx);
+        std::task::ready!(poll(flush_records(tls, &mut io)))?;
         Pin::new(&mut this.sock).poll_shutdown(cx)
     }
 }

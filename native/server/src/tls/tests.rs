@@ -239,11 +239,20 @@ fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Re
 
 /// Connects a client made from `client` to `server`, returning the server's view.
 fn connect(server: &ServerTls, client: ClientConfig) -> Result<TlsInfo, String> {
+    let (_, s) = pair(server, client)?;
+    Ok(connection_info(&s, server))
+}
+
+/// A client made from `client` and `server`'s side, after their handshake.
+fn pair(
+    server: &ServerTls,
+    client: ClientConfig,
+) -> Result<(ClientConnection, ServerConnection), String> {
     let mut s = ServerConnection::new(server.config.clone()).unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let mut c = ClientConnection::new(Arc::new(client), name).unwrap();
     handshake(&mut c, &mut s)?;
-    Ok(connection_info(&s, server))
+    Ok((c, s))
 }
 
 /// A client and a server connection after their handshake, for tests of
@@ -251,11 +260,7 @@ fn connect(server: &ServerTls, client: ClientConfig) -> Result<TlsInfo, String> 
 pub(crate) fn connected_pair() -> (ClientConnection, ServerConnection) {
     let files = ServerFiles::new();
     let server = ServerTls::new(&files.settings()).unwrap();
-    let mut s = ServerConnection::new(server.config.clone()).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut c = ClientConnection::new(Arc::new(files.client_config(None)), name).unwrap();
-    handshake(&mut c, &mut s).unwrap();
-    (c, s)
+    pair(&server, files.client_config(None)).unwrap()
 }
 
 fn err(s: &TlsSettings) -> String {

@@ -59,10 +59,9 @@ impl WsSettings {
 pub(super) struct WsSession {
     shared: Arc<WsShared>,
     exchange: Exchange,
-    /// The client's offer, until the app answers it.
+    /// The client's offer, until the app accepts it and core queues the
+    /// 101: then frames go both ways.
     offer: Option<ws::Handshake>,
-    /// The app accepted and core queued the 101: frames go both ways.
-    open: bool,
     /// Message bytes taken from the app and not yet written out,
     /// acknowledged to its `send()` once they are (compression makes the
     /// wire bytes differ).
@@ -75,7 +74,7 @@ pub(super) struct WsSession {
 impl WsSession {
     /// The app accepted, and frames go both ways.
     pub(super) fn is_open(&self) -> bool {
-        self.open
+        self.offer.is_none()
     }
 
     /// Reading waits for the app to take messages (see
@@ -144,7 +143,6 @@ impl<S> Conn<S> {
             shared,
             exchange,
             offer: Some(offer),
-            open: false,
             taken: 0,
             paused: false,
         })
@@ -210,19 +208,19 @@ impl<S> Conn<S> {
         subprotocol: Option<&str>,
         headers: Vec<(Bytes, Bytes)>,
     ) -> Answer {
-        let Some(offer) = s.offer.take() else {
+        let Some(offer) = &s.offer else {
             return Answer::Over;
         };
         self.refresh_date();
         if self
             .conn
-            .accept_websocket(clock::now(), &offer, subprotocol, headers)
+            .accept_websocket(clock::now(), offer, subprotocol, headers)
             .is_err()
         {
             return Answer::Over;
         }
+        s.offer = None;
         s.exchange.status = 101;
-        s.open = true;
         Answer::Accepted
     }
 
