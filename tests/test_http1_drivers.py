@@ -142,22 +142,58 @@ def _read_chunked_slowly(sock: socket.socket, pause_every: int) -> tuple[bytes, 
         pos = eol + 2 + size + 2
 
 
+def _slow_reader(server, transport) -> socket.socket:
+    """A connection with a small receive buffer, so that a large response
+    fills it and the server must wait to write the rest."""
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    if transport.context is not None:
+        sock = transport.context.wrap_socket(sock, server_hostname=server.host)
+    return sock
+
+
 def test_a_slow_reader_gets_a_large_response_whole(server_factory, transport):
     # 16 MB, more than the socket buffers hold, read after a pause and then
     # with pauses: the server's writes fill the socket again and again and
     # must resume where they stopped.
     server = transport.start(server_factory, "apps.responses:app")
-    sock = socket.create_connection((server.host, server.port), timeout=30)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    if transport.context is not None:
-        sock = transport.context.wrap_socket(sock, server_hostname=server.host)
-    with sock:
+    with _slow_reader(server, transport) as sock:
         for mb in (16, 1):
             sock.sendall(_get(f"/big?mb={mb}"))
             time.sleep(0.3)
             head, body = _read_chunked_slowly(sock, pause_every=16)
             assert head.startswith(b"HTTP/1.1 200 "), head
             assert len(body) == mb * 1024 * 1024 and set(body) == {ord("b")}
+
+
+def test_a_last_send_larger_than_the_buffer_returns_once_written(server_factory, transport):
+    # The whole body in the last message: send() waits for the connection to
+    # drain, and must return although the response is already complete.
+    server = transport.start(server_factory, "apps.responses:app")
+    with _slow_reader(server, transport) as sock:
+        sock.sendall(_get("/big-once?mb=2&token=t1"))
+        time.sleep(0.3)
+        buf = bytearray()
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(16384)
+        head, _, body = bytes(buf).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert b"\r\ncontent-length: 2097152" in head.lower(), head
+        while len(body) < 2 << 20:
+            data = sock.recv(16384)
+            assert data, "closed before the end of the response"
+            body += data
+            time.sleep(0.001)
+        assert body == b"b" * (2 << 20)
+    deadline = time.monotonic() + 5
+    with transport.connect(server) as c:
+        while True:
+            c.send(_get("/sent?token=t1"))
+            answer = c.read_response().body
+            if answer == b"yes" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert answer == b"yes"
 
 
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server_factory, transport):

@@ -7,6 +7,8 @@
 /headers        repeated and mixed-case response headers
 /custom-status  status 299 (unknown reason phrase)
 /big?mb=N       N MiB in 64 KiB messages
+/big-once?mb=N&token=T  N MiB in one last message; once its send()
+                returns, /sent?token=T answers "yes"
 /header-shapes?shape=S  the same two headers as a list of lists, a tuple
                 of tuples or a generator of pairs (S = lists, tuple, generator)
 /awaitables     send()'s result used as apps use awaitables: awaited twice,
@@ -16,6 +18,9 @@
 import asyncio
 import inspect
 from urllib.parse import parse_qs
+
+#: Tokens of /big-once requests whose one send() returned.
+_SENT = set()
 
 
 async def app(scope, receive, send):
@@ -87,6 +92,16 @@ async def app(scope, receive, send):
         for _ in range(n):
             await send({"type": "http.response.body", "body": block, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/big-once":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"b" * (int(q["mb"]) << 20)})
+        _SENT.add(q["token"])
+        return
+    if path == "/sent":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body",
+                    "body": b"yes" if q["token"] in _SENT else b"no"})
         return
     await send({"type": "http.response.start", "status": 404, "headers": []})
     await send({"type": "http.response.body", "body": b""})

@@ -232,6 +232,15 @@ struct Exchanging {
     /// Body bytes taken from the app and not yet written out: acknowledged
     /// to its `send()` once they are.
     taken: usize,
+    /// The response was complete, and no `send()` waited for room, when
+    /// the app's output was last taken: none can wait any more (a `send()`
+    /// after the last is refused), so what is written needs no word to the
+    /// app.
+    sends_over: bool,
+    /// The app's output has been looked for since the request was handed
+    /// over. Not in the drive that hands it over: the app has not been
+    /// given it yet, and a wake-up it gives later is kept for the wait.
+    looked: bool,
 }
 
 /// What a connection needs next.
@@ -669,6 +678,8 @@ impl Http1 {
                         finished: false,
                         stop_seen: false,
                         taken: 0,
+                        sends_over: false,
+                        looked: false,
                     }));
                     None
                 }
@@ -739,13 +750,16 @@ impl Http1 {
             self.c.conn.shutdown(clock::now());
         }
         // 1. The app's output, once what came before it is written.
-        if self.c.all_written() {
+        let look = std::mem::replace(&mut x.looked, true);
+        if look && self.c.all_written() {
             let (outs, app_done) = {
                 let mut st = x.shared.lock();
                 if st.sends_file() {
                     return Err(HandBack);
                 }
-                (st.take_output(), st.stream.is_finished())
+                let done = st.stream.is_finished();
+                x.sends_over = done && st.waiters.send.is_none();
+                (st.take_output(), done)
             };
             for out in outs {
                 x.taken += out.body.len();
@@ -767,7 +781,11 @@ impl Http1 {
             return Ok(Some(Step::Close));
         }
         if self.c.all_written() && x.taken > 0 {
-            self.c.written(&x.shared, std::mem::take(&mut x.taken));
+            let taken = std::mem::take(&mut x.taken);
+            // Only a `send()` waiting for room needs to hear of it.
+            if !x.sends_over {
+                self.c.written(&x.shared, taken);
+            }
         }
         if x.finished {
             if !self.c.all_written() {
