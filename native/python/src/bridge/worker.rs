@@ -141,6 +141,7 @@ impl Worker {
             unix,
             tls,
             shared,
+            extensions,
             request_id,
             arrived,
         } = *nr;
@@ -148,8 +149,7 @@ impl Worker {
         // limit.
         let counted = arrived.is_some() && run.pyctx.queue_time.has_limit();
         let state = run.state.as_ref().map(|d| d.bind(py));
-        let ext = shared.lock().stream.extensions();
-        let dict = scope::http_scope(py, &s, unix, state, ext, tls.as_deref())?;
+        let dict = scope::http_scope(py, &s, unix, state, extensions, tls.as_deref())?;
         if let Some(id) = request_id {
             scope::add_request_id(py, &dict, &id)?;
         }

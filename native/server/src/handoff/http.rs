@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use cormorant_core::asgi::{HttpScope, HttpStream, Output, Receive};
+use cormorant_core::asgi::{Extensions, HttpScope, HttpStream, Output, Receive};
 
 use super::{Handoff, SendSide, Waiters};
 
@@ -31,6 +31,9 @@ pub struct NewRequest {
     /// What the TLS handshake established, on a TLS connection.
     pub tls: Option<Arc<crate::tls::TlsInfo>>,
     pub shared: Arc<Shared>,
+    /// The response extensions the stream supports (what
+    /// `scope["extensions"]` lists), as its [`HttpStream`] has them.
+    pub extensions: Extensions,
     /// `--request-id`: the request's ID (also in its headers).
     pub request_id: Option<Bytes>,
     /// When the request's head began to arrive, when something measures

@@ -497,6 +497,7 @@ impl<S> Conn<S> {
             unix: self.unix,
             tls: self.tls.clone(),
             shared: shared.clone(),
+            extensions,
             request_id,
             arrived,
         })));

@@ -406,6 +406,7 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
         unix: conn.unix,
         tls: conn.tls.clone(),
         shared: shared.clone(),
+        extensions,
         request_id,
         arrived,
     })));
