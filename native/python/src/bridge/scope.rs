@@ -1,6 +1,6 @@
 //! Turns a core [`HttpScope`] into the scope dict the application sees.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
@@ -80,12 +80,21 @@ fn address<'py>(py: Python<'py>, a: &Address, unix: bool) -> PyResult<Bound<'py,
 /// extension.
 pub(crate) fn websocket_scope<'py>(
     py: Python<'py>,
+    kept: &mut Kept,
     scope: &WebSocketScope,
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
     tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = http_scope(py, &scope.http, unix, state, Extensions::default(), tls)?;
+    let d = http_scope(
+        py,
+        kept,
+        &scope.http,
+        unix,
+        state,
+        Extensions::default(),
+        tls,
+    )?;
     d.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
     d.del_item(intern!(py, "method"))?;
     let scheme = if scope.http.scheme == "wss" {
@@ -127,21 +136,30 @@ pub(crate) fn add_request_id(py: Python<'_>, scope: &Bound<'_, PyDict>, id: &[u8
 }
 
 /// `scope["extensions"]["tls"]` (ASGI TLS extension 0.2).
-fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+fn tls_extension<'py>(
+    py: Python<'py>,
+    kept: &mut Kept,
+    tls: &TlsInfo,
+) -> PyResult<Bound<'py, PyDict>> {
     let anonymous = tls.client_cert_chain.is_empty()
         && tls.client_cert_name.is_none()
         && tls.client_cert_error.is_none();
     if !anonymous {
-        return tls_fields(py, tls);
+        return tls_fields(py, &mut kept.server_cert, tls);
     }
     // Without a client certificate the dict depends only on the listener's
     // certificate and what was negotiated: a copy of a kept one, with a
     // list of its own (an app may change what it is given).
+    let Kept {
+        tls_shapes,
+        server_cert: cert,
+        ..
+    } = kept;
     let d = kept_dict(
         py,
-        &TLS_SHAPES,
+        tls_shapes,
         |shape| shape.matches(tls),
-        || Ok((TlsShape::of(tls), tls_fields(py, tls)?)),
+        || Ok((TlsShape::of(tls), tls_fields(py, cert, tls)?)),
     )?
     .copy()?;
     d.set_item(intern!(py, "client_cert_chain"), PyList::empty(py))?;
@@ -149,7 +167,11 @@ fn tls_extension<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyD
 }
 
 /// The `tls` extension's fields, made from `tls`.
-fn tls_fields<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict>> {
+fn tls_fields<'py>(
+    py: Python<'py>,
+    last_cert: &mut Option<(Arc<str>, Py<PyString>)>,
+    tls: &TlsInfo,
+) -> PyResult<Bound<'py, PyDict>> {
     // A copy of a dict holding every key: no resizing as the keys go in.
     let d = TLS_KEYS
         .get_or_init(py, || {
@@ -163,7 +185,10 @@ fn tls_fields<'py>(py: Python<'py>, tls: &TlsInfo) -> PyResult<Bound<'py, PyDict
         })
         .bind(py)
         .copy()?;
-    let server_cert = tls.server_cert.as_ref().map(|pem| server_cert(py, pem));
+    let server_cert = tls
+        .server_cert
+        .as_ref()
+        .map(|pem| server_cert(py, last_cert, pem));
     d.set_item(intern!(py, "server_cert"), server_cert)?;
     d.set_item(
         intern!(py, "client_cert_chain"),
@@ -210,10 +235,6 @@ impl TlsShape {
     }
 }
 
-/// The `tls` dicts of connections without a client certificate, by shape,
-/// the latest last (at most [`PROTOTYPES_KEPT`]).
-static TLS_SHAPES: Mutex<Vec<(TlsShape, Py<PyDict>)>> = Mutex::new(Vec::new());
-
 /// The keys of the `tls` extension, in the order they are set.
 const TLS_FIELDS: [&str; 6] = [
     "server_cert",
@@ -225,15 +246,14 @@ const TLS_FIELDS: [&str; 6] = [
 ];
 static TLS_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
-/// The server certificate's PEM as a Python string, with the text it was
-/// made from: every connection of a listener shares that text, so its
-/// string is made once, not decoded again for each request.
-static LAST_SERVER_CERT: Mutex<Option<(Arc<str>, Py<PyString>)>> = Mutex::new(None);
-
-fn server_cert<'py>(py: Python<'py>, pem: &Arc<str>) -> Bound<'py, PyString> {
-    let mut last = LAST_SERVER_CERT
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+/// The server certificate's PEM as a Python string, kept in `last` with
+/// the text it was made from: every connection of a listener shares that
+/// text, so its string is made once, not decoded again for each request.
+fn server_cert<'py>(
+    py: Python<'py>,
+    last: &mut Option<(Arc<str>, Py<PyString>)>,
+    pem: &Arc<str>,
+) -> Bound<'py, PyString> {
     if let Some((text, string)) = last.as_ref()
         && Arc::ptr_eq(text, pem)
     {
@@ -320,19 +340,36 @@ impl Shape {
     }
 }
 
-/// The scope prototypes made, with their shapes, the latest last. A worker's
-/// requests share one shape per listener and protocol (HTTP/1.1 and HTTP/2
-/// on one port are two), so each request's scope starts as a copy of one
-/// of these dicts: the key table comes at once, and the shared fields with
-/// it (their values are immutable: strings and a tuple).
-static PROTOTYPES: Mutex<Vec<(Shape, Py<PyDict>)>> = Mutex::new(Vec::new());
+/// What a worker keeps from one scope to the next, on its Python thread
+/// (so behind no lock).
+#[derive(Default)]
+pub(crate) struct Kept {
+    /// The scope prototypes made, with their shapes, the latest last. A
+    /// worker's requests share one shape per listener and protocol (HTTP/1.1
+    /// and HTTP/2 on one port are two), so each request's scope starts as a
+    /// copy of one of these dicts: the key table comes at once, and the
+    /// shared fields with it (their values are immutable: strings and a
+    /// tuple).
+    prototypes: Vec<(Shape, Py<PyDict>)>,
+    /// The `tls` dicts of connections without a client certificate, by
+    /// shape, the latest last.
+    tls_shapes: Vec<(TlsShape, Py<PyDict>)>,
+    /// The last server certificate's text and string.
+    server_cert: Option<(Arc<str>, Py<PyString>)>,
+}
+
 /// Shapes kept; past this the oldest is dropped.
 const PROTOTYPES_KEPT: usize = 4;
 
-fn prototype<'py>(py: Python<'py>, scope: &HttpScope, unix: bool) -> PyResult<Bound<'py, PyDict>> {
+fn prototype<'py>(
+    py: Python<'py>,
+    prototypes: &mut Vec<(Shape, Py<PyDict>)>,
+    scope: &HttpScope,
+    unix: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     kept_dict(
         py,
-        &PROTOTYPES,
+        prototypes,
         |shape| shape.matches(scope, unix),
         || {
             let shape = Shape::of(scope, unix);
@@ -347,11 +384,10 @@ fn prototype<'py>(py: Python<'py>, scope: &HttpScope, unix: bool) -> PyResult<Bo
 /// none. Callers copy it: the kept dict is shared.
 fn kept_dict<'py, S>(
     py: Python<'py>,
-    kept: &Mutex<Vec<(S, Py<PyDict>)>>,
+    kept: &mut Vec<(S, Py<PyDict>)>,
     matches: impl Fn(&S) -> bool,
     make: impl FnOnce() -> PyResult<(S, Bound<'py, PyDict>)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, d)) = kept.iter().rev().find(|(shape, _)| matches(shape)) {
         return Ok(d.bind(py).clone());
     }
@@ -368,13 +404,14 @@ fn kept_dict<'py, S>(
 /// response extensions this stream supports.
 pub(crate) fn http_scope<'py>(
     py: Python<'py>,
+    kept: &mut Kept,
     scope: &HttpScope,
     unix: bool,
     state: Option<&Bound<'py, PyDict>>,
     ext: Extensions,
     tls: Option<&TlsInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = prototype(py, scope, unix)?.copy()?;
+    let d = prototype(py, &mut kept.prototypes, scope, unix)?.copy()?;
     let asgi = HTTP_ASGI
         .get_or_init(py, || {
             let asgi = PyDict::new(py);
@@ -431,7 +468,7 @@ pub(crate) fn http_scope<'py>(
         extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
     }
     if let Some(tls) = tls {
-        extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+        extensions.set_item(intern!(py, "tls"), tls_extension(py, kept, tls)?)?;
     }
     d.set_item(intern!(py, "extensions"), extensions)?;
     Ok(d)

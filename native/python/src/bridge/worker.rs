@@ -96,6 +96,8 @@ pub(crate) struct Worker {
     running: Option<Running>,
     io: Io,
     jobs: Vec<Job>,
+    /// What the scopes of its requests share.
+    kept: scope::Kept,
 }
 
 /// Where a worker's I/O runs.
@@ -135,7 +137,12 @@ impl Worker {
     }
 
     /// Hands a request to the app.
-    fn new_request(&self, py: Python<'_>, run: &Running, nr: Box<NewRequest>) -> PyResult<()> {
+    fn new_request(
+        py: Python<'_>,
+        run: &Running,
+        kept: &mut scope::Kept,
+        nr: Box<NewRequest>,
+    ) -> PyResult<()> {
         let NewRequest {
             scope: s,
             unix,
@@ -149,7 +156,7 @@ impl Worker {
         // limit.
         let counted = arrived.is_some() && run.pyctx.queue_time.has_limit();
         let state = run.state.as_ref().map(|d| d.bind(py));
-        let dict = scope::http_scope(py, &s, unix, state, extensions, tls.as_deref())?;
+        let dict = scope::http_scope(py, kept, &s, unix, state, extensions, tls.as_deref())?;
         if let Some(id) = request_id {
             scope::add_request_id(py, &dict, &id)?;
         }
@@ -210,7 +217,12 @@ impl Worker {
         }
     }
 
-    fn new_websocket(&self, py: Python<'_>, run: &Running, nw: Box<NewWebSocket>) -> PyResult<()> {
+    fn new_websocket(
+        py: Python<'_>,
+        run: &Running,
+        kept: &mut scope::Kept,
+        nw: Box<NewWebSocket>,
+    ) -> PyResult<()> {
         let NewWebSocket {
             scope: s,
             unix,
@@ -218,7 +230,7 @@ impl Worker {
             shared,
         } = *nw;
         let state = run.state.as_ref().map(|d| d.bind(py));
-        let dict = scope::websocket_scope(py, &s, unix, state, tls.as_deref())?;
+        let dict = scope::websocket_scope(py, kept, &s, unix, state, tls.as_deref())?;
         let ws = Py::new(
             py,
             WebSocket {
@@ -292,6 +304,7 @@ impl Worker {
         let Some(run) = self.running.as_ref() else {
             return Ok(());
         };
+        let kept = &mut self.kept;
         let queue_time = &run.pyctx.queue_time;
         queue_time.turn();
         let mut shed = queue_time.shed_count();
@@ -302,11 +315,11 @@ impl Worker {
             let r = match job {
                 Job::Request(nr) => {
                     let shared = nr.shared.clone();
-                    self.new_request(py, run, nr)
+                    Self::new_request(py, run, kept, nr)
                         .or_else(|e| Self::fail_request(py, run, &shared, e))
                 }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
-                Job::WebSocket(nw) => self.new_websocket(py, run, nw),
+                Job::WebSocket(nw) => Self::new_websocket(py, run, kept, nw),
                 Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
                 Job::Access(line) => match &run.pyctx.access_logger {
@@ -371,6 +384,7 @@ impl Worker {
             running: None,
             io: Io::Idle,
             jobs: Vec::new(),
+            kept: scope::Kept::default(),
         })
     }
 
