@@ -238,8 +238,10 @@ struct Exchanging {
     /// app.
     sends_over: bool,
     /// The app's output has been looked for since the request was handed
-    /// over. Not in the drive that hands it over: the app has not been
-    /// given it yet, and a wake-up it gives later is kept for the wait.
+    /// over. Not in the drive that hands it over, which goes to the wait:
+    /// there is seldom output yet (on a worker its event loop drives, never:
+    /// the app has not run), and the wake-up of any output is kept for the
+    /// wait, which then returns at once.
     looked: bool,
 }
 
