@@ -293,12 +293,17 @@ impl Forwarded {
     /// Applies it to a scope: `client`, `scheme` (`http`/`https`;
     /// [`super::WebSocketScope::new`] turns it into `ws`/`wss`) and the
     /// value of the `host` header, so that the scope stays consistent.
-    pub fn apply(self, scope: &mut HttpScope) {
-        match self.client {
-            Some(ForwardedFor::Address(a)) => scope.client = Some(a),
-            Some(ForwardedFor::Unknown) => scope.client = None,
-            None => {}
-        }
+    /// Returns whether the client changed.
+    pub fn apply(self, scope: &mut HttpScope) -> bool {
+        let changed = match self.client {
+            Some(ForwardedFor::Address(a)) => {
+                let changed = scope.client.as_ref() != Some(&a);
+                scope.client = Some(a);
+                changed
+            }
+            Some(ForwardedFor::Unknown) => scope.client.take().is_some(),
+            None => false,
+        };
         if let Some(secure) = self.secure {
             scope.scheme = if secure { "https" } else { "http" };
         }
@@ -312,6 +317,7 @@ impl Forwarded {
                 None => scope.headers.insert(0, (Bytes::from_static(b"host"), host)),
             }
         }
+        changed
     }
 }
 
@@ -769,6 +775,35 @@ mod tests {
         ]));
         assert_eq!(f.client, addr("1.2.3.4", 0));
         assert_eq!(f.secure, None);
+    }
+
+    #[test]
+    fn apply_says_whether_the_client_changed() {
+        use crate::asgi::{ConnectionInfo, HttpVersion};
+        let peer = Address {
+            host: "127.0.0.1".into(),
+            port: 5000,
+        };
+        let conn = ConnectionInfo {
+            client: Some(peer.clone()),
+            ..Default::default()
+        };
+        let scope = || HttpScope::new(HttpVersion::Http11, b"GET", b"/", hs(&[]), &conn).unwrap();
+        let forwarded = |client| Forwarded {
+            client,
+            ..Forwarded::default()
+        };
+        let mut s = scope();
+        assert!(!forwarded(None).apply(&mut s));
+        assert!(!forwarded(Some(ForwardedFor::Address(peer.clone()))).apply(&mut s));
+        assert_eq!(s.client.as_ref(), Some(&peer));
+        assert!(forwarded(Some(ForwardedFor::Unknown)).apply(&mut s));
+        assert!(!forwarded(Some(ForwardedFor::Unknown)).apply(&mut s));
+        let other = Address {
+            host: "1.2.3.4".into(),
+            port: 0,
+        };
+        assert!(forwarded(Some(ForwardedFor::Address(other))).apply(&mut scope()));
     }
 
     #[test]

@@ -119,14 +119,7 @@ impl ServerCtx {
         let (true, Some(p)) = (trusted, &self.proxies) else {
             return false;
         };
-        let forwarded = p.resolve(&scope.headers);
-        // Most requests carry no proxy header: no copy of the client then.
-        if forwarded.is_empty() {
-            return false;
-        }
-        let before = scope.client.clone();
-        forwarded.apply(scope);
-        scope.client != before
+        p.resolve(&scope.headers).apply(scope)
     }
 
     /// The settings of `config`, with fresh counters. Errors are one
