@@ -160,6 +160,9 @@ impl Driven {
     /// Starts serving `listeners`. Nothing runs until the first
     /// [`step`](Self::step).
     pub fn serve(&mut self, listeners: Vec<Listener>, ctx: Arc<ServerCtx>) {
+        // The host's thread is the server's I/O thread: the app's output
+        // wakes its connection directly, with no mailbox between them.
+        crate::handoff::mark_io_thread();
         if let Some(runtime) = &self.runtime {
             let _in = runtime.enter();
             self.served = Some(spawn(super::serve(listeners, ctx)));
