@@ -108,6 +108,12 @@ fn read_plain<IO: Read + Write>(
 ) -> io::Result<usize> {
     *drained = false;
     let mut filled = 0;
+    // The last read of the socket gave less than it asked for: the socket
+    // was empty then, so another read would only hear WouldBlock. With
+    // nothing to return (part of a record came), the socket is read again
+    // all the same: tokio learns that it is empty only from a WouldBlock
+    // of its own.
+    let mut emptied = false;
     loop {
         match tls.reader().read(&mut buf[filled..]) {
             Ok(n) => {
@@ -125,7 +131,17 @@ fn read_plain<IO: Read + Write>(
             }
             Err(e) => return Err(e),
         }
-        match tls.read_tls(io) {
+        if emptied && filled > 0 {
+            *drained = true;
+            return Ok(filled);
+        }
+        let mut probe = ShortRead {
+            io: &mut *io,
+            short: false,
+        };
+        let read = tls.read_tls(&mut probe);
+        emptied = probe.short;
+        match read {
             // The socket's end: the reader says which kind, above.
             Ok(0) => {}
             Ok(_) => {
@@ -145,6 +161,22 @@ fn read_plain<IO: Read + Write>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The socket under rustls's `read_tls`, noting whether a read gave less
+/// than it asked for.
+struct ShortRead<'a, IO> {
+    io: &'a mut IO,
+    short: bool,
+}
+
+impl<IO: Read> Read for ShortRead<'_, IO> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.io.read(buf)?;
+        // 0 is the end, which the reader reports itself.
+        self.short = n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 
@@ -321,6 +353,8 @@ mod tests {
         output: Vec<u8>,
         room: usize,
         closed: bool,
+        /// Reads asked of the socket.
+        reads: usize,
     }
 
     impl Pipe {
@@ -330,6 +364,7 @@ mod tests {
                 output: Vec::new(),
                 room,
                 closed: false,
+                reads: 0,
             }
         }
 
@@ -358,6 +393,7 @@ mod tests {
 
     impl Read for Pipe {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
             if self.input.is_empty() {
                 return if self.closed {
                     Ok(0)
@@ -408,6 +444,33 @@ mod tests {
         assert!(buf[39_000..59_000].iter().all(|&b| b == b'c'));
         let again = read_plain(&mut server, &mut pipe, &mut buf, &mut drained);
         assert_eq!(again.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_short_read_of_the_socket_is_the_last_one() {
+        let (mut client, mut server) = connected_pair();
+        let mut pipe = Pipe::new(1 << 20);
+        client
+            .writer()
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .unwrap();
+        pipe.send_from(&mut client);
+        let mut drained = false;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = read_plain(&mut server, &mut pipe, &mut buf, &mut drained).unwrap();
+        assert_eq!((n, drained), (18, true));
+        // The socket gave less than was asked: it is empty, and asking
+        // again would only hear WouldBlock (a system call per request).
+        assert_eq!(pipe.reads, 1);
+        // Part of a record: nothing to return, so the socket is asked
+        // again and says WouldBlock itself.
+        client.writer().write_all(b"next").unwrap();
+        let mut records = Vec::new();
+        client.write_tls(&mut records).unwrap();
+        pipe.input.extend(&records[..records.len() - 1]);
+        let r = read_plain(&mut server, &mut pipe, &mut buf, &mut drained);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!((pipe.reads, drained), (3, true));
     }
 
     #[test]
