@@ -14,12 +14,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -36,6 +37,11 @@ thread_local! {
     static TURNS: Cell<u64> = const { Cell::new(0) };
     /// Tasks to wake once the step ends.
     static DEFERRED: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+    /// On the thread of a driven server: the eventfd that asks the host for
+    /// a step, written by the first task woken between two steps.
+    static BETWEEN_SIGNAL: RefCell<Option<std::fs::File>> = const { RefCell::new(None) };
+    /// Tasks woken between two steps, for the next step to wake.
+    static BETWEEN: RefCell<Vec<Arc<NotingWaker>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The read turn of the step this thread is running, or None outside a
@@ -96,15 +102,65 @@ pin_project_lite::pin_project! {
 /// Wakes a tracked task, noting it.
 struct NotingWaker(Waker);
 
+impl NotingWaker {
+    /// Wakes the task, unless the host's thread wakes it between two
+    /// steps: then the wake-up waits for the next step, and the first of
+    /// a batch asks for that step. tokio would otherwise ask for it (a
+    /// write to its eventfd) at each task woken from outside it, and an
+    /// app that answers many HTTP/2 streams wakes many tasks.
+    fn wake_task(self: Arc<Self>) {
+        note_activity();
+        if read_turn().is_none() {
+            let kept = BETWEEN_SIGNAL.with_borrow(|signal| {
+                let signal = signal.as_ref()?;
+                if BETWEEN.with_borrow_mut(|b| {
+                    b.push(self.clone());
+                    b.len() == 1
+                }) {
+                    // A full counter (EAGAIN) still leaves it readable.
+                    let _ = (&*signal).write(&1u64.to_ne_bytes());
+                }
+                Some(())
+            });
+            if kept.is_some() {
+                return;
+            }
+        }
+        self.0.wake_by_ref();
+    }
+}
+
 impl Wake for NotingWaker {
     fn wake(self: Arc<Self>) {
-        note_activity();
-        self.0.wake_by_ref();
+        self.wake_task();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        note_activity();
-        self.0.wake_by_ref();
+        self.clone().wake_task();
+    }
+}
+
+/// An eventfd to write, and the same registered with the current runtime's
+/// reactor to read.
+fn between_signal() -> io::Result<(std::fs::File, AsyncFd<std::fs::File>)> {
+    let fd = crate::sys::eventfd()?;
+    let writer = std::fs::File::from(crate::sys::duplicate(fd.as_raw_fd())?);
+    Ok((writer, crate::sys::async_readable(std::fs::File::from(fd))?))
+}
+
+/// Wakes, in a step, the tasks woken between steps (see
+/// [`NotingWaker::wake_task`]) once `signal` is readable.
+async fn wake_between(signal: AsyncFd<std::fs::File>) {
+    loop {
+        let Ok(mut ready) = signal.readable().await else {
+            return;
+        };
+        // Nonblocking: EAGAIN (already read) is harmless.
+        let _ = ready.get_inner().read(&mut [0; 8]);
+        ready.clear_ready();
+        for task in BETWEEN.take() {
+            task.0.wake_by_ref();
+        }
     }
 }
 
@@ -163,9 +219,24 @@ impl Driven {
         // The host's thread is the server's I/O thread: the app's output
         // wakes its connection directly, with no mailbox between them.
         crate::handoff::mark_io_thread();
+        self.batch_wakes_between_steps();
         if let Some(runtime) = &self.runtime {
             let _in = runtime.enter();
             self.served = Some(spawn(super::serve(listeners, ctx)));
+        }
+    }
+
+    /// Tasks that this thread wakes between two steps wait for the next
+    /// step, which the first of them asks for (see
+    /// [`NotingWaker::wake_task`]). Without it, each asks for a step.
+    fn batch_wakes_between_steps(&self) {
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        let _in = runtime.enter();
+        if let Ok((writer, reader)) = between_signal() {
+            spawn(wake_between(reader));
+            BETWEEN_SIGNAL.set(Some(writer));
         }
     }
 
@@ -231,6 +302,8 @@ impl Driven {
                 ended.unwrap_or_else(|e| Err(io::Error::other(format!("server task failed: {e}")))),
             );
             self.runtime = None;
+            BETWEEN_SIGNAL.take();
+            BETWEEN.take();
         }
     }
 
@@ -388,6 +461,45 @@ mod tests {
         assert!(crate::sys::wait_readable(d.fd(), 2000));
         d.step();
         assert!(matches!(rx.try_recv(), Ok(Some(_))));
+    }
+
+    #[test]
+    fn tasks_woken_between_steps_wait_for_one_step_that_the_first_asks_for() {
+        let (mut d, _one) = driven();
+        d.batch_wakes_between_steps();
+        let (tx, rx) = mpsc::channel();
+        let wakers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for i in 0..3 {
+            let (tx, wakers) = (tx.clone(), wakers.clone());
+            let mut waited = false;
+            spawn_on(
+                &d,
+                std::future::poll_fn(move |cx| {
+                    if std::mem::replace(&mut waited, true) {
+                        tx.send(i).unwrap();
+                        return Poll::Ready(());
+                    }
+                    wakers.lock().unwrap().push(cx.waker().clone());
+                    Poll::Pending
+                }),
+            );
+        }
+        d.step();
+        assert!(!crate::sys::wait_readable(d.fd(), 50), "all three wait");
+        for waker in wakers.lock().unwrap().drain(..) {
+            waker.wake();
+        }
+        assert_eq!(BETWEEN.with_borrow(Vec::len), 3, "kept for the next step");
+        assert!(
+            crate::sys::wait_readable(d.fd(), 2000),
+            "which is asked for"
+        );
+        d.step();
+        let mut ran: Vec<i32> = rx.try_iter().collect();
+        ran.sort();
+        assert_eq!(ran, [0, 1, 2]);
+        assert_eq!(BETWEEN.with_borrow(Vec::len), 0);
+        BETWEEN_SIGNAL.take();
     }
 
     #[test]
