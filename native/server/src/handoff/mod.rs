@@ -56,10 +56,12 @@ impl<S> Handoff<S> {
     }
 
     /// From the application side: asks the connection task to look again,
-    /// through `wakes`, the I/O thread's mailbox.
+    /// through `wakes`, the I/O thread's mailbox, unless the caller is on
+    /// the I/O thread.
     pub fn wake_conn<W: ConnWaking<S>>(self: &Arc<Self>, wakes: &Mailbox<W>) {
         if on_io_thread() {
-            // An embedded handler answering inline: no mailbox round trip.
+            // An embedded handler answering inline, or an app on the
+            // thread that steps its server: no mailbox round trip.
             self.conn_wake.notify_one();
         } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
             wakes.push(W::conn_wake(self.clone()));

@@ -585,7 +585,8 @@ pub fn batch_scheduling() {
 }
 
 /// The I/O thread's side of its mailbox: one wake-up of this task per batch
-/// from the Python thread, then cheap same-thread notifications.
+/// from the application's thread, then cheap same-thread notifications. (A
+/// server its host's loop steps is woken directly; its mailbox stays empty.)
 async fn deliver_wakes(wakes: Arc<ConnWakes>) {
     let Ok(owned) = wakes.clone_fd() else {
         return;
