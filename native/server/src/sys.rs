@@ -90,9 +90,7 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
 }
 
 /// Registers `fd` with the current tokio reactor for readability.
-pub(crate) fn async_readable<T: AsRawFd + Into<OwnedFd>>(
-    fd: T,
-) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+pub(crate) fn async_readable(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: the AsyncFd owns `fd`, so it stays open and the same for the
     // AsyncFd's whole life: nothing else can close or replace it.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }

@@ -76,6 +76,29 @@ impl<T> Mailbox<T> {
         let _ = (&self.eventfd).write(&1u64.to_ne_bytes());
     }
 
+    /// The owner's side as a task of the current tokio runtime: at each
+    /// signal, hands every item taken to `deliver`, on the runtime's thread.
+    pub async fn deliver_to(self: std::sync::Arc<Self>, mut deliver: impl FnMut(T)) {
+        let Ok(fd) = self.clone_fd().and_then(crate::sys::async_readable) else {
+            return;
+        };
+        let mut batch = Vec::new();
+        loop {
+            let Ok(mut ready) = fd.readable().await else {
+                return;
+            };
+            ready.clear_ready();
+            self.take(&mut batch);
+            batch.drain(..).for_each(&mut deliver);
+        }
+    }
+
+    /// Items pushed and not yet taken.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Takes every pending job, clearing the wake-up signal first so that a
     /// job pushed during the drain signals again.
     pub fn take(&self, into: &mut Vec<T>) {

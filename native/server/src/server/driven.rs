@@ -14,18 +14,18 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use tokio::io::unix::AsyncFd;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use super::ServerCtx;
 use super::listener::Listener;
+use crate::handoff::mailbox::Mailbox;
 
 thread_local! {
     /// A tracked task ran, woke, or was spawned on this thread.
@@ -37,11 +37,10 @@ thread_local! {
     static TURNS: Cell<u64> = const { Cell::new(0) };
     /// Tasks to wake once the step ends.
     static DEFERRED: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
-    /// On the thread of a driven server: the eventfd that asks the host for
-    /// a step, written by the first task woken between two steps.
-    static BETWEEN_SIGNAL: RefCell<Option<std::fs::File>> = const { RefCell::new(None) };
-    /// Tasks woken between two steps, for the next step to wake.
-    static BETWEEN: RefCell<Vec<Arc<NotingWaker>>> = const { RefCell::new(Vec::new()) };
+    /// On the thread of a driven server: tasks woken between two steps, for
+    /// the next step to wake. The first of a batch makes the mailbox's
+    /// eventfd readable, which asks the host for that step.
+    static BETWEEN: RefCell<Option<Arc<Mailbox<Arc<NotingWaker>>>>> = const { RefCell::new(None) };
 }
 
 /// The read turn of the step this thread is running, or None outside a
@@ -110,23 +109,20 @@ impl NotingWaker {
     /// app that answers many HTTP/2 streams wakes many tasks.
     fn wake_task(self: Arc<Self>) {
         note_activity();
-        if read_turn().is_none() {
-            let kept = BETWEEN_SIGNAL.with_borrow(|signal| {
-                let signal = signal.as_ref()?;
-                if BETWEEN.with_borrow_mut(|b| {
-                    b.push(self.clone());
-                    b.len() == 1
-                }) {
-                    // A full counter (EAGAIN) still leaves it readable.
-                    let _ = (&*signal).write(&1u64.to_ne_bytes());
+        let task = if read_turn().is_none() {
+            BETWEEN.with_borrow(|between| match between {
+                Some(between) => {
+                    between.push(self);
+                    None
                 }
-                Some(())
-            });
-            if kept.is_some() {
-                return;
-            }
+                None => Some(self),
+            })
+        } else {
+            Some(self)
+        };
+        if let Some(task) = task {
+            task.0.wake_by_ref();
         }
-        self.0.wake_by_ref();
     }
 }
 
@@ -137,30 +133,6 @@ impl Wake for NotingWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.clone().wake_task();
-    }
-}
-
-/// An eventfd to write, and the same registered with the current runtime's
-/// reactor to read.
-fn between_signal() -> io::Result<(std::fs::File, AsyncFd<std::fs::File>)> {
-    let fd = crate::sys::eventfd()?;
-    let writer = std::fs::File::from(crate::sys::duplicate(fd.as_raw_fd())?);
-    Ok((writer, crate::sys::async_readable(std::fs::File::from(fd))?))
-}
-
-/// Wakes, in a step, the tasks woken between steps (see
-/// [`NotingWaker::wake_task`]) once `signal` is readable.
-async fn wake_between(signal: AsyncFd<std::fs::File>) {
-    loop {
-        let Ok(mut ready) = signal.readable().await else {
-            return;
-        };
-        // Nonblocking: EAGAIN (already read) is harmless.
-        let _ = ready.get_inner().read(&mut [0; 8]);
-        ready.clear_ready();
-        for task in BETWEEN.take() {
-            task.0.wake_by_ref();
-        }
     }
 }
 
@@ -234,9 +206,13 @@ impl Driven {
             return;
         };
         let _in = runtime.enter();
-        if let Ok((writer, reader)) = between_signal() {
-            spawn(wake_between(reader));
-            BETWEEN_SIGNAL.set(Some(writer));
+        if let Ok(between) = Mailbox::new().map(Arc::new) {
+            spawn(
+                between
+                    .clone()
+                    .deliver_to(|task: Arc<NotingWaker>| task.0.wake_by_ref()),
+            );
+            BETWEEN.set(Some(between));
         }
     }
 
@@ -302,7 +278,6 @@ impl Driven {
                 ended.unwrap_or_else(|e| Err(io::Error::other(format!("server task failed: {e}")))),
             );
             self.runtime = None;
-            BETWEEN_SIGNAL.take();
             BETWEEN.take();
         }
     }
@@ -463,6 +438,10 @@ mod tests {
         assert!(matches!(rx.try_recv(), Ok(Some(_))));
     }
 
+    fn kept_between() -> usize {
+        BETWEEN.with_borrow(|b| b.as_ref().map_or(0, |b| b.queued()))
+    }
+
     #[test]
     fn tasks_woken_between_steps_wait_for_one_step_that_the_first_asks_for() {
         let (mut d, _one) = driven();
@@ -489,7 +468,7 @@ mod tests {
         for waker in wakers.lock().unwrap().drain(..) {
             waker.wake();
         }
-        assert_eq!(BETWEEN.with_borrow(Vec::len), 3, "kept for the next step");
+        assert_eq!(kept_between(), 3, "kept for the next step");
         assert!(
             crate::sys::wait_readable(d.fd(), 2000),
             "which is asked for"
@@ -498,8 +477,8 @@ mod tests {
         let mut ran: Vec<i32> = rx.try_iter().collect();
         ran.sort();
         assert_eq!(ran, [0, 1, 2]);
-        assert_eq!(BETWEEN.with_borrow(Vec::len), 0);
-        BETWEEN_SIGNAL.take();
+        assert_eq!(kept_between(), 0);
+        BETWEEN.take();
     }
 
     #[test]

@@ -35,7 +35,7 @@ use tokio::sync::{Notify, watch};
 use bytes::Bytes;
 
 use crate::config::{HttpVersions, Level, ServerConfig};
-use crate::handoff::queue::{ConnWakes, Job, JobQueue};
+use crate::handoff::queue::{ConnWake, ConnWakes, Job, JobQueue};
 use h2::H2Settings;
 use listener::Listener;
 
@@ -337,7 +337,11 @@ async fn serve(listeners: Vec<Listener>, ctx: Arc<ServerCtx>) -> std::io::Result
 }
 
 async fn serve_until_closed(listeners: Vec<Listener>, ctx: Arc<ServerCtx>) -> std::io::Result<()> {
-    driven::spawn(deliver_wakes(ctx.conn_wakes.clone()));
+    // The I/O thread's side of its mailbox: one wake-up of this task per
+    // batch from the application's thread, then cheap same-thread
+    // notifications. (A server its host's loop steps is woken directly; its
+    // mailbox stays empty.)
+    driven::spawn(ctx.conn_wakes.clone().deliver_to(ConnWake::deliver));
     if let Some(slot) = ctx.metrics.clone() {
         let ctx = ctx.clone();
         driven::spawn(async move {
@@ -582,29 +586,6 @@ pub fn batch_scheduling() {
         return;
     }
     crate::sys::set_batch_scheduling();
-}
-
-/// The I/O thread's side of its mailbox: one wake-up of this task per batch
-/// from the application's thread, then cheap same-thread notifications. (A
-/// server its host's loop steps is woken directly; its mailbox stays empty.)
-async fn deliver_wakes(wakes: Arc<ConnWakes>) {
-    let Ok(owned) = wakes.clone_fd() else {
-        return;
-    };
-    let Ok(fd) = crate::sys::async_readable(owned) else {
-        return;
-    };
-    let mut batch = Vec::new();
-    loop {
-        let Ok(mut ready) = fd.readable().await else {
-            return;
-        };
-        ready.clear_ready();
-        wakes.take(&mut batch);
-        for wake in batch.drain(..) {
-            wake.deliver();
-        }
-    }
 }
 
 /// Out of file descriptors and similar: back off instead of spinning.
