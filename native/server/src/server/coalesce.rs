@@ -1,38 +1,120 @@
 //! Write coalescing under hyper's HTTP/2 connection.
 //!
 //! The h2 codec hands a large DATA payload to the transport as its own
-//! buffer and must write it out before it can encode the next frame, so
-//! ten 10 KB responses ready at once cost ten `writev` calls. Copying them
-//! into one buffer instead, written out on flush, turns that into one
-//! system call for the whole batch; the copy costs far less than the calls.
+//! buffer and flushes it before it encodes the next frame, so ten 10 KB
+//! responses ready at once would cost ten system calls. Here a write is
+//! copied into one buffer and a flush only asks for it to go out: the
+//! buffer is written when the connection's poll ends ([`Drained`]), or
+//! earlier when it fills. The whole batch then leaves in one call; the
+//! copy costs far less than the calls.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Bytes gathered before they are written out without waiting for a flush.
+/// Bytes gathered before they are written out without waiting for the
+/// poll to end: the most a connection buffers for a client that is slow
+/// to read.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// A stream whose writes are gathered until flushed (or the buffer fills).
-pub(super) struct Coalesce<S> {
+/// A buffer this large or smaller is kept once drained, for the next
+/// batch; a larger one is freed, so an idle connection holds little.
+const KEEP_BUFFER: usize = 16 * 1024;
+
+/// Where a connection's writes are gathered, shared by the stream hyper
+/// writes to and the [`Drained`] future that writes them out. Both are
+/// used by the connection's one task, so the lock is never contended.
+struct Gathered<S> {
     io: S,
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     pos: usize,
+    /// A flush is owed: the connection asked for its writes to go out.
+    owed: bool,
+    /// A failed write, for the next write or flush to report.
+    failed: Option<io::ErrorKind>,
+}
+
+impl<S: AsyncWrite + Unpin> Gathered<S> {
+    /// Writes out everything gathered, then flushes the stream.
+    fn poll_drain(&mut self, cx: &mut Context<'_>, moved: &AtomicU64) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
+        while self.pos < self.buf.len() {
+            let n = match Pin::new(&mut self.io).poll_write(cx, &self.buf[self.pos..]) {
+                Poll::Ready(Ok(0)) => return self.fail(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return self.fail(e),
+                Poll::Pending => return Poll::Pending,
+            };
+            moved.fetch_add(n as u64, Ordering::Relaxed);
+            self.pos += n;
+        }
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        self.pos = 0;
+        self.owed = false;
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Ready(Err(e)) => self.fail(e),
+            other => other,
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) -> Poll<io::Result<()>> {
+        self.failed = Some(e.kind());
+        Poll::Ready(Err(e))
+    }
+
+    /// Makes room for `len` more bytes: drains when they would not fit.
+    fn poll_room(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        moved: &AtomicU64,
+    ) -> Poll<io::Result<()>> {
+        if let Some(kind) = self.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
+        if self.buf.len() + len > WRITE_BUFFER && !self.buf.is_empty() {
+            ready!(self.poll_drain(cx, moved))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The stream hyper reads from and writes to: reads pass through, writes
+/// are gathered.
+pub(super) struct Coalesce<S> {
+    gathered: Arc<Mutex<Gathered<S>>>,
     /// Bytes read and written so far: whether the connection still moves.
     moved: Arc<AtomicU64>,
+}
+
+/// Locks what a connection gathered. Nothing panics while holding it, so
+/// a poisoned lock still holds consistent state.
+fn lock<S>(gathered: &Mutex<Gathered<S>>) -> MutexGuard<'_, Gathered<S>> {
+    gathered.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<S> Coalesce<S> {
     pub(super) fn new(io: S) -> Self {
         Self {
-            io,
-            buf: Vec::new(),
-            pos: 0,
+            gathered: Arc::new(Mutex::new(Gathered {
+                io,
+                buf: Vec::new(),
+                pos: 0,
+                owed: false,
+                failed: None,
+            })),
             moved: Arc::default(),
         }
     }
@@ -42,33 +124,13 @@ impl<S> Coalesce<S> {
         self.moved.clone()
     }
 
-    fn note(&self, n: usize) {
-        self.moved.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
-impl<S: AsyncWrite + Unpin> Coalesce<S> {
-    /// Writes out everything gathered.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.pos < self.buf.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf[self.pos..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.note(n);
-            self.pos += n;
+    /// What writes this stream's gathered bytes out, for [`Drain::around`]
+    /// the connection's future once the stream is handed to it.
+    pub(super) fn drain(&self) -> Drain<S> {
+        Drain {
+            gathered: self.gathered.clone(),
+            moved: self.moved.clone(),
         }
-        self.buf.clear();
-        self.pos = 0;
-        Poll::Ready(Ok(()))
-    }
-
-    /// Makes room for `len` more bytes: drains when they would not fit.
-    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
-        if self.buf.len() + len > WRITE_BUFFER && !self.buf.is_empty() {
-            ready!(self.poll_drain(cx))?;
-        }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -80,11 +142,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        let r = Pin::new(&mut lock(&this.gathered).io).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         // Not on a read that found nothing (most waits): no atomic add then.
         if n > 0 {
-            this.note(n);
+            this.moved.fetch_add(n as u64, Ordering::Relaxed);
         }
         r
     }
@@ -96,17 +158,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        ready!(this.poll_room(cx, data.len()))?;
-        if this.buf.is_empty() && data.len() >= WRITE_BUFFER {
-            let r = Pin::new(&mut this.io).poll_write(cx, data);
-            if let Poll::Ready(Ok(n)) = r {
-                this.note(n);
-            }
-            return r;
-        }
-        this.buf.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
+        self.poll_write_vectored(cx, &[IoSlice::new(data)])
     }
 
     fn poll_write_vectored(
@@ -115,17 +167,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let mut g = lock(&this.gathered);
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        ready!(this.poll_room(cx, total))?;
-        if this.buf.is_empty() && total >= WRITE_BUFFER {
-            let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        ready!(g.poll_room(cx, total, &this.moved))?;
+        if g.buf.is_empty() && total >= WRITE_BUFFER {
+            let r = Pin::new(&mut g.io).poll_write_vectored(cx, bufs);
             if let Poll::Ready(Ok(n)) = r {
-                this.note(n);
+                this.moved.fetch_add(n as u64, Ordering::Relaxed);
             }
             return r;
         }
         for b in bufs {
-            this.buf.extend_from_slice(b);
+            g.buf.extend_from_slice(b);
         }
         Poll::Ready(Ok(total))
     }
@@ -134,62 +187,186 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.io).poll_flush(cx)
+    /// Owes the flush to the end of the poll, where [`Drained`] pays it.
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut g = lock(&self.gathered);
+        if let Some(kind) = g.failed {
+            return Poll::Ready(Err(kind.into()));
+        }
+        g.owed = true;
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        let mut g = lock(&this.gathered);
+        ready!(g.poll_drain(cx, &this.moved))?;
+        Pin::new(&mut g.io).poll_shutdown(cx)
+    }
+}
+
+/// The side of a [`Coalesce`] that writes its gathered bytes out.
+pub(super) struct Drain<S> {
+    gathered: Arc<Mutex<Gathered<S>>>,
+    moved: Arc<AtomicU64>,
+}
+
+impl<S> Drain<S> {
+    /// `conn`, the connection's future over the stream, made to write out
+    /// what it gathered each time it has been polled.
+    pub(super) fn around<F>(self, conn: F) -> Drained<F, S> {
+        Drained { conn, drain: self }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's future that writes out its gathered writes each time
+    /// it has been polled, so what one poll produced leaves together.
+    pub(super) struct Drained<F, S> {
+        #[pin]
+        conn: F,
+        drain: Drain<S>,
+    }
+}
+
+impl<F, S> Drained<F, S> {
+    /// The connection's own future (for its graceful shutdown).
+    pub(super) fn conn(self: Pin<&mut Self>) -> Pin<&mut F> {
+        self.project().conn
+    }
+}
+
+impl<F: Future, S: AsyncWrite + Unpin> Future for Drained<F, S> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let done = this.conn.poll(cx);
+        let mut g = lock(&this.drain.gathered);
+        if g.owed || g.buf.len() > g.pos {
+            // Pending: the socket wakes this task once it takes more.
+            if let Poll::Ready(Err(_)) = g.poll_drain(cx, &this.drain.moved) {
+                // The connection hears of it from its next write; poll it
+                // again so that it does.
+                cx.waker().wake_by_ref();
+            }
+        }
+        done
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::poll_fn;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn writes_wait_for_flush_and_keep_their_order() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// A stream that counts the writes that reach it.
+    struct Counted {
+        out: Vec<u8>,
+        writes: usize,
+        flushes: usize,
+    }
+
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            self.out.extend_from_slice(data);
+            Poll::Ready(Ok(data.len()))
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        rt.block_on(async {
+            .unwrap()
+    }
+
+    #[test]
+    fn what_one_poll_writes_and_flushes_leaves_in_one_write_when_the_poll_ends() {
+        runtime().block_on(async {
+            let io = Coalesce::new(Counted {
+                out: Vec::new(),
+                writes: 0,
+                flushes: 0,
+            });
+            let gathered = io.gathered.clone();
+            let drain = io.drain();
+            let mut io = Some(io);
+            // One poll of a "connection" that writes three frames, flushing
+            // after each, as h2 does with large DATA frames.
+            let conn = poll_fn(move |cx| {
+                let w = io.as_mut().unwrap();
+                for frame in [&b"one "[..], b"two ", b"three"] {
+                    assert!(Pin::new(&mut *w).poll_write(cx, frame).is_ready());
+                    assert!(Pin::new(&mut *w).poll_flush(cx).is_ready());
+                }
+                let g = lock(&w.gathered);
+                assert_eq!(g.io.writes, 0, "nothing is written during the poll");
+                Poll::Ready(())
+            });
+            drain.around(conn).await;
+            let g = lock(&gathered);
+            assert_eq!(g.io.out, b"one two three");
+            assert_eq!(g.io.writes, 1, "one write for the poll's three flushes");
+            assert_eq!(g.io.flushes, 1);
+            assert!(g.buf.is_empty() && !g.owed);
+        });
+    }
+
+    #[test]
+    fn a_full_buffer_goes_out_in_order_without_waiting_for_the_poll_to_end() {
+        runtime().block_on(async {
             let (a, mut b) = tokio::io::duplex(1 << 20);
             let mut w = Coalesce::new(a);
-            w.write_all(b"one ").await.unwrap();
-            let n = w
-                .write_vectored(&[IoSlice::new(b"two "), IoSlice::new(b"three")])
-                .await
-                .unwrap();
-            assert_eq!(n, 9, "gathered whole");
-            let mut probe = [0u8; 1];
-            let early =
-                tokio::time::timeout(std::time::Duration::from_millis(20), b.read(&mut probe))
-                    .await;
-            assert!(early.is_err(), "nothing reaches the peer before a flush");
-            w.flush().await.unwrap();
-            let mut got = vec![0u8; 13];
-            b.read_exact(&mut got).await.unwrap();
-            assert_eq!(got, b"one two three");
-            // A write larger than the buffer goes out in order after what
-            // was gathered.
-            let big = vec![7u8; WRITE_BUFFER + 10];
             w.write_all(b"x").await.unwrap();
-            let mut big_w = big.as_slice();
-            while !big_w.is_empty() {
-                let n = w.write(big_w).await.unwrap();
-                big_w = &big_w[n..];
+            let big = vec![7u8; WRITE_BUFFER + 10];
+            let mut rest = big.as_slice();
+            while !rest.is_empty() {
+                let n = w.write(rest).await.unwrap();
+                rest = &rest[n..];
             }
-            w.flush().await.unwrap();
+            // No poll end has drained anything: the buffer filling did.
             let mut got = vec![0u8; WRITE_BUFFER + 11];
             b.read_exact(&mut got).await.unwrap();
             assert_eq!(got[0], b'x');
             assert!(got[1..].iter().all(|&c| c == 7));
+        });
+    }
+
+    #[test]
+    fn a_drained_buffer_larger_than_the_kept_size_is_freed() {
+        runtime().block_on(async {
+            let (a, _b) = tokio::io::duplex(1 << 20);
+            let w = Coalesce::new(a);
+            let gathered = w.gathered.clone();
+            let drain = w.drain();
+            let mut w = Some(w);
+            let conn = poll_fn(move |cx| {
+                let w = w.as_mut().unwrap();
+                let frame = vec![1u8; KEEP_BUFFER * 2];
+                assert!(Pin::new(&mut *w).poll_write(cx, &frame).is_ready());
+                assert!(Pin::new(&mut *w).poll_flush(cx).is_ready());
+                Poll::Ready(())
+            });
+            drain.around(conn).await;
+            assert_eq!(
+                lock(&gathered).buf.capacity(),
+                0,
+                "an idle connection holds no buffer"
+            );
         });
     }
 }

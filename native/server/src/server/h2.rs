@@ -144,7 +144,8 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
     let builder = settings.builder();
     let io = Coalesce::new(io);
     let moved = io.moved();
-    let served = builder.serve_connection(TokioIo::new(io), service);
+    let drain = io.drain();
+    let served = drain.around(builder.serve_connection(TokioIo::new(io), service));
     tokio::pin!(served);
     let mut stop = ctx.shutdown.subscribe();
     if !ctx.is_shutting_down() {
@@ -158,7 +159,7 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
     // and every stream is done; a client that stopped reading never
     // answers. So once no stream is in flight and not a byte has moved
     // either way for GOAWAY_IDLE, the connection is closed instead.
-    served.as_mut().graceful_shutdown();
+    served.as_mut().conn().graceful_shutdown();
     let mut last = (moved.load(Ordering::Relaxed), tokio::time::Instant::now());
     loop {
         tokio::select! {
