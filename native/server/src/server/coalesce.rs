@@ -69,8 +69,14 @@ impl<S: AsyncWrite + Unpin> Gathered<S> {
         }
     }
 
+    /// Notes a failed write. What was gathered cannot be sent any more, and
+    /// is dropped: nothing is left to drain, so the end of a poll does not
+    /// try again (and wake the task) until the connection hears of it.
     fn fail(&mut self, e: io::Error) -> Poll<io::Result<()>> {
         self.failed = Some(e.kind());
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.owed = false;
         Poll::Ready(Err(e))
     }
 
@@ -285,6 +291,57 @@ mod tests {
         fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
+    }
+
+    /// A stream whose writes fail, as a socket's do once the peer is gone.
+    struct Broken;
+
+    impl AsyncWrite for Broken {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Counts the wake-ups of a task.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_told_to_the_connection_and_wakes_its_task_once() {
+        let io = Coalesce::new(Broken);
+        let mut drained = Box::pin(io.drain().around(std::future::pending::<()>()));
+        let mut io = Box::pin(io);
+        let count = Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(io.as_mut().poll_write(&mut cx, b"frame").is_ready());
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        // The connection waits for input; its poll ends, the write fails.
+        for _ in 0..3 {
+            assert!(drained.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            1,
+            "one wake-up, not one per poll"
+        );
+        let told = io.as_mut().poll_flush(&mut cx);
+        assert!(matches!(told, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe));
     }
 
     fn runtime() -> tokio::runtime::Runtime {
