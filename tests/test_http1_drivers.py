@@ -105,6 +105,25 @@ def test_a_body_that_comes_after_its_head(server_factory, transport):
         assert c.read_response().body == b"after"
 
 
+def test_a_large_read_with_part_of_the_next_request_serves_both(server_factory, transport):
+    # One write: a body that comes with its head (a read large enough for
+    # the driver to hand its buffer to core), then the start of the next
+    # request, whose rest comes later. Both are answered whole, and a third
+    # after them.
+    server = transport.start(server_factory, "apps.body_echo:app")
+    first = bytes(range(256)) * 64
+    second = b"y" * 20_000
+    nxt = request_bytes("POST", "/", body=second)
+    with transport.connect(server) as c:
+        c.send(request_bytes("POST", "/", body=first) + nxt[:10])
+        assert c.read_response().body == first
+        time.sleep(0.2)
+        c.send(nxt[10:])
+        assert c.read_response().body == second
+        c.send(request_bytes("POST", "/", body=b"third"))
+        assert c.read_response().body == b"third"
+
+
 def test_continue_after_requests_served_by_the_readiness_driver(server_factory, transport):
     server = transport.start(server_factory, "apps.body_echo:app")
     with transport.connect(server) as c:

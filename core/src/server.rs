@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::UsageError;
 use crate::h1::{self, ResponseHead};
@@ -192,6 +192,21 @@ impl Connection {
             Protocol::Http => self.http.handle_bytes(data),
             Protocol::WebSocket(ws) => ws.handle_bytes(data),
         }
+        self.received(now);
+    }
+
+    /// Feeds bytes read from the peer at `now`, taking their buffer: over
+    /// HTTP/1.1 they are used without a copy (see
+    /// [`h1::Connection::handle_buf`]).
+    pub fn handle_buf(&mut self, now: Instant, data: BytesMut) {
+        match &mut self.protocol {
+            Protocol::Http => self.http.handle_buf(data),
+            Protocol::WebSocket(ws) => ws.handle_bytes(&data),
+        }
+        self.received(now);
+    }
+
+    fn received(&mut self, now: Instant) {
         // Body bytes are progress: the idle timer starts over.
         self.timers.stop(Timer::RequestBodyIdle);
         self.update_timers(now);

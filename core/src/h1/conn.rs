@@ -80,6 +80,9 @@ pub struct Connection {
     date: Option<Bytes>,
     /// Received, not yet consumed bytes.
     recv: BytesMut,
+    /// `recv` may be a view of a buffer handed over by
+    /// [`Self::handle_buf`], which it would keep alive.
+    recv_borrowed: bool,
     /// The peer closed its sending side.
     eof: bool,
     scan: HeadScan,
@@ -99,6 +102,7 @@ impl Connection {
             config,
             date: None,
             recv: BytesMut::new(),
+            recv_borrowed: false,
             eof: false,
             scan: HeadScan::default(),
             fields: Vec::new(),
@@ -129,6 +133,35 @@ impl Connection {
         self.recv.extend_from_slice(data);
     }
 
+    /// Feeds bytes read from the peer, as [`Self::handle_bytes`] does, but
+    /// takes their buffer: when nothing is buffered the bytes are used
+    /// where they are, so a request body read with its head reaches the
+    /// application without a copy.
+    ///
+    /// Only a message in progress keeps the buffer: what is left of one
+    /// when the connection must wait for more bytes is copied out first,
+    /// and an idle connection holds none of it.
+    pub fn handle_buf(&mut self, data: BytesMut) {
+        if matches!(self.reading, Reading::Failed | Reading::Closed) {
+            return;
+        }
+        self.recv_borrowed |= self.recv.is_empty();
+        self.recv.unsplit(data);
+    }
+
+    /// The connection waits for bytes: it stops holding on to a buffer
+    /// that was handed over (see [`Self::handle_buf`]).
+    fn need_data(&mut self) -> Event {
+        if std::mem::take(&mut self.recv_borrowed) {
+            self.recv = if self.recv.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&self.recv[..])
+            };
+        }
+        Event::NeedData
+    }
+
     /// Tells the connection that the peer closed its sending side.
     pub fn handle_eof(&mut self) {
         self.eof = true;
@@ -157,7 +190,7 @@ impl Connection {
                     Event::EndOfMessage
                 }
                 Ok(Decoded::NeedData) if self.eof => self.fail(PeerError::IncompleteMessage),
-                Ok(Decoded::NeedData) => Event::NeedData,
+                Ok(Decoded::NeedData) => self.need_data(),
                 Err(e) => self.fail(e),
             },
             Reading::Done => Event::Paused,
@@ -186,7 +219,7 @@ impl Connection {
                     self.fail(PeerError::IncompleteMessage)
                 }
             }
-            Ok(None) => Event::NeedData,
+            Ok(None) => self.need_data(),
             Ok(Some(len)) => {
                 let raw = self.recv.split_to(len);
                 match head::parse(raw, &self.config, &mut self.fields) {
@@ -461,6 +494,7 @@ impl Connection {
                     // Nothing pipelined: an idle connection keeps no
                     // receive buffer (the next bytes allocate what they need).
                     self.recv = BytesMut::new();
+                    self.recv_borrowed = false;
                 }
                 Ok(())
             }
@@ -616,6 +650,16 @@ mod tests {
         }
     }
 
+    /// Answers a request whose body was read with an empty 200, and readies
+    /// the connection for the next.
+    fn answer_and_go_on(c: &mut Connection) {
+        assert_eq!(c.poll_event(), Event::EndOfMessage);
+        c.send_response(ok200(0)).unwrap();
+        c.send_end().unwrap();
+        out(c);
+        c.start_next_cycle().unwrap();
+    }
+
     /// An idle keep-alive connection holds no receive buffer; one with a
     /// pipelined request keeps the bytes.
     #[test]
@@ -627,14 +671,63 @@ mod tests {
             input.extend_from_slice(pipelined);
             c.handle_bytes(&input);
             head_of(c.poll_event());
-            assert_eq!(c.poll_event(), Event::EndOfMessage);
-            c.send_response(ok200(0)).unwrap();
-            c.send_end().unwrap();
-            out(&mut c);
-            c.start_next_cycle().unwrap();
+            answer_and_go_on(&mut c);
             assert_eq!(c.recv.len(), pipelined.len());
             assert_eq!(c.recv.capacity() == 0, pipelined.is_empty());
         }
+    }
+
+    /// Whether `b` lies in the allocation `[base, base + len)`.
+    fn within(b: &[u8], base: usize, len: usize) -> bool {
+        let p = b.as_ptr() as usize;
+        p >= base && p + b.len() <= base + len
+    }
+
+    /// A body read with its head reaches the app where it was read, and an
+    /// idle connection then keeps nothing of that buffer.
+    #[test]
+    fn a_handed_over_buffer_gives_the_body_without_a_copy() {
+        let mut c = conn();
+        let body = vec![b'z'; 5000];
+        let mut input =
+            BytesMut::from(&b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"[..]);
+        input.extend_from_slice(&body);
+        let (base, len) = (input.as_ptr() as usize, input.len());
+        c.handle_buf(input);
+        head_of(c.poll_event());
+        match c.poll_event() {
+            Event::BodyChunk(chunk) => {
+                assert_eq!(chunk, body);
+                assert!(within(&chunk, base, len), "the body was copied");
+            }
+            other => panic!("expected the body, got {other:?}"),
+        }
+        answer_and_go_on(&mut c);
+        assert_eq!(c.recv.capacity(), 0);
+        assert_eq!(c.poll_event(), Event::NeedData);
+    }
+
+    /// What is left of a message in a handed-over buffer is copied out when
+    /// the connection must wait for the rest, so the buffer is not held
+    /// while a slow client dawdles; the message still parses whole.
+    #[test]
+    fn a_partial_message_is_copied_out_of_a_handed_over_buffer_before_waiting() {
+        let mut c = conn();
+        let first = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut input = BytesMut::from(&first[..]);
+        input.extend_from_slice(b"GET /b HTTP/1.1\r\nHo");
+        let (base, len) = (input.as_ptr() as usize, input.len());
+        c.handle_buf(input);
+        head_of(c.poll_event());
+        answer_and_go_on(&mut c);
+        assert_eq!(c.poll_event(), Event::NeedData);
+        assert_eq!(&c.recv[..], b"GET /b HTTP/1.1\r\nHo");
+        assert!(
+            !within(&c.recv, base, len),
+            "the partial head still borrows"
+        );
+        c.handle_buf(BytesMut::from(&b"st: x\r\n\r\n"[..]));
+        assert_eq!(head_of(c.poll_event()).target, &b"/b"[..]);
     }
 
     #[test]

@@ -170,6 +170,22 @@ pub(crate) fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
 }
 
+/// One read(2) from `fd` into the spare capacity of `buf`, which grows by
+/// the bytes read: no need to zero the room first.
+pub(crate) fn read_to_spare(fd: RawFd, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is writable for its length; read(2) writes at most
+    // that many bytes.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: read(2) initialized the first `n` bytes of the spare room.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// One sendfile(2) call: up to `len` bytes of `file` from `*offset` to
 /// `socket`, advancing `offset`.
 pub(crate) fn sendfile(

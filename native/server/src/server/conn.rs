@@ -30,7 +30,7 @@ pub(super) use readiness::{Readiness, Socket};
 pub use websocket::WsSettings;
 
 /// Bytes read from the socket per read call.
-const READ_CHUNK: usize = 64 * 1024;
+pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     /// The I/O thread's read buffer, shared by all its connections: a read

@@ -41,8 +41,8 @@ use super::super::transport::Transport;
 use super::super::{OpenConnection, ServerCtx, clock, driven};
 use super::websocket::{Answer, WsRefused, WsSession};
 use super::{
-    Admitted, Applied, ByServer, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF, Resume,
-    Shared, serve_from,
+    Admitted, Applied, ByServer, Conn, HandedOver, PIPELINE_READ_AHEAD, PeerInfo, READ_BUF,
+    READ_CHUNK, Resume, Shared, serve_from,
 };
 use crate::handoff::http::StreamState;
 use crate::server::exchange::Exchange;
@@ -51,6 +51,19 @@ use crate::sys::Epoll;
 
 /// Events taken from the epoll instance per `epoll_wait`.
 const EVENTS: usize = 256;
+
+/// A read of at least this much gives core the buffer it was read into
+/// rather than a copy (see [`h1::Connection::handle_buf`]): a body read
+/// with its head reaches the app without one. A smaller read is copied,
+/// and the buffer read into again.
+const HAND_OVER_MIN: usize = 4 * 1024;
+
+thread_local! {
+    /// The driver's buffer for reads from plain sockets: empty between
+    /// reads, and replaced when a read hands it to core.
+    static READ_INTO: std::cell::RefCell<bytes::BytesMut> =
+        std::cell::RefCell::new(bytes::BytesMut::new());
+}
 
 /// Most buffers given to one `writev`.
 const IOV_MAX: usize = 64;
@@ -905,22 +918,58 @@ impl Conn<Socket> {
     }
 }
 
-/// Reads once into the thread's buffer and hands the bytes (or the EOF) to
-/// core; the bytes read. `readable` is cleared once the socket is empty.
+/// Reads once and hands the bytes (or the EOF) to core; the bytes read.
+/// `readable` is cleared once the socket is empty.
 fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
-    READ_BUF.with_borrow_mut(|buf| match c.io.read(buf) {
+    if matches!(c.io, Socket::Tls(_)) {
+        // rustls gives plaintext into a slice: the thread's buffer, copied.
+        return READ_BUF.with_borrow_mut(|buf| {
+            let got = c.io.read(buf);
+            took(c, readable, got, |c, n| {
+                c.conn.handle_bytes(clock::now(), &buf[..n]);
+                c.io.drained(n, buf.len())
+            })
+        });
+    }
+    READ_INTO.with_borrow_mut(|buf| {
+        // Between reads the buffer is empty: the last one copied it out or
+        // handed it over.
+        if buf.capacity() < READ_CHUNK {
+            buf.reserve(READ_CHUNK);
+        }
+        let asked = buf.capacity();
+        let got = crate::sys::read_to_spare(c.io.fd(), buf);
+        took(c, readable, got, |c, n| {
+            if n >= HAND_OVER_MIN {
+                c.conn.handle_buf(clock::now(), std::mem::take(buf));
+            } else {
+                c.conn.handle_bytes(clock::now(), buf);
+                buf.clear();
+            }
+            n < asked
+        })
+    })
+}
+
+/// What a read gave: bytes for `deliver`, which hands them to core and says
+/// whether the socket is empty now; or the EOF; or an error.
+fn took(
+    c: &mut Conn<Socket>,
+    readable: &mut bool,
+    got: std::io::Result<usize>,
+    deliver: impl FnOnce(&mut Conn<Socket>, usize) -> bool,
+) -> usize {
+    match got {
         Ok(0) => {
             c.eof = true;
             c.conn.handle_eof();
             0
         }
         Ok(n) => {
-            // The socket is empty now (a plain one gave less than asked
-            // for), and more input comes with a new edge.
-            if c.io.drained(n, buf.len()) {
+            // More input comes with a new edge once the socket is empty.
+            if deliver(c, n) {
                 *readable = false;
             }
-            c.conn.handle_bytes(clock::now(), &buf[..n]);
             n
         }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -933,7 +982,7 @@ fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
             c.conn.handle_eof();
             0
         }
-    })
+    }
 }
 
 /// Writes what core has queued, and what an earlier write left, as far as
