@@ -3,10 +3,10 @@
 //! The h2 codec hands a large DATA payload to the transport as its own
 //! buffer and flushes it before it encodes the next frame, so ten 10 KB
 //! responses ready at once would cost ten system calls. Here a write is
-//! copied into one buffer and a flush only asks for it to go out: the
-//! buffer is written when the connection's poll ends ([`Drained`]), or
-//! earlier when it fills. The whole batch then leaves in one call; the
-//! copy costs far less than the calls.
+//! copied into a buffer of fixed-size segments and a flush only asks for
+//! it to go out: the buffer is written when the connection's poll ends
+//! ([`Drained`]), or earlier when it fills. The whole batch then leaves in
+//! one vectored call; the copy costs far less than the calls.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -22,18 +22,97 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// to read.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// A buffer this large or smaller is kept once drained, for the next
-/// batch; a larger one is freed, so an idle connection holds little.
-const KEEP_BUFFER: usize = 16 * 1024;
+/// The size of each segment of the buffer. The buffer grows by a segment
+/// at a time, so a large batch is copied once, never again as a single
+/// buffer doubles; and one segment is kept once drained, for the next
+/// batch, if the batch fitted in it: after a larger one all are freed, so
+/// an idle connection holds little.
+const SEGMENT: usize = 16 * 1024;
+
+/// Most segments given to one vectored write.
+const IOV_MAX: usize = 64;
+
+/// Bytes gathered in segments of [`SEGMENT`] bytes, in order.
+#[derive(Default)]
+struct Segments {
+    segs: Vec<Vec<u8>>,
+    /// Bytes of the first segment already written.
+    pos: usize,
+    /// Bytes gathered and not yet written.
+    len: usize,
+}
+
+impl Segments {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `data`, filling the last segment before starting another.
+    fn extend(&mut self, mut data: &[u8]) {
+        self.len += data.len();
+        while !data.is_empty() {
+            match self.segs.last_mut() {
+                Some(last) if last.len() < SEGMENT => {
+                    let n = data.len().min(SEGMENT - last.len());
+                    last.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                }
+                _ => self.segs.push(Vec::with_capacity(SEGMENT)),
+            }
+        }
+    }
+
+    /// The bytes not yet written, as slices for one vectored write.
+    fn slices(&self) -> ([IoSlice<'_>; IOV_MAX], usize) {
+        let mut out = [IoSlice::new(&[]); IOV_MAX];
+        let mut count = 0;
+        for (i, seg) in self.segs.iter().take(IOV_MAX).enumerate() {
+            let start = if i == 0 { self.pos } else { 0 };
+            out[i] = IoSlice::new(&seg[start..]);
+            count += 1;
+        }
+        (out, count)
+    }
+
+    /// `n` bytes were written: drops the segments they emptied.
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        let mut done = 0;
+        for seg in &self.segs {
+            let left = seg.len() - if done == 0 { self.pos } else { 0 };
+            if n < left {
+                break;
+            }
+            n -= left;
+            done += 1;
+            self.pos = 0;
+        }
+        if done == self.segs.len() {
+            // All written: keep one segment if the batch fitted in it.
+            self.segs.truncate(usize::from(done == 1));
+            if let Some(seg) = self.segs.first_mut() {
+                seg.clear();
+            }
+            self.pos = 0;
+            return;
+        }
+        self.segs.drain(..done);
+        self.pos += n;
+    }
+
+    /// Bytes of memory the segments hold.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.segs.iter().map(Vec::capacity).sum()
+    }
+}
 
 /// Where a connection's writes are gathered, shared by the stream hyper
 /// writes to and the [`Drained`] future that writes them out. Both are
 /// used by the connection's one task, so the lock is never contended.
 struct Gathered<S> {
     io: S,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already written.
-    pos: usize,
+    buf: Segments,
     /// A flush is owed: the connection asked for its writes to go out.
     owed: bool,
     /// A failed write, for the next write or flush to report.
@@ -46,22 +125,17 @@ impl<S: AsyncWrite + Unpin> Gathered<S> {
         if let Some(kind) = self.failed {
             return Poll::Ready(Err(kind.into()));
         }
-        while self.pos < self.buf.len() {
-            let n = match Pin::new(&mut self.io).poll_write(cx, &self.buf[self.pos..]) {
+        while !self.buf.is_empty() {
+            let (slices, count) = self.buf.slices();
+            let n = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
                 Poll::Ready(Ok(0)) => return self.fail(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => n,
                 Poll::Ready(Err(e)) => return self.fail(e),
                 Poll::Pending => return Poll::Pending,
             };
             moved.fetch_add(n as u64, Ordering::Relaxed);
-            self.pos += n;
+            self.buf.advance(n);
         }
-        if self.buf.capacity() > KEEP_BUFFER {
-            self.buf = Vec::new();
-        } else {
-            self.buf.clear();
-        }
-        self.pos = 0;
         self.owed = false;
         match Pin::new(&mut self.io).poll_flush(cx) {
             Poll::Ready(Err(e)) => self.fail(e),
@@ -74,8 +148,7 @@ impl<S: AsyncWrite + Unpin> Gathered<S> {
     /// try again (and wake the task) until the connection hears of it.
     fn fail(&mut self, e: io::Error) -> Poll<io::Result<()>> {
         self.failed = Some(e.kind());
-        self.buf = Vec::new();
-        self.pos = 0;
+        self.buf = Segments::default();
         self.owed = false;
         Poll::Ready(Err(e))
     }
@@ -90,7 +163,7 @@ impl<S: AsyncWrite + Unpin> Gathered<S> {
         if let Some(kind) = self.failed {
             return Poll::Ready(Err(kind.into()));
         }
-        if self.buf.len() + len > WRITE_BUFFER && !self.buf.is_empty() {
+        if self.buf.len + len > WRITE_BUFFER && !self.buf.is_empty() {
             ready!(self.poll_drain(cx, moved))?;
         }
         Poll::Ready(Ok(()))
@@ -116,8 +189,7 @@ impl<S> Coalesce<S> {
         Self {
             gathered: Arc::new(Mutex::new(Gathered {
                 io,
-                buf: Vec::new(),
-                pos: 0,
+                buf: Segments::default(),
                 owed: false,
                 failed: None,
             })),
@@ -184,7 +256,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
             return r;
         }
         for b in bufs {
-            g.buf.extend_from_slice(b);
+            g.buf.extend(b);
         }
         Poll::Ready(Ok(total))
     }
@@ -249,7 +321,7 @@ impl<F: Future, S: AsyncWrite + Unpin> Future for Drained<F, S> {
         let this = self.project();
         let done = this.conn.poll(cx);
         let mut g = lock(&this.drain.gathered);
-        if g.owed || g.buf.len() > g.pos {
+        if g.owed || !g.buf.is_empty() {
             // Pending: the socket wakes this task once it takes more.
             if let Poll::Ready(Err(_)) = g.poll_drain(cx, &this.drain.moved) {
                 // The connection hears of it from its next write; poll it
@@ -344,6 +416,45 @@ mod tests {
         assert!(matches!(told, Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe));
     }
 
+    fn unwritten(s: &Segments) -> Vec<u8> {
+        let (slices, count) = s.slices();
+        slices[..count]
+            .iter()
+            .flat_map(|b| b.iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn segments_give_back_what_was_gathered_in_order_as_it_is_written() {
+        let data: Vec<u8> = (0..SEGMENT * 3 + 100).map(|i| (i % 251) as u8).collect();
+        let mut s = Segments::default();
+        for piece in data.chunks(7000) {
+            s.extend(piece);
+        }
+        assert_eq!(s.len, data.len());
+        assert_eq!(s.segs.len(), 4);
+        assert!(s.segs.iter().all(|seg| seg.capacity() == SEGMENT));
+        assert_eq!(unwritten(&s), data);
+        // Part of the first segment, then across two boundaries.
+        let mut at = 0;
+        for n in [10, SEGMENT * 2, SEGMENT - 10 + 50] {
+            s.advance(n);
+            at += n;
+            assert_eq!(unwritten(&s), data[at..], "after {at}");
+        }
+        s.advance(data.len() - at);
+        assert!(s.is_empty());
+        assert!(s.held() <= SEGMENT);
+        s.extend(&data);
+        s.advance(data.len());
+        assert_eq!(s.held(), 0, "a batch of several segments frees them all");
+        s.extend(b"small");
+        s.advance(5);
+        assert_eq!(s.held(), SEGMENT, "a batch that fitted keeps its segment");
+        s.extend(b"next");
+        assert_eq!(unwritten(&s), b"next");
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -380,6 +491,11 @@ mod tests {
             assert_eq!(g.io.writes, 1, "one write for the poll's three flushes");
             assert_eq!(g.io.flushes, 1);
             assert!(g.buf.is_empty() && !g.owed);
+            assert_eq!(
+                g.buf.held(),
+                SEGMENT,
+                "a batch that fitted keeps its segment"
+            );
         });
     }
 
@@ -413,14 +529,14 @@ mod tests {
             let mut w = Some(w);
             let conn = poll_fn(move |cx| {
                 let w = w.as_mut().unwrap();
-                let frame = vec![1u8; KEEP_BUFFER * 2];
+                let frame = vec![1u8; SEGMENT * 2];
                 assert!(Pin::new(&mut *w).poll_write(cx, &frame).is_ready());
                 assert!(Pin::new(&mut *w).poll_flush(cx).is_ready());
                 Poll::Ready(())
             });
             drain.around(conn).await;
             assert_eq!(
-                lock(&gathered).buf.capacity(),
+                lock(&gathered).buf.held(),
                 0,
                 "an idle connection holds no buffer"
             );
