@@ -24,7 +24,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Write};
 use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,24 +77,6 @@ pub(in crate::server) enum Socket {
 }
 
 impl Socket {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.read(buf),
-            Self::Unix(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
-    }
-
-    /// Whether a read that gave `n` of the `asked` bytes emptied the
-    /// socket: a plain one is empty when it gave less; TLS may give less
-    /// (a record's plaintext) and hold more.
-    fn drained(&self, n: usize, asked: usize) -> bool {
-        match self {
-            Self::Tls(s) => s.drained(),
-            _ => n < asked,
-        }
-    }
-
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
         match self {
             Self::Tcp(s) => s.write_vectored(bufs),
@@ -921,14 +903,13 @@ impl Conn<Socket> {
 /// Reads once and hands the bytes (or the EOF) to core; the bytes read.
 /// `readable` is cleared once the socket is empty.
 fn read(c: &mut Conn<Socket>, readable: &mut bool) -> usize {
-    if matches!(c.io, Socket::Tls(_)) {
+    if let Socket::Tls(tls) = &mut c.io {
         // rustls gives plaintext into a slice: the thread's buffer, copied.
-        return READ_BUF.with_borrow_mut(|buf| {
-            let got = c.io.read(buf);
-            took(c, readable, got, |c, n| {
-                c.conn.handle_bytes(clock::now(), &buf[..n]);
-                c.io.drained(n, buf.len())
-            })
+        // It may give less than asked (a record's) and hold more.
+        let (got, drained) = READ_BUF.with_borrow_mut(|buf| (tls.read(buf), tls.drained()));
+        return took(c, readable, got, |c, n| {
+            READ_BUF.with_borrow(|buf| c.conn.handle_bytes(clock::now(), &buf[..n]));
+            drained
         });
     }
     READ_INTO.with_borrow_mut(|buf| {
