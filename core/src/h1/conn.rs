@@ -138,9 +138,9 @@ impl Connection {
     /// where they are, so a request body read with its head reaches the
     /// application without a copy.
     ///
-    /// Only a message in progress keeps the buffer: what is left of one
-    /// when the connection must wait for more bytes is copied out first,
-    /// and an idle connection holds none of it.
+    /// Only a message's body keeps the buffer: its head is copied out, and
+    /// so is what is left of a message when the connection must wait for
+    /// more bytes; an idle connection holds none of it.
     pub fn handle_buf(&mut self, data: BytesMut) {
         if matches!(self.reading, Reading::Failed | Reading::Closed) {
             return;
@@ -221,7 +221,13 @@ impl Connection {
             }
             Ok(None) => self.need_data(),
             Ok(Some(len)) => {
-                let raw = self.recv.split_to(len);
+                let mut raw = self.recv.split_to(len);
+                if self.recv_borrowed {
+                    // The head's fields may outlive the message (a
+                    // WebSocket session, a long stream): they get bytes of
+                    // their own, not a view that keeps the read buffer.
+                    raw = BytesMut::from(&raw[..]);
+                }
                 match head::parse(raw, &self.config, &mut self.fields) {
                     Err(e) => self.fail(e),
                     Ok(req) => {
@@ -683,8 +689,9 @@ mod tests {
         p >= base && p + b.len() <= base + len
     }
 
-    /// A body read with its head reaches the app where it was read, and an
-    /// idle connection then keeps nothing of that buffer.
+    /// A body read with its head reaches the app where it was read, the
+    /// head does not, and an idle connection then keeps nothing of that
+    /// buffer.
     #[test]
     fn a_handed_over_buffer_gives_the_body_without_a_copy() {
         let mut c = conn();
@@ -694,7 +701,11 @@ mod tests {
         input.extend_from_slice(&body);
         let (base, len) = (input.as_ptr() as usize, input.len());
         c.handle_buf(input);
-        head_of(c.poll_event());
+        // The head's fields may outlive the message (a WebSocket session,
+        // a long stream): they must not keep the read buffer.
+        let head = head_of(c.poll_event());
+        assert!(!within(&head.target, base, len), "the head borrows");
+        assert!(head.headers.iter().all(|(_, v)| !within(v, base, len)));
         match c.poll_event() {
             Event::BodyChunk(chunk) => {
                 assert_eq!(chunk, body);
