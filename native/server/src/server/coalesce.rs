@@ -17,6 +17,8 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::transport::{IOV_MAX, io_slices};
+
 /// Bytes gathered before they are written out without waiting for the
 /// poll to end: the most a connection buffers for a client that is slow
 /// to read.
@@ -28,9 +30,6 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// batch, if the batch fitted in it: after a larger one all are freed, so
 /// an idle connection holds little.
 const SEGMENT: usize = 16 * 1024;
-
-/// Most segments given to one vectored write.
-const IOV_MAX: usize = 64;
 
 /// Bytes gathered in segments of [`SEGMENT`] bytes, in order.
 #[derive(Default)]
@@ -64,14 +63,12 @@ impl Segments {
 
     /// The bytes not yet written, as slices for one vectored write.
     fn slices(&self) -> ([IoSlice<'_>; IOV_MAX], usize) {
-        let mut out = [IoSlice::new(&[]); IOV_MAX];
-        let mut count = 0;
-        for (i, seg) in self.segs.iter().take(IOV_MAX).enumerate() {
-            let start = if i == 0 { self.pos } else { 0 };
-            out[i] = IoSlice::new(&seg[start..]);
-            count += 1;
-        }
-        (out, count)
+        let first = self.segs.first().map(|seg| &seg[self.pos..]);
+        io_slices(
+            first
+                .into_iter()
+                .chain(self.segs.iter().skip(1).map(Vec::as_slice)),
+        )
     }
 
     /// `n` bytes were written: drops the segments they emptied.

@@ -2,11 +2,28 @@
 //! streams; the plain sockets can also hand a file straight to the kernel.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpStream, UnixStream};
+
+/// Most buffers given to one vectored write.
+pub(super) const IOV_MAX: usize = 64;
+
+/// The first [`IOV_MAX`] of `bufs` as slices for one vectored write, and
+/// how many there are.
+pub(super) fn io_slices<'a>(
+    bufs: impl IntoIterator<Item = &'a [u8]>,
+) -> ([IoSlice<'a>; IOV_MAX], usize) {
+    let mut out = [IoSlice::new(&[]); IOV_MAX];
+    let mut count = 0;
+    for (slot, b) in out.iter_mut().zip(bufs) {
+        *slot = IoSlice::new(b);
+        count += 1;
+    }
+    (out, count)
+}
 
 /// A connection's byte stream.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
@@ -104,7 +121,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write_vectored(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        bufs: &[IoSlice<'_>],
     ) -> std::task::Poll<io::Result<usize>> {
         std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }

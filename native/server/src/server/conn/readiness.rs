@@ -37,7 +37,7 @@ use cormorant_core::server::Event;
 use cormorant_core::time::Instant;
 use tokio::io::unix::AsyncFd;
 
-use super::super::transport::Transport;
+use super::super::transport::{Transport, io_slices};
 use super::super::{OpenConnection, ServerCtx, clock, driven};
 use super::websocket::{Answer, WsRefused, WsSession};
 use super::{
@@ -64,9 +64,6 @@ thread_local! {
     static READ_INTO: std::cell::RefCell<bytes::BytesMut> =
         std::cell::RefCell::new(bytes::BytesMut::new());
 }
-
-/// Most buffers given to one `writev`.
-const IOV_MAX: usize = 64;
 
 /// A socket the driver serves: TCP or a Unix socket, cleartext, or TCP
 /// with TLS after its handshake.
@@ -983,11 +980,7 @@ fn write(c: &mut Conn<Socket>, writable: &mut bool) -> Result<(), ()> {
             }
             continue;
         }
-        let mut slices = [IoSlice::new(&[]); IOV_MAX];
-        let count = c.wbufs.len().min(IOV_MAX);
-        for (s, b) in slices.iter_mut().zip(&c.wbufs) {
-            *s = IoSlice::new(b);
-        }
+        let (slices, count) = io_slices(c.wbufs.iter().map(|b| &b[..]));
         let asked: usize = c.wbufs[..count].iter().map(Bytes::len).sum();
         match c.io.write_vectored(&slices[..count]) {
             Ok(0) => return Err(()),
