@@ -1,5 +1,7 @@
 """The asyncio task each request's application runs in."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -15,3 +17,53 @@ def test_each_request_has_its_own_named_task_and_context(server_factory, factory
     assert {r["name"] for r in reports} == {"cormorant: ASGI application"}
     # A context variable set by one request is not seen by the next.
     assert {r["seen"] for r in reports} == {None}
+
+
+@pytest.fixture(scope="module")
+def identity_server(module_server_factory):
+    return module_server_factory.start("apps.task_identity:app")
+
+
+@pytest.mark.parametrize("sleep", ["0", "1"])
+def test_a_request_runs_in_one_task_from_start_to_end(identity_server, sleep):
+    """The first step runs at once, under a pooled task; an app that then
+    awaits goes on in that same task (anyio and asyncio.timeout rely on
+    it)."""
+    with httpx.Client() as client:
+        reports = [client.get(identity_server.url(f"/same?sleep={sleep}")).json()
+                   for _ in range(10)]
+    assert reports == [{"same": True, "is_task": True, "done": False}] * 10
+
+
+def test_concurrent_requests_that_wait_each_keep_their_task(identity_server):
+    with ThreadPoolExecutor(16) as pool:
+        reports = list(pool.map(lambda _: httpx.get(identity_server.url("/same")).json(),
+                                range(64)))
+    assert reports == [{"same": True, "is_task": True, "done": False}] * 64
+
+
+def test_a_cancel_scope_deadline_cancels_the_awaiting_app(identity_server):
+    for _ in range(3):
+        r = httpx.get(identity_server.url("/scope"))
+        assert r.json() == {"caught": True, "same": True}
+
+
+@pytest.mark.parametrize("first", ["/cancel", "/cancel-await"])
+def test_an_app_that_cancels_its_own_task_does_not_cancel_the_next(identity_server, first):
+    with httpx.Client() as client:
+        r = client.get(identity_server.url(first))
+        assert r.status_code == 200
+        if first == "/cancel-await":
+            assert r.json() == {"cancelled_at_await": True}
+        for sleep in ("0", "1", "0"):
+            r = client.get(identity_server.url(f"/same?sleep={sleep}"))
+            assert r.json() == {"same": True, "is_task": True, "done": False}
+
+
+def test_a_task_kept_by_an_app_and_cancelled_later_spares_other_requests(identity_server):
+    with httpx.Client() as client:
+        assert client.get(identity_server.url("/keep")).status_code == 200
+        assert client.get(identity_server.url("/cancel-kept")).json()["cancelled"] >= 1
+        for sleep in ("0", "1", "0", "1"):
+            r = client.get(identity_server.url(f"/same?sleep={sleep}"))
+            assert r.json() == {"same": True, "is_task": True, "done": False}

@@ -35,7 +35,7 @@ def _serve_one_while_joining(monkeypatch, io_thread: str, spawn_delay: float) ->
     worker = _cormorant.Worker(json.dumps(config))
     port = int(worker.url.rsplit(":", 1)[1])
     loop = asyncio.new_event_loop()
-    spawn = _make_spawn(loop)
+    spawn, _pooled = _make_spawn(loop)
 
     def slow_spawn(coro):
         if spawn_delay:

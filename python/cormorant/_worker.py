@@ -280,17 +280,23 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
 _TASK_NAME = "cormorant: ASGI application"
 
 
-def _make_spawn(loop: asyncio.AbstractEventLoop) -> Any:
+def _make_spawn(loop: asyncio.AbstractEventLoop) -> tuple[Any, bool]:
+    """How app calls get their tasks: `(spawn, pooled)`. Pooled, each app
+    call's first step runs at once under a pooled task's identity, and
+    `spawn` makes the pool's tasks only (see the worker's task pool)."""
     # A task factory the app installed (during lifespan startup, say) is
-    # honoured; else tasks are made directly.
+    # honoured: it makes a task for every app call.
     if loop.get_task_factory() is not None:
-        return lambda coro: loop.create_task(coro, name=_TASK_NAME)
+        return (lambda coro: loop.create_task(coro, name=_TASK_NAME)), False
+    # A C-level partial: no Python frame per task.
+    task = functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME)
+    if os.environ.get("CORMORANT_POOLED_TASKS", "1") != "0":
+        return task, True
     # Eager tasks (3.12+) run the app at once, inside the drain, and only
     # become scheduled tasks if they really suspend.
-    # A C-level partial: no Python frame per request.
-    if sys.version_info >= (3, 12) and os.environ.get("CORMORANT_EAGER_TASKS", "1") != "0":
-        return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME, eager_start=True)
-    return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME)
+    if sys.version_info >= (3, 12):
+        return functools.partial(task, eager_start=True), False
+    return task, False
 
 
 class _Ticker:
@@ -498,9 +504,10 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     gc.collect()
     gc.freeze()
     timed = cfg.get("metrics") or cfg.get("max_queue_time")
-    worker.start(loop, app, _make_spawn(loop), on_limit,
+    spawn, pooled = _make_spawn(loop)
+    worker.start(loop, app, spawn, on_limit,
                  lifespan.state if lifespan is not None else None,
-                 access_log=_access_log_mode(cfg), timed=bool(timed))
+                 access_log=_access_log_mode(cfg), timed=bool(timed), pooled=pooled)
     ticker = _Ticker(loop, worker) if worker.tick is not None else None
     loop.add_reader(worker.fd, worker.drain if ticker is None else ticker.on_ready)
     if cfg.get("metrics"):

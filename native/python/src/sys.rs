@@ -451,6 +451,36 @@ pub(crate) fn become_identity(id: Identity) -> Result<(), String> {
     Ok(())
 }
 
+/// A copy of the current `contextvars` context, as
+/// `contextvars.copy_context()` makes.
+pub(crate) fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held (`py`); PyContext_CopyCurrent returns a new
+    // reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_CopyCurrent()) }
+}
+
+/// Runs `f` with `context` entered, as `context.run(f)` does. The context
+/// is left again even if `f` panics.
+pub(crate) fn in_context<R>(context: &Bound<'_, PyAny>, f: impl FnOnce() -> R) -> PyResult<R> {
+    struct Entered<'a, 'py>(&'a Bound<'py, PyAny>);
+    impl Drop for Entered<'_, '_> {
+        fn drop(&mut self) {
+            // SAFETY: entered below with the GIL held (the borrow is
+            // bound); leaving fails only for a context not entered.
+            if unsafe { pyo3::ffi::PyContext_Exit(self.0.as_ptr()) } != 0 {
+                drop(PyErr::fetch(self.0.py()));
+            }
+        }
+    }
+    // SAFETY: a live object and the GIL held (bound); PyContext_Enter
+    // type-checks it and sets an exception on failure.
+    if unsafe { pyo3::ffi::PyContext_Enter(context.as_ptr()) } != 0 {
+        return Err(PyErr::fetch(context.py()));
+    }
+    let _entered = Entered(context);
+    Ok(f())
+}
+
 /// What resuming an awaitable's iterator gave.
 pub(crate) enum Sent<'py> {
     /// It yielded this (a future it waits on).

@@ -78,7 +78,7 @@ enum State {
 }
 
 /// How the task resumes the coroutine.
-enum Resume<'py> {
+pub(crate) enum Resume<'py> {
     Next,
     Send(Bound<'py, PyAny>),
     Throw(Bound<'py, PyAny>),
@@ -107,7 +107,11 @@ impl AppCall {
 
     /// One step. The state is out of `self` while the app runs, and goes
     /// back only if the awaitable yielded.
-    fn resume(&mut self, py: Python<'_>, how: Resume<'_>) -> PyResult<Option<Py<PyAny>>> {
+    pub(crate) fn resume(
+        &mut self,
+        py: Python<'_>,
+        how: Resume<'_>,
+    ) -> PyResult<Option<Py<PyAny>>> {
         let (iter, stream, how) = match std::mem::replace(&mut self.state, State::Ended) {
             State::Waiting {
                 app,
@@ -148,6 +152,16 @@ impl AppCall {
     }
 }
 
+impl AppCall {
+    /// The app's awaitable while it is suspended (what `cr_await` shows).
+    pub(crate) fn awaiting(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match &self.state {
+            State::Running { iter, .. } => Some(iter.clone_ref(py)),
+            _ => None,
+        }
+    }
+}
+
 /// Calls the app and returns what its awaitable is stepped through: a
 /// native coroutine itself, else the iterator of its `__await__`.
 fn call_app(
@@ -182,7 +196,7 @@ fn end(py: Python<'_>, stream: &Stream, outcome: PyResult<()>) -> PyResult<Optio
         stream.exit(py, None)?;
         return Ok(None);
     };
-    if e.is_instance(py, cancelled_error(py)?) {
+    if is_cancelled(py, &e)? {
         stream.exit(py, None)?;
         return Err(e);
     }
@@ -197,9 +211,41 @@ fn end(py: Python<'_>, stream: &Stream, outcome: PyResult<()>) -> PyResult<Optio
     }
 }
 
-fn cancelled_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+/// The exception a coroutine's `throw(exc, value, tb)` raises: an
+/// instance as given, or one made from the old three-argument form as
+/// Python makes it.
+pub(crate) fn thrown<'py>(
+    py: Python<'py>,
+    exc: Bound<'py, PyAny>,
+    value: Option<Bound<'py, PyAny>>,
+    tb: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let exc = match (value, tb) {
+        (None, None) => exc,
+        (value, tb) => {
+            let e = match value {
+                Some(v) if v.is_instance(exc.cast::<PyType>()?)? => v,
+                Some(v) if !v.is_none() => exc.call1((v,))?,
+                _ => exc.call0()?,
+            };
+            if let Some(tb) = tb.filter(|t| !t.is_none()) {
+                e.call_method1(intern!(py, "with_traceback"), (tb,))?
+            } else {
+                e
+            }
+        }
+    };
+    if exc.is_instance_of::<PyType>() {
+        exc.call0()
+    } else {
+        Ok(exc)
+    }
+}
+
+/// Whether `e` is asyncio's CancelledError.
+pub(crate) fn is_cancelled(py: Python<'_>, e: &PyErr) -> PyResult<bool> {
     static CANCELLED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    CANCELLED.import(py, "asyncio", "CancelledError")
+    Ok(e.is_instance(py, CANCELLED.import(py, "asyncio", "CancelledError")?))
 }
 
 #[pymethods]
@@ -235,34 +281,14 @@ impl AppCall {
         value: Option<Bound<'_, PyAny>>,
         tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        // The old three-argument form: make the exception as Python would.
-        let exc = match (value, tb) {
-            (None, None) => exc,
-            (value, tb) => {
-                let e = match value {
-                    Some(v) if v.is_instance(exc.cast::<PyType>()?)? => v,
-                    Some(v) if !v.is_none() => exc.call1((v,))?,
-                    _ => exc.call0()?,
-                };
-                if let Some(tb) = tb.filter(|t| !t.is_none()) {
-                    e.call_method1(intern!(py, "with_traceback"), (tb,))?
-                } else {
-                    e
-                }
-            }
-        };
-        let exc = if exc.is_instance_of::<PyType>() {
-            exc.call0()?
-        } else {
-            exc
-        };
+        let exc = thrown(py, exc, value, tb)?;
         self.resume(py, Resume::Throw(exc))?
             .ok_or_else(|| PyStopIteration::new_err(()))
     }
 
     /// Closes the app's awaitable (a task dropped unfinished); the stream
     /// is told, so the connection is answered.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+    pub(crate) fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         match std::mem::replace(&mut self.state, State::Ended) {
             State::Waiting { stream, .. } => stream.exit(py, None),
             State::Running { iter, stream } => {
@@ -280,11 +306,7 @@ impl AppCall {
     /// `cr_await`); None while it runs, as for a native coroutine.
     #[getter]
     fn cr_await(slf: &Bound<'_, Self>) -> Option<Py<PyAny>> {
-        let this = slf.try_borrow().ok()?;
-        match &this.state {
-            State::Running { iter, .. } => Some(iter.clone_ref(slf.py())),
-            _ => None,
-        }
+        slf.try_borrow().ok()?.awaiting(slf.py())
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

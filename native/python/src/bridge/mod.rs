@@ -8,6 +8,7 @@ pub(crate) mod message;
 pub(crate) mod queue_time;
 pub(crate) mod request;
 pub(crate) mod scope;
+pub(crate) mod task_pool;
 pub(crate) mod websocket;
 pub(crate) mod worker;
 

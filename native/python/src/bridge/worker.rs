@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 use super::app_call::{AppCall, Stream};
 use super::queue_time::QueueTime;
 use super::request::{Request, receive_message};
+use super::task_pool::Tasks;
 use super::websocket::{self, WebSocket};
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::access_format::AccessFormat;
@@ -39,48 +40,10 @@ struct Running {
     /// Whether each app call first counts its wait (`--metrics`,
     /// `--max-queue-time`).
     timed: bool,
-    spawn: Spawn,
+    tasks: Tasks,
     on_stop: Py<PyAny>,
     state: Option<Py<PyDict>>,
     pyctx: Arc<PyCtx>,
-}
-
-/// How a request's coroutine is scheduled: `func(coro, **keywords)`.
-struct Spawn {
-    func: Py<PyAny>,
-    keywords: Option<Py<PyDict>>,
-}
-
-impl Spawn {
-    /// A `functools.partial` with keywords only is unpacked once: its
-    /// keywords dict is then passed as it is on every call, where calling
-    /// the partial would merge it into a new dict each time (the callee only
-    /// reads it).
-    fn new(py: Python<'_>, spawn: Py<PyAny>) -> PyResult<Self> {
-        let partial = py
-            .import(intern!(py, "functools"))?
-            .getattr(intern!(py, "partial"))?;
-        let f = spawn.bind(py);
-        if f.get_type().is(&partial) && f.getattr(intern!(py, "args"))?.len()? == 0 {
-            return Ok(Self {
-                func: f.getattr(intern!(py, "func"))?.unbind(),
-                keywords: Some(
-                    f.getattr(intern!(py, "keywords"))?
-                        .cast_into::<PyDict>()?
-                        .unbind(),
-                ),
-            });
-        }
-        Ok(Self {
-            func: spawn,
-            keywords: None,
-        })
-    }
-
-    fn call(&self, py: Python<'_>, coro: Py<PyAny>) -> PyResult<()> {
-        let keywords = self.keywords.as_ref().map(|k| k.bind(py));
-        self.func.bind(py).call((coro,), keywords).map(drop)
-    }
 }
 
 /// One worker: its listeners, the server, and the Python side's entry
@@ -175,14 +138,14 @@ impl Worker {
             Stream::Http(req),
             run.timed,
         );
-        run.spawn.call(py, Py::new(py, call)?.into_any())
+        run.tasks.start(py, call)
     }
 
     /// Dates the requests of a batch (less what they may have waited
     /// unseen) and, with `--max-queue-time`, judges them all before any
-    /// app runs: with eager tasks the apps of a batch run one after
-    /// another inside the drain, so a request judged only as its turn
-    /// came would get its 503 after them all. Shed requests leave `jobs`.
+    /// app runs: each app call's first step runs at once, so the apps of
+    /// a batch run one after another inside the drain, and a request
+    /// judged only as its turn came would get its 503 after them all. Shed requests leave `jobs`.
     fn admit_all(run: &Running, jobs: &mut Vec<Job>) {
         let qt = &run.pyctx.queue_time;
         if !qt.is_active() {
@@ -244,7 +207,7 @@ impl Worker {
             Stream::WebSocket(ws),
             false,
         );
-        run.spawn.call(py, Py::new(py, call)?.into_any())
+        run.tasks.start(py, call)
     }
 
     /// The app could not even be started for a request (its scope or its
@@ -339,7 +302,7 @@ impl Worker {
             }
         }
         self.jobs = jobs;
-        // Eager tasks may have shed requests as they started.
+        // Apps started at once may have shed requests as they started.
         Self::write_shed(&mut self.io, queue_time, &mut shed);
         match first_err {
             Some(e) => Err(e),
@@ -422,11 +385,13 @@ impl Worker {
         }
     }
 
-    /// Starts serving: each request's app call is a coroutine that
-    /// `spawn(coro)` schedules, first counting its wait when `timed`
-    /// (`--metrics`, `--max-queue-time`); `on_stop()` is called when the
-    /// worker wants to stop on its own.
-    #[pyo3(signature = (event_loop, app, spawn, on_stop, state = None, access_log = "off", timed = false))]
+    /// Starts serving: each request's app call is a coroutine, which
+    /// first counts its wait when `timed` (`--metrics`,
+    /// `--max-queue-time`). With `pooled`, its first step runs at once
+    /// under a pooled task that `spawn(coro)` makes (see
+    /// [`super::task_pool`]); else `spawn(coro)` schedules each.
+    /// `on_stop()` is called when the worker wants to stop on its own.
+    #[pyo3(signature = (event_loop, app, spawn, on_stop, state = None, access_log = "off", timed = false, pooled = false))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python call
     fn start(
         &mut self,
@@ -438,6 +403,7 @@ impl Worker {
         state: Option<Py<PyDict>>,
         access_log: &str,
         timed: bool,
+        pooled: bool,
     ) -> PyResult<()> {
         let listeners = self
             .listeners
@@ -502,7 +468,7 @@ impl Worker {
         self.running = Some(Running {
             app,
             timed,
-            spawn: Spawn::new(py, spawn)?,
+            tasks: Tasks::new(py, event_loop, spawn, pooled)?,
             on_stop,
             state,
             pyctx,
