@@ -1,5 +1,7 @@
 """The asyncio task each request's application runs in."""
 
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -67,3 +69,27 @@ def test_a_task_kept_by_an_app_and_cancelled_later_spares_other_requests(identit
         for sleep in ("0", "1", "0", "1"):
             r = client.get(identity_server.url(f"/same?sleep={sleep}"))
             assert r.json() == {"same": True, "is_task": True, "done": False}
+
+
+def test_tasks_left_idle_after_a_burst_of_waiting_apps_are_bounded(identity_server):
+    """300 apps suspended at once each keep a task; once they end, at most
+    256 of those tasks stay pooled and the rest end."""
+    n = 300
+    conns = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", identity_server.port), timeout=10)
+        s.sendall(f"GET /hold?n={n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        conns.append(s)
+    for s in conns:
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        assert data.startswith(b"HTTP/1.1 200"), data
+    deadline = time.monotonic() + 5
+    while True:
+        tasks = httpx.get(identity_server.url("/tasks")).json()["tasks"]
+        if tasks <= 256 + 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert tasks <= 256 + 1

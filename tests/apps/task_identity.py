@@ -7,6 +7,8 @@
 /cancel     the app cancels its own task, then answers without awaiting
 /cancel-await  the app cancels its own task, then awaits: the
             cancellation arrives there, and the app answers
+/hold?n=N   waits until N requests hold here, then all answer
+/tasks      how many asyncio tasks the loop has that are not done
 /keep       keeps the current task; /cancel-kept cancels it later, from
             another request
 """
@@ -17,6 +19,7 @@ import json
 import anyio
 
 _kept = []
+_holding = {"count": 0, "event": None}
 
 
 async def _answer(send, report):
@@ -53,6 +56,18 @@ async def app(scope, receive, send):
             await _answer(send, {"cancelled_at_await": True})
             raise
         await _answer(send, {"cancelled_at_await": False})
+    elif path == "/hold":
+        n = int(scope["query_string"].decode().split("=")[1])
+        if _holding["event"] is None:
+            _holding["event"] = asyncio.Event()
+        _holding["count"] += 1
+        if _holding["count"] >= n:
+            _holding["event"].set()
+        await _holding["event"].wait()
+        await _answer(send, {"held": True})
+    elif path == "/tasks":
+        pending = [t for t in asyncio.all_tasks() if not t.done()]
+        await _answer(send, {"tasks": len(pending)})
     elif path == "/keep":
         _kept.append(task)
         await _answer(send, {"kept": True})

@@ -89,6 +89,11 @@ struct Pool {
 /// The tasks waiting for an app call.
 type Idle = Arc<Mutex<Vec<Pooled>>>;
 
+/// At most this many tasks wait: after a burst of apps that all suspended
+/// (long polls, WebSocket sessions), the tasks beyond it end with their
+/// app calls.
+const IDLE_MAX: usize = 256;
+
 struct Pooled {
     task: Py<PyAny>,
     carrier: Py<Carrier>,
@@ -131,13 +136,13 @@ impl Tasks {
         let pooled = self.take_idle(py, pool)?;
         let task = pooled.task.bind(py);
         let event_loop = pool.event_loop.bind(py);
+        let context = crate::sys::copy_context(py)?;
         if pool.enter.call1(py, (event_loop, task)).is_err() {
             // Another task is running (a drain from inside a task): this
             // call gets a task of its own.
             put_back(&pool.idle, pooled);
             return self.spawn.call(py, call.into_any()).map(drop);
         }
-        let context = crate::sys::copy_context(py)?;
         let stepped =
             crate::sys::in_context(&context, || call.borrow_mut(py).resume(py, Resume::Next));
         pool.leave.call1(py, (event_loop, task))?;
@@ -318,14 +323,18 @@ impl Carrier {
                 Ok(Some(awaited))
             }
             Ok(None) => {
+                let idle = this.idle.clone();
+                let mut idle = idle.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(task) = this.task.as_ref().filter(|_| idle.len() < IDLE_MAX) else {
+                    // Enough tasks wait already: this one ends.
+                    return Ok(None);
+                };
+                let task = task.clone_ref(py);
                 let wake = this.wait(py)?;
-                if let Some(task) = &this.task {
-                    let pooled = Pooled {
-                        task: task.clone_ref(py),
-                        carrier: slf.clone().unbind(),
-                    };
-                    put_back(&this.idle, pooled);
-                }
+                idle.push(Pooled {
+                    task,
+                    carrier: slf.clone().unbind(),
+                });
                 Ok(Some(wake))
             }
             // Ended by cancellation or an exit: so does the task, as a
