@@ -149,3 +149,17 @@ def test_invalid_messages_are_not_logged_as_server_errors(server):
     _report(server, "unknown-type")
     out = server.output()
     assert "panicked" not in out
+
+
+def test_an_exit_raised_by_the_app_is_answered_logged_once_and_ends_the_worker(server_factory):
+    """SystemExit is not an Exception: the request still gets its 500 and
+    one logged traceback, and the exit reaches the event loop, as it
+    would from a task of the request's own (it is not taken for a failure
+    to start the app)."""
+    srv = server_factory.start("apps.exits:app")
+    assert httpx.get(srv.url("/")).status_code == 200
+    assert httpx.get(srv.url("/exit")).status_code == 500
+    srv.wait_exit()
+    out = srv.output()
+    assert out.count("Exception in ASGI application") == 1, out
+    assert "Exception while starting the ASGI application" not in out, out

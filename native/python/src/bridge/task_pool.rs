@@ -125,13 +125,15 @@ impl Tasks {
         })
     }
 
-    /// Starts `call`. An error is what the app raised that must reach the
-    /// event loop (`KeyboardInterrupt`, `SystemExit`), or a failure to
-    /// make a task.
-    pub(crate) fn start(&self, py: Python<'_>, call: AppCall) -> PyResult<()> {
+    /// Starts `call`: an error if it could not be started (no task could
+    /// be made), else what its app raised in the first step that must
+    /// reach the event loop (`KeyboardInterrupt`, `SystemExit`), as it
+    /// would from a task of its own. The app call has already answered
+    /// for that (see [`AppCall`]).
+    pub(crate) fn start(&self, py: Python<'_>, call: AppCall) -> PyResult<Option<PyErr>> {
         let call = Py::new(py, call)?;
         let Some(pool) = &self.pool else {
-            return self.spawn.call(py, call.into_any()).map(drop);
+            return self.spawn.call(py, call.into_any()).map(|_| None);
         };
         let pooled = self.take_idle(py, pool)?;
         let task = pooled.task.bind(py);
@@ -141,25 +143,25 @@ impl Tasks {
             // Another task is running (a drain from inside a task): this
             // call gets a task of its own.
             put_back(&pool.idle, pooled);
-            return self.spawn.call(py, call.into_any()).map(drop);
+            return self.spawn.call(py, call.into_any()).map(|_| None);
         }
         let stepped =
             crate::sys::in_context(&context, || call.borrow_mut(py).resume(py, Resume::Next));
         pool.leave.call1(py, (event_loop, task))?;
         let stepped = match stepped? {
             Ok(Some(awaited)) => {
-                return pooled
-                    .carrier
-                    .borrow_mut(py)
-                    .hand(py, call, awaited, context.unbind());
+                let mut carrier = pooled.carrier.borrow_mut(py);
+                return carrier
+                    .hand(py, call, awaited, context.unbind())
+                    .map(|()| None);
             }
             other => other,
         };
         put_back(&pool.idle, pooled);
         match stepped {
             // A task that raised CancelledError ends quietly.
-            Err(e) if !is_cancelled(py, &e)? => Err(e),
-            _ => Ok(()),
+            Err(e) if !is_cancelled(py, &e)? => Ok(Some(e)),
+            _ => Ok(None),
         }
     }
 

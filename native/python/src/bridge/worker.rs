@@ -105,7 +105,7 @@ impl Worker {
         run: &Running,
         kept: &mut scope::Kept,
         nr: Box<NewRequest>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Option<PyErr>> {
         let NewRequest {
             scope: s,
             unix,
@@ -145,7 +145,8 @@ impl Worker {
     /// unseen) and, with `--max-queue-time`, judges them all before any
     /// app runs: each app call's first step runs at once, so the apps of
     /// a batch run one after another inside the drain, and a request
-    /// judged only as its turn came would get its 503 after them all. Shed requests leave `jobs`.
+    /// judged only as its turn came would get its 503 after them all.
+    /// Shed requests leave `jobs`.
     fn admit_all(run: &Running, jobs: &mut Vec<Job>) {
         let qt = &run.pyctx.queue_time;
         if !qt.is_active() {
@@ -185,7 +186,7 @@ impl Worker {
         run: &Running,
         kept: &mut scope::Kept,
         nw: Box<NewWebSocket>,
-    ) -> PyResult<()> {
+    ) -> PyResult<Option<PyErr>> {
         let NewWebSocket {
             scope: s,
             unix,
@@ -278,11 +279,14 @@ impl Worker {
             let r = match job {
                 Job::Request(nr) => {
                     let shared = nr.shared.clone();
-                    Self::new_request(py, run, kept, nr)
-                        .or_else(|e| Self::fail_request(py, run, &shared, e))
+                    match Self::new_request(py, run, kept, nr) {
+                        Ok(raised) => raised.map_or(Ok(()), Err),
+                        Err(e) => Self::fail_request(py, run, &shared, e),
+                    }
                 }
                 Job::Wake(shared) => Self::wake(py, &shared, &run.pyctx.conn_wakes),
-                Job::WebSocket(nw) => Self::new_websocket(py, run, kept, nw),
+                Job::WebSocket(nw) => Self::new_websocket(py, run, kept, nw)
+                    .and_then(|raised| raised.map_or(Ok(()), Err)),
                 Job::WsWake(shared) => websocket::wake(py, &shared, &run.pyctx.conn_wakes),
                 Job::Stop => run.on_stop.call0(py).map(drop),
                 Job::Access(line) => match &run.pyctx.access_logger {
