@@ -105,6 +105,14 @@ impl AppCall {
         }
     }
 
+    /// The app's awaitable while it is suspended (what `cr_await` shows).
+    pub(crate) fn awaiting(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match &self.state {
+            State::Running { iter, .. } => Some(iter.clone_ref(py)),
+            _ => None,
+        }
+    }
+
     /// One step. The state is out of `self` while the app runs, and goes
     /// back only if the awaitable yielded.
     pub(crate) fn resume(
@@ -148,16 +156,6 @@ impl AppCall {
             }
             Ok(crate::sys::Sent::Returned) => end(py, &stream, Ok(())),
             Err(e) => end(py, &stream, Err(e)),
-        }
-    }
-}
-
-impl AppCall {
-    /// The app's awaitable while it is suspended (what `cr_await` shows).
-    pub(crate) fn awaiting(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        match &self.state {
-            State::Running { iter, .. } => Some(iter.clone_ref(py)),
-            _ => None,
         }
     }
 }

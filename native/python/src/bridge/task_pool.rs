@@ -80,6 +80,8 @@ pub(crate) struct Tasks {
 
 struct Pool {
     event_loop: Py<PyAny>,
+    /// `loop.create_future`, for the carriers.
+    create_future: Py<PyAny>,
     /// `asyncio.tasks._enter_task` and `_leave_task`.
     enter: Py<PyAny>,
     leave: Py<PyAny>,
@@ -101,10 +103,11 @@ struct Pooled {
 
 impl Tasks {
     /// `spawn(coro)` makes a task; with `pooled`, it makes the pool's
-    /// tasks only.
+    /// tasks only. `create_future` is the loop's.
     pub(crate) fn new(
         py: Python<'_>,
         event_loop: &Bound<'_, PyAny>,
+        create_future: &Py<PyAny>,
         spawn: Py<PyAny>,
         pooled: bool,
     ) -> PyResult<Self> {
@@ -112,6 +115,7 @@ impl Tasks {
             let tasks = py.import(intern!(py, "asyncio.tasks"))?;
             Some(Pool {
                 event_loop: event_loop.clone().unbind(),
+                create_future: create_future.clone_ref(py),
                 enter: tasks.getattr(intern!(py, "_enter_task"))?.unbind(),
                 leave: tasks.getattr(intern!(py, "_leave_task"))?.unbind(),
                 idle: Arc::default(),
@@ -185,11 +189,7 @@ impl Tasks {
                 state: Carried::Fresh,
                 task: None,
                 idle: pool.idle.clone(),
-                create_future: pool
-                    .event_loop
-                    .bind(py)
-                    .getattr(intern!(py, "create_future"))?
-                    .unbind(),
+                create_future: pool.create_future.clone_ref(py),
             },
         )?;
         let task = self

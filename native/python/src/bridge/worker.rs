@@ -472,7 +472,7 @@ impl Worker {
         self.running = Some(Running {
             app,
             timed,
-            tasks: Tasks::new(py, event_loop, spawn, pooled)?,
+            tasks: Tasks::new(py, event_loop, &pyctx.create_future, spawn, pooled)?,
             on_stop,
             state,
             pyctx,
