@@ -3,8 +3,9 @@
 granian and uvicorn, with a Rust-only reference.
 
 Every server runs the same app, one worker, uvloop, pinned to CPU 0; the load
-generator (wrk, h2load, wsload) is pinned to CPU 1. Servers are interleaved
-round by round so that a noisy neighbour hurts all of them alike; the table
+generator (wrk, h2load, wsload) is pinned to CPU 1. The servers of each app
+run back to back, in an order that rotates each round, so that a noisy
+neighbour or a drift of the machine's speed hurts all of them alike; the table
 reports medians over rounds, requests per server CPU-second (the number the
 noise moves least) and ratios of it against peregrine-server and granian.
 `rust-ref` is the C API's server layer answering from its I/O thread with no
@@ -485,10 +486,14 @@ def main() -> int:
     tls = make_cert(cert_dir.name) if any(m == "tls" for _, m in by_app) else None
     results: dict[tuple[str, str], Result] = {}
     try:
+        # Each app's servers run back to back, so that a drift of the
+        # machine's speed (minutes long on a shared host) falls on all the
+        # servers of a workload alike rather than on the one whose turn it
+        # was; the order rotates from round to round.
         for r in range(args.rounds):
             order = servers[r % len(servers):] + servers[:r % len(servers)]
-            for server in order:
-                for (app, mode), jobs in by_app.items():
+            for (app, mode), jobs in by_app.items():
+                for server in order:
                     print(f"round {r + 1}/{args.rounds}: {server} {app} ({mode})",
                           file=sys.stderr)
                     for name, sample in bench_server(server, app, mode, jobs, args,
@@ -545,7 +550,8 @@ def main() -> int:
             f"{uname.machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n"
             f"Command: `python bench/run.py --rounds {args.rounds} --duration {args.duration} "
             f"--connections {args.connections}`; each server 1 worker with uvloop, pinned to "
-            "CPU 0, wrk pinned to CPU 1; medians over rounds, servers interleaved. "
+            "CPU 0, wrk pinned to CPU 1; medians over rounds, the servers of each app run back "
+            "to back in an order that rotates each round. "
             "Ratios are of requests per server CPU-second.\n"
             f"h2-* workloads: h2load -c {args.h2_connections} -m {args.h2_streams}, h2c "
             "prior knowledge, p99 from h2load's per-request log; https-*: wrk over TLS "
