@@ -435,20 +435,16 @@ pub(crate) fn http_scope<'py>(
         intern!(py, "query_string"),
         PyBytes::new(py, &scope.query_string),
     )?;
-    let headers = scope
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            PyTuple::new(
-                py,
-                [
-                    header_name(py, name).into_any(),
-                    PyBytes::new(py, value).into_any(),
-                ],
-            )
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    d.set_item(intern!(py, "headers"), PyList::new(py, headers)?)?;
+    // Straight into the list: a pair of objects converts without failing,
+    // so no vector is gathered first.
+    let headers = PyList::new(
+        py,
+        scope
+            .headers
+            .iter()
+            .map(|(name, value)| (header_name(py, name), PyBytes::new(py, value))),
+    )?;
+    d.set_item(intern!(py, "headers"), headers)?;
     // On a Unix socket only a trusted proxy's header names a client; with
     // none, the prototype's None stands.
     if let Some(c) = &scope.client {
