@@ -196,11 +196,11 @@ impl TrustedProxies {
         let e = elements.into_iter().nth(chosen)?;
         let client = e.for_node.map(|n| match n.name {
             NodeName::Ip(ip) => ForwardedFor::Address(Address {
-                host: ip.to_string(),
+                host: ip.to_string().into(),
                 port: n.port,
             }),
             NodeName::Obfuscated(s) => ForwardedFor::Address(Address {
-                host: s,
+                host: s.into(),
                 port: n.port,
             }),
             NodeName::Unknown => ForwardedFor::Unknown,
@@ -242,7 +242,7 @@ impl TrustedProxies {
             // A malformed address there leaves the client as it is.
             if let Some(ip) = ips[i] {
                 out.client = Some(ForwardedFor::Address(Address {
-                    host: ip.to_string(),
+                    host: ip.to_string().into(),
                     port: 0,
                 }));
             }
@@ -532,6 +532,8 @@ fn is_obfuscated(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    static SLASH: Bytes = Bytes::from_static(b"/");
+
     fn tp(list: &str) -> TrustedProxies {
         TrustedProxies::parse(list).unwrap()
     }
@@ -788,7 +790,7 @@ mod tests {
             client: Some(peer.clone()),
             ..Default::default()
         };
-        let scope = || HttpScope::new(HttpVersion::Http11, b"GET", b"/", hs(&[]), &conn).unwrap();
+        let scope = || HttpScope::new(HttpVersion::Http11, b"GET", &SLASH, hs(&[]), &conn).unwrap();
         let forwarded = |client| Forwarded {
             client,
             ..Forwarded::default()
@@ -821,7 +823,7 @@ mod tests {
             ("forwarded", "for=1.2.3.4;proto=https;host=a.example"),
         ]);
         let mut s =
-            HttpScope::new(HttpVersion::Http11, b"GET", b"/", headers.clone(), &conn).unwrap();
+            HttpScope::new(HttpVersion::Http11, b"GET", &SLASH, headers.clone(), &conn).unwrap();
         tp("127.0.0.1").resolve(&s.headers).apply(&mut s);
         assert_eq!(
             s.client,
@@ -840,7 +842,7 @@ mod tests {
         );
         assert_eq!(WebSocketScope::new(s).http.scheme, "wss");
         // No host header yet: one is added first.
-        let mut s = HttpScope::new(HttpVersion::Http10, b"GET", b"/", hs(&[]), &conn).unwrap();
+        let mut s = HttpScope::new(HttpVersion::Http10, b"GET", &SLASH, hs(&[]), &conn).unwrap();
         Forwarded {
             client: Some(ForwardedFor::Unknown),
             secure: Some(false),

@@ -45,8 +45,9 @@ impl From<crate::h1::Version> for HttpVersion {
 /// A host and port, as in `scope["client"]` and `scope["server"]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
-    /// IP address in text form, or a Unix socket path.
-    pub host: String,
+    /// IP address in text form, or a Unix socket path. Shared: each
+    /// request's scope clones its connection's addresses.
+    pub host: std::sync::Arc<str>,
     /// Port; 0 for a Unix socket.
     pub port: u16,
 }
@@ -95,10 +96,12 @@ impl HttpScope {
     /// Builds the scope of a request from its method, request-target and
     /// headers. The target may be in origin-form (`/a?b`), absolute-form
     /// (`http://h/a?b`, RFC 9112 §3.2.2) or asterisk-form (`*`).
+    ///
+    /// `raw_path` and `query_string` are views of `target`, not copies.
     pub fn new(
         http_version: HttpVersion,
         method: &[u8],
-        target: &[u8],
+        target: &Bytes,
         headers: Vec<(Bytes, Bytes)>,
         conn: &ConnectionInfo,
     ) -> Result<Self, PeerError> {
@@ -106,6 +109,17 @@ impl HttpScope {
             .map_err(|_| PeerError::BadRequest("invalid method"))?
             .to_owned();
         let (raw_path, query_string) = split_target(target)?;
+        let view = |part: &[u8]| {
+            let within = target.as_ptr_range();
+            if part.is_empty() {
+                Bytes::new()
+            } else if within.contains(&part.as_ptr()) {
+                target.slice_ref(part)
+            } else {
+                // The "/" an absolute-form target without a path stands for.
+                Bytes::copy_from_slice(part)
+            }
+        };
         let decoded = percent_decode(raw_path);
         let path = if conn.root_path.is_empty() {
             decoded
@@ -116,7 +130,7 @@ impl HttpScope {
             p
         };
         let raw_path = if conn.root_path.is_empty() {
-            Bytes::copy_from_slice(raw_path)
+            view(raw_path)
         } else {
             let mut v = Vec::with_capacity(conn.root_path.len() + raw_path.len());
             v.extend_from_slice(conn.root_path.as_bytes());
@@ -133,7 +147,7 @@ impl HttpScope {
             },
             path,
             raw_path,
-            query_string: Bytes::copy_from_slice(query_string),
+            query_string: view(query_string),
             root_path: conn.root_path.clone(),
             headers,
             client: conn.client.clone(),
@@ -184,7 +198,14 @@ mod tests {
             root_path: root.into(),
             ..Default::default()
         };
-        HttpScope::new(HttpVersion::Http11, b"GET", target, vec![], &conn).unwrap()
+        HttpScope::new(
+            HttpVersion::Http11,
+            b"GET",
+            &Bytes::copy_from_slice(target),
+            vec![],
+            &conn,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -233,7 +254,13 @@ mod tests {
     #[test]
     fn garbage_target_is_rejected() {
         let conn = ConnectionInfo::default();
-        let r = HttpScope::new(HttpVersion::Http11, b"GET", b"nope", vec![], &conn);
+        let r = HttpScope::new(
+            HttpVersion::Http11,
+            b"GET",
+            &Bytes::from_static(b"nope"),
+            vec![],
+            &conn,
+        );
         assert_eq!(r.unwrap_err().status_hint(), 400);
     }
 }

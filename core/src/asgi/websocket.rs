@@ -580,7 +580,7 @@ mod tests {
         let http = HttpScope::new(
             super::super::HttpVersion::Http11,
             b"GET",
-            b"/ws",
+            &Bytes::from_static(b"/ws"),
             vec![(
                 Bytes::from_static(b"sec-websocket-protocol"),
                 Bytes::from_static(b" chat , superchat,,"),

@@ -224,7 +224,8 @@ pub(crate) fn ws_receive(r: &WsReceive) -> Option<Value> {
 /// WebSocket scope.
 pub(crate) fn scope(s: &HttpScope, subprotocols: Option<&[String]>) -> Value {
     let addr = |a: &Option<cormorant_core::asgi::Address>| {
-        a.as_ref().map_or(Value::Null, |a| json!([a.host, a.port]))
+        a.as_ref()
+            .map_or(Value::Null, |a| json!([&*a.host, a.port]))
     };
     let headers: Vec<Value> = s
         .headers

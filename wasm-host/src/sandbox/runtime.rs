@@ -252,7 +252,7 @@ fn scope_json(request: &Request) -> Result<String> {
     let http = HttpScope::new(
         HttpVersion::Http11,
         request.method.as_bytes(),
-        request.target.as_bytes(),
+        &bytes::Bytes::copy_from_slice(request.target.as_bytes()),
         headers,
         &conn,
     )

@@ -100,7 +100,7 @@ impl PeerInfo {
 
     pub fn tcp(peer: SocketAddr, server: Option<SocketAddr>) -> Self {
         let addr = |a: SocketAddr| Address {
-            host: a.ip().to_string(),
+            host: a.ip().to_string().into(),
             port: a.port(),
         };
         Self {
@@ -133,7 +133,7 @@ impl PeerInfo {
             client: None,
             ip: None,
             server: Some(Address {
-                host: path.to_owned(),
+                host: path.into(),
                 port: 0,
             }),
             unix: true,

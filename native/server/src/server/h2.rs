@@ -383,7 +383,7 @@ fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<Stream
     let Ok(mut scope) = HttpScope::new(
         HttpVersion::Http2,
         parts.method.as_str().as_bytes(),
-        target.as_bytes(),
+        &Bytes::copy_from_slice(target.as_bytes()),
         headers,
         &conn.info,
     ) else {
