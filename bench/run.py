@@ -4,7 +4,7 @@ granian and uvicorn, with a Rust-only reference.
 
 Every server runs the same app, one worker, uvloop, pinned to CPU 0; the load
 generator (wrk, h2load, wsload) is pinned to CPU 1. The servers of each app
-run back to back, in an order that rotates each round, so that a noisy
+run back to back, in an order that reverses every other round, so that a noisy
 neighbour or a drift of the machine's speed hurts all of them alike; the table
 reports medians over rounds, requests per server CPU-second (the number the
 noise moves least) and ratios of it against peregrine-server and granian.
@@ -489,9 +489,10 @@ def main() -> int:
         # Each app's servers run back to back, so that a drift of the
         # machine's speed (minutes long on a shared host) falls on all the
         # servers of a workload alike rather than on the one whose turn it
-        # was; the order rotates from round to round.
+        # was; the order reverses every other round, so that over two rounds
+        # a steady drift favours no server.
         for r in range(args.rounds):
-            order = servers[r % len(servers):] + servers[:r % len(servers)]
+            order = servers if r % 2 == 0 else servers[::-1]
             for (app, mode), jobs in by_app.items():
                 for server in order:
                     print(f"round {r + 1}/{args.rounds}: {server} {app} ({mode})",
@@ -551,7 +552,7 @@ def main() -> int:
             f"Command: `python bench/run.py --rounds {args.rounds} --duration {args.duration} "
             f"--connections {args.connections}`; each server 1 worker with uvloop, pinned to "
             "CPU 0, wrk pinned to CPU 1; medians over rounds, the servers of each app run back "
-            "to back in an order that rotates each round. "
+            "to back in an order that reverses every other round. "
             "Ratios are of requests per server CPU-second.\n"
             f"h2-* workloads: h2load -c {args.h2_connections} -m {args.h2_streams}, h2c "
             "prior knowledge, p99 from h2load's per-request log; https-*: wrk over TLS "
