@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn raw_path_and_query_string_are_views_of_the_target() {
+        let target = Bytes::from_static(b"/a/b?x=1");
+        let s = HttpScope::new(
+            HttpVersion::Http11,
+            b"GET",
+            &target,
+            vec![],
+            &ConnectionInfo::default(),
+        )
+        .unwrap();
+        let within = target.as_ptr_range();
+        assert!(within.contains(&s.raw_path.as_ptr()));
+        assert!(within.contains(&s.query_string.as_ptr()));
+        assert_eq!(
+            (&s.raw_path[..], &s.query_string[..]),
+            (&b"/a/b"[..], &b"x=1"[..])
+        );
+    }
+
+    #[test]
     fn path_is_percent_decoded_utf8() {
         let s = scope(b"/caf%C3%A9/%2F%zz%", "");
         assert_eq!(s.path, "/caf\u{e9}//%zz%");
