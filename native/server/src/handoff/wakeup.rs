@@ -40,6 +40,14 @@ impl Wakeup {
         })
     }
 
+    /// Forgets a wake-up given: the task is about to look at everything
+    /// the waker could have told it of, so that wake-up is spent. Without
+    /// this, the task's next wait would end at once and it would look
+    /// again at nothing.
+    pub fn clear(&self) {
+        self.take();
+    }
+
     /// Takes a wake-up given; a plain load first, as most checks find none
     /// and a load costs no locked instruction.
     fn take(&self) -> bool {
@@ -94,5 +102,17 @@ mod tests {
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready()
         );
+    }
+
+    #[test]
+    fn a_cleared_wake_up_does_not_end_the_next_wait() {
+        let w = Wakeup::default();
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        w.notify_one();
+        w.clear();
+        assert!(poll(&w, &waker).is_pending());
+        w.notify_one();
+        assert!(poll(&w, &waker).is_ready(), "a later wake-up still counts");
     }
 }

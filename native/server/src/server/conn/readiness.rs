@@ -756,6 +756,7 @@ impl Http1 {
         // 1. The app's output, once what came before it is written.
         let look = std::mem::replace(&mut x.looked, true);
         if look && self.c.all_written() {
+            x.shared.conn_wake.clear();
             let (outs, app_done) = {
                 let mut st = x.shared.lock();
                 if st.sends_file() {
@@ -847,6 +848,7 @@ impl Http1 {
                 read(c, readable);
             }
             if let Some(settings) = &ctx.ws {
+                s.wakeup().clear();
                 c.ws_pump(s, settings);
             }
         } else {
