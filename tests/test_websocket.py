@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import threading
 import time
 
 import httpx
@@ -330,6 +331,18 @@ def test_app_that_does_not_read_stops_the_peer_not_memory(server):
     # --ws-max-queue (32) messages plus socket buffers, not everything sent.
     assert sent < 20 * 1024 * 1024, sent
     assert rss < 150, rss
+
+
+def test_reading_resumes_when_a_late_app_takes_its_queue(server):
+    # 300 messages of 16 KiB against --ws-max-queue 32: the connection
+    # stops reading until the app takes them, and the app only receives.
+    with connect(ws_url(server, "/late-reader?n=300")) as ws:
+        payload = "x" * 16384
+        sender = threading.Thread(target=lambda: [ws.send(payload) for _ in range(300)],
+                                  daemon=True)
+        sender.start()
+        assert ws.recv(timeout=3) == "300"
+        sender.join(timeout=5)
 
 
 def test_peer_that_does_not_read_pauses_send(server):

@@ -10,6 +10,8 @@
                     then try send() and record what it raised
 /raise              accept, then raise (the client sees close 1011)
 /no-reader          accept, never receive (for backpressure), echo nothing
+/late-reader?n=N    accept, sleep 0.5 s, receive N messages without sending,
+                    then send the count received as text
 /bad-send           accept, then send a message with both text and bytes;
                     sends back the exception type and message as text
 /flood?id=ID        accept, then send 64 KiB binary messages as fast as send()
@@ -110,6 +112,18 @@ async def app(scope, receive, send):
                     _write(f"{ident}.json", {"sent": sent})
         except OSError:
             _write(f"{ident}.json", {"sent": sent, "stopped": True})
+        return
+    if path == "/late-reader":
+        import asyncio
+        n = int(parse_qs(scope["query_string"].decode())["n"][0])
+        await asyncio.sleep(0.5)
+        got = 0
+        while got < n:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            got += 1
+        await send({"type": "websocket.send", "text": str(got)})
         return
     if path == "/no-reader":
         import asyncio

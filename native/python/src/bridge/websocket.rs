@@ -56,16 +56,14 @@ impl WebSocket {
     /// The ASGI `receive()` callable.
     fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut st = self.shared.lock();
-        let was_full = st.stream.queued() > 0;
-        let r = st.stream.poll_receive();
+        let (r, wake) = st.take_received();
         if r == WsReceive::Pending {
             let fut = self.ctx.create_future.call0(py)?;
             st.waiters.wait_recv(super::waiter(fut.clone_ref(py)));
             return Ok(fut);
         }
         drop(st);
-        if was_full {
-            // The connection may have stopped reading at --ws-max-queue.
+        if wake {
             self.shared.wake_conn(&self.ctx.conn_wakes);
         }
         let msg = receive_message(py, r)?;
@@ -114,9 +112,10 @@ impl WebSocket {
 pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) -> PyResult<()> {
     let mut st = shared.lock();
     st.waiters.wake_queued = false;
-    let was_queued = st.stream.queued() > 0;
+    let mut wake_conn = false;
     let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
-        let r = st.stream.poll_receive();
+        let (r, wake) = st.take_received();
+        wake_conn = wake;
         st.waiters
             .recv
             .take()
@@ -134,7 +133,7 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     drop(st);
     if let Some((w, r)) = recv {
         super::resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
-        if was_queued {
+        if wake_conn {
             shared.wake_conn(wakes);
         }
     }

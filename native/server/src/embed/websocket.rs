@@ -119,13 +119,10 @@ impl WebSocket {
     fn next(&mut self) -> Result<WsReceive, StreamError> {
         loop {
             let mut st = self.shared.lock();
-            let was_full = st.stream.queued() > 0;
-            let r = st.stream.poll_receive();
+            let (r, wake) = st.take_received();
             if r != WsReceive::Pending {
                 drop(st);
-                if was_full {
-                    // The connection may have stopped reading at its queue
-                    // limit.
+                if wake {
                     self.shared.wake_conn(&self.link.conn_wakes);
                 }
                 return Ok(r);

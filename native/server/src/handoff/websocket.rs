@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput};
+use cormorant_core::asgi::{WebSocketScope, WebSocketStream, WsOutput, WsReceive};
 
 use super::{Handoff, SendSide, Waiters};
 
@@ -50,6 +50,19 @@ pub struct WsState {
     pub out_bytes: usize,
     /// The application's waiting `receive()` and `send()`.
     pub waiters: Waiters,
+    /// The connection stopped reading: the app had not taken its queue's
+    /// limit of messages at the last pump. Taking one must wake it.
+    pub read_paused: bool,
+}
+
+impl WsState {
+    /// The next event for the app's `receive()`, and whether the taking
+    /// must wake the connection (it paused reading for the app).
+    pub fn take_received(&mut self) -> (WsReceive, bool) {
+        let r = self.stream.poll_receive();
+        let wake = self.read_paused && r != WsReceive::Pending;
+        (r, wake)
+    }
 }
 
 impl WsShared {
@@ -59,6 +72,7 @@ impl WsShared {
             out: VecDeque::new(),
             out_bytes: 0,
             waiters: Waiters::default(),
+            read_paused: false,
         })
     }
 }

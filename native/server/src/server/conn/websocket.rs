@@ -260,7 +260,8 @@ impl<S> Conn<S> {
             if done && !st.stream.is_gone() {
                 st.stream.handle_disconnect();
             }
-            st.stream.queued() >= settings.max_queue
+            st.read_paused = st.stream.queued() >= settings.max_queue;
+            st.read_paused
         });
         s.taken += taken;
         s.paused = full;
