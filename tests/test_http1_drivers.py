@@ -105,6 +105,20 @@ def test_a_body_that_comes_after_its_head(server_factory, transport):
         assert c.read_response().body == b"after"
 
 
+def test_a_cancelled_receive_does_not_take_the_body_that_comes_after(server_factory,
+                                                                    transport):
+    # The app's receive() times out (cancelled) before the body comes, and
+    # the body comes while the app does something else: its next receive()
+    # gets it.
+    server = transport.start(server_factory, "apps.body_echo:app")
+    with transport.connect(server) as c:
+        c.send(request_bytes("POST", "/cancelled-receive",
+                             headers=[("Content-Length", "5")]))
+        time.sleep(0.2)
+        c.send(b"later")
+        assert c.read_response().body == b"later"
+
+
 def test_a_large_read_with_part_of_the_next_request_serves_both(server_factory, transport):
     # One write: a body that comes with its head (a read large enough for
     # the driver to hand its buffer to core), then the start of the next

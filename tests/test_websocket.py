@@ -333,6 +333,15 @@ def test_app_that_does_not_read_stops_the_peer_not_memory(server):
     assert rss < 150, rss
 
 
+def test_a_cancelled_receive_does_not_take_the_next_message(server):
+    # The app's receive() times out; the message comes while the app does
+    # something else, and its next receive() gets it.
+    with connect(ws_url(server, "/cancelled-receive")) as ws:
+        time.sleep(0.2)
+        ws.send("kept")
+        assert ws.recv(timeout=3) == "kept"
+
+
 def test_reading_resumes_when_a_late_app_takes_its_queue(server):
     # 300 messages of 16 KiB against --ws-max-queue 32: the connection
     # stops reading until the app takes them, and the app only receives.

@@ -6,6 +6,9 @@
              like an app that parses what it reads
 /noread      answers at once without reading the body
 /stream-echo echoes each received chunk as its own response chunk (chunked)
+/cancelled-receive
+             a receive() cancelled while it waits (wait_for timing out after
+             50 ms), then a 0.5 s pause, then the body read and echoed
 """
 
 import asyncio
@@ -47,6 +50,20 @@ async def app(scope, receive, send):
             if not more:
                 break
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if path == "/cancelled-receive":
+        try:
+            early = [await asyncio.wait_for(receive(), 0.05)]
+        except asyncio.TimeoutError:
+            early = []
+        await asyncio.sleep(0.5)
+        if early and not early[0].get("more_body", False):
+            chunks = [early[0].get("body", b"")]
+        else:
+            chunks = [m.get("body", b"") for m in early] + await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.body", "body": b"".join(chunks)})
         return
     query = parse_qs(scope["query_string"].decode())
     chunks = await _read_all(receive, float(query.get("work", ["0"])[0]))

@@ -9,6 +9,8 @@
 /record?id=ID       accept, wait for websocket.disconnect, write ID.json with it,
                     then try send() and record what it raised
 /raise              accept, then raise (the client sees close 1011)
+/cancelled-receive  accept, let a receive() time out (50 ms), pause 0.5 s, then
+                    echo the next message
 /no-reader          accept, never receive (for backpressure), echo nothing
 /late-reader?n=N    accept, sleep 0.5 s, receive N messages without sending,
                     then send the count received as text
@@ -112,6 +114,16 @@ async def app(scope, receive, send):
                     _write(f"{ident}.json", {"sent": sent})
         except OSError:
             _write(f"{ident}.json", {"sent": sent, "stopped": True})
+        return
+    if path == "/cancelled-receive":
+        import asyncio
+        try:
+            await asyncio.wait_for(receive(), 0.05)
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(0.5)
+        message = await receive()
+        await send({"type": "websocket.send", "text": message.get("text") or "?"})
         return
     if path == "/late-reader":
         import asyncio

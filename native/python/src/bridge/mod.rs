@@ -100,6 +100,26 @@ pub(crate) fn future_of(waiter: Waiter) -> Option<Py<PyAny>> {
     fut.downcast::<Py<PyAny>>().ok().map(|f| *f)
 }
 
+/// The asyncio future of a waiting `receive()`, unless it is done: a
+/// `receive()` cancelled while it waited (`asyncio.wait_for` timing out,
+/// Starlette's `is_disconnected`) takes no message, which stays queued for
+/// the next one.
+pub(crate) fn live_receiver(py: Python<'_>, waiter: Option<Waiter>) -> PyResult<Option<Py<PyAny>>> {
+    let Some(fut) = waiter.and_then(future_of) else {
+        return Ok(None);
+    };
+    if fut.call_method0(py, intern!(py, "done"))?.is_truthy(py)? {
+        return Ok(None);
+    }
+    Ok(Some(fut))
+}
+
+/// Resolves a future [`live_receiver`] found not done.
+pub(crate) fn resolve_live(py: Python<'_>, fut: &Py<PyAny>, value: Py<PyAny>) -> PyResult<()> {
+    fut.call_method1(py, intern!(py, "set_result"), (value,))?;
+    Ok(())
+}
+
 /// Resolves an asyncio future unless it is already done (cancelled).
 pub(crate) fn resolve(py: Python<'_>, fut: &Py<PyAny>, value: Py<PyAny>) -> PyResult<()> {
     let fut = fut.bind(py);

@@ -114,13 +114,12 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     st.waiters.wake_queued = false;
     let mut wake_conn = false;
     let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
-        let (r, wake) = st.take_received();
-        wake_conn = wake;
-        st.waiters
-            .recv
-            .take()
-            .and_then(super::future_of)
-            .map(|w| (w, r))
+        let live = super::live_receiver(py, st.waiters.recv.take())?;
+        live.map(|w| {
+            let (r, wake) = st.take_received();
+            wake_conn = wake;
+            (w, r)
+        })
     } else {
         None
     };
@@ -132,7 +131,7 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     };
     drop(st);
     if let Some((w, r)) = recv {
-        super::resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+        super::resolve_live(py, &w, receive_message(py, r)?.into_any().unbind())?;
         if wake_conn {
             shared.wake_conn(wakes);
         }

@@ -228,12 +228,7 @@ impl Worker {
         let mut st = shared.lock();
         st.waiters.wake_queued = false;
         let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
-            let r = st.stream.poll_receive();
-            st.waiters
-                .recv
-                .take()
-                .and_then(super::future_of)
-                .map(|w| (w, r))
+            super::live_receiver(py, st.waiters.recv.take())?.map(|w| (w, st.stream.poll_receive()))
         } else {
             None
         };
@@ -246,7 +241,7 @@ impl Worker {
         let more_body = st.stream.wants_body();
         drop(st);
         if let Some((w, r)) = recv {
-            resolve(py, &w, receive_message(py, r)?.into_any().unbind())?;
+            super::resolve_live(py, &w, receive_message(py, r)?.into_any().unbind())?;
             if more_body {
                 shared.wake_conn(conn_wakes);
             }
