@@ -342,6 +342,15 @@ def test_a_cancelled_receive_does_not_take_the_next_message(server):
         assert ws.recv(timeout=3) == "kept"
 
 
+def test_a_task_cancelled_in_receive_gets_the_next_message(server):
+    # The app's own task is cancelled while it awaits receive(); it goes
+    # on, and the message that comes meanwhile reaches its next receive().
+    with connect(ws_url(server, "/cancelled-task")) as ws:
+        time.sleep(0.2)
+        ws.send("kept")
+        assert ws.recv(timeout=3) == "kept"
+
+
 def test_reading_resumes_when_a_late_app_takes_its_queue(server):
     # 300 messages of 16 KiB against --ws-max-queue 32: the connection
     # stops reading until the app takes them, and the app only receives.

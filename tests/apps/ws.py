@@ -11,6 +11,8 @@
 /raise              accept, then raise (the client sees close 1011)
 /cancelled-receive  accept, let a receive() time out (50 ms), pause 0.5 s, then
                     echo the next message
+/cancelled-task     accept, have the task cancelled while it awaits receive(),
+                    pause 0.5 s, then echo the next message
 /no-reader          accept, never receive (for backpressure), echo nothing
 /late-reader?n=N    accept, sleep 0.5 s, receive N messages without sending,
                     then send the count received as text
@@ -120,6 +122,17 @@ async def app(scope, receive, send):
         try:
             await asyncio.wait_for(receive(), 0.05)
         except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(0.5)
+        message = await receive()
+        await send({"type": "websocket.send", "text": message.get("text") or "?"})
+        return
+    if path == "/cancelled-task":
+        import asyncio
+        asyncio.get_running_loop().call_later(0.05, asyncio.current_task().cancel)
+        try:
+            await receive()
+        except asyncio.CancelledError:
             pass
         await asyncio.sleep(0.5)
         message = await receive()

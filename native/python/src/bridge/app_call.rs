@@ -52,6 +52,15 @@ impl Stream {
         Ok(())
     }
 
+    /// Adopts the stream's waiting `receive()` future for `carrier`, if
+    /// `awaited` is that future.
+    fn adopt(&self, awaited: &Py<PyAny>, carrier: &Bound<'_, super::task_pool::Carrier>) -> bool {
+        match self {
+            Self::Http(r) => super::adopt_receiver(&r.get().shared, awaited, carrier),
+            Self::WebSocket(w) => super::adopt_receiver(&w.get().shared, awaited, carrier),
+        }
+    }
+
     fn ctx(&self) -> &PyCtx {
         match self {
             Self::Http(r) => &r.get().ctx,
@@ -110,6 +119,19 @@ impl AppCall {
         match &self.state {
             State::Running { iter, .. } => Some(iter.clone_ref(py)),
             _ => None,
+        }
+    }
+
+    /// Whether the app, suspended on `awaited`, awaits its own stream's
+    /// `receive()`: the future is then adopted by `carrier`.
+    pub(crate) fn adopt(
+        &self,
+        awaited: &Py<PyAny>,
+        carrier: &Bound<'_, super::task_pool::Carrier>,
+    ) -> bool {
+        match &self.state {
+            State::Running { stream, .. } => stream.adopt(awaited, carrier),
+            _ => false,
         }
     }
 

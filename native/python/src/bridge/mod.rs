@@ -18,7 +18,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::handoff::{Waiter, Waiters};
+use crate::handoff::{Handoff, SendSide, Waiter, Waiters};
 
 create_exception!(
     _cormorant,
@@ -100,23 +100,90 @@ pub(crate) fn future_of(waiter: Waiter) -> Option<Py<PyAny>> {
     fut.downcast::<Py<PyAny>>().ok().map(|f| *f)
 }
 
-/// The asyncio future of a waiting `receive()`, unless it is done: a
-/// `receive()` cancelled while it waited (`asyncio.wait_for` timing out,
-/// Starlette's `is_disconnected`) takes no message, which stays queued for
-/// the next one.
-pub(crate) fn live_receiver(py: Python<'_>, waiter: Option<Waiter>) -> PyResult<Option<Py<PyAny>>> {
-    let Some(fut) = waiter.and_then(future_of) else {
-        return Ok(None);
-    };
-    if fut.call_method0(py, intern!(py, "done"))?.is_truthy(py)? {
-        return Ok(None);
-    }
-    Ok(Some(fut))
+/// A `receive()` future that a pooled task's app awaits, adopted by the
+/// task's carrier: delivering to it resumes the app at once (see
+/// [`task_pool::Carrier::resume_parked`]).
+pub(crate) struct Adopted {
+    fut: Py<PyAny>,
+    carrier: Py<task_pool::Carrier>,
 }
 
-/// Resolves a future [`live_receiver`] found not done.
-pub(crate) fn resolve_live(py: Python<'_>, fut: &Py<PyAny>, value: Py<PyAny>) -> PyResult<()> {
-    fut.call_method1(py, intern!(py, "set_result"), (value,))?;
+/// Adopts the stream's waiting `receive()` future for `carrier`, if
+/// `awaited` is that future.
+pub(crate) fn adopt_receiver<S: SendSide>(
+    shared: &Handoff<S>,
+    awaited: &Py<PyAny>,
+    carrier: &Bound<'_, task_pool::Carrier>,
+) -> bool {
+    let mut st = shared.lock();
+    let slot = &mut st.waiters().recv;
+    let Some(Waiter::Future(held)) = slot else {
+        return false;
+    };
+    if !held
+        .downcast_ref::<Py<PyAny>>()
+        .is_some_and(|f| f.is(awaited))
+    {
+        return false;
+    }
+    *slot = Some(Waiter::Future(Box::new(Adopted {
+        fut: awaited.clone_ref(carrier.py()),
+        carrier: carrier.clone().unbind(),
+    })));
+    true
+}
+
+/// Who waits in a `receive()`.
+pub(crate) enum Receiver {
+    /// An asyncio future, awaited by whatever awaits it.
+    Future(Py<PyAny>),
+    /// A future adopted by a pooled task's carrier.
+    Adopted(Adopted),
+}
+
+impl Receiver {
+    fn future(&self) -> &Py<PyAny> {
+        match self {
+            Self::Future(f) => f,
+            Self::Adopted(a) => &a.fut,
+        }
+    }
+}
+
+/// The waiter of a `receive()`, unless its future is done: a `receive()`
+/// cancelled while it waited (`asyncio.wait_for` timing out, Starlette's
+/// `is_disconnected`) takes no message, which stays queued for the next
+/// one.
+pub(crate) fn live_receiver(py: Python<'_>, waiter: Option<Waiter>) -> PyResult<Option<Receiver>> {
+    let Some(held) = waiter.and_then(Waiter::into_future) else {
+        return Ok(None);
+    };
+    let receiver = match held.downcast::<Py<PyAny>>() {
+        Ok(fut) => Receiver::Future(*fut),
+        Err(held) => match held.downcast::<Adopted>() {
+            Ok(adopted) => Receiver::Adopted(*adopted),
+            Err(_) => return Ok(None),
+        },
+    };
+    if receiver
+        .future()
+        .call_method0(py, intern!(py, "done"))?
+        .is_truthy(py)?
+    {
+        return Ok(None);
+    }
+    Ok(Some(receiver))
+}
+
+/// Gives a message to a receiver [`live_receiver`] found waiting. An
+/// adopted future has no callbacks, so resolving it schedules nothing: its
+/// carrier resumes the app here.
+pub(crate) fn deliver(py: Python<'_>, receiver: Receiver, message: Py<PyAny>) -> PyResult<()> {
+    let fut = receiver.future();
+    fut.call_method1(py, intern!(py, "set_result"), (message,))?;
+    if let Receiver::Adopted(a) = &receiver {
+        task_pool::Carrier::resume_parked(a.carrier.bind(py), &a.fut)?;
+    }
     Ok(())
 }
 

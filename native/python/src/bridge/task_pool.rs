@@ -18,7 +18,15 @@
 //! one another may see the same task.
 //!
 //! Each pooled task runs a [`Carrier`]: a coroutine that waits for a hand
-//! over, runs the app call it is given, and waits again. An idle task that
+//! over, runs the app call it is given, and waits again.
+//!
+//! A suspended app most often awaits its own `receive()` (a WebSocket
+//! session waiting for the next message). Its carrier adopts that future:
+//! the task awaits a future of the carrier's instead, and when the message
+//! comes, the drain resumes the app itself, under the task's identity. An
+//! asyncio task would have had a callback scheduled, and a loop turn and
+//! a step of its own, for each message (a sixth of a WebSocket echo's
+//! instructions). Anything else the app awaits, the task awaits. An idle task that
 //! is cancelled ends, and a task with a cancellation pending (an app
 //! cancelled its own task and returned) is not used again.
 
@@ -79,13 +87,38 @@ pub(crate) struct Tasks {
 }
 
 struct Pool {
+    hooks: Arc<Hooks>,
+    idle: Idle,
+}
+
+/// What a carrier needs to step its app outside its task's own steps.
+struct Hooks {
     event_loop: Py<PyAny>,
-    /// `loop.create_future`, for the carriers.
+    /// `loop.create_future`.
     create_future: Py<PyAny>,
     /// `asyncio.tasks._enter_task` and `_leave_task`.
     enter: Py<PyAny>,
     leave: Py<PyAny>,
-    idle: Idle,
+}
+
+impl Hooks {
+    /// Runs `f` with `task` entered as the loop's current task, as the
+    /// task's own step would; None if another task is running (a drain
+    /// from inside a task).
+    fn as_task<R>(
+        &self,
+        py: Python<'_>,
+        task: &Py<PyAny>,
+        f: impl FnOnce() -> R,
+    ) -> PyResult<Option<R>> {
+        let event_loop = self.event_loop.bind(py);
+        if self.enter.call1(py, (event_loop, task)).is_err() {
+            return Ok(None);
+        }
+        let r = f();
+        self.leave.call1(py, (event_loop, task))?;
+        Ok(Some(r))
+    }
 }
 
 /// The tasks waiting for an app call.
@@ -114,10 +147,12 @@ impl Tasks {
         let pool = if pooled {
             let tasks = py.import(intern!(py, "asyncio.tasks"))?;
             Some(Pool {
-                event_loop: event_loop.clone().unbind(),
-                create_future: create_future.clone_ref(py),
-                enter: tasks.getattr(intern!(py, "_enter_task"))?.unbind(),
-                leave: tasks.getattr(intern!(py, "_leave_task"))?.unbind(),
+                hooks: Arc::new(Hooks {
+                    event_loop: event_loop.clone().unbind(),
+                    create_future: create_future.clone_ref(py),
+                    enter: tasks.getattr(intern!(py, "_enter_task"))?.unbind(),
+                    leave: tasks.getattr(intern!(py, "_leave_task"))?.unbind(),
+                }),
                 idle: Arc::default(),
             })
         } else {
@@ -140,23 +175,19 @@ impl Tasks {
             return self.spawn.call(py, call.into_any()).map(|_| None);
         };
         let pooled = self.take_idle(py, pool)?;
-        let task = pooled.task.bind(py);
-        let event_loop = pool.event_loop.bind(py);
         let context = crate::sys::copy_context(py)?;
-        if pool.enter.call1(py, (event_loop, task)).is_err() {
+        let stepped = pool.hooks.as_task(py, &pooled.task, || {
+            crate::sys::in_context(&context, || call.borrow_mut(py).resume(py, Resume::Next))
+        })?;
+        let Some(stepped) = stepped else {
             // Another task is running (a drain from inside a task): this
             // call gets a task of its own.
             put_back(&pool.idle, pooled);
             return self.spawn.call(py, call.into_any()).map(|_| None);
-        }
-        let stepped =
-            crate::sys::in_context(&context, || call.borrow_mut(py).resume(py, Resume::Next));
-        pool.leave.call1(py, (event_loop, task))?;
+        };
         let stepped = match stepped? {
             Ok(Some(awaited)) => {
-                let mut carrier = pooled.carrier.borrow_mut(py);
-                return carrier
-                    .hand(py, call, awaited, context.unbind())
+                return Carrier::hand(pooled.carrier.bind(py), call, awaited, context.unbind())
                     .map(|()| None);
             }
             other => other,
@@ -189,7 +220,7 @@ impl Tasks {
                 state: Carried::Fresh,
                 task: None,
                 idle: pool.idle.clone(),
-                create_future: pool.create_future.clone_ref(py),
+                hooks: pool.hooks.clone(),
             },
         )?;
         let task = self
@@ -244,6 +275,26 @@ enum Carried {
         call: Py<AppCall>,
         context: Py<PyAny>,
     },
+    /// The app awaits `on`, a `receive()` of its own stream, and the task
+    /// awaits `park`, which only the carrier resolves. When `on` gets its
+    /// message, the drain resumes the app at once ([`Carrier::resume_parked`]):
+    /// no callback is scheduled and the task does not step.
+    Parked {
+        call: Py<AppCall>,
+        context: Py<PyAny>,
+        on: Py<PyAny>,
+        park: Py<PyAny>,
+    },
+    /// Resumed by the drain, the app now awaits something else: the task's
+    /// next step (`park` was resolved) waits on it.
+    Switching {
+        call: Py<AppCall>,
+        context: Py<PyAny>,
+        awaited: Py<PyAny>,
+    },
+    /// Resumed by the drain, the app raised what ends its task
+    /// (cancellation, an exit): the task's next step raises it.
+    Failed(PyErr),
     /// Its task ended.
     Ended,
 }
@@ -256,36 +307,56 @@ pub(crate) struct Carrier {
     /// The task running this carrier, set once it is made.
     task: Option<Py<PyAny>>,
     idle: Idle,
-    /// `loop.create_future`.
-    create_future: Py<PyAny>,
+    hooks: Arc<Hooks>,
 }
 
 impl Carrier {
-    /// Takes over `call`, which awaits `awaited`; an idle task is woken.
+    /// Takes over `call`, which awaits `awaited`; an idle task is woken,
+    /// unless the app awaits its own `receive()`: the task then goes on
+    /// waiting, now for the carrier to resolve its future.
     fn hand(
-        &mut self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         call: Py<AppCall>,
         awaited: Py<PyAny>,
         context: Py<PyAny>,
     ) -> PyResult<()> {
-        let before = std::mem::replace(
-            &mut self.state,
-            Carried::Handed {
-                call,
-                awaited,
-                context,
-            },
-        );
-        match before {
-            Carried::Fresh => Ok(()),
-            // Already done if the app cancelled its task before it
-            // suspended: the task's next step then throws CancelledError
-            // into the app, where a task of its own would.
-            Carried::Idle { wake } => resolve(py, &wake, py.None()),
-            _ => Err(PyRuntimeError::new_err(
-                "an app call was handed to a busy task",
-            )),
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        match std::mem::replace(&mut this.state, Carried::Ended) {
+            Carried::Fresh => {
+                this.state = Carried::Handed {
+                    call,
+                    awaited,
+                    context,
+                };
+                Ok(())
+            }
+            // If the app cancelled its task before it suspended, `wake` is
+            // cancelled: the task's next step throws CancelledError into
+            // the app, where a task of its own would.
+            Carried::Idle { wake } => {
+                if call.borrow(py).adopt(&awaited, slf) {
+                    this.state = Carried::Parked {
+                        call,
+                        context,
+                        on: awaited,
+                        park: wake,
+                    };
+                    return Ok(());
+                }
+                this.state = Carried::Handed {
+                    call,
+                    awaited,
+                    context,
+                };
+                resolve(py, &wake, py.None())
+            }
+            other => {
+                this.state = other;
+                Err(PyRuntimeError::new_err(
+                    "an app call was handed to a busy task",
+                ))
+            }
         }
     }
 
@@ -305,39 +376,42 @@ impl Carrier {
                 call,
                 awaited,
                 context,
+            }
+            | Carried::Switching {
+                call,
+                awaited,
+                context,
             } => match how {
                 Resume::Throw(exc) => (call, context, Resume::Throw(exc)),
+                // The app still awaits what it yielded: the task now waits
+                // on it.
                 Resume::Next | Resume::Send(_) => {
-                    // The app still awaits what it yielded in its first
-                    // step: the task now waits on it.
-                    this.state = Carried::Running { call, context };
-                    return Ok(Some(awaited));
+                    return this.await_next(slf, call, context, awaited).map(Some);
                 }
             },
+            Carried::Parked {
+                call, context, on, ..
+            } => {
+                if matches!(how, Resume::Throw(_)) {
+                    // The receive() ends here: a message that comes later
+                    // stays queued for the next one.
+                    on.call_method0(py, intern!(py, "cancel"))?;
+                }
+                // Else `park` was resolved because the drain could not
+                // resume the app: `on` is done, and the app resumes now.
+                (call, context, how)
+            }
             Carried::Running { call, context } => (call, context, how),
+            Carried::Failed(e) => return Err(e),
             Carried::Ended => return Ok(None),
         };
         let stepped =
             crate::sys::in_context(context.bind(py), || call.borrow_mut(py).resume(py, how))?;
         match stepped {
-            Ok(Some(awaited)) => {
-                this.state = Carried::Running { call, context };
-                Ok(Some(awaited))
-            }
+            Ok(Some(awaited)) => this.await_next(slf, call, context, awaited).map(Some),
             Ok(None) => {
-                let idle = this.idle.clone();
-                let mut idle = idle.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(task) = this.task.as_ref().filter(|_| idle.len() < IDLE_MAX) else {
-                    // Enough tasks wait already: this one ends.
-                    return Ok(None);
-                };
-                let task = task.clone_ref(py);
                 let wake = this.wait(py)?;
-                idle.push(Pooled {
-                    task,
-                    carrier: slf.clone().unbind(),
-                });
-                Ok(Some(wake))
+                Ok(this.go_idle(slf, wake.clone_ref(py)).then_some(wake))
             }
             // Ended by cancellation or an exit: so does the task, as a
             // task of its own would.
@@ -345,9 +419,125 @@ impl Carrier {
         }
     }
 
-    /// Goes idle: a new future for the task to await until a hand-over.
+    /// The app awaits `awaited`: what the task awaits is a new `park`
+    /// future if that is the app's own `receive()` (adopted), else
+    /// `awaited` itself.
+    fn await_next(
+        &mut self,
+        slf: &Bound<'_, Self>,
+        call: Py<AppCall>,
+        context: Py<PyAny>,
+        awaited: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        if call.borrow(py).adopt(&awaited, slf) {
+            let park = self.wait(py)?;
+            self.state = Carried::Parked {
+                call,
+                context,
+                on: awaited,
+                park: park.clone_ref(py),
+            };
+            return Ok(park);
+        }
+        self.state = Carried::Running { call, context };
+        Ok(awaited)
+    }
+
+    /// The app call ended and the task waits on `wake`: the carrier goes
+    /// back to the pool, unless enough tasks wait there already (false:
+    /// the task is to end).
+    fn go_idle(&mut self, slf: &Bound<'_, Self>, wake: Py<PyAny>) -> bool {
+        let py = slf.py();
+        let idle = self.idle.clone();
+        let mut idle = idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(task) = self.task.as_ref().filter(|_| idle.len() < IDLE_MAX) else {
+            self.state = Carried::Ended;
+            return false;
+        };
+        idle.push(Pooled {
+            task: task.clone_ref(py),
+            carrier: slf.clone().unbind(),
+        });
+        self.state = Carried::Idle { wake };
+        true
+    }
+
+    /// The `receive()` future `on`, adopted by this carrier, got its
+    /// message: the app resumes now, under its task's identity, as its
+    /// task's next step would run it.
+    pub(crate) fn resume_parked(slf: &Bound<'_, Self>, on: &Py<PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        // Borrowed: the carrier is stepping its app, which is then not
+        // parked on `on`.
+        let Ok(mut this) = slf.try_borrow_mut() else {
+            return Ok(());
+        };
+        let (call, context, park) = match std::mem::replace(&mut this.state, Carried::Ended) {
+            Carried::Parked {
+                call,
+                context,
+                on: waited,
+                park,
+            } if waited.is(on) => (call, context, park),
+            other => {
+                this.state = other;
+                return Ok(());
+            }
+        };
+        let (hooks, task) = (
+            this.hooks.clone(),
+            this.task.as_ref().map(|t| t.clone_ref(py)),
+        );
+        let stepped = match &task {
+            Some(task) => hooks.as_task(py, task, || {
+                crate::sys::in_context(context.bind(py), || {
+                    call.borrow_mut(py).resume(py, Resume::Next)
+                })
+            })?,
+            None => None,
+        };
+        let Some(stepped) = stepped else {
+            // Another task is running: the task's own step resumes the app.
+            this.state = Carried::Parked {
+                call,
+                context,
+                on: on.clone_ref(py),
+                park: park.clone_ref(py),
+            };
+            return resolve(py, &park, py.None());
+        };
+        match stepped? {
+            Ok(Some(awaited)) => {
+                if call.borrow(py).adopt(&awaited, slf) {
+                    this.state = Carried::Parked {
+                        call,
+                        context,
+                        on: awaited,
+                        park,
+                    };
+                    return Ok(());
+                }
+                this.state = Carried::Switching {
+                    call,
+                    context,
+                    awaited,
+                };
+            }
+            Ok(None) => {
+                if this.go_idle(slf, park.clone_ref(py)) {
+                    return Ok(());
+                }
+            }
+            Err(e) => this.state = Carried::Failed(e),
+        }
+        // The task steps next: it waits on what the app awaits, or ends.
+        resolve(py, &park, py.None())
+    }
+
+    /// A new future for the task to await until the carrier resolves it.
     fn wait(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let wake = self.create_future.call0(py)?;
+        let wake = self.hooks.create_future.call0(py)?;
         // What `await future` sets, and the task checks.
         wake.setattr(py, intern!(py, "_asyncio_future_blocking"), true)?;
         self.state = Carried::Idle {
@@ -394,9 +584,10 @@ impl Carrier {
     /// Closes the app call it runs (a task dropped unfinished).
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         match std::mem::replace(&mut self.state, Carried::Ended) {
-            Carried::Handed { call, .. } | Carried::Running { call, .. } => {
-                call.borrow_mut(py).close(py)
-            }
+            Carried::Handed { call, .. }
+            | Carried::Running { call, .. }
+            | Carried::Parked { call, .. }
+            | Carried::Switching { call, .. } => call.borrow_mut(py).close(py),
             _ => Ok(()),
         }
     }
@@ -407,9 +598,10 @@ impl Carrier {
     fn cr_await(slf: &Bound<'_, Self>) -> Option<Py<PyAny>> {
         let py = slf.py();
         match &slf.try_borrow().ok()?.state {
-            Carried::Handed { call, .. } | Carried::Running { call, .. } => {
-                call.try_borrow(py).ok()?.awaiting(py)
-            }
+            Carried::Handed { call, .. }
+            | Carried::Running { call, .. }
+            | Carried::Parked { call, .. }
+            | Carried::Switching { call, .. } => call.try_borrow(py).ok()?.awaiting(py),
             _ => None,
         }
     }
@@ -433,7 +625,27 @@ impl Carrier {
                 visit.call(call)?;
                 visit.call(context)
             }
-            Carried::Fresh | Carried::Ended => Ok(()),
+            Carried::Parked {
+                call,
+                context,
+                on,
+                park,
+            } => {
+                visit.call(call)?;
+                visit.call(context)?;
+                visit.call(on)?;
+                visit.call(park)
+            }
+            Carried::Switching {
+                call,
+                context,
+                awaited,
+            } => {
+                visit.call(call)?;
+                visit.call(context)?;
+                visit.call(awaited)
+            }
+            Carried::Fresh | Carried::Failed(_) | Carried::Ended => Ok(()),
         }
     }
 

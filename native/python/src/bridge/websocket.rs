@@ -131,7 +131,7 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
     };
     drop(st);
     if let Some((w, r)) = recv {
-        super::resolve_live(py, &w, receive_message(py, r)?.into_any().unbind())?;
+        super::deliver(py, w, receive_message(py, r)?.into_any().unbind())?;
         if wake_conn {
             shared.wake_conn(wakes);
         }

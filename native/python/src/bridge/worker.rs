@@ -241,7 +241,7 @@ impl Worker {
         let more_body = st.stream.wants_body();
         drop(st);
         if let Some((w, r)) = recv {
-            super::resolve_live(py, &w, receive_message(py, r)?.into_any().unbind())?;
+            super::deliver(py, w, receive_message(py, r)?.into_any().unbind())?;
             if more_body {
                 shared.wake_conn(conn_wakes);
             }
