@@ -490,13 +490,17 @@ impl Carrier {
             this.task.as_ref().map(|t| t.clone_ref(py)),
         );
         let stepped = match &task {
-            Some(task) => hooks.as_task(py, task, || {
-                crate::sys::in_context(context.bind(py), || {
-                    call.borrow_mut(py).resume(py, Resume::Next)
+            Some(task) => hooks
+                .as_task(py, task, || {
+                    crate::sys::in_context(context.bind(py), || {
+                        call.borrow_mut(py).resume(py, Resume::Next)
+                    })
                 })
-            })?,
-            None => None,
+                .map(|s| s.map(|s| s.and_then(|s| s))),
+            None => Ok(None),
         };
+        // The loop's task bookkeeping failed: the task's step raises it.
+        let stepped = stepped.unwrap_or_else(|e| Some(Err(e)));
         let Some(stepped) = stepped else {
             // Another task is running: the task's own step resumes the app.
             this.state = Carried::Parked {
@@ -507,7 +511,7 @@ impl Carrier {
             };
             return resolve(py, &park, py.None());
         };
-        match stepped? {
+        match stepped {
             Ok(Some(awaited)) => {
                 if call.borrow(py).adopt(&awaited, slf) {
                     this.state = Carried::Parked {
