@@ -26,8 +26,9 @@
 //! comes, the drain resumes the app itself, under the task's identity. An
 //! asyncio task would have had a callback scheduled, and a loop turn and
 //! a step of its own, for each message (a sixth of a WebSocket echo's
-//! instructions). Anything else the app awaits, the task awaits. An idle task that
-//! is cancelled ends, and a task with a cancellation pending (an app
+//! instructions). Anything else the app awaits, the task awaits.
+//!
+//! An idle task that is cancelled ends, and a task with a cancellation pending (an app
 //! cancelled its own task and returned) is not used again.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -485,22 +486,19 @@ impl Carrier {
                 return Ok(());
             }
         };
-        let (hooks, task) = (
-            this.hooks.clone(),
-            this.task.as_ref().map(|t| t.clone_ref(py)),
-        );
-        let stepped = match &task {
-            Some(task) => hooks
-                .as_task(py, task, || {
-                    crate::sys::in_context(context.bind(py), || {
-                        call.borrow_mut(py).resume(py, Resume::Next)
-                    })
+        let hooks = this.hooks.clone();
+        let stepped = match this.task.as_ref().map(|t| t.clone_ref(py)) {
+            Some(task) => hooks.as_task(py, &task, || {
+                crate::sys::in_context(context.bind(py), || {
+                    call.borrow_mut(py).resume(py, Resume::Next)
                 })
-                .map(|s| s.map(|s| s.and_then(|s| s))),
+                .and_then(|r| r)
+            }),
             None => Ok(None),
-        };
-        // The loop's task bookkeeping failed: the task's step raises it.
-        let stepped = stepped.unwrap_or_else(|e| Some(Err(e)));
+        }
+        // The loop's task bookkeeping or the context failed: the task's
+        // next step raises it.
+        .unwrap_or_else(|e| Some(Err(e)));
         let Some(stepped) = stepped else {
             // Another task is running: the task's own step resumes the app.
             this.state = Carried::Parked {

@@ -112,14 +112,8 @@ impl WebSocket {
 pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) -> PyResult<()> {
     let mut st = shared.lock();
     st.waiters.wake_queued = false;
-    let mut wake_conn = false;
     let recv = if st.waiters.recv.is_some() && st.stream.receive_ready() {
-        let live = super::live_receiver(py, st.waiters.recv.take())?;
-        live.map(|w| {
-            let (r, wake) = st.take_received();
-            wake_conn = wake;
-            (w, r)
-        })
+        super::live_receiver(py, st.waiters.recv.take())?.map(|w| (w, st.take_received()))
     } else {
         None
     };
@@ -130,7 +124,7 @@ pub(crate) fn wake(py: Python<'_>, shared: &Arc<WsShared>, wakes: &ConnWakes) ->
         None
     };
     drop(st);
-    if let Some((w, r)) = recv {
+    if let Some((w, (r, wake_conn))) = recv {
         super::deliver(py, w, receive_message(py, r)?.into_any().unbind())?;
         if wake_conn {
             shared.wake_conn(wakes);
