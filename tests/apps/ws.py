@@ -22,6 +22,7 @@
                     allows, writing the count sent so far to ID.json
 """
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -33,6 +34,13 @@ def _write(name, data):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.rename(path)
+
+
+async def _echo_next_after_a_pause(receive, send):
+    """Sleeps 0.5 s (a message comes meanwhile), then echoes the next one."""
+    await asyncio.sleep(0.5)
+    message = await receive()
+    await send({"type": "websocket.send", "text": message.get("text") or "?"})
 
 
 def _jsonable(v):
@@ -118,28 +126,21 @@ async def app(scope, receive, send):
             _write(f"{ident}.json", {"sent": sent, "stopped": True})
         return
     if path == "/cancelled-receive":
-        import asyncio
         try:
             await asyncio.wait_for(receive(), 0.05)
         except asyncio.TimeoutError:
             pass
-        await asyncio.sleep(0.5)
-        message = await receive()
-        await send({"type": "websocket.send", "text": message.get("text") or "?"})
+        await _echo_next_after_a_pause(receive, send)
         return
     if path == "/cancelled-task":
-        import asyncio
         asyncio.get_running_loop().call_later(0.05, asyncio.current_task().cancel)
         try:
             await receive()
         except asyncio.CancelledError:
             pass
-        await asyncio.sleep(0.5)
-        message = await receive()
-        await send({"type": "websocket.send", "text": message.get("text") or "?"})
+        await _echo_next_after_a_pause(receive, send)
         return
     if path == "/late-reader":
-        import asyncio
         n = int(parse_qs(scope["query_string"].decode())["n"][0])
         await asyncio.sleep(0.5)
         got = 0
@@ -151,7 +152,6 @@ async def app(scope, receive, send):
         await send({"type": "websocket.send", "text": str(got)})
         return
     if path == "/no-reader":
-        import asyncio
         await asyncio.sleep(3600)
         return
     while True:
