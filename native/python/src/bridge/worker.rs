@@ -256,6 +256,28 @@ impl Worker {
         Ok(())
     }
 
+    /// Runs the pending jobs; on a driven server, then writes out what the
+    /// apps that ran in them queued (a WebSocket echo, a response of an
+    /// app that did not suspend) in one more step, and runs what that step
+    /// gave. The output thus leaves in this turn of the loop, with no
+    /// signal through the poller and no second turn.
+    fn run_jobs_then_output(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Io::Driven(d) = &self.io else {
+            return self.run_jobs(py);
+        };
+        let held = d.hold_wakes();
+        let ran = self.run_jobs(py);
+        let Io::Driven(d) = &mut self.io else {
+            return ran;
+        };
+        if d.run_held(held) {
+            // Wake-ups from these go through the poller, as between steps.
+            let more = self.run_jobs(py);
+            return ran.and(more);
+        }
+        ran
+    }
+
     /// Handles every pending job.
     fn run_jobs(&mut self, py: Python<'_>) -> PyResult<()> {
         let mut jobs = std::mem::take(&mut self.jobs);
@@ -519,7 +541,7 @@ impl Worker {
         if let Io::Driven(d) = &mut self.io {
             d.step();
         }
-        self.run_jobs(py)
+        self.run_jobs_then_output(py)
     }
 
     /// What `drain` does, every `tick`, for the server's timers; but in
@@ -530,7 +552,7 @@ impl Worker {
         if let Io::Driven(d) = &mut self.io {
             d.step_in_turn();
         }
-        self.run_jobs(py)
+        self.run_jobs_then_output(py)
     }
 
     /// The stop began: the health path answers 503 from now on, while the

@@ -9,8 +9,8 @@
 //!
 //! A step must run every task that is ready and return without blocking.
 //! tokio does not say whether its run queue is empty, so every task is
-//! spawned through [`spawn`], which notes each poll and each wake-up of its
-//! tasks: a step ends after a pass in which nothing ran and nothing woke.
+//! spawned through [`spawn`], which counts its tasks while they are woken
+//! and not yet run: a step ends after the pass that leaves none.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::runtime::Runtime;
@@ -28,8 +29,12 @@ use super::listener::Listener;
 use crate::handoff::mailbox::Mailbox;
 
 thread_local! {
-    /// A tracked task ran, woke, or was spawned on this thread.
-    static ACTIVITY: Cell<bool> = const { Cell::new(false) };
+    /// Tasks spawned from this thread that are in their runtime's run
+    /// queue, or spawned and not yet run: a step ends once there are none
+    /// (tokio does not say whether its run queue is empty). A task counts
+    /// once however often it is woken before it runs; wake-ups may come
+    /// from any thread, hence an atomic.
+    static QUEUED: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
     /// The read turn this thread is in, if it is stepping a driven server
     /// (see [`read_turn`]).
     static TURN: Cell<Option<u64>> = const { Cell::new(None) };
@@ -41,6 +46,10 @@ thread_local! {
     /// the next step to wake. The first of a batch makes the mailbox's
     /// eventfd readable, which asks the host for that step.
     static BETWEEN: RefCell<Option<Arc<Mailbox<Arc<NotingWaker>>>>> = const { RefCell::new(None) };
+    /// While the host runs what a step handed it (see
+    /// [`Driven::hold_wakes`]): the tasks it wakes, for the step that
+    /// follows to wake with no signal through the poller.
+    static HELD: RefCell<Option<Vec<Arc<NotingWaker>>>> = const { RefCell::new(None) };
 }
 
 /// The read turn of the step this thread is running, or None outside a
@@ -69,10 +78,6 @@ pub fn defer_to_next_step(waker: &Waker) {
     });
 }
 
-fn note_activity() {
-    ACTIVITY.with(|a| a.set(true));
-}
-
 /// Spawns a task on the current runtime, tracked so that a [`Driven::step`]
 /// sees it run and wake. Every task of the server is spawned this way.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
@@ -80,26 +85,53 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    note_activity();
+    let queued = QUEUED.with(Arc::clone);
+    queued.fetch_add(1, Ordering::AcqRel);
     tokio::spawn(Tracked {
         inner: future,
         waker: None,
+        queued,
+        fresh: true,
     })
 }
 
 pin_project_lite::pin_project! {
-    /// A task that notes its polls and wake-ups.
+    /// A task that counts itself in [`QUEUED`] while it is woken and not
+    /// yet run.
     struct Tracked<F> {
         #[pin]
         inner: F,
         // The runtime's waker for this task, and the wrapper handed to the
         // task's futures in its place.
-        waker: Option<(Waker, Waker)>,
+        waker: Option<(Waker, Arc<NotingWaker>, Waker)>,
+        // The count of the thread that spawned it.
+        queued: Arc<AtomicUsize>,
+        // Spawned and not yet run: counted by `spawn`.
+        fresh: bool,
+    }
+
+    impl<F> PinnedDrop for Tracked<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if std::mem::take(this.fresh) {
+                this.queued.fetch_sub(1, Ordering::AcqRel);
+            }
+            if let Some((_, noting, _)) = this.waker {
+                noting.retire();
+            }
+        }
     }
 }
 
-/// Wakes a tracked task, noting it.
-struct NotingWaker(Waker);
+/// Wakes a tracked task, counting it.
+struct NotingWaker {
+    runtime: Waker,
+    /// Its task's count (see [`QUEUED`]).
+    count: Arc<AtomicUsize>,
+    /// Counted in [`QUEUED`]: woken and not yet run. Set for good once
+    /// the task is gone, so that a late wake-up counts nothing.
+    queued: AtomicBool,
+}
 
 impl NotingWaker {
     /// Wakes the task, unless the host's thread wakes it between two
@@ -108,20 +140,36 @@ impl NotingWaker {
     /// write to its eventfd) at each task woken from outside it, and an
     /// app that answers many HTTP/2 streams wakes many tasks.
     fn wake_task(self: Arc<Self>) {
-        note_activity();
-        let task = if read_turn().is_none() {
-            BETWEEN.with_borrow(|between| match between {
-                Some(between) => {
-                    between.push(self);
-                    None
-                }
-                None => Some(self),
-            })
-        } else {
-            Some(self)
-        };
-        if let Some(task) = task {
-            task.0.wake_by_ref();
+        if read_turn().is_none() {
+            // Held for the step the host runs next, or kept for the next
+            // step, which the first of a batch asks for.
+            let held = HELD.with_borrow_mut(|h| h.as_mut().map(|h| h.push(self.clone())).is_some());
+            if held || BETWEEN.with_borrow(|b| b.as_ref().map(|b| b.push(self.clone())).is_some()) {
+                return;
+            }
+        }
+        self.wake_now();
+    }
+
+    /// Wakes the task in the runtime, counting it.
+    fn wake_now(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+        self.runtime.wake_by_ref();
+    }
+
+    /// The task is about to run: no longer counted.
+    fn running(&self) {
+        if self.queued.swap(false, Ordering::AcqRel) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The task is gone: not counted, now or after any later wake-up.
+    fn retire(&self) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            self.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -140,17 +188,43 @@ impl<F: Future> Future for Tracked<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        note_activity();
         let this = self.project();
-        let noting = match this.waker {
-            Some((runtime, noting)) if runtime.will_wake(cx.waker()) => noting,
+        if std::mem::take(this.fresh) {
+            this.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        let (noting, waker) = match this.waker {
+            Some((runtime, noting, waker)) if runtime.will_wake(cx.waker()) => (&*noting, &*waker),
             slot => {
+                if let Some((_, old, _)) = slot.take() {
+                    old.retire();
+                }
                 let runtime = cx.waker().clone();
-                let noting = Waker::from(Arc::new(NotingWaker(runtime.clone())));
-                &slot.insert((runtime, noting)).1
+                let noting = Arc::new(NotingWaker {
+                    runtime: runtime.clone(),
+                    count: this.queued.clone(),
+                    queued: AtomicBool::new(false),
+                });
+                let (_, noting, waker) =
+                    slot.insert((runtime, noting.clone(), Waker::from(noting)));
+                (&*noting, &*waker)
             }
         };
-        this.inner.poll(&mut Context::from_waker(noting))
+        noting.running();
+        this.inner.poll(&mut Context::from_waker(waker))
+    }
+}
+
+/// Wake-ups held while the host runs what a step handed it (see
+/// [`Driven::hold_wakes`]). Dropped without [`Driven::run_held`] (an
+/// unwinding host), it signals them as any other wake-up between steps.
+#[must_use]
+pub struct HeldWakes(());
+
+impl Drop for HeldWakes {
+    fn drop(&mut self) {
+        if let Some(held) = HELD.take() {
+            held.into_iter().for_each(NotingWaker::wake_task);
+        }
     }
 }
 
@@ -210,7 +284,7 @@ impl Driven {
             spawn(
                 between
                     .clone()
-                    .deliver_to(|task: Arc<NotingWaker>| task.0.wake_by_ref()),
+                    .deliver_to(|task: Arc<NotingWaker>| task.wake_now()),
             );
             BETWEEN.set(Some(between));
         }
@@ -251,20 +325,45 @@ impl Driven {
         self.run_step(TURNS.with(Cell::get));
     }
 
+    /// Holds the wake-ups that this thread makes between steps while the
+    /// guard lives: the host takes it before it runs what a step handed it
+    /// (the apps' first steps), and the next step, in the same read turn
+    /// (see [`run_held`](Self::run_held)), wakes them with no signal
+    /// through the poller and no turn of the host's loop in between.
+    pub fn hold_wakes(&self) -> HeldWakes {
+        HELD.set(Some(Vec::new()));
+        HeldWakes(())
+    }
+
+    /// Runs a step in the last read turn if wake-ups are held (see
+    /// [`hold_wakes`](Self::hold_wakes)); whether it ran one. Wake-ups
+    /// after the guard is dropped are signalled as before.
+    pub fn run_held(&mut self, held: HeldWakes) -> bool {
+        let any = HELD.with_borrow(|h| h.as_ref().is_some_and(|h| !h.is_empty()));
+        if any {
+            self.step_in_turn();
+        }
+        drop(held);
+        any
+    }
+
+    /// A step; it first wakes the tasks held so far (see
+    /// [`hold_wakes`](Self::hold_wakes)), inside the runtime, so that they
+    /// join its run queue with no signal.
     fn run_step(&mut self, turn: u64) {
         let Some(runtime) = &self.runtime else {
             return;
         };
+        let woken = HELD.with_borrow_mut(|h| h.as_mut().map(std::mem::take).unwrap_or_default());
         TURN.with(|t| t.set(Some(turn)));
         runtime.block_on(async {
-            loop {
-                ACTIVITY.with(|a| a.set(false));
-                // Deferred: the runtime runs every ready task and polls the
-                // poller without waiting before this future resumes.
+            woken.into_iter().for_each(NotingWaker::wake_task);
+            // Deferred: the runtime runs every ready task and polls the
+            // poller without waiting before this future resumes.
+            tokio::task::yield_now().await;
+            let queued = QUEUED.with(Arc::clone);
+            while queued.load(Ordering::Acquire) > 0 {
                 tokio::task::yield_now().await;
-                if !ACTIVITY.with(Cell::get) {
-                    break;
-                }
             }
         });
         TURN.with(|t| t.set(None));
@@ -492,5 +591,92 @@ mod tests {
         let after = vec![e(3, "tfd: 4"), e(9, "tfd: 8"), e(11, "tfd: 10")];
         assert!(the_one_added(&before, after).is_err());
         assert!(the_one_added(&before, vec![e(3, "tfd: 4")]).is_err());
+    }
+
+    /// A task that records when it runs and parks once, leaving its waker.
+    fn parked_once(
+        d: &Driven,
+        tx: mpsc::Sender<&'static str>,
+    ) -> Arc<std::sync::Mutex<Option<Waker>>> {
+        let waker = Arc::new(std::sync::Mutex::new(None));
+        let slot = waker.clone();
+        let mut waited = false;
+        spawn_on(
+            d,
+            std::future::poll_fn(move |cx| {
+                if std::mem::replace(&mut waited, true) {
+                    tx.send("ran").unwrap();
+                    return Poll::Ready(());
+                }
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            }),
+        );
+        waker
+    }
+
+    fn queued_here() -> usize {
+        QUEUED.with(|q| q.load(Ordering::Acquire))
+    }
+
+    /// A stepped server whose parked task the host woke while holding
+    /// wake-ups.
+    fn woken_while_held() -> (
+        Driven,
+        std::sync::MutexGuard<'static, ()>,
+        mpsc::Receiver<&'static str>,
+        HeldWakes,
+    ) {
+        let (mut d, one) = driven();
+        d.batch_wakes_between_steps();
+        let (tx, rx) = mpsc::channel();
+        let waker = parked_once(&d, tx);
+        d.step();
+        let held = d.hold_wakes();
+        waker.lock().unwrap().take().unwrap().wake();
+        (d, one, rx, held)
+    }
+
+    #[test]
+    fn wake_ups_held_by_the_host_run_in_the_step_after_with_no_signal() {
+        let (mut d, _one, rx, held) = woken_while_held();
+        assert!(
+            !crate::sys::wait_readable(d.fd(), 50),
+            "held: no signal through the poller"
+        );
+        assert_eq!(kept_between(), 0);
+        assert!(d.run_held(held));
+        assert_eq!(rx.try_recv(), Ok("ran"));
+        assert_eq!(queued_here(), 0, "nothing left counted");
+        assert!(!d.run_held(d.hold_wakes()), "no step for nothing");
+        BETWEEN.take();
+    }
+
+    #[test]
+    fn held_wake_ups_are_signalled_when_the_guard_is_dropped() {
+        let (mut d, _one, rx, held) = woken_while_held();
+        drop(held);
+        assert_eq!(kept_between(), 1);
+        assert!(crate::sys::wait_readable(d.fd(), 2000));
+        d.step();
+        assert_eq!(rx.try_recv(), Ok("ran"));
+        BETWEEN.take();
+    }
+
+    #[test]
+    fn a_task_gone_while_woken_is_no_longer_counted() {
+        let (mut d, _one) = driven();
+        let (tx, _rx) = mpsc::channel();
+        let waker = parked_once(&d, tx);
+        d.step();
+        let waker = waker.lock().unwrap().take().unwrap();
+        // Counted once however often it is woken.
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        assert_eq!(queued_here(), 1);
+        d.runtime.take();
+        assert_eq!(queued_here(), 0, "dropped with its runtime");
+        waker.wake();
+        assert_eq!(queued_here(), 0, "a late wake-up counts nothing");
     }
 }
