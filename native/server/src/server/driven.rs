@@ -101,9 +101,9 @@ pin_project_lite::pin_project! {
     struct Tracked<F> {
         #[pin]
         inner: F,
-        // The runtime's waker for this task, and the wrapper handed to the
-        // task's futures in its place.
-        waker: Option<(Waker, Arc<NotingWaker>, Waker)>,
+        // The wrapper of the runtime's waker for this task, and the same
+        // as a waker, handed to the task's futures in the runtime's place.
+        waker: Option<(Arc<NotingWaker>, Waker)>,
         // The count of the thread that spawned it.
         queued: Arc<AtomicUsize>,
         // Spawned and not yet run: counted by `spawn`.
@@ -116,7 +116,7 @@ pin_project_lite::pin_project! {
             if std::mem::take(this.fresh) {
                 this.queued.fetch_sub(1, Ordering::AcqRel);
             }
-            if let Some((_, noting, _)) = this.waker {
+            if let Some((noting, _)) = this.waker {
                 noting.retire();
             }
         }
@@ -140,15 +140,18 @@ impl NotingWaker {
     /// write to its eventfd) at each task woken from outside it, and an
     /// app that answers many HTTP/2 streams wakes many tasks.
     fn wake_task(self: Arc<Self>) {
-        if read_turn().is_none() {
-            // Held for the step the host runs next, or kept for the next
-            // step, which the first of a batch asks for.
-            let held = HELD.with_borrow_mut(|h| h.as_mut().map(|h| h.push(self.clone())).is_some());
-            if held || BETWEEN.with_borrow(|b| b.as_ref().map(|b| b.push(self.clone())).is_some()) {
-                return;
-            }
+        if read_turn().is_some() {
+            return self.wake_now();
         }
-        self.wake_now();
+        // Held for the step the host runs next, or kept for the next step,
+        // which the first of a batch asks for.
+        let task = HELD.with_borrow_mut(|held| kept_in(self, held.as_mut().map(|h| |t| h.push(t))));
+        let task = task.and_then(|task| {
+            BETWEEN.with_borrow(|between| kept_in(task, between.as_ref().map(|b| |t| b.push(t))))
+        });
+        if let Some(task) = task {
+            task.wake_now();
+        }
     }
 
     /// Wakes the task in the runtime, counting it.
@@ -174,6 +177,17 @@ impl NotingWaker {
     }
 }
 
+/// Gives `task` to `keep`, if there is one; else gives it back.
+fn kept_in<T>(task: T, keep: Option<impl FnOnce(T)>) -> Option<T> {
+    match keep {
+        Some(keep) => {
+            keep(task);
+            None
+        }
+        None => Some(task),
+    }
+}
+
 impl Wake for NotingWaker {
     fn wake(self: Arc<Self>) {
         self.wake_task();
@@ -193,19 +207,17 @@ impl<F: Future> Future for Tracked<F> {
             this.queued.fetch_sub(1, Ordering::AcqRel);
         }
         let (noting, waker) = match this.waker {
-            Some((runtime, noting, waker)) if runtime.will_wake(cx.waker()) => (&*noting, &*waker),
+            Some((noting, waker)) if noting.runtime.will_wake(cx.waker()) => (&*noting, &*waker),
             slot => {
-                if let Some((_, old, _)) = slot.take() {
+                if let Some((old, _)) = slot.take() {
                     old.retire();
                 }
-                let runtime = cx.waker().clone();
                 let noting = Arc::new(NotingWaker {
-                    runtime: runtime.clone(),
+                    runtime: cx.waker().clone(),
                     count: this.queued.clone(),
                     queued: AtomicBool::new(false),
                 });
-                let (_, noting, waker) =
-                    slot.insert((runtime, noting.clone(), Waker::from(noting)));
+                let (noting, waker) = slot.insert((noting.clone(), Waker::from(noting)));
                 (&*noting, &*waker)
             }
         };
