@@ -326,6 +326,24 @@ def test_http_2_only_refuses_http1(server_factory):
 
 
 @cormorant_only
+@pytest.mark.parametrize("opening", [b"INVALID CONNECTION PREFACE\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"],
+                         ids=["garbage", "http1"])
+def test_http_2_only_answers_a_bad_preface_with_goaway(server_factory, opening):
+    # RFC 9113 §3.4: a preface that is not the client preface is a connection
+    # error of type PROTOCOL_ERROR (h2spec 3.5 #2).
+    server = start(server_factory, "apps.h2_apps:app", "--http", "2")
+    with RawH2(server.host, server.port) as c:
+        c.send(opening)
+        frames = c.drain(3)
+        assert c.wait_closed(3)
+    # The server's own preface (SETTINGS) may come first.
+    kinds = [(f.type, f.error_code) for f in frames if f.type != h2client.SETTINGS or frames.index(f)]
+    assert kinds == [(h2client.GOAWAY, h2client.PROTOCOL_ERROR)], [(f.type, f.flags) for f in frames]
+    with h2_client() as c:
+        assert c.get(server.url("/hello")).text == "hello"
+
+
+@cormorant_only
 def test_http_1_only_rejects_preface(server_factory):
     server = start(server_factory, "apps.h2_apps:app", "--http", "1")
     with RawConnection(server.host, server.port, timeout=3) as c:

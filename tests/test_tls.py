@@ -185,6 +185,22 @@ def test_http2_by_alpn(https_server, pki):
     assert len({tuple(r.json()["client"]) for r in rs}) == 1  # one connection
 
 
+def test_http2_only_over_tls_answers_a_bad_preface_with_goaway(server_factory, pki):
+    server = server_factory.start("apps.scope_echo:app", *tls_flags(pki), "--http", "2")
+    ctx = client_context(pki)
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := tls.recv(4096):
+                data += chunk
+    # An empty SETTINGS (the server's preface), then GOAWAY PROTOCOL_ERROR.
+    assert data == bytes.fromhex("000000040000000000" "000008070000000000" "00000000" "00000001")
+    with httpx.Client(verify=client_context(pki), http2=True, timeout=5) as client:
+        assert client.get(server.url("/")).http_version == "HTTP/2"
+
+
 def test_http1_only_does_not_offer_h2(server_factory, pki):
     server = server_factory.start("apps.scope_echo:app", *tls_flags(pki), "--http", "1")
     with httpx.Client(verify=client_context(pki), http2=True, timeout=5) as client:

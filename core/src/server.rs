@@ -55,6 +55,18 @@ pub fn detect_http2_preface(first: &[u8]) -> Option<bool> {
     }
 }
 
+/// What a server that speaks only HTTP/2 sends to a connection whose first
+/// bytes are not the client preface, before it closes: its own preface (an
+/// empty SETTINGS frame, which must come first) and a GOAWAY with
+/// PROTOCOL_ERROR that names no stream as processed (RFC 9113 §3.4: an
+/// invalid preface is a connection error of that type).
+pub const HTTP2_PREFACE_REFUSAL: &[u8] = &[
+    0, 0, 0, 0x4, 0, 0, 0, 0, 0, // SETTINGS, empty, stream 0
+    0, 0, 8, 0x7, 0, 0, 0, 0, 0, // GOAWAY, 8 bytes, stream 0
+    0, 0, 0, 0, // last stream ID: none
+    0, 0, 0, 0x1, // PROTOCOL_ERROR
+];
+
 /// How long the connection waits for the peer. `None` disables a timer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {

@@ -423,6 +423,38 @@ fn the_http2_preface_is_an_event_even_in_pieces() {
 }
 
 #[test]
+fn a_bad_preface_is_refused_with_settings_then_goaway_protocol_error() {
+    let r = HTTP2_PREFACE_REFUSAL;
+    // Frame header: 24-bit length, type, flags, 31-bit stream.
+    let frame = |at: usize| {
+        (
+            u32::from_be_bytes([0, r[at], r[at + 1], r[at + 2]]) as usize,
+            r[at + 3],
+            &r[at + 5..at + 9],
+        )
+    };
+    let (len, kind, stream) = frame(0);
+    assert_eq!(
+        (len, kind, stream),
+        (0, 0x4, &[0u8; 4][..]),
+        "empty SETTINGS"
+    );
+    let (len, kind, stream) = frame(9);
+    assert_eq!(
+        (len, kind, stream),
+        (8, 0x7, &[0u8; 4][..]),
+        "GOAWAY on stream 0"
+    );
+    assert_eq!(&r[18..22], &[0; 4], "no stream processed");
+    assert_eq!(
+        u32::from_be_bytes(r[22..26].try_into().unwrap()),
+        1,
+        "PROTOCOL_ERROR"
+    );
+    assert_eq!(r.len(), 26);
+}
+
+#[test]
 fn shutdown_waits_briefly_for_a_first_request_only() {
     // Fresh: the first request may still come within the grace.
     let mut p = Pair::new();

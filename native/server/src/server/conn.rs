@@ -11,7 +11,7 @@ use cormorant_core::asgi::{Address, ConnectionInfo, Extensions, HttpScope, HttpS
 use cormorant_core::h1::{self, BodyKind, ResponseHead};
 use cormorant_core::http;
 use cormorant_core::server::{self, Event};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
@@ -274,7 +274,7 @@ async fn serve_from<S: Transport>(mut c: Conn<S>, peer: PeerInfo, resume: Option
     let _ = c.flush().await;
     let _ = c.io.shutdown().await;
     if c.linger && !c.eof {
-        c.linger_close().await;
+        linger(&mut c.io).await;
     }
 }
 
@@ -1127,18 +1127,20 @@ impl<S: Transport> Conn<S> {
         self.linger = true;
         Next::Close
     }
+}
 
-    /// Reads and discards what the client still sends after our FIN, until
-    /// it closes, [`LINGER_TIMEOUT`] passes or [`LINGER_MAX_BYTES`] arrive.
-    async fn linger_close(&mut self) {
-        let deadline = tokio::time::Instant::now() + LINGER_TIMEOUT;
-        let mut discarded = 0;
-        let mut buf = vec![0; 4096]; // on the heap: this runs rarely, its task lives long
-        while discarded < LINGER_MAX_BYTES {
-            match tokio::time::timeout_at(deadline, self.io.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => discarded += n,
-                _ => return,
-            }
+/// Reads and discards what the client still sends after our FIN, until it
+/// closes, [`LINGER_TIMEOUT`] passes or [`LINGER_MAX_BYTES`] arrive: closing
+/// with bytes unread would reset the connection, and the client could lose
+/// the answer it was sent.
+pub(super) async fn linger<S: AsyncRead + Unpin>(io: &mut S) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIMEOUT;
+    let mut discarded = 0;
+    let mut buf = vec![0; 4096]; // on the heap: this runs rarely, its task lives long
+    while discarded < LINGER_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => discarded += n,
+            _ => return,
         }
     }
 }

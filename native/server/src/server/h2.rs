@@ -21,6 +21,7 @@ use cormorant_core::asgi::{
     ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, ResponseStart,
     h2_fields,
 };
+use cormorant_core::server;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -28,6 +29,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::coalesce::Coalesce;
@@ -35,7 +37,7 @@ use super::conn::PeerInfo;
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
-use super::transport::Transport;
+use super::transport::{Prefixed, Transport};
 use super::{ServerCtx, date};
 use crate::config::Level;
 use crate::config::ServerConfig;
@@ -120,6 +122,40 @@ struct ConnCtx {
     /// The peer is trusted with an `X-Request-ID` (a trusted proxy, or a
     /// PROXY protocol header came first).
     trusted_ids: bool,
+}
+
+/// Serves a connection that must be HTTP/2 from its first byte (`--http 2`):
+/// one that does not open with the client preface is refused as core says,
+/// with a GOAWAY, and closed. hyper would answer it with its SETTINGS and
+/// close without saying why.
+pub async fn serve_prior_knowledge<S: Transport>(
+    mut io: S,
+    peer: PeerInfo,
+    scheme: &'static str,
+    ctx: Arc<ServerCtx>,
+) {
+    let mut first = Vec::with_capacity(server::HTTP2_PREFACE.len());
+    let wait = ctx.conn.timeouts.request_head.unwrap_or(Duration::MAX);
+    let deadline = tokio::time::Instant::now().checked_add(wait);
+    let valid = loop {
+        if let Some(valid) = server::detect_http2_preface(&first) {
+            break valid;
+        }
+        let read = io.read_buf(&mut first);
+        let n = match deadline {
+            Some(at) => tokio::time::timeout_at(at, read).await.unwrap_or(Ok(0)),
+            None => read.await,
+        };
+        if !matches!(n, Ok(n) if n > 0) {
+            return;
+        }
+    };
+    if valid {
+        return serve(Prefixed::new(first.into(), io), peer, scheme, ctx).await;
+    }
+    if io.write_all(server::HTTP2_PREFACE_REFUSAL).await.is_ok() && io.shutdown().await.is_ok() {
+        super::conn::linger(&mut io).await;
+    }
 }
 
 /// Serves one HTTP/2 connection until it closes.

@@ -570,7 +570,7 @@ async fn serve_tcp(
         return Box::pin(tls::serve(sock, info, open, readiness)).await;
     }
     match ctx.http {
-        HttpVersions::Http2 => Box::pin(h2::serve(sock, info, "http", ctx)).await,
+        HttpVersions::Http2 => Box::pin(h2::serve_prior_knowledge(sock, info, "http", ctx)).await,
         // With `auto`, core tells h2c prior knowledge from HTTP/1.1 by its
         // preface.
         HttpVersions::Http1 | HttpVersions::Auto => conn::serve(sock, info, "http", ctx).await,

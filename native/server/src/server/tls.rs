@@ -52,7 +52,9 @@ pub(super) async fn serve(
         HttpVersions::Auto => info.alpn.as_deref() == Some(b"h2"),
     };
     let peer = peer.with_tls(Arc::new(info));
-    if h2 {
+    if ctx.http == HttpVersions::Http2 {
+        h2::serve_prior_knowledge(stream, peer, "https", ctx).await;
+    } else if h2 {
         h2::serve(stream, peer, "https", ctx).await;
     } else if let Some(driver) = readiness {
         let (sock, tls) = stream.into_inner();
