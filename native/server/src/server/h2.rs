@@ -17,13 +17,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{
-    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, ResponseStart,
-    h2_fields,
-};
+use cormorant_core::asgi::{HttpVersion, Output, ResponseStart, h2_fields};
 use cormorant_core::server;
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::header::HeaderValue;
+use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
@@ -32,18 +29,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::ServerCtx;
 use super::coalesce::Coalesce;
 use super::conn::PeerInfo;
-use super::exchange::{Exchange, RequestLine};
+use super::exchange::Exchange;
 use super::file::{BodyFile, add_content_length};
-use super::static_files::{StaticBody, StaticRequest};
+use super::static_files::StaticBody;
+use super::stream::{self, Early, StreamConn};
 use super::transport::{Prefixed, Transport};
-use super::{ServerCtx, date};
 use crate::config::Level;
 use crate::config::ServerConfig;
-use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
-use crate::handoff::queue::Job;
-use crate::tls::TlsInfo;
+use crate::handoff::http::{RECV_HIGH_WATER, Shared, StreamState};
 
 /// Response body frames queued for hyper ahead of the send window.
 const BODY_CHANNEL: usize = 2;
@@ -109,21 +105,6 @@ where
     }
 }
 
-/// What every stream of a connection shares.
-struct ConnCtx {
-    ctx: Arc<ServerCtx>,
-    info: ConnectionInfo,
-    unix: bool,
-    tls: Option<Arc<TlsInfo>>,
-    /// `host:port` of the client, for the access log (empty when it is off).
-    client_label: String,
-    /// The peer is a trusted proxy (`--forwarded-allow-ips`).
-    trusted_proxy: bool,
-    /// The peer is trusted with an `X-Request-ID` (a trusted proxy, or a
-    /// PROXY protocol header came first).
-    trusted_ids: bool,
-}
-
 /// Serves a connection that must be HTTP/2 from its first byte (`--http 2`):
 /// one that does not open with the client preface is refused as core says,
 /// with a GOAWAY, and closed. hyper would answer it with its SETTINGS and
@@ -163,16 +144,7 @@ pub async fn serve<S: Transport>(io: S, peer: PeerInfo, scheme: &'static str, ct
     let Some(settings) = ctx.h2.as_ref() else {
         return;
     };
-    let trusted_proxy = peer.trusted_proxy(&ctx);
-    let conn = Arc::new(ConnCtx {
-        client_label: peer.label(ctx.access_log.is_some()),
-        unix: peer.unix,
-        info: peer.connection_info(scheme, &ctx.root_path),
-        trusted_proxy,
-        trusted_ids: peer.proxied || trusted_proxy,
-        tls: peer.tls,
-        ctx: ctx.clone(),
-    });
+    let conn = Arc::new(StreamConn::new(peer, scheme, ctx.clone()));
     // Counts the streams in flight: this one, the service's, and one per
     // stream being served.
     let streams = conn.clone();
@@ -268,33 +240,9 @@ fn server_response(status: u16, body: &'static [u8]) -> H2Response {
     r
 }
 
-/// The header list of the scope, mapped by core (`:authority`, cookies).
-fn scope_headers(parts: &http::request::Parts) -> Vec<(Bytes, Bytes)> {
-    h2_fields::request_headers(
-        parts.uri.authority().map(|a| a.as_str().as_bytes()),
-        parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
-    )
-}
-
-/// Turns the application's fields into a header map, with the server's own
-/// fields first. Invalid fields are an error (the application side already
-/// refused values that are not field values; this catches the rest).
-fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result<HeaderMap, ()> {
-    let fields = match (&ctx.h2, own) {
-        // Core decides the list: the server's fields, then the app's
-        // without the connection-specific ones.
-        (Some(h2), true) => h2_fields::response_fields(&h2.fields, date::http_date, fields),
-        _ => fields,
-    };
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for (n, v) in fields {
-        let name = HeaderName::from_bytes(&n).map_err(drop)?;
-        map.append(name, HeaderValue::from_maybe_shared(v).map_err(drop)?);
-    }
-    Ok(map)
+/// The server's own fields of every HTTP/2 response.
+fn own_fields(ctx: &ServerCtx) -> Option<&h2_fields::ServerFields> {
+    ctx.h2.as_ref().map(|h2| &h2.fields)
 }
 
 /// One stream, from its request to its complete response. The future
@@ -302,59 +250,51 @@ fn header_map(ctx: &ServerCtx, fields: Vec<(Bytes, Bytes)>, own: bool) -> Result
 /// boxed, and everything before the first wait is done up front.
 fn handle(
     req: Request<Incoming>,
-    conn: Arc<ConnCtx>,
+    conn: Arc<StreamConn>,
 ) -> impl Future<Output = Result<H2Response, Infallible>> + Send {
-    let started = start_stream(req, conn);
+    let (parts, body) = req.into_parts();
+    let has_body = !body.is_end_stream();
+    // hyper cannot send 1xx responses on HTTP/2.
+    let started = stream::start(&conn, HttpVersion::Http2, &parts, has_body, false);
     async move {
-        match started {
-            Ok(task) => Ok(task.until_head().await),
-            Err(Early::Status(status, body)) => Ok(server_response(status, body)),
-            Err(Early::Static(answer)) => Ok(answer.await),
-        }
+        Ok(match started {
+            Ok(started) => {
+                let task = Box::new(StreamTask {
+                    conn,
+                    shared: started.shared,
+                    body: has_body.then_some(body),
+                    head_only: started.head_only,
+                    exchange: started.exchange,
+                    tx: None,
+                    done: false,
+                });
+                task.until_head().await
+            }
+            Err(Early::Status(status, body)) => server_response(status, body),
+            Err(Early::Static(mount, rest, exchange)) => {
+                Box::pin(static_response(conn, parts, (mount, rest, exchange))).await
+            }
+        })
     }
-}
-
-/// A stream answered without the application.
-enum Early {
-    /// A response of the server's own (503, 400).
-    Status(u16, &'static [u8]),
-    /// A static file route (`--static-path-route`).
-    Static(Pin<Box<dyn Future<Output = H2Response> + Send>>),
 }
 
 /// Answers a request under a static route.
 async fn static_response(
-    conn: Arc<ConnCtx>,
+    conn: Arc<StreamConn>,
     parts: http::request::Parts,
-    mount: usize,
-    rest: Vec<u8>,
-    mut exchange: Exchange,
+    route: (usize, Vec<u8>, Exchange),
 ) -> H2Response {
-    let ctx = &conn.ctx;
-    let Some(statics) = ctx.statics.as_ref() else {
-        return server_response(404, b"Not Found");
-    };
-    let get = |n: HeaderName| parts.headers.get(n).map(HeaderValue::as_bytes);
-    let req = StaticRequest {
-        method: parts.method.as_str().as_bytes(),
-        accept_encoding: get(http::header::ACCEPT_ENCODING),
-        if_none_match: get(http::header::IF_NONE_MATCH),
-        if_modified_since: get(http::header::IF_MODIFIED_SINCE),
-        range: get(http::header::RANGE),
-        if_range: get(http::header::IF_RANGE),
-    };
-    let resp = statics.respond(mount, &rest, &req).await;
-    let head_only = parts.method == http::Method::HEAD;
-    let Ok(headers) = header_map(ctx, resp.headers, true) else {
+    let Some(own) = own_fields(&conn.ctx) else {
         return server_response(500, b"Internal Server Error");
     };
-    let (body, sent) = match resp.body {
-        StaticBody::Bytes(b) => {
-            let n = b.len() as u64;
-            (H2Body::Full((!b.is_empty() && !head_only).then_some(b)), n)
-        }
-        StaticBody::File(mut f) => {
-            let n = f.len;
+    let answer = match stream::static_answer(&conn, &parts, route, own).await {
+        Ok(answer) => answer,
+        Err((status, body)) => return server_response(status, body),
+    };
+    let body = match answer.body {
+        None => H2Body::Full(None),
+        Some(StaticBody::Bytes(b)) => H2Body::Full((!b.is_empty()).then_some(b)),
+        Some(StaticBody::File(mut f)) => {
             let (tx, rx) = mpsc::channel(BODY_CHANNEL);
             super::driven::spawn(async move {
                 loop {
@@ -369,93 +309,13 @@ async fn static_response(
                     }
                 }
             });
-            (H2Body::Channel(rx), n)
+            H2Body::Channel(rx)
         }
     };
-    exchange.status = resp.status;
-    exchange.sent = sent;
-    exchange.finish(&conn.client_label, conn.info.scheme);
     let mut r = Response::new(body);
-    *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::NOT_FOUND);
-    *r.headers_mut() = headers;
+    *r.status_mut() = answer.status;
+    *r.headers_mut() = answer.headers;
     r
-}
-
-/// Hands the request to the application; Err is the status and body the
-/// server answers with instead (503 over the concurrency limit, 400 for a
-/// bad target).
-fn start_stream(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Box<StreamTask>, Early> {
-    let ctx = &conn.ctx;
-    let (parts, body) = req.into_parts();
-    let head_only = parts.method == http::Method::HEAD;
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let headers = scope_headers(&parts);
-    let line = RequestLine {
-        method: parts.method.as_str().as_bytes(),
-        target: target.as_bytes(),
-        version: HttpVersion::Http2,
-        headers: &headers,
-    };
-    if let Some((status, body)) = ctx.health_status(target.as_bytes()) {
-        return Err(Early::Status(status, body));
-    }
-    let Ok(mut exchange) = Exchange::admit(ctx, line) else {
-        return Err(Early::Status(503, b"Service Unavailable"));
-    };
-    if let Some((mount, rest)) = ctx
-        .statics
-        .as_ref()
-        .and_then(|s| s.route(target.as_bytes()))
-    {
-        let rest = rest.to_vec();
-        return Err(Early::Static(Box::pin(static_response(
-            conn.clone(),
-            parts,
-            mount,
-            rest,
-            exchange,
-        ))));
-    }
-    let Ok(mut scope) = HttpScope::new(
-        HttpVersion::Http2,
-        parts.method.as_str().as_bytes(),
-        &Bytes::copy_from_slice(target.as_bytes()),
-        headers,
-        &conn.info,
-    ) else {
-        return Err(Early::Status(400, b"Bad Request"));
-    };
-    if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
-        exchange.forwarded(scope.client.as_ref());
-    }
-    // hyper reads the whole head before calling us: the arrival is now.
-    let arrived = ctx.tracks_arrival().then(std::time::Instant::now);
-    let request_id = ctx.annotate(&mut scope, conn.trusted_ids, arrived);
-    let has_body = !body.is_end_stream();
-    // hyper cannot send 1xx responses on HTTP/2.
-    let extensions = Extensions::for_request(HttpVersion::Http2, &[], false);
-    let shared = exchange.share(
-        HttpStream::new(has_body, head_only).with_extensions(extensions),
-        request_id.as_ref(),
-    );
-    ctx.queue.push(Job::Request(Box::new(NewRequest {
-        scope,
-        unix: conn.unix,
-        tls: conn.tls.clone(),
-        shared: shared.clone(),
-        extensions,
-        request_id,
-        arrived,
-    })));
-    Ok(Box::new(StreamTask {
-        conn,
-        shared,
-        body: has_body.then_some(body),
-        head_only,
-        exchange,
-        tx: None,
-        done: false,
-    }))
 }
 
 /// What became of one batch of the application's output.
@@ -469,7 +329,7 @@ enum Step {
 }
 
 struct StreamTask {
-    conn: Arc<ConnCtx>,
+    conn: Arc<StreamConn>,
     shared: Arc<Shared>,
     /// The request body, while more of it may come.
     body: Option<Incoming>,
@@ -567,7 +427,7 @@ impl StreamTask {
             }
         };
         self.exchange.status = start.status;
-        let Ok(headers) = header_map(self.ctx(), start.headers, true) else {
+        let Ok(headers) = stream::header_map(own_fields(self.ctx()), start.headers) else {
             self.ctx().log(Level::Error, || {
                 "invalid response header from the application".to_owned()
             });
@@ -676,7 +536,7 @@ impl StreamTask {
         }
         if out.end {
             if let Some(fields) = out.trailers {
-                let Ok(map) = header_map(self.ctx(), fields, false) else {
+                let Ok(map) = stream::header_map(None, fields) else {
                     return Step::Abort;
                 };
                 if !self.send(Frame::trailers(map)).await {
@@ -708,8 +568,7 @@ impl StreamTask {
     /// The response is complete: access log.
     fn finish(&mut self) {
         self.done = true;
-        self.exchange
-            .finish(&self.conn.client_label, self.conn.info.scheme);
+        self.conn.finish(&mut self.exchange);
     }
 
     /// Takes the app's queued output; says whether body bytes are wanted.

@@ -16,6 +16,7 @@ pub mod listener;
 mod proxy_header;
 pub mod request_meta;
 pub mod static_files;
+mod stream;
 mod tls;
 mod tls_io;
 mod transport;
