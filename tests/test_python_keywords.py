@@ -19,7 +19,9 @@ SAME = dict(
     date_header=False, env_file=".env", health_path="/healthz", factory=True, fd=5, host="0.0.0.0",
     http2_adaptive_window=True, http2_initial_connection_window_size=4194304,
     http2_initial_stream_window_size=2097152, http2_max_concurrent_streams=50,
-    http2_max_frame_size=32768, http2_max_header_list_size=32768, lifespan="off",
+    http2_max_frame_size=32768, http2_max_header_list_size=32768, http3=True,
+    http3_0rtt=True, http3_connection_window_size=4194304, http3_max_concurrent_streams=20,
+    http3_stream_window_size=65536, lifespan="off",
     limit_concurrency=10, limit_max_requests=1000, limit_max_requests_jitter=50,
     limit_request_body=1024, limit_request_fields=50, limit_request_head_size=4096,
     limit_request_line=2048, log_config="logging.json", max_queue_time=250, log_json=True, log_level="debug",
@@ -50,7 +52,7 @@ CONVERTED = {
         for n, name in enumerate(
             [
                 "drain_delay", "http2_keep_alive_interval", "http2_keep_alive_timeout",
-                "reload_delay",
+                "http3_idle_timeout", "reload_delay",
                 "timeout_graceful_shutdown", "timeout_keep_alive", "timeout_request_body",
                 "timeout_worker_healthcheck",
                 "timeout_request_head", "timeout_tls_handshake", "workers_lifetime",

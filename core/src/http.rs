@@ -175,6 +175,15 @@ fn decode_escapes(raw: &[u8], strict: bool) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// How long a client may remember the HTTP/3 alternative (`ma`, seconds).
+pub const ALT_SVC_MAX_AGE: u32 = 86_400;
+
+/// The `Alt-Svc` value that points a client at HTTP/3 on `port` of the same
+/// host (RFC 7838 §3, RFC 9114 §3.1.1): `h3=":443"; ma=86400`.
+pub fn alt_svc_h3(port: u16) -> Bytes {
+    Bytes::from(format!("h3=\":{port}\"; ma={ALT_SVC_MAX_AGE}"))
+}
+
 /// The fields of a plain-text body the server writes itself (an error, a
 /// denial): `content-type: text/plain; charset=utf-8` and its
 /// `content-length`.
@@ -290,5 +299,10 @@ mod tests {
         assert_eq!(percent_decode_strict(b"100%"), None);
         assert_eq!(percent_decode_strict(b"%4"), None);
         assert_eq!(percent_decode_strict(b"%g0"), None);
+    }
+
+    #[test]
+    fn alt_svc_names_h3_on_the_port() {
+        assert_eq!(&alt_svc_h3(8443)[..], b"h3=\":8443\"; ma=86400");
     }
 }

@@ -63,6 +63,12 @@ class Settings(TypedDict, total=False):
     http2_max_header_list_size: int
     http2_keep_alive_interval: Optional[_Seconds]
     http2_keep_alive_timeout: _Seconds
+    http3: bool
+    http3_max_concurrent_streams: int
+    http3_idle_timeout: Optional[_Seconds]
+    http3_stream_window_size: int
+    http3_connection_window_size: int
+    http3_0rtt: bool
     ssl_certfile: Optional[_Path]
     ssl_keyfile: Optional[_Path]
     ssl_keyfile_password: Optional[str]
@@ -108,4 +114,5 @@ NONE_IS_OFF = (
     "ws_ping_interval",
     "ws_ping_timeout",
     "http2_keep_alive_interval",
+    "http3_idle_timeout",
 )

@@ -100,7 +100,7 @@ impl Extensions {
             trailers: match version {
                 HttpVersion::Http10 => false,
                 HttpVersion::Http11 => te_trailers(),
-                HttpVersion::Http2 => true,
+                HttpVersion::Http2 | HttpVersion::Http3 => true,
             },
             early_hint: informational && version != HttpVersion::Http10,
             pathsend: true,
@@ -1047,6 +1047,12 @@ mod tests {
         );
         let h2 = Extensions::for_request(HttpVersion::Http2, &[], false);
         assert!(h2.trailers && !h2.early_hint);
+        let h3 = Extensions::for_request(HttpVersion::Http3, &[], true);
+        assert!(
+            h3.trailers && h3.early_hint,
+            "HTTP/3 frames trailers and 1xx"
+        );
+        assert_eq!(HttpVersion::Http3.as_str(), "3");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum HttpVersion {
     Http11,
     /// "2"
     Http2,
+    /// "3"
+    Http3,
 }
 
 impl HttpVersion {
@@ -29,6 +31,7 @@ impl HttpVersion {
             Self::Http10 => "1.0",
             Self::Http11 => "1.1",
             Self::Http2 => "2",
+            Self::Http3 => "3",
         }
     }
 }

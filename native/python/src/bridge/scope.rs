@@ -213,7 +213,7 @@ fn tls_fields<'py>(
 struct TlsShape {
     server_cert: Option<Arc<str>>,
     tls_version: u16,
-    cipher_suite: u16,
+    cipher_suite: Option<u16>,
 }
 
 impl TlsShape {
@@ -322,8 +322,9 @@ impl Shape {
         d.set_item(intern!(py, "type"), intern!(py, "http"))?;
         let version = match self.http_version {
             HttpVersion::Http10 => intern!(py, "1.0"),
+            HttpVersion::Http11 => intern!(py, "1.1"),
             HttpVersion::Http2 => intern!(py, "2"),
-            _ => intern!(py, "1.1"),
+            HttpVersion::Http3 => intern!(py, "3"),
         };
         d.set_item(intern!(py, "http_version"), version)?;
         let scheme = if self.scheme == "https" {

@@ -356,6 +356,11 @@ impl Worker {
             }
             None => vec![Listener::bind(&config).map_err(StartupError::new_err)?],
         };
+        // The port bound (`--port 0`, an inherited socket): what `Alt-Svc`
+        // names for HTTP/3.
+        if let Some(port) = listeners.iter().find_map(Listener::tcp_port) {
+            config.port = port;
+        }
         let url = urls(&listeners, config.serves_tls());
         let queue = JobQueue::new()
             .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?;
@@ -380,8 +385,8 @@ impl Worker {
 
     /// The protocols served, for the startup line: `HTTP/1.1, HTTP/2`.
     #[getter]
-    fn protocols(&self) -> &'static str {
-        self.config.http.names()
+    fn protocols(&self) -> String {
+        self.config.protocol_names()
     }
 
     /// The descriptor the event loop must watch and answer with `drain`,

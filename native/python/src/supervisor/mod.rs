@@ -264,7 +264,7 @@ pub(crate) fn supervise(py: Python<'_>, config: &ServerConfig) -> PyResult<i32> 
             "Cormorant supervisor (pid {}) serving on {} ({}) {what}",
             std::process::id(),
             url,
-            config.http.names(),
+            config.protocol_names(),
         ),
     );
     let seed = std::time::SystemTime::now()

@@ -202,6 +202,29 @@ pub struct ServerConfig {
     #[arg(long, value_parser = parse_seconds, default_value = "20", value_name = "SECONDS")]
     #[serde(with = "seconds")]
     pub http2_keep_alive_timeout: Duration,
+    /// Also serve HTTP/3 over QUIC, on the same port over UDP (needs TLS).
+    /// Responses over TCP then advertise it with `Alt-Svc`.
+    #[arg(long)]
+    pub http3: bool,
+    /// Most concurrent HTTP/3 request streams per connection.
+    #[arg(long, default_value_t = 200)]
+    pub http3_max_concurrent_streams: u32,
+    /// Seconds a QUIC connection may stay silent before it is closed (0:
+    /// no limit).
+    #[arg(long, value_parser = parse_seconds, default_value = "30", value_name = "SECONDS")]
+    #[serde(with = "seconds")]
+    pub http3_idle_timeout: Duration,
+    /// QUIC flow-control window of each request stream, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub http3_stream_window_size: u32,
+    /// QUIC flow-control window of a connection, in bytes.
+    #[arg(long, default_value_t = 2 * 1024 * 1024)]
+    pub http3_connection_window_size: u32,
+    /// Accept requests in 0-RTT early data on resumed QUIC connections.
+    /// Off by default: an attacker can replay early data, so only turn it
+    /// on for apps whose every request is safe to repeat.
+    #[arg(long = "http3-0rtt")]
+    pub http3_0rtt: bool,
     /// Serve TLS with this PEM certificate chain.
     #[arg(long, alias = "ssl-certificate", value_name = "FILE")]
     pub ssl_certfile: Option<String>,
@@ -394,6 +417,17 @@ impl ServerConfig {
         })
     }
 
+    /// The protocols served, for the startup line: `HTTP/1.1, HTTP/2,
+    /// HTTP/3`.
+    pub fn protocol_names(&self) -> String {
+        let names = self.http.names();
+        if self.http3 {
+            format!("{names}, HTTP/3")
+        } else {
+            names.to_owned()
+        }
+    }
+
     /// Checks what the types alone do not: ranges, and settings that only
     /// make sense together.
     pub fn validate(&self) -> Result<(), String> {
@@ -407,6 +441,12 @@ impl ServerConfig {
             || self.http2_initial_connection_window_size > i32::MAX as u32
         {
             return Err("HTTP/2 window sizes must be at most 2147483647".into());
+        }
+        if self.http3 && self.ssl_certfile.is_none() {
+            return Err("--http3 needs TLS: give --ssl-certfile and --ssl-keyfile".into());
+        }
+        if self.http3 && self.uds.is_some() {
+            return Err("--http3 needs a TCP port, not --uds".into());
         }
         match (&self.ssl_certfile, &self.ssl_keyfile) {
             (Some(_), None) => return Err("--ssl-certfile needs --ssl-keyfile".into()),

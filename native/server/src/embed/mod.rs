@@ -132,10 +132,12 @@ impl Server {
         handler: Arc<dyn Handler>,
         dispatch: Dispatch,
     ) -> Result<Self, String> {
-        let config = parse_config(config_json)?;
+        let mut config = parse_config(config_json)?;
         config.validate()?;
         let listener = Listener::bind(&config)?;
         let local_port = listener.tcp_port();
+        // What `Alt-Svc` names for HTTP/3 (`port` 0 picks one).
+        config.port = local_port.unwrap_or(config.port);
         let conn_wakes =
             Arc::new(ConnWakes::new().map_err(|e| format!("cannot create eventfd: {e}"))?);
         let link = Arc::new(Link {

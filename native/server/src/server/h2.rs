@@ -573,21 +573,11 @@ impl StreamTask {
 
     /// Takes the app's queued output; says whether body bytes are wanted.
     fn take_output(&mut self) -> (Vec<Output>, bool) {
-        let mut st = self.shared.lock();
-        let outs: Vec<Output> = st.take_output().into();
-        // Nothing is taken from hyper (so no window is given back to the
-        // client) before the app first asks for the body; after that, up to
-        // the high-water mark ahead of it.
-        let want = self.body.is_some()
-            && st.body_requested
-            && st.stream.wants_body()
-            && st.stream.buffered() < RECV_HIGH_WATER;
-        (outs, want)
+        stream::take_output(&self.shared, self.body.is_some())
     }
 
     fn app_finished(&self) -> bool {
-        let st = self.shared.lock();
-        st.stream.is_finished() && !st.has_output()
+        stream::app_finished(&self.shared)
     }
 
     /// Acknowledges body bytes handed to hyper; wakes a `send()` waiting

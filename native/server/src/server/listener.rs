@@ -141,6 +141,35 @@ impl Listener {
         }
     }
 
+    /// A UDP socket for QUIC on this TCP listener's address and port, in a
+    /// SO_REUSEPORT group, so that each worker can have its own (see
+    /// [`super::h3`]); None for a Unix socket.
+    pub fn quic_socket(&self) -> Result<Option<std::net::UdpSocket>, String> {
+        let Self::Tcp(l) = self else {
+            return Ok(None);
+        };
+        let addr = l
+            .local_addr()
+            .map_err(|e| format!("cannot read the listener's address: {e}"))?;
+        let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, None)
+            .map_err(|e| format!("cannot create a UDP socket: {e}"))?;
+        sock.set_reuse_address(true)
+            .and_then(|()| sock.set_reuse_port(true))
+            .map_err(|e| format!("cannot set SO_REUSEPORT on a UDP socket: {e}"))?;
+        if addr.is_ipv6() {
+            let _ = sock.set_only_v6(true);
+        }
+        sock.bind(&addr.into()).map_err(|e| {
+            format!(
+                "cannot bind to {} over UDP for HTTP/3: {e}",
+                display_addr(&addr)
+            )
+        })?;
+        sock.set_nonblocking(true)
+            .map_err(|e| format!("UDP socket: {e}"))?;
+        Ok(Some(sock.into()))
+    }
+
     /// The raw descriptor (to pass to worker processes).
     pub fn raw_fd(&self) -> RawFd {
         match self {

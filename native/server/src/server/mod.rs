@@ -12,6 +12,7 @@ pub use conn::WsSettings;
 pub mod date;
 mod file;
 pub mod h2;
+pub mod h3;
 pub mod listener;
 mod proxy_header;
 pub mod request_meta;
@@ -58,6 +59,8 @@ pub struct ServerCtx {
     pub http: HttpVersions,
     /// HTTP/2 settings (None with `--http 1`).
     pub h2: Option<H2Settings>,
+    /// HTTP/3 settings, with `--http3`.
+    pub h3: Option<h3::H3Settings>,
     /// TLS, when the server has a certificate.
     pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// Longest time a TLS handshake may take.
@@ -138,6 +141,18 @@ impl ServerCtx {
         };
         let routes = config.static_routes()?;
         let fields = server_fields(config);
+        let h3 = match (&tls, config.http3) {
+            (Some(tls), true) => Some(h3::H3Settings::new(config, tls, fields.clone())?),
+            _ => None,
+        };
+        // Responses over TCP point clients at HTTP/3 (RFC 7838).
+        let mut fields = fields;
+        if h3.is_some() {
+            fields.extra.push((
+                Bytes::from_static(b"alt-svc"),
+                cormorant_core::http::alt_svc_h3(config.port),
+            ));
+        }
         let statics = if routes.is_empty() {
             None
         } else {
@@ -158,6 +173,7 @@ impl ServerCtx {
                 .http
                 .http2()
                 .then(|| H2Settings::from_config(config, fields)),
+            h3,
             log_level: config.log_level,
             access_log,
             ws: WsSettings::from_config(config),
@@ -393,16 +409,38 @@ const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
 /// closing the listeners, as leaving a single loop would.
 async fn accept_all(listeners: Vec<Listener>, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
     let readiness = readiness_driver(ctx, &listeners);
+    let quic = quic_sockets(&listeners, ctx)?;
     let mut loops = AbortOnDrop(
         listeners
             .into_iter()
             .map(|l| driven::spawn(accept_loop(l, ctx.clone(), readiness.clone())))
+            .chain(
+                quic.into_iter()
+                    .map(|s| driven::spawn(h3::serve(s, ctx.clone()))),
+            )
             .collect(),
     );
     for task in &mut loops.0 {
         task.await.map_err(std::io::Error::other)??;
     }
     Ok(())
+}
+
+/// With `--http3`, a UDP socket on the port of each TCP listener.
+fn quic_sockets(
+    listeners: &[Listener],
+    ctx: &ServerCtx,
+) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    if ctx.h3.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut sockets = Vec::new();
+    for l in listeners {
+        if let Some(s) = l.quic_socket().map_err(std::io::Error::other)? {
+            sockets.push(s);
+        }
+    }
+    Ok(sockets)
 }
 
 /// Tasks aborted when this is dropped.

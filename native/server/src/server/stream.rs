@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, h2_fields,
+    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, h2_fields,
 };
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -17,7 +17,7 @@ use super::conn::PeerInfo;
 use super::exchange::{Exchange, RequestLine};
 use super::static_files::{StaticBody, StaticRequest};
 use super::{ServerCtx, date};
-use crate::handoff::http::{NewRequest, Shared};
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
 use crate::handoff::queue::Job;
 use crate::tls::TlsInfo;
 
@@ -220,4 +220,24 @@ pub(super) async fn static_answer(
         headers,
         body: (parts.method != http::Method::HEAD).then_some(resp.body),
     })
+}
+
+/// Takes the app's queued output, and says whether request body is wanted
+/// (`body_open`: more of it may come). Nothing is read (so no flow-control
+/// window is given back to the client) before the app first asks for the
+/// body; after that, up to the high-water mark ahead of it.
+pub(super) fn take_output(shared: &Shared, body_open: bool) -> (Vec<Output>, bool) {
+    let mut st = shared.lock();
+    let outs: Vec<Output> = st.take_output().into();
+    let want = body_open
+        && st.body_requested
+        && st.stream.wants_body()
+        && st.stream.buffered() < RECV_HIGH_WATER;
+    (outs, want)
+}
+
+/// The app has ended and everything it sent was taken.
+pub(super) fn app_finished(shared: &Shared) -> bool {
+    let st = shared.lock();
+    st.stream.is_finished() && !st.has_output()
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rustls::ServerConnection;
+use rustls_pki_types::CertificateDer;
 
 use super::{ServerTls, dn, pem, verifier};
 
@@ -22,8 +23,9 @@ pub struct TlsInfo {
     pub client_cert_error: Option<String>,
     /// `0x0303` for TLS 1.2, `0x0304` for TLS 1.3.
     pub tls_version: u16,
-    /// IANA value of the negotiated cipher suite.
-    pub cipher_suite: u16,
+    /// IANA value of the negotiated cipher suite; None where the TLS
+    /// stack does not say (QUIC: quinn keeps it to itself).
+    pub cipher_suite: Option<u16>,
     /// The protocol negotiated by ALPN, if any.
     pub alpn: Option<Vec<u8>>,
 }
@@ -34,7 +36,40 @@ pub struct TlsInfo {
 /// Cost: with a client certificate, each certificate is PEM-encoded and the
 /// leaf parsed; with `--ssl-cert-reqs optional` the chain is verified again.
 pub fn connection_info(conn: &ServerConnection, server: &ServerTls) -> TlsInfo {
-    let peer = conn.peer_certificates().unwrap_or_default();
+    handshake_info(
+        conn.peer_certificates().unwrap_or_default(),
+        conn.protocol_version().map_or(0, u16::from),
+        conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())),
+        conn.alpn_protocol().map(<[u8]>::to_vec),
+        server,
+    )
+}
+
+/// The [`TlsInfo`] of a QUIC connection, from what quinn tells of its
+/// handshake: the client's certificates and the ALPN protocol. QUIC is
+/// always TLS 1.3.
+pub fn quic_connection_info(
+    peer: &[CertificateDer<'static>],
+    alpn: Option<Vec<u8>>,
+    server: &ServerTls,
+) -> TlsInfo {
+    handshake_info(
+        peer,
+        u16::from(rustls::ProtocolVersion::TLSv1_3),
+        None,
+        alpn,
+        server,
+    )
+}
+
+/// What a finished handshake established.
+fn handshake_info(
+    peer: &[CertificateDer<'static>],
+    tls_version: u16,
+    cipher_suite: Option<u16>,
+    alpn: Option<Vec<u8>>,
+    server: &ServerTls,
+) -> TlsInfo {
     let client_cert_error = match (&server.optional_verifier, peer.is_empty()) {
         (Some(inner), false) => verifier::rejection(inner.as_ref(), peer),
         _ => None,
@@ -44,10 +79,8 @@ pub fn connection_info(conn: &ServerConnection, server: &ServerTls) -> TlsInfo {
         client_cert_chain: peer.iter().map(|c| pem::certificate(c)).collect(),
         client_cert_name: peer.first().and_then(|leaf| dn::subject_of(leaf)),
         client_cert_error,
-        tls_version: conn.protocol_version().map_or(0, u16::from),
-        cipher_suite: conn
-            .negotiated_cipher_suite()
-            .map_or(0, |s| u16::from(s.suite())),
-        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        tls_version,
+        cipher_suite,
+        alpn,
     }
 }

@@ -27,7 +27,7 @@ mod verifier;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use info::{TlsInfo, connection_info};
+pub use info::{TlsInfo, connection_info, quic_connection_info};
 pub use server::ServerTls;
 pub use settings::TlsSettings;
 #[cfg(test)]
