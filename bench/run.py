@@ -20,7 +20,9 @@ Workloads run over plain HTTP/1.1 unless their name says otherwise: `h2-*`
 are HTTP/2 cleartext with prior knowledge (h2load; each server started in its
 HTTP/2-only mode; uvicorn has no HTTP/2 and is skipped), `https-*` are
 HTTP/1.1 over TLS (wrk; a throw-away self-signed P-256 certificate made with
-the openssl CLI).
+the openssl CLI), `h3-*` are HTTP/3 over QUIC (bench/h3load, Rust, on the
+same certificate; only Cormorant, peregrine-server and hypercorn serve it,
+and hypercorn runs only these).
 
     python bench/run.py                   # full run, prints a markdown table
     python bench/run.py --write           # ... and saves it to bench/RESULTS.md
@@ -68,6 +70,9 @@ WORKLOADS = [
     ("h2-10k-get", "bench.apps.raw:app", "/10k", "h2"),
     # HTTP/1.1 over TLS, driven by wrk.
     ("https-hello", "bench.apps.raw:app", "/", "tls"),
+    # HTTP/3 over QUIC, driven by bench/h3load.
+    ("h3-hello", "bench.apps.raw:app", "/", "h3"),
+    ("h3-10k-get", "bench.apps.raw:app", "/10k", "h3"),
     # hello with the access log on (written to /dev/null): what logging
     # costs, against the plain hello of the same run (cormorant only).
     ("hello-access-log", "bench.apps.raw:app", "/", "access"),
@@ -78,7 +83,7 @@ WORKLOADS = [
 
 def mode_of(driver) -> str:
     """How the server must be started for a workload's driver."""
-    return driver if driver in ("h2", "tls", "access", "idle") else "h1"
+    return driver if driver in ("h2", "tls", "h3", "access", "idle") else "h1"
 
 
 @dataclass
@@ -92,8 +97,10 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
            "--loop", "uvloop", "--log-level", "warning"]
     if mode == "h2":
         cmd += ["--http", "2"]
-    if mode == "tls":
+    if mode in ("tls", "h3"):
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
+    if mode == "h3":
+        cmd += ["--http3"]
     if mode == "access":
         cmd += ["--access-log"]
     if mode == "idle":
@@ -102,7 +109,7 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
 
 
 def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode == "access":
+    if mode in ("access", "h3"):
         return None
     cmd = [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
            "--http", "2" if mode == "h2" else "1", "--workers", "1", "--host", "127.0.0.1",
@@ -119,15 +126,17 @@ def cmd_peregrine(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
            "--workers", "1", "--log-level", "warning"]
     if mode == "h2":
         cmd += ["--http2-only"]
-    if mode == "tls":
+    if mode in ("tls", "h3"):
         cmd += ["--tls-cert", tls.cert, "--tls-key", tls.key]
+    if mode == "h3":
+        cmd += ["--http3"]
     if mode == "idle":
         cmd += ["--keep-alive", "120000", "--max-connections", "16000"]
     return cmd
 
 
 def cmd_h2corn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode == "access":
+    if mode in ("access", "h3"):
         return None
     cmd = [os.path.join(BIN, "h2corn"), app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1", "--loop", "uvloop", "--no-access-log"]
@@ -162,8 +171,8 @@ def cmd_rust_ref(app: str, port: int, mode: str, tls: Tls | None) -> list[str] |
 
 
 def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode in ("h2", "access"):
-        return None  # no HTTP/2 in uvicorn; the access-log run is ours only
+    if mode in ("h2", "h3", "access"):
+        return None  # no HTTP/2 or HTTP/3 in uvicorn; the access-log run is ours only
     cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
            "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
            "--log-level", "warning", "--no-access-log"]
@@ -172,6 +181,17 @@ def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | 
     if mode == "tls":
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
     return cmd
+
+
+def cmd_hypercorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    """hypercorn (aioquic) runs only the HTTP/3 workloads: the other peers
+    are faster on every other one."""
+    if mode != "h3":
+        return None
+    addr = f"127.0.0.1:{port}"
+    return [os.path.join(BIN, "hypercorn"), app, "--bind", addr, "--quic-bind", addr,
+            "--certfile", tls.cert, "--keyfile", tls.key, "--workers", "1",
+            "--worker-class", "uvloop", "--log-level", "warning"]
 
 
 def make_cert(directory: str) -> Tls:
@@ -185,7 +205,8 @@ def make_cert(directory: str) -> Tls:
 
 
 SERVERS = {"cormorant": cmd_cormorant, "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
-           "granian": cmd_granian, "uvicorn": cmd_uvicorn, "rust-ref": cmd_rust_ref}
+           "granian": cmd_granian, "uvicorn": cmd_uvicorn, "hypercorn": cmd_hypercorn,
+           "rust-ref": cmd_rust_ref}
 
 
 @dataclass
@@ -301,22 +322,37 @@ def run_wrk(port: int, path: str, script: str | None, duration: int, conns: int,
     return rps, parse_latency(out), errors, requests
 
 
-def wsload_path() -> str:
+def load_tool(package: str) -> str:
+    """A load generator of this workspace (bench/wsload, bench/h3load),
+    built in release mode if it is not yet."""
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    path = os.path.join(target, "release", "cormorant-wsload")
+    path = os.path.join(target, "release", package)
     if not os.path.exists(path):
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "cormorant-wsload"],
-                       cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", package], cwd=ROOT, check=True)
     return path
 
 
-def run_wsload(port: int, path: str, duration: int, conns: int) -> tuple:
-    cmd = ["taskset", "-c", "1", wsload_path(), "--addr", f"127.0.0.1:{port}", "--path", path,
-           "--connections", str(conns), "--duration", str(duration), "--size", "64"]
+def run_tool(cmd: list[str], duration: int, count: str) -> tuple:
+    """Runs a load generator that prints `name value` lines: rate, p99,
+    errors and the count of `count`."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     values = dict(line.split() for line in out.splitlines() if line.strip())
-    return (float(values["round_trips_per_sec"]), float(values["p99_ms"]),
-            int(values["errors"]), int(values["round_trips"]))
+    return (float(values[f"{count}_per_sec"]), float(values["p99_ms"]),
+            int(values["errors"]), int(values[count]))
+
+
+def run_wsload(port: int, path: str, duration: int, conns: int) -> tuple:
+    cmd = ["taskset", "-c", "1", load_tool("cormorant-wsload"), "--addr", f"127.0.0.1:{port}",
+           "--path", path, "--connections", str(conns), "--duration", str(duration),
+           "--size", "64"]
+    return run_tool(cmd, duration, "round_trips")
+
+
+def run_h3load(port: int, path: str, duration: int, conns: int, streams: int) -> tuple:
+    cmd = ["taskset", "-c", "1", load_tool("cormorant-h3load"), "--addr", f"127.0.0.1:{port}",
+           "--path", path, "--connections", str(conns), "--streams", str(streams),
+           "--duration", str(duration)]
+    return run_tool(cmd, duration, "requests")
 
 
 def parse_h2load(out: str) -> tuple[float, int, int]:
@@ -364,6 +400,8 @@ def measure(port: int, path: str, script, duration: int, args) -> tuple:
         return run_wsload(port, path, duration, min(conns, 32))
     if script == "h2":
         return run_h2load(port, path, duration, args.h2_connections, args.h2_streams)
+    if script == "h3":
+        return run_h3load(port, path, duration, args.h2_connections, args.h2_streams)
     if script == "tls":
         return run_wrk(port, path, None, duration, conns, scheme="https")
     if script == "access":
@@ -457,12 +495,13 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per workload")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--h2-connections", type=int, default=16,
-                   help="h2load connections for the h2-* workloads")
+                   help="connections of the h2-* (h2load) and h3-* (h3load) workloads")
     p.add_argument("--h2-streams", type=int, default=10,
-                   help="concurrent streams per h2load connection (-m)")
+                   help="concurrent streams per connection (h2load -m, h3load --streams)")
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="connections held open by the idle-conns workload")
-    p.add_argument("--servers", default="cormorant,peregrine,h2corn,granian,uvicorn,rust-ref")
+    p.add_argument("--servers",
+                   default="cormorant,peregrine,h2corn,granian,uvicorn,hypercorn,rust-ref")
     p.add_argument("--workloads", default=",".join(w[0] for w in WORKLOADS))
     p.add_argument("--write", action="store_true", help="save the table to bench/RESULTS.md")
     args = p.parse_args()
@@ -483,7 +522,7 @@ def main() -> int:
         by_app.setdefault((app, mode_of(script)), []).append((name, path, script))
 
     cert_dir = tempfile.TemporaryDirectory(prefix="bench-tls-")
-    tls = make_cert(cert_dir.name) if any(m == "tls" for _, m in by_app) else None
+    tls = make_cert(cert_dir.name) if any(m in ("tls", "h3") for _, m in by_app) else None
     results: dict[tuple[str, str], Result] = {}
     try:
         # Each app's servers run back to back, so that a drift of the
@@ -556,7 +595,8 @@ def main() -> int:
             "Ratios are of requests per server CPU-second.\n"
             f"h2-* workloads: h2load -c {args.h2_connections} -m {args.h2_streams}, h2c "
             "prior knowledge, p99 from h2load's per-request log; https-*: wrk over TLS "
-            "with a self-signed P-256 certificate.\n\n"
+            "with a self-signed P-256 certificate; h3-*: bench/h3load with the same "
+            "connections and streams, over QUIC with that certificate.\n\n"
         )
         with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
             f.write(header + table + "\n")
