@@ -18,10 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+import h3client
 import httpx
 import pytest
 from test_shutdown import Background
 
+import certs
 from conftest import TESTS_DIR, ServerProcess, free_port, wait_ready
 from procs import children
 
@@ -306,6 +308,20 @@ def test_socket_activation_serves_every_passed_socket(server_factory, workers):
         for pid in pids:
             assert wanted <= _socket_inodes(pid), pid
     assert server.stop() == 0, server.output()
+
+
+def test_http3_on_every_passed_socket_and_a_prompt_stop(server_factory, tmp_path):
+    pki = certs.make_pki(tmp_path / "pki")
+    ports = [free_port(), free_port()]
+    server = _activated(server_factory, ports, "apps.pid:app", "--http3",
+                        "--ssl-certfile", str(pki.server_cert), "--ssl-keyfile", str(pki.server_key))
+    for p in ports:
+        r = h3client.get(p, "/", ca=str(pki.ca_cert))
+        assert (r.status, bytes(r.body)) == (200, str(server.pid).encode())
+    # Each socket's QUIC endpoint waits for its own connections only.
+    started = time.monotonic()
+    assert server.stop() == 0, server.output()
+    assert time.monotonic() - started < 5
 
 
 def test_the_app_does_not_see_the_activation_variables(server_factory):

@@ -109,8 +109,9 @@ impl quinn::Runtime for Runtime {
     }
 }
 
-/// After GOAWAY, how often a connection checks for requests in flight.
-const GOAWAY_POLL: Duration = Duration::from_millis(10);
+/// During a stop, how often a connection checks for requests in flight,
+/// and an endpoint for open connections.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
 
 /// How long a stop waits for QUIC connections to finish closing (their
 /// CONNECTION_CLOSE sent, in the draining period) once none is open.
@@ -131,12 +132,14 @@ pub(super) async fn serve(socket: std::net::UdpSocket, ctx: Arc<ServerCtx>) -> i
         socket,
         Arc::new(Runtime(quinn::TokioRuntime)),
     )?;
+    // Held by each of this endpoint's connections.
+    let live = Arc::new(());
     let mut stop = ctx.shutdown.subscribe();
     loop {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
                 Some(incoming) => {
-                    let open = OpenConnection::new(&ctx);
+                    let open = (OpenConnection::new(&ctx), live.clone());
                     driven::spawn(connection(incoming, local, ctx.clone(), open));
                 }
                 None => break,
@@ -146,8 +149,8 @@ pub(super) async fn serve(socket: std::net::UdpSocket, ctx: Arc<ServerCtx>) -> i
     }
     // New connections are refused from here; open ones finish.
     endpoint.set_server_config(None);
-    while ctx.connections.load(std::sync::atomic::Ordering::Relaxed) > 1 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    while Arc::strong_count(&live) > 1 {
+        tokio::time::sleep(DRAIN_POLL).await;
     }
     let _ = tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await;
     drop(open);
@@ -160,7 +163,7 @@ async fn connection(
     incoming: quinn::Incoming,
     local: Option<SocketAddr>,
     ctx: Arc<ServerCtx>,
-    open: OpenConnection,
+    open: (OpenConnection, Arc<()>),
 ) {
     let (Some(settings), Some(tls)) = (ctx.h3.as_ref(), ctx.tls.as_ref()) else {
         return;
@@ -195,7 +198,7 @@ async fn connection(
         // flight (each holds `conn`); h3 only ends it after the client's.
         let requests_done = async {
             while Arc::strong_count(&conn) > 1 {
-                tokio::time::sleep(GOAWAY_POLL).await;
+                tokio::time::sleep(DRAIN_POLL).await;
             }
         };
         tokio::select! {
