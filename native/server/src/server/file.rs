@@ -84,3 +84,17 @@ pub(super) fn add_content_length(headers: &mut Vec<(Bytes, Bytes)>, len: u64) {
         ));
     }
 }
+
+/// Opens the file of a pathsend message; a failure is logged on the app's
+/// side and is None (the response becomes a 500).
+pub(super) async fn open_logged(ctx: &super::ServerCtx, path: &str) -> Option<BodyFile> {
+    match BodyFile::open(path).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            ctx.log(crate::config::Level::Error, || {
+                format!("cannot send {path:?} (http.response.pathsend): {e}")
+            });
+            None
+        }
+    }
+}

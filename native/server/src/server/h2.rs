@@ -35,7 +35,7 @@ use super::conn::PeerInfo;
 use super::exchange::Exchange;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::StaticBody;
-use super::stream::{self, Early, StreamConn};
+use super::stream::{self, BodyPiece, Early, StreamConn};
 use super::transport::{Prefixed, Transport};
 use crate::config::Level;
 use crate::config::ServerConfig;
@@ -394,7 +394,7 @@ impl StreamTask {
         rest: Vec<Output>,
         path: String,
     ) -> H2Response {
-        let file = open_body_file(self.ctx().clone(), path).await;
+        let file = super::file::open_logged(self.ctx(), &path).await;
         self.respond(out, rest, Some(file))
     }
 
@@ -615,19 +615,6 @@ impl StreamTask {
     }
 }
 
-/// Opens a pathsend file; a failure is logged and is None.
-async fn open_body_file(ctx: Arc<ServerCtx>, path: String) -> Option<BodyFile> {
-    match BodyFile::open(&path).await {
-        Ok(f) => Some(f),
-        Err(e) => {
-            ctx.log(Level::Error, || {
-                format!("cannot send {path:?} (http.response.pathsend): {e}")
-            });
-            None
-        }
-    }
-}
-
 type FrameResult = Option<Result<Frame<Bytes>, hyper::Error>>;
 
 async fn next_frame(body: &mut Incoming) -> FrameResult {
@@ -649,26 +636,14 @@ fn push_frame(
     frame: FrameResult,
     metrics: Option<&crate::metrics::Slot>,
 ) -> bool {
-    match frame {
-        Some(Ok(frame)) => {
-            if let Ok(data) = frame.into_data() {
-                if let Some(slot) = metrics {
-                    slot.received(data.len() as u64);
-                }
-                if !data.is_empty() {
-                    st.push_body(data, true);
-                }
-            }
+    let piece = match frame {
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(data) => BodyPiece::Data(data),
             // Request trailers are not part of ASGI; they are dropped.
-            false
-        }
-        None => {
-            st.push_body(Bytes::new(), false);
-            true
-        }
-        Some(Err(_)) => {
-            st.stream.handle_disconnect();
-            true
-        }
-    }
+            Err(_) => return false,
+        },
+        None => BodyPiece::End,
+        Some(Err(_)) => BodyPiece::Reset,
+    };
+    stream::feed_body(st, piece, metrics)
 }

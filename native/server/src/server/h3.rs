@@ -26,7 +26,7 @@ use super::conn::PeerInfo;
 use super::exchange::Exchange;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::StaticBody;
-use super::stream::{self, Early, StreamConn};
+use super::stream::{self, BodyPiece, Early, StreamConn};
 use super::{OpenConnection, ServerCtx, driven};
 use crate::config::{Level, ServerConfig};
 use crate::handoff::http::Shared;
@@ -292,7 +292,7 @@ type DataResult = Result<Option<Bytes>, h3::error::StreamError>;
 fn poll_data_now(recv: &mut RecvHalf) -> Option<DataResult> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match recv.poll_recv_data(&mut cx) {
-        std::task::Poll::Ready(r) => Some(r.map(|d| d.map(|mut b| b.copy_to_bytes(b.remaining())))),
+        std::task::Poll::Ready(r) => Some(r.map(|d| d.map(into_bytes))),
         std::task::Poll::Pending => None,
     }
 }
@@ -364,17 +364,7 @@ impl Stream {
             None => Ok(()),
             Some(StaticBody::Bytes(b)) if b.is_empty() => Ok(()),
             Some(StaticBody::Bytes(b)) => self.send.send_data(b).await.map_err(drop),
-            Some(StaticBody::File(mut f)) => loop {
-                match f.next_chunk().await {
-                    Ok(Some(chunk)) => {
-                        if self.send.send_data(chunk).await.is_err() {
-                            break Err(());
-                        }
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(_) => break Err(()),
-                }
-            },
+            Some(StaticBody::File(f)) => self.send_file(f).await.map(drop),
         };
         match sent {
             Ok(()) => {
@@ -451,15 +441,12 @@ impl Stream {
         let mut file = None;
         if let Some(mut start) = out.start.take() {
             if let Some(path) = out.file.take() {
-                match BodyFile::open(&path).await {
-                    Ok(f) => {
+                match super::file::open_logged(&self.conn.ctx, &path).await {
+                    Some(f) => {
                         add_content_length(&mut start.headers, f.len);
                         file = Some(f);
                     }
-                    Err(e) => {
-                        self.conn.ctx.log(Level::Error, || {
-                            format!("cannot send {path:?} (http.response.pathsend): {e}")
-                        });
+                    None => {
                         out = cormorant_core::asgi::internal_error();
                         start = out.start.take().unwrap_or(ResponseStart {
                             status: 500,
@@ -489,13 +476,10 @@ impl Stream {
             self.send.send_data(out.body).await.map_err(drop)?;
             self.sent(shared, n);
         }
-        if let Some(mut f) = file {
-            while let Some(chunk) = f.next_chunk().await.map_err(drop)? {
-                let n = chunk.len();
-                self.send.send_data(chunk).await.map_err(drop)?;
-                if let Some(exchange) = self.exchange.as_mut() {
-                    exchange.sent += n as u64;
-                }
+        if let Some(f) = file {
+            let n = self.send_file(f).await?;
+            if let Some(exchange) = self.exchange.as_mut() {
+                exchange.sent += n;
             }
         }
         if out.abort {
@@ -510,6 +494,16 @@ impl Stream {
         }
         self.send.finish().await.map_err(drop)?;
         Ok(true)
+    }
+
+    /// Streams a file as the response body; the bytes sent.
+    async fn send_file(&mut self, mut f: BodyFile) -> Result<u64, ()> {
+        let mut n = 0;
+        while let Some(chunk) = f.next_chunk().await.map_err(drop)? {
+            n += chunk.len() as u64;
+            self.send.send_data(chunk).await.map_err(drop)?;
+        }
+        Ok(n)
     }
 
     /// Body bytes handed to QUIC: counted, and a `send()` waiting for room
@@ -539,26 +533,15 @@ impl Stream {
 
     /// Feeds request body to the app: a chunk, its end, or a reset.
     fn push_data(&mut self, shared: &Arc<Shared>, data: DataResult) {
+        let piece = match data {
+            Ok(Some(chunk)) => BodyPiece::Data(chunk),
+            Ok(None) => BodyPiece::End,
+            Err(_) => BodyPiece::Reset,
+        };
         let ctx = &self.conn.ctx;
-        let metrics = ctx.metrics.as_ref();
         let mut ended = false;
-        shared.update(&ctx.queue, |st| match data {
-            Ok(Some(chunk)) => {
-                if let Some(slot) = metrics {
-                    slot.received(chunk.len() as u64);
-                }
-                if !chunk.is_empty() {
-                    st.push_body(chunk, true);
-                }
-            }
-            Ok(None) => {
-                st.push_body(Bytes::new(), false);
-                ended = true;
-            }
-            Err(_) => {
-                st.stream.handle_disconnect();
-                ended = true;
-            }
+        shared.update(&ctx.queue, |st| {
+            ended = stream::feed_body(st, piece, ctx.metrics.as_ref());
         });
         if ended {
             self.recv = None;
@@ -569,10 +552,13 @@ impl Stream {
 /// The next chunk of request body; never, when it is not wanted.
 async fn next_data(recv: Option<&mut RecvHalf>) -> DataResult {
     match recv {
-        Some(recv) => recv
-            .recv_data()
-            .await
-            .map(|d| d.map(|mut b| b.copy_to_bytes(b.remaining()))),
+        Some(recv) => recv.recv_data().await.map(|d| d.map(into_bytes)),
         None => std::future::pending().await,
     }
+}
+
+/// A chunk of body as h3 hands it over, as `Bytes` (no copy when it is
+/// one already).
+fn into_bytes(mut chunk: impl Buf) -> Bytes {
+    chunk.copy_to_bytes(chunk.remaining())
 }

@@ -17,7 +17,7 @@ use super::conn::PeerInfo;
 use super::exchange::{Exchange, RequestLine};
 use super::static_files::{StaticBody, StaticRequest};
 use super::{ServerCtx, date};
-use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared};
+use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::handoff::queue::Job;
 use crate::tls::TlsInfo;
 
@@ -240,4 +240,41 @@ pub(super) fn take_output(shared: &Shared, body_open: bool) -> (Vec<Output>, boo
 pub(super) fn app_finished(shared: &Shared) -> bool {
     let st = shared.lock();
     st.stream.is_finished() && !st.has_output()
+}
+
+/// A piece of request body, as a protocol stack hands it over.
+pub(super) enum BodyPiece {
+    Data(Bytes),
+    /// The body is complete.
+    End,
+    /// The client reset the stream: the body is cut off.
+    Reset,
+}
+
+/// Feeds a piece of request body to the stream, counting its bytes for the
+/// metrics; true when the body is over (complete, or cut off).
+pub(super) fn feed_body(
+    st: &mut StreamState,
+    piece: BodyPiece,
+    metrics: Option<&crate::metrics::Slot>,
+) -> bool {
+    match piece {
+        BodyPiece::Data(data) => {
+            if let Some(slot) = metrics {
+                slot.received(data.len() as u64);
+            }
+            if !data.is_empty() {
+                st.push_body(data, true);
+            }
+            false
+        }
+        BodyPiece::End => {
+            st.push_body(Bytes::new(), false);
+            true
+        }
+        BodyPiece::Reset => {
+            st.stream.handle_disconnect();
+            true
+        }
+    }
 }
