@@ -457,7 +457,63 @@ impl Connection {
         if self.is_websocket() || self.http.response_started() {
             return Err(UsageError::InvalidState("response already started"));
         }
+        if offer.is_extended_connect() {
+            return Err(UsageError::InvalidState(
+                "an extended CONNECT opens a tunnel",
+            ));
+        }
         while let h1::Event::BodyChunk(_) | h1::Event::EndOfMessage = self.http.poll_event() {}
+        let (ws, headers) = self.open_websocket(offer, subprotocol, extra);
+        self.http.send_response(ResponseHead {
+            status: 101,
+            headers,
+        })?;
+        self.http.send_end()?;
+        self.enter_websocket(now, ws);
+        Ok(())
+    }
+
+    /// A WebSocket whose extended CONNECT (RFC 8441 on an HTTP/2 stream,
+    /// RFC 9220 on an HTTP/3 stream) the application accepted: the
+    /// connection, already switched to WebSocket with its ping timer
+    /// running, for the bytes of that stream, and the answer to send on
+    /// the stream before them: `200` with the subprotocol, negotiated
+    /// extension and `extra` fields. The HTTP/2 or HTTP/3 stack frames
+    /// both; the WebSocket rules and timers are this connection's, as
+    /// after an HTTP/1.1 upgrade.
+    pub fn accept_tunnel(
+        config: Config,
+        now: Instant,
+        offer: &Handshake,
+        subprotocol: Option<&str>,
+        extra: Vec<(Bytes, Bytes)>,
+    ) -> Result<(Self, ResponseHead), UsageError> {
+        if !offer.is_extended_connect() {
+            return Err(UsageError::InvalidState(
+                "an HTTP/1.1 upgrade is accepted on its connection",
+            ));
+        }
+        let mut conn = Self::new(config, now);
+        let (ws, headers) = conn.open_websocket(offer, subprotocol, extra);
+        conn.enter_websocket(now, ws);
+        Ok((
+            conn,
+            ResponseHead {
+                status: 200,
+                headers,
+            },
+        ))
+    }
+
+    /// The WebSocket side that accepting `offer` opens, and the fields of
+    /// the answer: the handshake's, the negotiated permessage-deflate, then
+    /// `extra`.
+    fn open_websocket(
+        &self,
+        offer: &Handshake,
+        subprotocol: Option<&str>,
+        extra: Vec<(Bytes, Bytes)>,
+    ) -> (ws::Connection, Vec<(Bytes, Bytes)>) {
         let mut headers = offer.response_headers(subprotocol);
         let mut config = self.websocket.clone();
         config.deflate = None;
@@ -469,17 +525,19 @@ impl Connection {
             config.deflate = Some(params);
         }
         headers.extend(extra);
-        self.http.send_response(ResponseHead {
-            status: 101,
-            headers,
-        })?;
-        self.http.send_end()?;
-        let mut ws = ws::Connection::new(config);
+        (ws::Connection::new(config), headers)
+    }
+
+    /// Switches to the WebSocket protocol at `now`: bytes received after
+    /// the HTTP/1.1 head are its first frames, the HTTP timers stop and the
+    /// ping timer starts.
+    fn enter_websocket(&mut self, now: Instant, mut ws: ws::Connection) {
         let leftover = self.http.take_buffered();
         if !leftover.is_empty() {
             ws.handle_bytes(&leftover);
         }
         self.protocol = Protocol::WebSocket(Box::new(ws));
+        self.detecting_h2 = false;
         for t in [Timer::KeepAlive, Timer::RequestHead, Timer::RequestBodyIdle] {
             self.timers.stop(t);
         }
@@ -488,7 +546,6 @@ impl Connection {
         if self.shutting_down {
             self.shutdown(now);
         }
-        Ok(())
     }
 
     /// Answers an upgrade request that is not a valid opening handshake:

@@ -402,6 +402,100 @@ fn frames_sent_with_the_upgrade_request_reach_the_websocket() {
     assert!(p.take_wire().contains("sec-websocket-protocol: chat\r\n"));
 }
 
+/// The fields of an RFC 8441 extended CONNECT that offers `chat` and
+/// permessage-deflate.
+fn extended_connect_offer() -> Handshake {
+    let fields = [
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-protocol", "chat"),
+        ("sec-websocket-extensions", "permessage-deflate"),
+    ]
+    .map(|(n, v)| {
+        (
+            Bytes::from_static(n.as_bytes()),
+            Bytes::from_static(v.as_bytes()),
+        )
+    });
+    Handshake::from_extended_connect(b"websocket", &fields).unwrap()
+}
+
+#[test]
+fn an_extended_connect_opens_a_tunnel_with_the_same_websocket_rules_and_timers() {
+    let mut config = quiet_config();
+    config.per_message_deflate = true;
+    let offer = extended_connect_offer();
+    let extra = vec![(Bytes::from_static(b"x-app"), Bytes::from_static(b"1"))];
+    let (conn, head) =
+        Connection::accept_tunnel(config, Instant::ZERO, &offer, Some("chat"), extra).unwrap();
+    // 200, no accept key, no Upgrade or Connection: the stream is the tunnel.
+    assert_eq!(head.status, 200);
+    let names: Vec<&[u8]> = head.headers.iter().map(|(n, _)| n.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            &b"sec-websocket-protocol"[..],
+            b"sec-websocket-extensions",
+            b"x-app"
+        ]
+    );
+    let mut p = Pair {
+        conn,
+        now: Instant::ZERO,
+        wire: Vec::new(),
+        log: Vec::new(),
+    };
+    assert!(p.conn.is_websocket());
+    // Nothing of HTTP/1.1 is written; the first bytes are frames.
+    p.flush();
+    assert!(p.take_raw().is_empty());
+    let evs = p.send(&client_frame(0x1, b"hi"));
+    assert_eq!(evs[0], Event::WebSocket(ws::Event::Text("hi".into())));
+    // The ping timer runs as after an upgrade, and no HTTP timer does.
+    assert_eq!(p.conn.poll_timeout(), Some(secs(20.0)));
+    p.wait_until(secs(41.0));
+    assert_eq!(
+        p.take_raw(),
+        b"\x89\x00\x88\x02\x03\xf3",
+        "ping, then close 1011"
+    );
+    assert!(p.conn.wants_close());
+}
+
+#[test]
+fn a_tunnel_and_an_upgrade_are_not_confused() {
+    let offer = extended_connect_offer();
+    let mut p = Pair::new();
+    p.send(UPGRADE);
+    assert!(
+        p.conn
+            .accept_websocket(p.now, &offer, None, Vec::new())
+            .is_err()
+    );
+    let upgrade = {
+        let mut h1 = h1::Connection::new(h1::Config::default());
+        h1.handle_bytes(UPGRADE);
+        let h1::Event::RequestHead(head) = h1.poll_event() else {
+            panic!()
+        };
+        Handshake::from_head(&head).unwrap()
+    };
+    assert!(
+        Connection::accept_tunnel(quiet_config(), Instant::ZERO, &upgrade, None, Vec::new())
+            .is_err()
+    );
+}
+
+#[test]
+fn a_tunnel_accepted_during_shutdown_is_closed_with_1001() {
+    let offer = extended_connect_offer();
+    let (mut conn, _) =
+        Connection::accept_tunnel(quiet_config(), Instant::ZERO, &offer, None, Vec::new()).unwrap();
+    conn.shutdown(Instant::ZERO);
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    assert_eq!(&out.concat()[..4], b"\x88\x16\x03\xe9");
+}
+
 #[test]
 fn the_http2_preface_is_an_event_even_in_pieces() {
     let mut config = quiet_config();

@@ -49,14 +49,20 @@ pub enum HandshakeError {
     /// the WebSocket connection, so a body would be read as frames.
     #[error("websocket handshake with a request body")]
     Body,
+    /// An extended CONNECT (RFC 8441 §4, RFC 9220 §3) names a protocol other
+    /// than `websocket` in `:protocol`: one this server does not speak.
+    #[error("extended connect for a protocol other than websocket")]
+    Protocol,
 }
 
 impl HandshakeError {
     /// The HTTP status to answer with: 426 Upgrade Required for a version
-    /// problem, 400 otherwise.
+    /// problem, 501 Not Implemented for a tunnel to another protocol, 400
+    /// otherwise.
     pub fn status_hint(&self) -> u16 {
         match self {
             Self::UnsupportedVersion => 426,
+            Self::Protocol => 501,
             _ => 400,
         }
     }
@@ -102,11 +108,14 @@ impl Default for DeflateParams {
     }
 }
 
-/// A validated WebSocket upgrade request.
+/// A validated WebSocket opening handshake: an HTTP/1.1 upgrade request,
+/// or an HTTP/2 or HTTP/3 extended CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
-    /// The `Sec-WebSocket-Key` value, trimmed (give it to [`accept_key`]).
-    pub key: Bytes,
+    /// The `Sec-WebSocket-Key` value of an HTTP/1.1 upgrade, trimmed (give
+    /// it to [`accept_key`]); None for an extended CONNECT, which has no key
+    /// (RFC 8441 §5).
+    pub key: Option<Bytes>,
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order.
     pub subprotocols: Vec<String>,
     /// The valid permessage-deflate offers, in order of preference.
@@ -185,6 +194,27 @@ fn parse_offer(params: &[&[u8]]) -> Option<DeflateOffer> {
     Some(offer)
 }
 
+/// The values of the fields named `name` (lowercase).
+fn field_values<'a>(
+    headers: &'a [(Bytes, Bytes)],
+    name: &'static [u8],
+) -> impl Iterator<Item = &'a Bytes> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.as_ref() == name)
+        .map(|(_, v)| v)
+}
+
+/// `Sec-WebSocket-Version` must be present once, and 13 (RFC 6455 §4.2.1
+/// item 6; RFC 8441 §5 keeps it).
+fn check_version(headers: &[(Bytes, Bytes)]) -> Result<(), HandshakeError> {
+    let mut versions = field_values(headers, b"sec-websocket-version");
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if trim_ows(v) == b"13" => Ok(()),
+        _ => Err(HandshakeError::UnsupportedVersion),
+    }
+}
+
 impl Handshake {
     /// Validates an upgrade request (RFC 6455 §4.2.1): method GET, HTTP/1.1,
     /// `Upgrade` with the `websocket` token (case-insensitive, in a list),
@@ -198,8 +228,7 @@ impl Handshake {
         Self::from_request(&head.method, head.version, &head.headers)
     }
 
-    /// [`Self::from_head`] for the parts of a head (HTTP/2 and HTTP/3
-    /// extended CONNECT have no body framing to check). `headers` are
+    /// [`Self::from_head`] for the parts of a head. `headers` are
     /// (lowercase name, value) pairs as in
     /// [`crate::h1::RequestHead::headers`].
     pub fn from_request(
@@ -213,12 +242,7 @@ impl Handshake {
         if version != Version::Http11 {
             return Err(HandshakeError::HttpVersion);
         }
-        let values = |name: &'static [u8]| {
-            headers
-                .iter()
-                .filter(move |(n, _)| n.as_ref() == name)
-                .map(|(_, v)| v)
-        };
+        let values = |name| field_values(headers, name);
         let has_token = |name: &'static [u8], token: &[u8]| {
             values(name).any(|v| list(v).any(|t| t.eq_ignore_ascii_case(token)))
         };
@@ -228,11 +252,7 @@ impl Handshake {
         if !has_token(b"connection", b"upgrade") {
             return Err(HandshakeError::MissingConnectionUpgrade);
         }
-        let mut versions = values(b"sec-websocket-version");
-        match (versions.next(), versions.next()) {
-            (Some(v), None) if trim_ows(v) == b"13" => {}
-            _ => return Err(HandshakeError::UnsupportedVersion),
-        }
+        check_version(headers)?;
         let mut keys = values(b"sec-websocket-key");
         let (Some(key), None) = (keys.next(), keys.next()) else {
             return Err(HandshakeError::InvalidKey);
@@ -248,7 +268,30 @@ impl Handshake {
         }
         let start = key.len() - key.trim_ascii_start().len();
         let key = key.slice(start..start + raw.len());
+        Ok(Self::offers(Some(key), headers))
+    }
 
+    /// Validates an extended CONNECT, the opening handshake of a WebSocket
+    /// over an HTTP/2 stream (RFC 8441 §4-5) or an HTTP/3 stream (RFC 9220
+    /// §3): `protocol` is the `:protocol` value, which must be `websocket`,
+    /// and `Sec-WebSocket-Version` must be 13. There is no key, and no
+    /// `Upgrade` or `Connection` field (those are HTTP/1.1's). The stack
+    /// checked the rest: the method is CONNECT, and `:protocol` was allowed
+    /// by the `SETTINGS_ENABLE_CONNECT_PROTOCOL` it sent.
+    pub fn from_extended_connect(
+        protocol: &[u8],
+        headers: &[(Bytes, Bytes)],
+    ) -> Result<Self, HandshakeError> {
+        if !protocol.eq_ignore_ascii_case(b"websocket") {
+            return Err(HandshakeError::Protocol);
+        }
+        check_version(headers)?;
+        Ok(Self::offers(None, headers))
+    }
+
+    /// The subprotocols and extensions offered in `headers`.
+    fn offers(key: Option<Bytes>, headers: &[(Bytes, Bytes)]) -> Self {
+        let values = |name| field_values(headers, name);
         let subprotocols = values(b"sec-websocket-protocol")
             .flat_map(|v| list(v))
             .filter(|t| is_token(t))
@@ -270,36 +313,49 @@ impl Handshake {
                 }
             }
         }
-        Ok(Self {
+        Self {
             key,
             subprotocols,
             deflate_offers,
-        })
+        }
     }
 
-    /// The `Sec-WebSocket-Accept` value for this request.
-    pub fn accept(&self) -> String {
-        accept_key(&self.key)
+    /// Whether this is an extended CONNECT (HTTP/2, HTTP/3), answered with
+    /// a `200` that opens the stream as the tunnel, rather than an HTTP/1.1
+    /// upgrade, answered with a `101`.
+    pub fn is_extended_connect(&self) -> bool {
+        self.key.is_none()
     }
 
-    /// The header fields of the `101 Switching Protocols` answer: `Upgrade`,
-    /// `Connection`, `Sec-WebSocket-Accept`, and `Sec-WebSocket-Protocol`
-    /// when a `subprotocol` was chosen.
+    /// The `Sec-WebSocket-Accept` value for an HTTP/1.1 upgrade request
+    /// (None for an extended CONNECT).
+    pub fn accept(&self) -> Option<String> {
+        self.key.as_deref().map(accept_key)
+    }
+
+    /// The header fields of the answer. For an HTTP/1.1 upgrade, the `101
+    /// Switching Protocols` carries `Upgrade`, `Connection` and
+    /// `Sec-WebSocket-Accept`; the `200` to an extended CONNECT has none of
+    /// them (RFC 8441 §5). Both carry `Sec-WebSocket-Protocol` when a
+    /// `subprotocol` was chosen.
     pub fn response_headers(&self, subprotocol: Option<&str>) -> Vec<(Bytes, Bytes)> {
-        let mut headers = vec![
-            (
-                Bytes::from_static(b"upgrade"),
-                Bytes::from_static(b"websocket"),
-            ),
-            (
-                Bytes::from_static(b"connection"),
-                Bytes::from_static(b"Upgrade"),
-            ),
-            (
-                Bytes::from_static(b"sec-websocket-accept"),
-                Bytes::from(self.accept()),
-            ),
-        ];
+        let mut headers = Vec::with_capacity(4);
+        if let Some(accept) = self.accept() {
+            headers.extend([
+                (
+                    Bytes::from_static(b"upgrade"),
+                    Bytes::from_static(b"websocket"),
+                ),
+                (
+                    Bytes::from_static(b"connection"),
+                    Bytes::from_static(b"Upgrade"),
+                ),
+                (
+                    Bytes::from_static(b"sec-websocket-accept"),
+                    Bytes::from(accept),
+                ),
+            ]);
+        }
         if let Some(p) = subprotocol {
             headers.push((
                 Bytes::from_static(b"sec-websocket-protocol"),
@@ -383,8 +439,9 @@ mod tests {
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
         let h = parse(&[]).unwrap();
-        assert_eq!(h.key, "dGhlIHNhbXBsZSBub25jZQ==");
-        assert_eq!(h.accept(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(h.key.as_deref(), Some(&b"dGhlIHNhbXBsZSBub25jZQ=="[..]));
+        assert_eq!(h.accept().as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert!(!h.is_extended_connect());
     }
 
     #[test]
@@ -394,7 +451,7 @@ mod tests {
         assert!(parse(&[("connection", "keep-alive, Upgrade")]).is_ok());
         assert!(parse(&[("sec-websocket-key", " dGhlIHNhbXBsZSBub25jZQ== ")]).is_ok());
         let h = parse(&[("sec-websocket-key", " dGhlIHNhbXBsZSBub25jZQ== ")]).unwrap();
-        assert_eq!(h.key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(h.key.as_deref(), Some(&b"dGhlIHNhbXBsZSBub25jZQ=="[..]));
     }
 
     #[test]
@@ -442,6 +499,52 @@ mod tests {
             Handshake::from_request(b"GET", Version::Http11, &twice),
             Err(E::InvalidKey)
         );
+    }
+
+    fn fields(list: &[(&'static str, &'static str)]) -> Vec<(Bytes, Bytes)> {
+        list.iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::from_static(n.as_bytes()),
+                    Bytes::from_static(v.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn extended_connect() {
+        use HandshakeError as E;
+        let offer = fields(&[
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-protocol", "chat, v2"),
+            ("sec-websocket-extensions", "permessage-deflate"),
+        ]);
+        let h = Handshake::from_extended_connect(b"websocket", &offer).unwrap();
+        assert!(h.is_extended_connect());
+        assert_eq!(h.accept(), None);
+        assert_eq!(h.subprotocols, ["chat", "v2"]);
+        assert!(h.negotiate_deflate(true).is_some());
+        // The 200 names the subprotocol and nothing of HTTP/1.1's upgrade.
+        assert_eq!(
+            h.response_headers(Some("v2")),
+            fields(&[("sec-websocket-protocol", "v2")])
+        );
+        assert!(h.response_headers(None).is_empty());
+        assert!(Handshake::from_extended_connect(b"WebSocket", &offer).is_ok());
+        for (protocol, list, err) in [
+            (&b"connect-udp"[..], &offer[..], E::Protocol),
+            (b"", &offer[..], E::Protocol),
+            (b"websocket", &[][..], E::UnsupportedVersion),
+            (
+                b"websocket",
+                &fields(&[("sec-websocket-version", "8")])[..],
+                E::UnsupportedVersion,
+            ),
+        ] {
+            assert_eq!(Handshake::from_extended_connect(protocol, list), Err(err));
+        }
+        assert_eq!(E::Protocol.status_hint(), 501);
     }
 
     #[test]
