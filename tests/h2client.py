@@ -482,3 +482,115 @@ class RawH2:
             if self._parse() is None:
                 self._fill(min(left, 0.25))
         return True
+
+
+# --- WebSocket over an HTTP/2 stream (RFC 8441) -------------------------------
+
+SETTINGS_ENABLE_CONNECT_PROTOCOL = 0x8
+
+
+@dataclass
+class WsMessage:
+    """One complete message or control frame received over the tunnel."""
+
+    opcode: int  # 1 text, 2 binary, 8 close, 9 ping, 10 pong
+    payload: bytes | str
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The code of a close frame (wsproto gives its payload as (code,
+        reason))."""
+        return int(self.payload[0]) if self.opcode == 8 else None
+
+
+class H2WebSocket:
+    """A WebSocket opened with an extended CONNECT on a stream of `client`,
+    framed by wsproto's client-side `FrameProtocol` (an implementation
+    independent of the server's), with permessage-deflate when `deflate`."""
+
+    def __init__(
+        self,
+        client: H2Client,
+        path: str = "/echo",
+        protocols: Iterable[str] = (),
+        deflate: bool = False,
+        headers: Iterable[tuple] = (),
+        raw: Optional[list[tuple[bytes, bytes]]] = None,
+    ) -> None:
+        from wsproto.extensions import PerMessageDeflate
+
+        self.client = client
+        self.deflate = PerMessageDeflate() if deflate else None
+        hs = [(b":method", b"CONNECT"), (b":protocol", b"websocket"),
+              (b":scheme", b"http"), (b":path", path.encode()),
+              (b":authority", b"localhost"), (b"sec-websocket-version", b"13")]
+        protocols = list(protocols)
+        if protocols:
+            hs.append((b"sec-websocket-protocol", ", ".join(protocols).encode()))
+        if self.deflate is not None:
+            hs.append((b"sec-websocket-extensions",
+                       b"permessage-deflate; " + self.deflate.offer().encode()))
+        hs += [(_b(n), _b(v)) for n, v in headers]
+        self.sid = client.send_headers(raw=raw or hs, end_stream=False)
+        self.proto = None
+        self.consumed = 0
+        self.inbox: list[WsMessage] = []
+        self._parts: list = []
+
+    @property
+    def result(self) -> StreamResult:
+        return self.client.stream(self.sid)
+
+    def answer(self, timeout: float = 5.0) -> StreamResult:
+        """Waits for the response head (or the stream's end)."""
+        st = self.result
+        self.client.wait_for(lambda: bool(st.headers) or st.done, timeout)
+        if st.status == 200 and self.proto is None:
+            from wsproto.frame_protocol import FrameProtocol
+
+            extensions = []
+            accepted = st.header(b"sec-websocket-extensions")
+            if self.deflate is not None and accepted:
+                self.deflate.finalize(accepted.decode())
+                extensions.append(self.deflate)
+            self.proto = FrameProtocol(client=True, extensions=extensions)
+        return st
+
+    def send(self, message) -> None:
+        self.client.send_data(self.sid, bytes(self.proto.send_data(message)))
+
+    def send_raw(self, data: bytes) -> None:
+        self.client.send_data(self.sid, data)
+
+    def ping(self, payload: bytes = b"") -> None:
+        self.client.send_data(self.sid, bytes(self.proto.ping(payload)))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.client.send_data(self.sid, bytes(self.proto.close(code, reason)))
+
+    def _take(self) -> None:
+        body = self.result.body
+        if len(body) > self.consumed:
+            self.proto.receive_bytes(body[self.consumed:])
+            self.consumed = len(body)
+        for frame in self.proto.received_frames():
+            op = int(frame.opcode)
+            if op in (0, 1, 2):
+                self._parts.append((op, frame.payload))
+                if frame.message_finished:
+                    first = self._parts[0][0]
+                    data = self._parts[0][1][:0].join(p for _, p in self._parts)
+                    self.inbox.append(WsMessage(first, data))
+                    self._parts = []
+            else:
+                self.inbox.append(WsMessage(op, frame.payload))
+
+    def receive(self, timeout: float = 5.0) -> WsMessage:
+        """The next message or control frame; TimeoutError if none comes."""
+        def ready() -> bool:
+            self._take()
+            return bool(self.inbox) or self.result.done
+        self.client.wait_for(ready, timeout)
+        if not self.inbox:
+            raise EOFError(f"stream ended: reset={self.result.reset}")
+        return self.inbox.pop(0)

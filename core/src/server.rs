@@ -553,12 +553,8 @@ impl Connection {
     /// `400`, and the connection closes.
     pub fn reject_websocket(&mut self, err: &HandshakeError) -> Result<(), UsageError> {
         self.http.close_after_response();
-        let status = err.status_hint();
-        let body: &'static [u8] = match status {
-            426 => b"Upgrade Required",
-            _ => b"Bad WebSocket handshake",
-        };
-        self.deny_websocket(status, body)
+        let (head, body) = err.response();
+        self.send_denial(head, body)
     }
 
     /// Answers an upgrade request with `status` and a plain-text `body`
@@ -567,21 +563,14 @@ impl Connection {
     /// upgrade is an ordinary exchange: the connection stays open unless
     /// the request or the server said otherwise.
     pub fn deny_websocket(&mut self, status: u16, body: &'static [u8]) -> Result<(), UsageError> {
+        self.send_denial(ws::denial_head(status, body), body)
+    }
+
+    fn send_denial(&mut self, head: ResponseHead, body: &'static [u8]) -> Result<(), UsageError> {
         if self.is_websocket() {
             return Err(UsageError::InvalidState("already upgraded"));
         }
-        let mut headers = crate::http::plain_text_fields(body);
-        if body.is_empty() {
-            // No body, no type: content-length alone.
-            headers.remove(0);
-        }
-        if status == 426 {
-            headers.push((
-                Bytes::from_static(b"sec-websocket-version"),
-                Bytes::from_static(b"13"),
-            ));
-        }
-        self.http.send_response(ResponseHead { status, headers })?;
+        self.http.send_response(head)?;
         if !body.is_empty() {
             self.http.send_body(Bytes::from_static(body))?;
         }

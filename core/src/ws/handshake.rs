@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 
-use crate::h1::Version;
+use crate::h1::{ResponseHead, Version};
 use crate::http::{is_token, list, trim_ows};
 
 /// The GUID appended to the key (RFC 6455 §1.3).
@@ -66,6 +66,36 @@ impl HandshakeError {
             _ => 400,
         }
     }
+
+    /// The answer to a refused handshake, on any protocol: the head (see
+    /// [`denial_head`]) and its plain-text body.
+    pub fn response(&self) -> (ResponseHead, &'static [u8]) {
+        let status = self.status_hint();
+        let body: &'static [u8] = match status {
+            426 => b"Upgrade Required",
+            501 => b"Not Implemented",
+            _ => b"Bad WebSocket handshake",
+        };
+        (denial_head(status, body), body)
+    }
+}
+
+/// The head of a handshake answered with `status` and a plain-text `body`
+/// (a refusal, or the application's denial): a `426` names the version
+/// spoken in `Sec-WebSocket-Version: 13` (RFC 6455 §4.4); an empty body
+/// has no type, only its length.
+pub fn denial_head(status: u16, body: &[u8]) -> ResponseHead {
+    let mut headers = crate::http::plain_text_fields(body);
+    if body.is_empty() {
+        headers.remove(0);
+    }
+    if status == 426 {
+        headers.push((
+            Bytes::from_static(b"sec-websocket-version"),
+            Bytes::from_static(b"13"),
+        ));
+    }
+    ResponseHead { status, headers }
 }
 
 /// One permessage-deflate offer from `Sec-WebSocket-Extensions` (RFC 7692

@@ -31,7 +31,9 @@ mod handshake;
 mod utf8;
 
 pub use conn::{Connection, MIN_COMPRESS_SIZE};
-pub use handshake::{DeflateOffer, DeflateParams, Handshake, HandshakeError, accept_key};
+pub use handshake::{
+    DeflateOffer, DeflateParams, Handshake, HandshakeError, accept_key, denial_head,
+};
 
 use bytes::Bytes;
 

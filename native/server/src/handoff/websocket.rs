@@ -65,6 +65,20 @@ impl WsState {
     }
 }
 
+impl WsState {
+    /// The app's output for the handshake: everything queued, up to and
+    /// including an accept. Messages sent right after the accept stay
+    /// queued, in order, for the open session.
+    pub fn take_handshake_output(&mut self) -> Vec<WsOutput> {
+        let end = self
+            .out
+            .iter()
+            .position(|o| matches!(o, WsOutput::Accept { .. }))
+            .map_or(self.out.len(), |i| i + 1);
+        self.out.drain(..end).collect()
+    }
+}
+
 impl WsShared {
     pub(crate) fn new() -> Self {
         Self::with_state(WsState {

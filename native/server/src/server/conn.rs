@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use super::exchange::{Exchange, RequestLine};
 use super::file::{BodyFile, add_content_length};
 use super::static_files::{StaticBody, StaticRequest};
+use super::stream::StreamConn;
 use super::transport::{Prefixed, Transport};
 use super::{ServerCtx, clock, date};
 use crate::config::Level;
@@ -28,6 +29,7 @@ use crate::handoff::queue::{Job, JobQueue};
 use crate::tls::TlsInfo;
 pub(super) use readiness::{Readiness, Socket};
 pub use websocket::WsSettings;
+pub(super) use websocket::serve_tunnel;
 
 /// Bytes read from the socket per read call.
 pub(super) const READ_CHUNK: usize = 64 * 1024;
@@ -303,6 +305,29 @@ impl<S> Conn<S> {
             head_began: None,
             date_secs: 0,
             ctx,
+        }
+    }
+
+    /// The bytes of an HTTP/2 or HTTP/3 stream that carries a WebSocket
+    /// (see [`super::tunnel`]), with core's connection for them, already in
+    /// WebSocket.
+    fn tunnel(io: S, conn: server::Connection, stream: &StreamConn) -> Self {
+        Self {
+            io,
+            conn,
+            ctx: stream.ctx.clone(),
+            info: stream.info.clone(),
+            unix: stream.unix,
+            tls: stream.tls.clone(),
+            trusted_proxy: stream.trusted_proxy,
+            wbufs: Vec::new(),
+            eof: false,
+            client_label: stream.client_label.clone(),
+            linger: false,
+            http2: false,
+            trusted_ids: stream.trusted_ids,
+            head_began: None,
+            date_secs: 0,
         }
     }
 

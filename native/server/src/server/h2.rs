@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{HttpVersion, Output, ResponseStart, h2_fields};
+use cormorant_core::h1::ResponseHead;
 use cormorant_core::server;
 use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
@@ -31,12 +32,13 @@ use tokio::sync::mpsc;
 
 use super::ServerCtx;
 use super::coalesce::Coalesce;
-use super::conn::PeerInfo;
+use super::conn::{self, PeerInfo};
 use super::exchange::Exchange;
 use super::file::{BodyFile, add_content_length};
 use super::static_files::StaticBody;
 use super::stream::{self, BodyPiece, Early, StreamConn};
 use super::transport::{Prefixed, Transport};
+use super::tunnel;
 use crate::config::Level;
 use crate::config::ServerConfig;
 use crate::handoff::http::{RECV_HIGH_WATER, Shared, StreamState};
@@ -55,6 +57,9 @@ pub struct H2Settings {
     max_header_list_size: u32,
     keep_alive_interval: Option<Duration>,
     keep_alive_timeout: Duration,
+    /// Advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441): WebSockets
+    /// are on.
+    connect_protocol: bool,
     /// The fields every response carries: HTTP/2's own copy.
     fields: h2_fields::ServerFields,
 }
@@ -72,6 +77,7 @@ impl H2Settings {
             keep_alive_interval: (!c.http2_keep_alive_interval.is_zero())
                 .then_some(c.http2_keep_alive_interval),
             keep_alive_timeout: c.http2_keep_alive_timeout,
+            connect_protocol: c.ws == crate::config::WsMode::Auto,
         }
     }
 
@@ -87,6 +93,10 @@ impl H2Settings {
             .max_header_list_size(self.max_header_list_size)
             .keep_alive_interval(self.keep_alive_interval)
             .keep_alive_timeout(self.keep_alive_timeout);
+        if self.connect_protocol {
+            // Without it, h2 refuses a `:protocol` with a stream error.
+            b.enable_connect_protocol();
+        }
         b
     }
 }
@@ -135,7 +145,7 @@ pub async fn serve_prior_knowledge<S: Transport>(
         return serve(Prefixed::new(first.into(), io), peer, scheme, ctx).await;
     }
     if io.write_all(server::HTTP2_PREFACE_REFUSAL).await.is_ok() && io.shutdown().await.is_ok() {
-        super::conn::linger(&mut io).await;
+        conn::linger(&mut io).await;
     }
 }
 
@@ -254,8 +264,18 @@ fn handle(
 ) -> impl Future<Output = Result<H2Response, Infallible>> + Send {
     let (parts, body) = req.into_parts();
     let has_body = !body.is_end_stream();
+    // hyper puts `:protocol` here only with the setting advertised, and
+    // only on a CONNECT.
+    let protocol = parts.extensions.get::<hyper::ext::Protocol>();
     // hyper cannot send 1xx responses on HTTP/2.
-    let started = stream::start(&conn, HttpVersion::Http2, &parts, has_body, false);
+    let started = stream::start(
+        &conn,
+        HttpVersion::Http2,
+        &parts,
+        has_body,
+        false,
+        protocol.map(|p| p.as_str().as_bytes()),
+    );
     async move {
         Ok(match started {
             Ok(started) => {
@@ -274,7 +294,63 @@ fn handle(
             Err(Early::Static(mount, rest, exchange)) => {
                 Box::pin(static_response(conn, parts, (mount, rest, exchange))).await
             }
+            Err(Early::Refused(e)) => {
+                let (head, body) = e.response();
+                head_response(&conn, head, Bytes::from_static(body))
+            }
+            Err(Early::WebSocket(t)) => Box::pin(websocket(conn, parts, t)).await,
         })
+    }
+}
+
+/// A response of core's making, sent whole.
+fn head_response(conn: &StreamConn, head: ResponseHead, body: Bytes) -> H2Response {
+    let Ok(headers) = stream::header_map(own_fields(&conn.ctx), head.headers) else {
+        return server_response(500, b"Internal Server Error");
+    };
+    let mut r = Response::new(H2Body::Full((!body.is_empty()).then_some(body)));
+    *r.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_REQUEST);
+    *r.headers_mut() = headers;
+    r
+}
+
+/// A WebSocket over this stream (RFC 8441): the app's answer; once
+/// accepted, the stream's bytes are the WebSocket's, in a task of their
+/// own (see [`super::tunnel`]).
+async fn websocket(
+    conn: Arc<StreamConn>,
+    mut parts: http::request::Parts,
+    mut t: Box<stream::Tunnel>,
+) -> H2Response {
+    let ctx = conn.ctx.clone();
+    match tunnel::answer(&mut t, &ctx).await {
+        tunnel::Answer::Accepted { head, conn: ws } => {
+            let response = head_response(&conn, head, Bytes::new());
+            let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            let stream::Tunnel {
+                exchange, shared, ..
+            } = *t;
+            super::driven::spawn(async move {
+                // hyper hands over the stream once the 200 is sent.
+                let io = match upgrade {
+                    Some(upgrade) => upgrade.await.ok(),
+                    None => None,
+                };
+                match io {
+                    Some(io) => {
+                        conn::serve_tunnel(TokioIo::new(io), *ws, &conn, shared, exchange).await;
+                    }
+                    None => shared.update(&conn.ctx.queue, |st| st.stream.handle_disconnect()),
+                }
+            });
+            response
+        }
+        tunnel::Answer::Denied { head, body } => {
+            let response = head_response(&conn, head, body);
+            conn.finish(&mut t.exchange);
+            response
+        }
+        tunnel::Answer::Stopping => server_response(503, b"Service Unavailable"),
     }
 }
 

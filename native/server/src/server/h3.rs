@@ -272,7 +272,14 @@ async fn request(
         head_only: false,
         done: false,
     };
-    match stream::start(&stream.conn, HttpVersion::Http3, &parts, has_body, true) {
+    match stream::start(
+        &stream.conn,
+        HttpVersion::Http3,
+        &parts,
+        has_body,
+        true,
+        None,
+    ) {
         Ok(started) => {
             stream.shared = Some(started.shared);
             stream.exchange = Some(started.exchange);
@@ -282,6 +289,12 @@ async fn request(
         Err(Early::Status(status, body)) => stream.server_response(status, body).await,
         Err(Early::Static(mount, rest, exchange)) => {
             Box::pin(stream.static_response(&parts, (mount, rest, exchange))).await;
+        }
+        // No `:protocol` is passed: h3 0.0.8 parses only "webtransport" and
+        // "connect-udp" there, so WebSocket over HTTP/3 (RFC 9220) waits on
+        // it, and SETTINGS_ENABLE_CONNECT_PROTOCOL is not advertised.
+        Err(Early::Refused(_) | Early::WebSocket(_)) => {
+            stream.server_response(501, b"Not Implemented").await;
         }
     }
 }

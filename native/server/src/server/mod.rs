@@ -21,6 +21,7 @@ mod stream;
 mod tls;
 mod tls_io;
 mod transport;
+mod tunnel;
 
 use std::future::Future;
 use std::pin::Pin;

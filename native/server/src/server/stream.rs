@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, h2_fields,
+    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, WebSocketScope,
+    h2_fields,
 };
+use cormorant_core::ws;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
@@ -19,21 +21,22 @@ use super::static_files::{StaticBody, StaticRequest};
 use super::{ServerCtx, date};
 use crate::handoff::http::{NewRequest, RECV_HIGH_WATER, Shared, StreamState};
 use crate::handoff::queue::Job;
+use crate::handoff::websocket::{NewWebSocket, WsShared};
 use crate::tls::TlsInfo;
 
 /// What every stream of a connection shares.
 pub(super) struct StreamConn {
     pub(super) ctx: Arc<ServerCtx>,
     pub(super) info: ConnectionInfo,
-    unix: bool,
-    tls: Option<Arc<TlsInfo>>,
+    pub(super) unix: bool,
+    pub(super) tls: Option<Arc<TlsInfo>>,
     /// `host:port` of the client, for the access log (empty when it is off).
     pub(super) client_label: String,
     /// The peer is a trusted proxy (`--forwarded-allow-ips`).
-    trusted_proxy: bool,
+    pub(super) trusted_proxy: bool,
     /// The peer is trusted with an `X-Request-ID` (a trusted proxy, or a
     /// PROXY protocol header came first).
-    trusted_ids: bool,
+    pub(super) trusted_ids: bool,
 }
 
 impl StreamConn {
@@ -63,6 +66,12 @@ pub(super) enum Early {
     /// A static file route (`--static-path-route`): the mount and the rest
     /// of the path under it.
     Static(usize, Vec<u8>, Exchange),
+    /// An extended CONNECT that is not a valid WebSocket handshake: core's
+    /// refusal (400, 426 naming version 13, or 501 for another protocol).
+    Refused(ws::HandshakeError),
+    /// An extended CONNECT for a WebSocket, handed to the application,
+    /// which answers it (see [`super::tunnel`]).
+    WebSocket(Box<Tunnel>),
 }
 
 /// A stream handed to the application.
@@ -73,19 +82,69 @@ pub(super) struct Started {
     pub(super) head_only: bool,
 }
 
+/// A WebSocket handshake on a stream (RFC 8441, RFC 9220), handed to the
+/// application, which has yet to answer it.
+pub(super) struct Tunnel {
+    pub(super) exchange: Exchange,
+    /// What the session shares with the app.
+    pub(super) shared: Arc<WsShared>,
+    /// The client's offer: subprotocols and extensions.
+    pub(super) offer: ws::Handshake,
+}
+
 /// Starts a stream whose head the protocol stack decoded into `parts`:
 /// the app is handed the request, or Err says how the server answers it.
 /// `has_body`: the request has a body still to come; `informational`: 1xx
-/// responses can be sent.
+/// responses can be sent; `protocol`: the `:protocol` of an extended
+/// CONNECT, which the stack allows only when it advertised
+/// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, only with `--ws auto`.
 pub(super) fn start(
     conn: &StreamConn,
     version: HttpVersion,
     parts: &http::request::Parts,
     has_body: bool,
     informational: bool,
+    protocol: Option<&[u8]>,
 ) -> Result<Started, Early> {
     let ctx = &conn.ctx;
     let head_only = parts.method == http::Method::HEAD;
+    let (mut exchange, mut scope) = open(conn, version, parts)?;
+    if let Some(protocol) = protocol.filter(|_| parts.method == http::Method::CONNECT) {
+        return Err(start_websocket(conn, protocol, exchange, scope));
+    }
+    // The stack reads the whole head before handing it over: the arrival
+    // is now.
+    let arrived = ctx.tracks_arrival().then(std::time::Instant::now);
+    let request_id = ctx.annotate(&mut scope, conn.trusted_ids, arrived);
+    let extensions = Extensions::for_request(version, &[], informational);
+    let shared = exchange.share(
+        HttpStream::new(has_body, head_only).with_extensions(extensions),
+        request_id.as_ref(),
+    );
+    ctx.queue.push(Job::Request(Box::new(NewRequest {
+        scope,
+        unix: conn.unix,
+        tls: conn.tls.clone(),
+        shared: shared.clone(),
+        extensions,
+        request_id,
+        arrived,
+    })));
+    Ok(Started {
+        exchange,
+        shared,
+        head_only,
+    })
+}
+
+/// What starts every stream: the health path, admission (503), static
+/// routing, and the scope with a trusted proxy's headers applied.
+fn open(
+    conn: &StreamConn,
+    version: HttpVersion,
+    parts: &http::request::Parts,
+) -> Result<(Exchange, HttpScope), Early> {
+    let ctx = &conn.ctx;
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let headers = scope_headers(parts);
     let line = RequestLine {
@@ -119,29 +178,33 @@ pub(super) fn start(
     if ctx.apply_proxy_headers(conn.trusted_proxy, &mut scope) {
         exchange.forwarded(scope.client.as_ref());
     }
-    // The stack reads the whole head before handing it over: the arrival
-    // is now.
-    let arrived = ctx.tracks_arrival().then(std::time::Instant::now);
-    let request_id = ctx.annotate(&mut scope, conn.trusted_ids, arrived);
-    let extensions = Extensions::for_request(version, &[], informational);
-    let shared = exchange.share(
-        HttpStream::new(has_body, head_only).with_extensions(extensions),
-        request_id.as_ref(),
-    );
-    ctx.queue.push(Job::Request(Box::new(NewRequest {
-        scope,
+    Ok((exchange, scope))
+}
+
+/// Hands a WebSocket's extended CONNECT to the app, once core found it a
+/// valid handshake.
+fn start_websocket(
+    conn: &StreamConn,
+    protocol: &[u8],
+    exchange: Exchange,
+    scope: HttpScope,
+) -> Early {
+    let offer = match ws::Handshake::from_extended_connect(protocol, &scope.headers) {
+        Ok(offer) => offer,
+        Err(e) => return Early::Refused(e),
+    };
+    let shared = Arc::new(WsShared::new());
+    conn.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
+        scope: WebSocketScope::new(scope),
         unix: conn.unix,
         tls: conn.tls.clone(),
         shared: shared.clone(),
-        extensions,
-        request_id,
-        arrived,
     })));
-    Ok(Started {
+    Early::WebSocket(Box::new(Tunnel {
         exchange,
         shared,
-        head_only,
-    })
+        offer,
+    }))
 }
 
 /// The header list of the scope, mapped by core (`:authority`, cookies).

@@ -146,3 +146,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 impl<S: Transport> Transport for Prefixed<S> {}
+
+/// The bytes of an HTTP/2 stream that carries a WebSocket (RFC 8441).
+impl Transport for hyper_util::rt::TokioIo<hyper::upgrade::Upgraded> {}

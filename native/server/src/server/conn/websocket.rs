@@ -20,7 +20,9 @@ use crate::handoff::queue::Job;
 use crate::handoff::websocket::{NewWebSocket, WsShared, WsState, output_len};
 use crate::server::clock;
 use crate::server::exchange::Exchange;
+use crate::server::stream::StreamConn;
 use crate::server::transport::Transport;
+use tokio::io::AsyncWriteExt;
 
 /// WebSocket settings of a worker.
 #[derive(Debug, Clone)]
@@ -151,21 +153,13 @@ impl<S> Conn<S> {
     /// Applies the app's answer to the handshake, as far as it came (a
     /// complete denial is recorded: metrics, access log).
     pub(super) fn ws_answer(&mut self, s: &mut WsSession) -> Answer {
-        let outs: Vec<WsOutput> = s.shared.lock().out.drain(..).collect();
-        let mut outs = outs.into_iter();
-        while let Some(out) = outs.next() {
+        let outs = s.shared.lock().take_handshake_output();
+        for out in outs {
             match out {
                 WsOutput::Accept {
                     subprotocol,
                     headers,
                 } => {
-                    // Messages sent right after accept wait for the open
-                    // phase, in order.
-                    let mut st = s.shared.lock();
-                    for (i, rest) in outs.enumerate() {
-                        st.out.insert(i, rest);
-                    }
-                    drop(st);
                     return self.ws_accept(s, subprotocol.as_deref(), headers);
                 }
                 WsOutput::DenyStart(start) => {
@@ -402,6 +396,34 @@ impl<S: Transport> Conn<S> {
                 }
             }
         }
+    }
+}
+
+/// Runs a WebSocket that the app accepted on a stream of an HTTP/2 or
+/// HTTP/3 connection (see [`crate::server::tunnel`]): `io` is the stream's
+/// bytes, `conn` core's connection for them. The same session loop as
+/// after an HTTP/1.1 upgrade; at its end the stream is finished.
+pub(in crate::server) async fn serve_tunnel<S: Transport>(
+    io: S,
+    conn: server::Connection,
+    stream: &StreamConn,
+    shared: Arc<WsShared>,
+    exchange: Exchange,
+) {
+    let mut c = Conn::tunnel(io, conn, stream);
+    let mut s = WsSession {
+        shared,
+        exchange,
+        offer: None,
+        taken: 0,
+        paused: false,
+    };
+    if let Some(settings) = c.ctx.ws.clone() {
+        c.ws_open(&mut s, &settings).await;
+    }
+    c.ws_end(&mut s);
+    if c.flush().await.is_ok() {
+        let _ = c.io.shutdown().await;
     }
 }
 
