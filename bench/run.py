@@ -22,7 +22,9 @@ HTTP/2-only mode; uvicorn has no HTTP/2 and is skipped), `https-*` are
 HTTP/1.1 over TLS (wrk; a throw-away self-signed P-256 certificate made with
 the openssl CLI), `h3-*` are HTTP/3 over QUIC (bench/h3load, Rust, on the
 same certificate; only Cormorant, peregrine-server and hypercorn serve it,
-and hypercorn runs only these).
+and hypercorn runs only these). `ws-h2-echo` is `ws-echo` over HTTP/2
+cleartext (RFC 8441; bench/wsload --http2), which only Cormorant and h2corn
+serve.
 
     python bench/run.py                   # full run, prints a markdown table
     python bench/run.py --write           # ... and saves it to bench/RESULTS.md
@@ -55,8 +57,8 @@ PY = sys.executable
 BIN = os.path.dirname(PY)
 
 # (name, app, path, driver): the driver is a wrk lua script, None (plain wrk),
-# "ws" (bench/wsload), "h2" (h2load, HTTP/2 prior knowledge) or "tls" (wrk over
-# https).
+# "ws" (bench/wsload), "ws-h2" (bench/wsload --http2), "h2" (h2load, HTTP/2
+# prior knowledge), "tls" (wrk over https) or "h3" (bench/h3load).
 WORKLOADS = [
     ("hello", "bench.apps.raw:app", "/", None),
     ("10k-get", "bench.apps.raw:app", "/10k", None),
@@ -65,6 +67,9 @@ WORKLOADS = [
     ("fastapi-json", "bench.apps.fastapi_app:app", "/json", None),
     # WebSocket echo round trips, driven by bench/wsload (Rust) instead of wrk.
     ("ws-echo", "bench.apps.ws_echo:app", "/", "ws"),
+    # The same echo over HTTP/2 (RFC 8441 extended CONNECT, cleartext), the
+    # same 32 WebSockets, 8 per connection; only Cormorant and h2corn serve it.
+    ("ws-h2-echo", "bench.apps.ws_echo:app", "/", "ws-h2"),
     # HTTP/2 cleartext (prior knowledge), driven by h2load.
     ("h2-hello", "bench.apps.raw:app", "/", "h2"),
     ("h2-10k-get", "bench.apps.raw:app", "/10k", "h2"),
@@ -83,7 +88,7 @@ WORKLOADS = [
 
 def mode_of(driver) -> str:
     """How the server must be started for a workload's driver."""
-    return driver if driver in ("h2", "tls", "h3", "access", "idle") else "h1"
+    return driver if driver in ("h2", "ws-h2", "tls", "h3", "access", "idle") else "h1"
 
 
 @dataclass
@@ -95,7 +100,7 @@ class Tls:
 def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
     cmd = [PY, "-m", "cormorant", app, "--host", "127.0.0.1", "--port", str(port),
            "--loop", "uvloop", "--log-level", "warning"]
-    if mode == "h2":
+    if mode in ("h2", "ws-h2"):
         cmd += ["--http", "2"]
     if mode in ("tls", "h3"):
         cmd += ["--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key]
@@ -109,7 +114,7 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
 
 
 def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode in ("access", "h3"):
+    if mode in ("access", "h3", "ws-h2"):  # no WebSocket over HTTP/2 in granian
         return None
     cmd = [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
            "--http", "2" if mode == "h2" else "1", "--workers", "1", "--host", "127.0.0.1",
@@ -120,7 +125,7 @@ def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | 
 
 
 def cmd_peregrine(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode == "access":
+    if mode in ("access", "ws-h2"):  # peregrine refuses the extended CONNECT
         return None
     cmd = [os.path.join(BIN, "peregrine"), app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1", "--log-level", "warning"]
@@ -171,7 +176,7 @@ def cmd_rust_ref(app: str, port: int, mode: str, tls: Tls | None) -> list[str] |
 
 
 def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode in ("h2", "h3", "access"):
+    if mode in ("h2", "ws-h2", "h3", "access"):
         return None  # no HTTP/2 or HTTP/3 in uvicorn; the access-log run is ours only
     cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
            "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
@@ -341,10 +346,14 @@ def run_tool(cmd: list[str], duration: int, count: str) -> tuple:
             int(values["errors"]), int(values[count]))
 
 
-def run_wsload(port: int, path: str, duration: int, conns: int) -> tuple:
+def run_wsload(port: int, path: str, duration: int, conns: int, h2_streams: int = 0) -> tuple:
+    """WebSocket echo; over HTTP/2 with `h2_streams` WebSockets per
+    connection when it is not 0."""
     cmd = ["taskset", "-c", "1", load_tool("cormorant-wsload"), "--addr", f"127.0.0.1:{port}",
            "--path", path, "--connections", str(conns), "--duration", str(duration),
            "--size", "64"]
+    if h2_streams:
+        cmd += ["--http2", "--streams", str(h2_streams)]
     return run_tool(cmd, duration, "round_trips")
 
 
@@ -398,6 +407,8 @@ def measure(port: int, path: str, script, duration: int, args) -> tuple:
     conns = args.connections
     if script == "ws":
         return run_wsload(port, path, duration, min(conns, 32))
+    if script == "ws-h2":
+        return run_wsload(port, path, duration, min(conns, 32), h2_streams=8)
     if script == "h2":
         return run_h2load(port, path, duration, args.h2_connections, args.h2_streams)
     if script == "h3":

@@ -1,7 +1,13 @@
-//! WebSocket echo load generator: N connections, each sending a message and
+//! WebSocket echo load generator: N WebSockets, each sending a message and
 //! waiting for its echo, for a fixed time. Written against the wire format
 //! directly (client frames masked, server frames read back), so the client
 //! costs far less CPU per round trip than the servers it measures.
+//!
+//! Over HTTP/1.1 each WebSocket is a connection upgraded with `101`; with
+//! `--http2` each is a stream of an HTTP/2 connection opened with an
+//! extended CONNECT (RFC 8441), `--streams` of them per connection.
+
+mod h2ws;
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -12,13 +18,13 @@ use tokio::net::TcpStream;
 
 /// WebSocket echo round trips per second.
 #[derive(Parser, Debug)]
-struct Args {
+pub(crate) struct Args {
     /// host:port of the server.
     #[arg(long, default_value = "127.0.0.1:8000")]
-    addr: String,
+    pub(crate) addr: String,
     /// Request path of the echo endpoint.
     #[arg(long, default_value = "/")]
-    path: String,
+    pub(crate) path: String,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -27,13 +33,38 @@ struct Args {
     duration: u64,
     /// Message size in bytes (text messages of 'x').
     #[arg(long, default_value_t = 64)]
-    size: usize,
+    pub(crate) size: usize,
+    /// Open the WebSockets over HTTP/2 cleartext (prior knowledge), with
+    /// RFC 8441's extended CONNECT.
+    #[arg(long)]
+    http2: bool,
+    /// With --http2: WebSockets per HTTP/2 connection (`--connections`
+    /// counts the WebSockets).
+    #[arg(long, default_value_t = 1)]
+    streams: usize,
 }
 
-struct Outcome {
-    round_trips: u64,
-    errors: u64,
-    latencies_us: Vec<u32>,
+pub(crate) struct Outcome {
+    pub(crate) round_trips: u64,
+    pub(crate) errors: u64,
+    pub(crate) latencies_us: Vec<u32>,
+}
+
+impl Outcome {
+    pub(crate) fn new() -> Self {
+        Self {
+            round_trips: 0,
+            errors: 0,
+            latencies_us: Vec::new(),
+        }
+    }
+
+    /// One echo came back, `started` after its message was sent.
+    pub(crate) fn round_trip(&mut self, started: Instant) {
+        self.round_trips += 1;
+        self.latencies_us
+            .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    }
 }
 
 async fn handshake(addr: &str, path: &str) -> std::io::Result<TcpStream> {
@@ -59,7 +90,7 @@ async fn handshake(addr: &str, path: &str) -> std::io::Result<TcpStream> {
 }
 
 /// A masked client text frame carrying `size` bytes of 'x'.
-fn frame(size: usize) -> Vec<u8> {
+pub(crate) fn frame(size: usize) -> Vec<u8> {
     let mask = [0x12u8, 0x34, 0x56, 0x78];
     let mut f = vec![0x81];
     if size < 126 {
@@ -102,11 +133,7 @@ async fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usi
 }
 
 async fn client(args: Rc<Args>, until: Instant) -> Outcome {
-    let mut out = Outcome {
-        round_trips: 0,
-        errors: 0,
-        latencies_us: Vec::new(),
-    };
+    let mut out = Outcome::new();
     let Ok(mut s) = handshake(&args.addr, &args.path).await else {
         out.errors += 1;
         return out;
@@ -120,11 +147,7 @@ async fn client(args: Rc<Args>, until: Instant) -> Outcome {
             return out;
         }
         match read_frame(&mut s, &mut buf).await {
-            Ok(n) if n == args.size => {
-                out.round_trips += 1;
-                out.latencies_us
-                    .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            }
+            Ok(n) if n == args.size => out.round_trip(t),
             _ => {
                 out.errors += 1;
                 return out;
@@ -149,10 +172,25 @@ fn main() {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {
+                let mut all = Vec::new();
+                if args.http2 {
+                    let per = args.streams.max(1);
+                    let handles: Vec<_> = (0..args.connections.div_ceil(per))
+                        .map(|i| {
+                            let n = per.min(args.connections - i * per);
+                            tokio::task::spawn_local(h2ws::connection(args.clone(), n, until))
+                        })
+                        .collect();
+                    for h in handles {
+                        if let Ok(o) = h.await {
+                            all.extend(o);
+                        }
+                    }
+                    return all;
+                }
                 let handles: Vec<_> = (0..args.connections)
                     .map(|_| tokio::task::spawn_local(client(args.clone(), until)))
                     .collect();
-                let mut all = Vec::new();
                 for h in handles {
                     if let Ok(o) = h.await {
                         all.push(o);
