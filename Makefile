@@ -19,7 +19,7 @@ help:
 	@echo "make fuzz-smoke  every fuzz target for FUZZ_SECONDS (10) each, as CI does"
 	@echo "make capi    build the C library (c-api/); make capi-install PREFIX=/usr/local installs it with its header and pkg-config file"
 	@echo "make autobahn     Autobahn|Testsuite, all 517 WebSocket cases, against cormorant (writes tests/autobahn/SUMMARY.md)"
-	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 2 minutes; at most 10)"
+	@echo "make autobahn-ci  the CI subset: cases 1-7, 12.1 and 13.1 (282 cases, about 2 minutes; at most 10), over HTTP/1.1 and then through WebSocket over HTTP/2"
 
 $(VENV)/.installed: requirements-dev.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -130,6 +130,7 @@ autobahn: build
 autobahn-ci: build
 	sh tests/autobahn/setup.sh
 	$(PY) tests/autobahn/run.py --server cormorant --no-setup --cases ci --timeout 600 --case-timeout 30
+	$(PY) tests/autobahn/run.py --server cormorant --no-setup --cases ci --timeout 600 --case-timeout 30 --over-h2
 
 clean:
 	rm -rf $(VENV) .matrix target

@@ -117,6 +117,17 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> str | None:
     return f"server not ready after {timeout:.0f}s ({last})"
 
 
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((HOST, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def server_command(args, port: int) -> list[str]:
     # Keepalive pings are off: autobahn counts an unsolicited ping as a frame the
     # case did not expect, so a ping landing inside a long case would fail it at
@@ -533,6 +544,10 @@ def main(argv=None) -> int:
     p.add_argument("--strict-close", action="store_true", help="also fail on closing-handshake verdicts other than OK")
     p.add_argument("--write-summary", nargs="?", const=os.path.join(HERE, "SUMMARY.md"), metavar="PATH",
                    help="write the summary as Markdown (default path: tests/autobahn/SUMMARY.md, for Cormorant only)")
+    p.add_argument("--over-h2", action="store_true",
+                   help="run the cases through WebSocket over HTTP/2 (RFC 8441): wstest talks to "
+                        "tests/autobahn/h2_relay.py, which opens each WebSocket on the server as an "
+                        "extended CONNECT (default report directory: reports/SERVER-h2)")
     p.add_argument("-v", "--verbose", action="store_true", help="show wstest's output as it runs")
     args = p.parse_args(argv)
 
@@ -563,16 +578,18 @@ def main(argv=None) -> int:
         if os.path.exists(stale):
             os.remove(stale)
     else:
-        outdir = os.path.join(HERE, "reports", args.server)
+        outdir = os.path.join(HERE, "reports", args.server + ("-h2" if args.over_h2 else ""))
         shutil.rmtree(outdir, ignore_errors=True)
         os.makedirs(outdir)
 
-    agent = agent_name(args)
+    agent = agent_name(args) + (" over HTTP/2" if args.over_h2 else "")
     port = args.port or free_port()
+    # With --over-h2, wstest connects to the relay, which tunnels to `port`.
+    ws_port = free_port() if args.over_h2 else port
     spec = {
         "options": {"failByDrop": False},
         "outdir": outdir,
-        "servers": [{"agent": agent, "url": f"ws://{HOST}:{port}"}],
+        "servers": [{"agent": agent, "url": f"ws://{HOST}:{ws_port}"}],
         "cases": cases,
         "exclude-cases": exclude,
         "exclude-agent-cases": {},
@@ -596,16 +613,26 @@ def main(argv=None) -> int:
         )
     wall = 0.0
     server_died = False
+    relay = None
     try:
         err = wait_ready(server, port, args.start_timeout)
         if err:
             log(err)
             tail(server_log)
             return 1
+        if args.over_h2:
+            relay = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "h2_relay.py"), str(ws_port), str(port)],
+                stdin=subprocess.DEVNULL, start_new_session=True)
+            if not wait_listening(ws_port, relay, args.start_timeout):
+                log("the HTTP/2 relay did not start")
+                return 1
         log(f"server ready in {time.monotonic() - started:.1f}s (pid {server.pid}); wstest log: {wstest_log}")
         run = run_wstest(wstest, spec_path, wstest_log, args, total)
         server_died = server.poll() is not None
     finally:
+        if relay is not None:
+            stop_process(relay, "relay")
         stop_process(server, args.server)
     wall = run.seconds
     log(f"wstest finished in {wall:.0f}s with status {run.rc}")
