@@ -354,6 +354,58 @@ def test_qpack_reference_to_an_empty_dynamic_table_fails_decompression(apps, pki
     assert h3client.get(apps.port, "/hello", ca=str(pki.ca_cert)).status == 200
 
 
+@pytest.mark.parametrize("kind", [0x2, 0x6, 0x8, 0x9])
+def test_http2_frame_types_are_a_frame_error(apps, pki, kind):
+    # RFC 9114 §7.2.8: HTTP/2's PRIORITY, PING, WINDOW_UPDATE and
+    # CONTINUATION have no HTTP/3 meaning; receiving one is a connection error.
+    request = h3client.literal_headers_frame(f"localhost:{apps.port}", [])
+    c = run(raw_request_stream(apps, pki, request + h3client.frame(kind, b"12345678")))
+    assert c.close_error == 0x105  # H3_FRAME_UNEXPECTED
+    assert h3client.get(apps.port, "/hello", ca=str(pki.ca_cert)).status == 200
+
+
+def test_unknown_frame_types_are_skipped(apps, pki):
+    # RFC 9114 §9: frames of unknown type (here a reserved, greasing one and
+    # an unassigned one) are ignored, even before the request's HEADERS.
+    async def go():
+        async with h3client.connect(apps.port, str(pki.ca_cert)) as c:
+            sid = c.send_raw(h3client.frame(0x21, b"grease") + h3client.frame(0x4242, b"?")
+                             + h3client.literal_headers_frame(f"localhost:{apps.port}", []))
+            return await c.response(sid)
+    r = run(go())
+    assert (r.status, bytes(r.body)) == (200, b"hello")
+
+
+def test_a_qpack_encoder_stream_flood_costs_no_memory(apps, pki):
+    # A QPACK bomb needs a dynamic table to expand small references into
+    # large fields. The server allows none: a client that sets a capacity
+    # and inserts entries all the same (4 MiB of them) grows nothing, and a
+    # header block that references one fails to decompress.
+    from test_http2 import process_tree_rss_mb
+
+    before = process_tree_rss_mb(apps.pid)
+
+    async def go():
+        async with h3client.connect(apps.port, str(pki.ca_cert)) as c:
+            encoder = c.http._local_encoder_stream_id
+            # Insert with Literal Name (RFC 9204 §4.3.3): a 15-byte name, a
+            # 1000-byte value.
+            insert = (h3client._prefixed_int(15, 5, 0x40) + b"n" * 15
+                      + h3client._prefixed_int(1000, 7, 0x00) + b"v" * 1000)
+            c._quic.send_stream_data(encoder, b"\x3f\xe1\x1f" + insert * 4096)
+            c.transmit()
+            await asyncio.sleep(1.5)
+            grown = process_tree_rss_mb(apps.pid) - before
+            sid = c.send_raw(h3client.frame(0x1, b"\x02\x00\x80"))  # refers to entry 0
+            c.transmit()
+            await asyncio.wait_for(c.closed.wait(), 5)
+            return grown, c.close_error
+    grown, error = run(go())
+    assert grown < 8, f"RSS grew by {grown:.1f} MB"
+    assert error == 0x200  # QPACK_DECOMPRESSION_FAILED
+    assert h3client.get(apps.port, "/hello", ca=str(pki.ca_cert)).status == 200
+
+
 def test_literal_headers_frame_is_a_valid_request(apps, pki):
     # The hand-made encoding below, checked on a request of normal size.
     async def go():
