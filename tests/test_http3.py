@@ -396,7 +396,7 @@ def test_a_qpack_encoder_stream_flood_costs_no_memory(apps, pki):
             c.transmit()
             await asyncio.sleep(1.5)
             grown = process_tree_rss_mb(apps.pid) - before
-            sid = c.send_raw(h3client.frame(0x1, b"\x02\x00\x80"))  # refers to entry 0
+            c.send_raw(h3client.frame(0x1, b"\x02\x00\x80"))  # refers to entry 0
             c.transmit()
             await asyncio.wait_for(c.closed.wait(), 5)
             return grown, c.close_error
