@@ -126,8 +126,14 @@ async fn read_frame(rx: &mut RecvStream, buf: &mut BytesMut) -> Option<usize> {
 fn parse(buf: &[u8]) -> Option<(usize, usize)> {
     let short = *buf.get(1)? & 0x7f;
     let (header, len) = match short {
-        126 => (4, u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize),
-        127 => (10, u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize),
+        126 => (
+            4,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+        ),
+        127 => (
+            10,
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+        ),
         n => (2, n as usize),
     };
     (buf.len() >= header + len).then_some((header, len))
