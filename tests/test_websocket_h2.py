@@ -145,6 +145,36 @@ def test_ping_is_answered_and_the_size_limit_closes_1009(server):
         assert ws.receive().close_code == 1009
 
 
+def test_core_pings_through_the_tunnel_and_drops_a_peer_that_never_answers(server_factory):
+    server = server_factory.start("apps.ws:app", "--ws-ping-interval", "0.2",
+                                  "--ws-ping-timeout", "0.3")
+    client, ws = open_ws(server)
+    with client:
+        ws.answer()
+        started = time.monotonic()
+        assert ws.receive().opcode == 9  # core's ping; never answered
+        assert ws.receive().close_code == 1011
+        client.wait_for(lambda: ws.result.done)
+    assert time.monotonic() - started < 3
+
+
+def test_an_answered_ping_keeps_the_tunnel_open(server_factory):
+    server = server_factory.start("apps.ws:app", "--ws-ping-interval", "0.1",
+                                  "--ws-ping-timeout", "0.3")
+    client, ws = open_ws(server)
+    with client:
+        ws.answer()
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:
+            ping = ws.receive()
+            assert ping.opcode == 9, ping
+            ws.client.send_data(ws.sid, bytes(ws.proto.pong(ping.payload)))
+        ws.send("still open")
+        while (m := ws.receive()).opcode == 9:
+            pass
+        assert m.payload == "still open"
+
+
 def test_a_protocol_error_in_the_frames_closes_1002(server):
     client, ws = open_ws(server)
     with client:
