@@ -1,6 +1,7 @@
 //! A WebSocket connection after an HTTP/1.1 upgrade request: the
 //! application answers the handshake (accept, close or a denial response),
-//! then frames go through `core::ws`.
+//! then frames go through `core::ws`. The open session's loop also serves
+//! WebSockets on HTTP/2 streams ([`serve_tunnel`]).
 //!
 //! What a session decides without waiting is here, on [`Conn`], and shared
 //! by both drivers: the async one below, and the readiness-driven one,
@@ -14,6 +15,7 @@ use cormorant_core::asgi::{WebSocketScope, WsOutput, WsReceive};
 use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::server::{self, Event};
 use cormorant_core::ws;
+use tokio::io::AsyncWriteExt;
 
 use super::{Conn, Next, write_all};
 use crate::handoff::queue::Job;
@@ -22,7 +24,6 @@ use crate::server::clock;
 use crate::server::exchange::Exchange;
 use crate::server::stream::StreamConn;
 use crate::server::transport::Transport;
-use tokio::io::AsyncWriteExt;
 
 /// WebSocket settings of a worker.
 #[derive(Debug, Clone)]
