@@ -7,6 +7,10 @@
 //! known. A response that is complete at that point (the common case) is
 //! returned whole; otherwise a task takes over, feeding the response body
 //! to hyper through a small channel while it keeps pumping the request body.
+//!
+//! An extended CONNECT for a WebSocket (RFC 8441) starts the same way; once
+//! the app accepts it, hyper hands over the stream's bytes and core's
+//! WebSocket connection runs over them ([`super::tunnel`]).
 
 use std::convert::Infallible;
 use std::io;

@@ -1,8 +1,9 @@
 //! A request stream of a multiplexed connection (HTTP/2, HTTP/3), written
 //! once for both protocol stacks: what the streams of a connection share,
 //! and a stream's start (the health path, admission, static routing, the
-//! scope with proxy headers and request ID, and the hand-over to the app).
-//! Each stack then writes the app's output in its own framing.
+//! scope with proxy headers and request ID, and the hand-over to the app,
+//! as an HTTP request or, for an extended CONNECT, a WebSocket). Each stack
+//! then writes the app's output in its own framing.
 
 use std::sync::Arc;
 
