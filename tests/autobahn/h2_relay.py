@@ -151,7 +151,12 @@ class Tunnel:
 
 async def main(listen_port: int, server_port: int) -> None:
     async def handle(r, w):
-        await Tunnel(server_port).run(r, w)
+        try:
+            await Tunnel(server_port).run(r, w)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            # A connection that closed before its upgrade request (run.py's
+            # check that the relay listens).
+            w.close()
 
     server = await asyncio.start_server(handle, HOST, listen_port)
     async with server:
