@@ -375,6 +375,51 @@ enum cormorant_result cormorant_conn_next(struct cormorant_conn *conn);
 enum cormorant_result cormorant_conn_ws_accept(struct cormorant_conn *conn,
                                                const char *subprotocol);
 
+// Creates in `*out` a handle for a WebSocket that arrived as an extended
+// CONNECT on a stream of the caller's own HTTP/2 or HTTP/3 stack (RFC 8441,
+// RFC 9220), once the application accepts it. `protocol` is the
+// `:protocol` value (NUL-terminated), `headers` the request's `n` fields
+// with lowercase names, `subprotocol` the chosen subprotocol (NUL-terminated
+// UTF-8) or NULL. The caller owns the handle and MUST release it with
+// `cormorant_conn_free`.
+//
+// On OK, `*status` is 200: send that response on the stream, with the
+// fields `cormorant_conn_tunnel_answer` gives, and no END_STREAM. The
+// handle is already in WebSocket mode, with the same rules and timers as
+// after an HTTP/1.1 upgrade: the stream's DATA goes to
+// `cormorant_conn_feed`, events are WS_MESSAGE, WS_CLOSE..., and the output
+// is the stream's DATA. No extension (permessage-deflate) is negotiated.
+//
+// On BAD_HANDSHAKE no handle is made, and `*status` is the answer to send:
+// 426 (add `sec-websocket-version: 13`) for a missing or unsupported
+// version, 501 for a `:protocol` other than `websocket`, else 400.
+//
+// # Safety
+// `config` is NULL or points to a valid `cormorant_config`; `protocol` is a
+// NUL-terminated string; `headers` points to `n` headers whose views point
+// to readable bytes; `subprotocol` is NULL or NUL-terminated; `status` and
+// `out` are NULL or point to writable storage.
+enum cormorant_result cormorant_conn_new_tunnel(const struct cormorant_config *config,
+                                                uint64_t now_ns,
+                                                const char *protocol,
+                                                const struct cormorant_header *headers,
+                                                size_t n,
+                                                const char *subprotocol,
+                                                uint16_t *status,
+                                                struct cormorant_conn **out);
+
+// The fields of the `200` that opens a tunnel made by
+// `cormorant_conn_new_tunnel` (the chosen subprotocol): `*headers` points
+// to `*n` of them, valid until the next call on the handle. A handle made
+// by `cormorant_conn_new` has none.
+//
+// # Safety
+// `conn` is NULL or a live handle not used concurrently; `headers` and `n`
+// point to writable storage.
+enum cormorant_result cormorant_conn_tunnel_answer(struct cormorant_conn *conn,
+                                                   const struct cormorant_header **headers,
+                                                   size_t *n);
+
 // Refuses the WebSocket upgrade with an empty `status` response (426 adds
 // `Sec-WebSocket-Version: 13`, RFC 6455 §4.4). Then `cormorant_conn_next`
 // as after any response.

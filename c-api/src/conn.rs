@@ -39,6 +39,21 @@ pub(crate) struct Conn {
     pub(crate) out: Vec<u8>,
     pub(crate) out_pos: usize,
     pub(crate) segments: Vec<Bytes>,
+    /// A tunnel's `200` fields (see [`Conn::tunnel`]), backing the views
+    /// `cormorant_conn_tunnel_answer` hands out.
+    pub(crate) answer: Vec<(Bytes, Bytes)>,
+}
+
+/// Views of `fields`, valid while they are neither moved out nor dropped
+/// (their bytes are on the heap).
+fn views_of(fields: &[(Bytes, Bytes)]) -> Vec<cormorant_header> {
+    fields
+        .iter()
+        .map(|(n, v)| cormorant_header {
+            name: str_view(n),
+            value: str_view(v),
+        })
+        .collect()
 }
 
 /// A timeout in milliseconds, 0 for none.
@@ -46,35 +61,43 @@ fn millis(ms: u64) -> Option<Duration> {
     (ms != 0).then(|| Duration::from_millis(ms))
 }
 
+/// Core's configuration for a handle made with `c`.
+fn server_config(c: &cormorant_config) -> server::Config {
+    let http = h1::Config {
+        max_head_size: c.max_head_size,
+        max_headers: c.max_headers,
+        max_body_size: (c.max_body_size != 0).then_some(c.max_body_size),
+        ..h1::Config::default()
+    };
+    server::Config {
+        http,
+        websocket: ws::Config {
+            max_message_size: c.ws_max_message_size,
+            max_frame_size: c.ws_max_message_size,
+            deflate: None,
+        },
+        per_message_deflate: false,
+        timeouts: Timeouts {
+            keep_alive: millis(c.keep_alive_timeout_ms),
+            request_head: millis(c.request_head_timeout_ms),
+            request_body_idle: millis(c.request_body_timeout_ms),
+            ws_ping_interval: millis(c.ws_ping_interval_ms),
+            ws_ping_timeout: millis(c.ws_ping_timeout_ms),
+            ws_close: millis(c.ws_close_timeout_ms),
+            ..Timeouts::default()
+        },
+        detect_http2: false,
+    }
+}
+
 impl Conn {
     pub(crate) fn new(c: &cormorant_config, now: Instant) -> Self {
-        let http = h1::Config {
-            max_head_size: c.max_head_size,
-            max_headers: c.max_headers,
-            max_body_size: (c.max_body_size != 0).then_some(c.max_body_size),
-            ..h1::Config::default()
-        };
-        let config = server::Config {
-            http,
-            websocket: ws::Config {
-                max_message_size: c.ws_max_message_size,
-                max_frame_size: c.ws_max_message_size,
-                deflate: None,
-            },
-            per_message_deflate: false,
-            timeouts: Timeouts {
-                keep_alive: millis(c.keep_alive_timeout_ms),
-                request_head: millis(c.request_head_timeout_ms),
-                request_body_idle: millis(c.request_body_timeout_ms),
-                ws_ping_interval: millis(c.ws_ping_interval_ms),
-                ws_ping_timeout: millis(c.ws_ping_timeout_ms),
-                ws_close: millis(c.ws_close_timeout_ms),
-                ..Timeouts::default()
-            },
-            detect_http2: false,
-        };
+        Self::with(server::Connection::new(server_config(c), now), now)
+    }
+
+    fn with(conn: server::Connection, now: Instant) -> Self {
         Self {
-            conn: server::Connection::new(config, now),
+            conn,
             now,
             head: None,
             header_views: Vec::new(),
@@ -82,7 +105,40 @@ impl Conn {
             out: Vec::new(),
             out_pos: 0,
             segments: Vec::new(),
+            answer: Vec::new(),
         }
+    }
+
+    /// A WebSocket the caller's HTTP/2 or HTTP/3 stack received as an
+    /// extended CONNECT with `protocol` and `fields`, accepted with
+    /// `subprotocol`: core's connection already in WebSocket, and the
+    /// `200`'s fields kept in [`Conn::answer`]. Err: the handshake is not
+    /// valid, and how to answer it.
+    pub(crate) fn tunnel(
+        c: &cormorant_config,
+        now: Instant,
+        protocol: &[u8],
+        fields: &[(Bytes, Bytes)],
+        subprotocol: Option<&str>,
+    ) -> Result<Self, ws::HandshakeError> {
+        let offer = ws::Handshake::from_extended_connect(protocol, fields)?;
+        let (conn, head) = server::Connection::accept_tunnel(
+            server_config(c),
+            now,
+            &offer,
+            subprotocol,
+            Vec::new(),
+        )
+        .map_err(|_| ws::HandshakeError::Protocol)?;
+        let mut made = Self::with(conn, now);
+        made.answer = head.headers;
+        Ok(made)
+    }
+
+    /// Views of the tunnel's `200` fields, valid until the next call.
+    pub(crate) fn answer_views(&mut self) -> (*const cormorant_header, usize) {
+        self.header_views = views_of(&self.answer);
+        (self.header_views.as_ptr(), self.header_views.len())
     }
 
     pub(crate) fn poll(&mut self) -> cormorant_event {
@@ -123,14 +179,7 @@ impl Conn {
                 _ => cormorant_event::of(K::Closed),
             },
             Event::Http(h1::Event::RequestHead(head)) => {
-                self.header_views = head
-                    .headers
-                    .iter()
-                    .map(|(n, v)| cormorant_header {
-                        name: str_view(n),
-                        value: str_view(v),
-                    })
-                    .collect();
+                self.header_views = views_of(&head.headers);
                 let ev = cormorant_event {
                     method: str_view(&head.method),
                     target: str_view(&head.target),

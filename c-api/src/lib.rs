@@ -111,6 +111,19 @@ unsafe fn slice<'a>(data: *const u8, len: usize) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
+/// A copy of the caller's configuration, or the defaults for NULL.
+///
+/// # Safety
+/// `config` is NULL or points to a valid `cormorant_config`.
+unsafe fn config_or_default(config: *const cormorant_config) -> cormorant_config {
+    if config.is_null() {
+        cormorant_config_default()
+    } else {
+        // SAFETY: non-NULL and, by contract, a valid config.
+        unsafe { *config }
+    }
+}
+
 /// Copies `n` header fields given by the caller; None if a pointer that
 /// must not be NULL is.
 ///
@@ -201,12 +214,8 @@ pub unsafe extern "C" fn cormorant_conn_new(
     if out.is_null() {
         return cormorant_result::NullArgument;
     }
-    let config = if config.is_null() {
-        cormorant_config_default()
-    } else {
-        // SAFETY: non-NULL and, by contract, a valid config.
-        unsafe { *config }
-    };
+    // SAFETY: forwarded caller contract.
+    let config = unsafe { config_or_default(config) };
     let made = catch_unwind(|| {
         Box::into_raw(Box::new(cormorant_conn {
             inner: Conn::new(&config, Instant::from_nanos(now_ns)),
@@ -397,6 +406,115 @@ pub unsafe extern "C" fn cormorant_conn_ws_accept(
     };
     // SAFETY: forwarded caller contract.
     unsafe { with_handle(conn, |c| c.ws_accept(sub)) }
+}
+
+/// Creates in `*out` a handle for a WebSocket that arrived as an extended
+/// CONNECT on a stream of the caller's own HTTP/2 or HTTP/3 stack (RFC 8441,
+/// RFC 9220), once the application accepts it. `protocol` is the
+/// `:protocol` value (NUL-terminated), `headers` the request's `n` fields
+/// with lowercase names, `subprotocol` the chosen subprotocol (NUL-terminated
+/// UTF-8) or NULL. The caller owns the handle and MUST release it with
+/// `cormorant_conn_free`.
+///
+/// On OK, `*status` is 200: send that response on the stream, with the
+/// fields `cormorant_conn_tunnel_answer` gives, and no END_STREAM. The
+/// handle is already in WebSocket mode, with the same rules and timers as
+/// after an HTTP/1.1 upgrade: the stream's DATA goes to
+/// `cormorant_conn_feed`, events are WS_MESSAGE, WS_CLOSE..., and the output
+/// is the stream's DATA. No extension (permessage-deflate) is negotiated.
+///
+/// On BAD_HANDSHAKE no handle is made, and `*status` is the answer to send:
+/// 426 (add `sec-websocket-version: 13`) for a missing or unsupported
+/// version, 501 for a `:protocol` other than `websocket`, else 400.
+///
+/// # Safety
+/// `config` is NULL or points to a valid `cormorant_config`; `protocol` is a
+/// NUL-terminated string; `headers` points to `n` headers whose views point
+/// to readable bytes; `subprotocol` is NULL or NUL-terminated; `status` and
+/// `out` are NULL or point to writable storage.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_new_tunnel(
+    config: *const cormorant_config,
+    now_ns: u64,
+    protocol: *const c_char,
+    headers: *const cormorant_header,
+    n: usize,
+    subprotocol: *const c_char,
+    status: *mut u16,
+    out: *mut *mut cormorant_conn,
+) -> cormorant_result {
+    if out.is_null() || status.is_null() {
+        return cormorant_result::NullArgument;
+    }
+    // SAFETY: forwarded caller contract.
+    let protocol = match unsafe { opt_str(protocol) } {
+        Ok(Some(p)) => p,
+        Ok(None) => return cormorant_result::NullArgument,
+        Err(e) => return e,
+    };
+    // SAFETY: forwarded caller contract.
+    let sub = match unsafe { opt_str(subprotocol) } {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    // SAFETY: forwarded caller contract.
+    let Some(fields) = (unsafe { copy_headers(headers, n) }) else {
+        return cormorant_result::NullArgument;
+    };
+    // SAFETY: forwarded caller contract.
+    let config = unsafe { config_or_default(config) };
+    let made = catch_unwind(|| {
+        Conn::tunnel(
+            &config,
+            Instant::from_nanos(now_ns),
+            protocol.as_bytes(),
+            &fields,
+            sub,
+        )
+    });
+    let (code, result) = match made {
+        Ok(Ok(inner)) => {
+            let conn = Box::into_raw(Box::new(cormorant_conn {
+                inner,
+                poisoned: false,
+            }));
+            // SAFETY: `out` is non-NULL and writable by contract.
+            unsafe { out.write(conn) };
+            (200, cormorant_result::Ok)
+        }
+        Ok(Err(e)) => (e.status_hint(), cormorant_result::BadHandshake),
+        Err(_) => return cormorant_result::Panic,
+    };
+    // SAFETY: `status` is non-NULL and writable by contract.
+    unsafe { status.write(code) };
+    result
+}
+
+/// The fields of the `200` that opens a tunnel made by
+/// `cormorant_conn_new_tunnel` (the chosen subprotocol): `*headers` points
+/// to `*n` of them, valid until the next call on the handle. A handle made
+/// by `cormorant_conn_new` has none.
+///
+/// # Safety
+/// `conn` is NULL or a live handle not used concurrently; `headers` and `n`
+/// point to writable storage.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cormorant_conn_tunnel_answer(
+    conn: *mut cormorant_conn,
+    headers: *mut *const cormorant_header,
+    n: *mut usize,
+) -> cormorant_result {
+    if n.is_null() {
+        return cormorant_result::NullArgument;
+    }
+    // SAFETY: forwarded caller contract; `n` checked above.
+    unsafe {
+        with_handle_out(conn, headers, |c| {
+            let (views, len) = c.answer_views();
+            n.write(len);
+            Ok(views)
+        })
+    }
 }
 
 /// Refuses the WebSocket upgrade with an empty `status` response (426 adds

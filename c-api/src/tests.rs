@@ -314,6 +314,103 @@ fn websocket_upgrade_and_echo() {
     }
 }
 
+fn header(name: &'static [u8], value: &'static [u8]) -> cormorant_header {
+    cormorant_header {
+        name: str_view(name),
+        value: str_view(value),
+    }
+}
+
+#[test]
+fn extended_connect_tunnel_runs_the_websocket_over_the_callers_stream() {
+    let fields = [
+        header(b"sec-websocket-version", b"13"),
+        header(b"sec-websocket-protocol", b"chat, v2"),
+    ];
+    let mut conn = ptr::null_mut();
+    let mut status = 0u16;
+    // SAFETY: valid pointers throughout; the handle is freed at the end.
+    unsafe {
+        assert_eq!(
+            cormorant_conn_new_tunnel(
+                ptr::null(),
+                0,
+                c"websocket".as_ptr(),
+                fields.as_ptr(),
+                fields.len(),
+                c"v2".as_ptr(),
+                &mut status,
+                &mut conn,
+            ),
+            cormorant_result::Ok
+        );
+        assert_eq!(status, 200);
+        let mut views = ptr::null();
+        let mut n = 0;
+        assert_eq!(
+            cormorant_conn_tunnel_answer(conn, &mut views, &mut n),
+            cormorant_result::Ok
+        );
+        let answer = std::slice::from_raw_parts(views, n);
+        assert_eq!(n, 1);
+        assert_eq!(
+            slice(answer[0].name.ptr, answer[0].name.len).unwrap(),
+            b"sec-websocket-protocol"
+        );
+        assert_eq!(
+            slice(answer[0].value.ptr, answer[0].value.len).unwrap(),
+            b"v2"
+        );
+        // Nothing of HTTP/1.1 goes out: the first bytes are frames.
+        let frame = [0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2];
+        feed(conn, &frame);
+        let ev = poll(conn);
+        assert_eq!(ev.kind, cormorant_event_kind::WsMessage);
+        assert_eq!(slice(ev.data.ptr, ev.data.len).unwrap(), b"Hi");
+        assert_eq!(
+            cormorant_conn_ws_send(conn, true, ev.data.ptr, ev.data.len),
+            cormorant_result::Ok
+        );
+        assert_eq!(output(conn), [0x81, 2, b'H', b'i']);
+        // HTTP/1.1 responses are not for a tunnel.
+        assert_eq!(
+            cormorant_conn_respond(conn, 200, ptr::null(), 0),
+            cormorant_result::InvalidState
+        );
+        cormorant_conn_free(conn);
+    }
+}
+
+#[test]
+fn a_bad_extended_connect_makes_no_handle_and_says_how_to_answer() {
+    let v13 = [header(b"sec-websocket-version", b"13")];
+    let v8 = [header(b"sec-websocket-version", b"8")];
+    for (protocol, fields, expected) in [
+        (c"connect-udp", &v13[..], 501),
+        (c"websocket", &v8[..], 426),
+        (c"websocket", &[][..], 426),
+    ] {
+        let mut conn = ptr::null_mut();
+        let mut status = 0u16;
+        // SAFETY: valid pointers; no handle is made.
+        let r = unsafe {
+            cormorant_conn_new_tunnel(
+                ptr::null(),
+                0,
+                protocol.as_ptr(),
+                fields.as_ptr(),
+                fields.len(),
+                ptr::null(),
+                &mut status,
+                &mut conn,
+            )
+        };
+        assert_eq!(r, cormorant_result::BadHandshake);
+        assert_eq!(status, expected);
+        assert!(conn.is_null());
+    }
+}
+
 #[test]
 fn header_is_up_to_date() {
     let generated = include_str!(concat!(env!("OUT_DIR"), "/cormorant.h"));
