@@ -215,6 +215,32 @@ def test_many_websockets_and_requests_share_one_connection(server):
             assert ws.receive().payload == f"m{i}"
 
 
+def test_websockets_count_against_the_stream_limit(server_factory):
+    # Each WebSocket holds a stream for its life: past
+    # --http2-max-concurrent-streams the next one is refused, and one that
+    # ends gives its stream back. Frames by hand: the `h2` package will not
+    # exceed the limit itself.
+    server = server_factory.start("apps.ws:app", "--http2-max-concurrent-streams", "3")
+    block = header_block(connect_fields())
+
+    def opened(c, sid):
+        c.send(frame(h2client.HEADERS, h2client.END_HEADERS, sid, block))
+        f = c.wait_frame(lambda f: f.stream_id == sid and f.type in (
+            h2client.HEADERS, h2client.RST_STREAM))
+        return f.type == h2client.HEADERS and (b":status", b"200") in f.decoded
+
+    with RawH2(server.host, server.port) as c:
+        assert c.handshake().get(0x3) == 3
+        assert all(opened(c, sid) for sid in (1, 3, 5))
+        c.send(frame(h2client.HEADERS, h2client.END_HEADERS, 7, block))
+        refused = c.wait_frame(lambda f: f.stream_id == 7)
+        assert (refused.type, refused.error_code) == (h2client.RST_STREAM,
+                                                      h2client.REFUSED_STREAM)
+        c.send(h2client.rst_frame(1))
+        time.sleep(0.2)
+        assert opened(c, 9)
+
+
 def test_the_session_is_logged_and_counted_like_an_upgrade(server):
     client, ws = open_ws(server, "/echo?logged=h2")
     with client:
