@@ -23,6 +23,27 @@ pub struct NewWebSocket {
     pub shared: Arc<WsShared>,
 }
 
+impl NewWebSocket {
+    /// Hands the app, through `queue`, the WebSocket whose opening
+    /// handshake `http` describes (an HTTP/1.1 upgrade or an extended
+    /// CONNECT); returns what the session shares with it.
+    pub(crate) fn hand_over(
+        queue: &super::queue::JobQueue,
+        http: cormorant_core::asgi::HttpScope,
+        unix: bool,
+        tls: Option<Arc<crate::tls::TlsInfo>>,
+    ) -> Arc<WsShared> {
+        let shared = Arc::new(WsShared::new());
+        queue.push(super::queue::Job::WebSocket(Box::new(Self {
+            scope: WebSocketScope::new(http),
+            unix,
+            tls,
+            shared: shared.clone(),
+        })));
+        shared
+    }
+}
+
 /// State shared by the connection task and the application.
 pub type WsShared = Handoff<WsState>;
 

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cormorant_core::asgi::{
-    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, WebSocketScope,
-    h2_fields,
+    ConnectionInfo, Extensions, HttpScope, HttpStream, HttpVersion, Output, h2_fields,
 };
 use cormorant_core::ws;
 use http::header::{HeaderName, HeaderValue};
@@ -194,13 +193,7 @@ fn start_websocket(
         Ok(offer) => offer,
         Err(e) => return Early::Refused(e),
     };
-    let shared = Arc::new(WsShared::new());
-    conn.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
-        scope: WebSocketScope::new(scope),
-        unix: conn.unix,
-        tls: conn.tls.clone(),
-        shared: shared.clone(),
-    })));
+    let shared = NewWebSocket::hand_over(&conn.ctx.queue, scope, conn.unix, conn.tls.clone());
     Early::WebSocket(Box::new(Tunnel {
         exchange,
         shared,

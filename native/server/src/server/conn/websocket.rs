@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cormorant_core::asgi::{WebSocketScope, WsOutput, WsReceive};
+use cormorant_core::asgi::{WsOutput, WsReceive};
 use cormorant_core::h1::{self, ResponseHead};
 use cormorant_core::server::{self, Event};
 use cormorant_core::ws;
 use tokio::io::AsyncWriteExt;
 
 use super::{Conn, Next, write_all};
-use crate::handoff::queue::Job;
 use crate::handoff::websocket::{NewWebSocket, WsShared, WsState, output_len};
 use crate::server::clock;
 use crate::server::exchange::Exchange;
@@ -135,13 +134,7 @@ impl<S> Conn<S> {
         let Some((http, _)) = self.scope_of(head) else {
             return Err(WsRefused::BadRequest);
         };
-        let shared = Arc::new(WsShared::new());
-        self.ctx.queue.push(Job::WebSocket(Box::new(NewWebSocket {
-            scope: WebSocketScope::new(http),
-            unix: self.unix,
-            tls: self.tls.clone(),
-            shared: shared.clone(),
-        })));
+        let shared = NewWebSocket::hand_over(&self.ctx.queue, http, self.unix, self.tls.clone());
         Ok(WsSession {
             shared,
             exchange,
