@@ -12,6 +12,7 @@
 //!   with every protocol timer.
 //! * [`time`] — the driver's clock as a number, and the timer table.
 //! * [`asgi`] — the ASGI HTTP and lifespan state machines, protocol-neutral.
+//! * [`wsgi`] — the WSGI environ and `start_response` rules (PEP 3333).
 //! * [`proxy_protocol`] — the PROXY protocol v1 and v2 header a trusted load
 //!   balancer sends first, parsed as a pure function of the bytes.
 #![forbid(unsafe_code)]
@@ -24,5 +25,6 @@ pub mod proxy_protocol;
 pub mod server;
 pub mod time;
 pub mod ws;
+pub mod wsgi;
 
 pub use error::{PeerError, UsageError};
