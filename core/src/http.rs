@@ -112,6 +112,24 @@ pub fn is_field_value(v: &[u8]) -> bool {
     v.iter().fold(true, |ok, &b| ok & is_field_value_byte(b))
 }
 
+/// Why a response field an application gave cannot be sent, if it
+/// cannot: its name must be a token and its value a field value (RFC 9110
+/// §5.1, §5.5), so that a header can neither split the head nor smuggle a
+/// message.
+pub fn field_error(name: &[u8], value: &[u8]) -> Option<String> {
+    let shown = || String::from_utf8_lossy(name).into_owned();
+    if !is_token(name) {
+        return Some(format!("invalid header name {:?}", shown()));
+    }
+    if !is_field_value(value) {
+        return Some(format!(
+            "invalid header value for {:?}: control characters are not allowed",
+            shown()
+        ));
+    }
+    None
+}
+
 /// Whether `v` has only the characters of `uri-host [ ":" port ]` (RFC 9110
 /// §7.2, RFC 3986 §3.2.2): a reg-name (unreserved, pct-encoded and
 /// sub-delims), an IPv4 address, or an IP-literal in brackets. An empty

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::http::AppMessage;
 use super::lifespan::LifespanMessage;
 use super::websocket::WsAppMessage;
-use crate::http::{is_field_value, is_token};
+use crate::http::{field_error, is_field_value};
 
 /// Why a message was refused before its order was looked at. Frontends
 /// raise `TypeError`, `ValueError` and `RuntimeError` for the three kinds.
@@ -260,20 +260,8 @@ fn status(m: &impl FieldReader, kind: &Kind) -> Result<u16, MessageError> {
 /// §5.5), so a header can neither split the head nor smuggle a message.
 fn headers(m: &impl FieldReader, key: Key) -> Result<Vec<(Bytes, Bytes)>, MessageError> {
     let pairs = m.pairs(key)?;
-    for (name, value) in &pairs {
-        let shown = || String::from_utf8_lossy(name).into_owned();
-        if !is_token(name) {
-            return Err(MessageError::Value(format!(
-                "invalid header name {:?}",
-                shown()
-            )));
-        }
-        if !is_field_value(value) {
-            return Err(MessageError::Value(format!(
-                "invalid header value for {:?}: control characters are not allowed",
-                shown()
-            )));
-        }
+    if let Some(e) = pairs.iter().find_map(|(n, v)| field_error(n, v)) {
+        return Err(MessageError::Value(e));
     }
     Ok(pairs)
 }

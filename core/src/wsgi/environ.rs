@@ -64,10 +64,11 @@ pub struct Environ<'s> {
     pub remote_port: Option<String>,
     /// `wsgi.url_scheme`.
     pub url_scheme: &'static str,
-    /// The request headers: their environ names with the values of every
-    /// field of that name joined (`,`; `; ` for cookies), in the order
-    /// each name first appears.
-    pub headers: Vec<(CgiName, Cow<'s, [u8]>)>,
+    /// The request headers to pass on: each name (lowercase; its environ
+    /// key is [`cgi_name`]'s) with the values of every field of that name
+    /// joined (`,`; `; ` for cookies), in the order each name first
+    /// appears. Names [`cgi_name`] drops are left out.
+    pub headers: Vec<(&'s [u8], Cow<'s, [u8]>)>,
 }
 
 impl<'s> Environ<'s> {
@@ -132,11 +133,13 @@ fn server_of(scope: &HttpScope) -> (Cow<'_, str>, String) {
 }
 
 /// Joins the fields of each name, in first-appearance order.
-fn joined_headers(fields: &[(Bytes, Bytes)]) -> Vec<(CgiName, Cow<'_, [u8]>)> {
-    let mut out: Vec<(CgiName, Cow<'_, [u8]>)> = Vec::with_capacity(fields.len());
-    let mut names: Vec<&[u8]> = Vec::with_capacity(fields.len());
+fn joined_headers(fields: &[(Bytes, Bytes)]) -> Vec<(&[u8], Cow<'_, [u8]>)> {
+    let mut out: Vec<(&[u8], Cow<'_, [u8]>)> = Vec::with_capacity(fields.len());
     for (name, value) in fields {
-        if let Some(i) = names.iter().position(|n| *n == name.as_ref()) {
+        if name.contains(&b'_') {
+            continue;
+        }
+        if let Some(i) = out.iter().position(|(n, _)| *n == name.as_ref()) {
             let joined = out[i].1.to_mut();
             joined.extend_from_slice(if name.as_ref() == b"cookie" {
                 b"; "
@@ -146,12 +149,7 @@ fn joined_headers(fields: &[(Bytes, Bytes)]) -> Vec<(CgiName, Cow<'_, [u8]>)> {
             joined.extend_from_slice(value);
             continue;
         }
-        let key = cgi_name(name);
-        if key == CgiName::Dropped {
-            continue;
-        }
-        names.push(name);
-        out.push((key, Cow::Borrowed(value.as_ref())));
+        out.push((name.as_ref(), Cow::Borrowed(value.as_ref())));
     }
     out
 }
@@ -215,17 +213,12 @@ mod tests {
         assert_eq!(e.remote_addr, Some("10.0.0.7"));
         assert_eq!(e.remote_port.as_deref(), Some("51000"));
         assert_eq!(e.url_scheme, "http");
+        let got: Vec<(&[u8], &[u8])> = e.headers.iter().map(|(k, v)| (*k, &**v)).collect();
         assert_eq!(
-            e.headers,
+            got,
             vec![
-                (
-                    CgiName::Http("HTTP_HOST".into()),
-                    Cow::Borrowed(&b"example.com"[..])
-                ),
-                (
-                    CgiName::Content("CONTENT_TYPE"),
-                    Cow::Borrowed(&b"text/plain"[..])
-                ),
+                (&b"host"[..], &b"example.com"[..]),
+                (&b"content-type"[..], &b"text/plain"[..])
             ]
         );
     }
@@ -254,16 +247,13 @@ mod tests {
             false,
         );
         let e = Environ::new(&s);
-        let got: Vec<(CgiName, &[u8])> = e.headers.iter().map(|(k, v)| (k.clone(), &**v)).collect();
+        let got: Vec<(&[u8], &[u8])> = e.headers.iter().map(|(k, v)| (*k, &**v)).collect();
         assert_eq!(
             got,
             vec![
-                (CgiName::Http("HTTP_ACCEPT".into()), &b"a,b"[..]),
-                (CgiName::Http("HTTP_COOKIE".into()), &b"a=1; b=2"[..]),
-                (
-                    CgiName::Http("HTTP_X_FORWARDED_FOR".into()),
-                    &b"1.2.3.4"[..]
-                ),
+                (&b"accept"[..], &b"a,b"[..]),
+                (&b"cookie"[..], &b"a=1; b=2"[..]),
+                (&b"x-forwarded-for"[..], &b"1.2.3.4"[..]),
             ]
         );
     }

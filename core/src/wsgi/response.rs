@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use crate::asgi::AppMessage;
+use crate::http::field_error;
 
 /// What one call hands to the stream, in order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -110,8 +111,8 @@ impl Response {
     }
 
     /// `start_response(status, headers, exc_info)`; `exc_info` is whether
-    /// the app passed one. Names must be tokens and values field values
-    /// (the stream checks them when the head goes out).
+    /// the app passed one. Names must be tokens and values field values,
+    /// so that a header can neither split the head nor smuggle a message.
     pub fn start_response(
         &mut self,
         status: &str,
@@ -128,6 +129,9 @@ impl Response {
             _ => {}
         }
         let status = parse_status(status)?;
+        if let Some(e) = headers.iter().find_map(|(n, v)| field_error(n, v)) {
+            return Err(StartError::Invalid(e));
+        }
         let headers = headers
             .into_iter()
             .filter(|(n, _)| !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h)))
@@ -153,9 +157,14 @@ impl Response {
     /// asks, so that an error before it can still be a 500.
     pub fn body(&mut self, chunk: Bytes, more: bool) -> Result<ToSend, StartError> {
         let start = match &mut self.state {
-            State::Idle => {
+            State::Idle if more => {
                 return Err(StartError::Invalid(
                     "the application sent a body before calling start_response".into(),
+                ));
+            }
+            State::Idle => {
+                return Err(StartError::Invalid(
+                    "the application returned without calling start_response".into(),
                 ));
             }
             State::Done => {
@@ -280,6 +289,16 @@ mod tests {
         let mut r = Response::new();
         assert!(!r.is_started());
         assert!(r.body(Bytes::from_static(b"x"), true).is_err());
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked() {
+        let mut r = Response::new();
+        for bad in [h("x a", "1"), h("", "1"), h("x-a", "1\r\nx-b: 2")] {
+            let got = r.start_response("200 OK", vec![bad], false);
+            assert!(matches!(got, Err(StartError::Invalid(_))));
+        }
+        assert!(!r.is_started());
     }
 
     #[test]
