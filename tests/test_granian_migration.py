@@ -42,8 +42,17 @@ def test_asginl_is_asgi_without_lifespan():
     assert explicit["lifespan"] == "on"
 
 
+@pytest.mark.parametrize("interface", [Interfaces.WSGI, "wsgi", "WSGI"])
+def test_wsgi_interface_is_served(interface):
+    cfg = _resolve(_config("app:app", {"interface": interface, "blocking_threads": 8}, []))
+    assert (cfg["interface"], cfg["blocking_threads"]) == ("wsgi", 8)
+
+
+def test_the_interface_is_detected_by_default():
+    assert _resolve(_config("app:app", {}, []))["interface"] == "auto"
+
+
 @pytest.mark.parametrize("interface, needle", [
-    (Interfaces.WSGI, "interface 'wsgi' is not supported yet"),
     (Interfaces.RSGI, "interface 'rsgi' is granian's own protocol"),
     ("trio", "interface 'trio' is not supported"),
 ])

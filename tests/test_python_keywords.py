@@ -21,7 +21,7 @@ SAME = dict(
     http2_initial_stream_window_size=2097152, http2_max_concurrent_streams=50,
     http2_max_frame_size=32768, http2_max_header_list_size=32768, http3=True,
     http3_0rtt=True, http3_connection_window_size=4194304, http3_max_concurrent_streams=20,
-    http3_stream_window_size=65536, lifespan="off",
+    http3_stream_window_size=65536, lifespan="off", interface="wsgi", blocking_threads=8,
     limit_concurrency=10, limit_max_requests=1000, limit_max_requests_jitter=50,
     limit_request_body=1024, limit_request_fields=50, limit_request_head_size=4096,
     limit_request_line=2048, log_config="logging.json", max_queue_time=250, log_json=True, log_level="debug",

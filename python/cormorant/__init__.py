@@ -75,10 +75,9 @@ _HTTP2_SETTINGS = {
 # unchanged, and named once in the log.
 _NO_EFFECT = {
     "runtime_threads": "one I/O thread per worker serves every connection",
-    "runtime_blocking_threads": "there is no blocking pool",
+    "runtime_blocking_threads": "the I/O thread never blocks",
     "runtime_mode": "one I/O thread per worker serves every connection",
-    "blocking_threads": "the app runs on the worker's event loop",
-    "blocking_threads_idle_timeout": "there is no blocking pool",
+    "blocking_threads_idle_timeout": "WSGI threads live as long as their worker",
     "task_impl": "tasks are the event loop's own",
     "backpressure": "use limit_concurrency to bound requests in flight",
     "respawn_interval": "workers are replaced at once",
@@ -121,19 +120,21 @@ def _config(target: Optional[str], kwargs: Dict[str, Any], notices: List[str]) -
     keyword renamed to its field; the extension reads and checks the
     values. Keywords that change nothing here add a line to `notices`."""
     cfg: Dict[str, Any] = {"target": target}
-    interface = str(_value(kwargs.pop("interface", "asgi"))).lower()
-    if interface == "wsgi":
-        raise ValueError("interface 'wsgi' is not supported yet: Cormorant serves ASGI applications")
+    interface = str(_value(kwargs.pop("interface", "auto"))).lower()
     if interface == "rsgi":
         raise ValueError(
             "interface 'rsgi' is granian's own protocol, which Cormorant does not serve: "
-            "use the application's ASGI interface"
+            "use the application's ASGI or WSGI interface"
         )
     if interface == "asginl":
         # granian's ASGI without the lifespan protocol.
         kwargs.setdefault("lifespan", "off")
-    elif interface not in ("asgi", "asgi3", "auto"):
-        raise ValueError(f"interface {interface!r} is not supported: expected 'asgi'")
+        interface = "asgi"
+    elif interface == "asgi3":
+        interface = "asgi"
+    elif interface not in ("asgi", "wsgi", "auto"):
+        raise ValueError(f"interface {interface!r} is not supported: expected 'auto', 'asgi' or 'wsgi'")
+    cfg["interface"] = interface
     for key in sorted(k for k in kwargs if k in _NO_EFFECT):
         kwargs.pop(key)
         notices.append(f"{key} has no effect in Cormorant: {_NO_EFFECT[key]}")
@@ -189,12 +190,12 @@ def _resolve(cfg: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class Server:
-    """A Cormorant server for one ASGI application.
+    """A Cormorant server for one ASGI or WSGI application.
 
     ``target`` is ``"module:attribute"`` (required for several workers) or
     the application object itself. Keywords follow uvicorn's names, and
     granian's where they mean the same thing (``address``, ``log_access``,
-    ``url_path_prefix``, ``interface="asgi"``).
+    ``url_path_prefix``, ``interface="wsgi"``, ``blocking_threads``).
     """
 
     config: Dict[str, Any]

@@ -20,7 +20,7 @@ class ServerOptions(Settings, total=False):
     # Where to listen.
     address: str  # granian
     # What to serve, and how.
-    interface: str  # "asgi" (or cormorant.constants.Interfaces.ASGI)
+    interface: str  # "auto", "asgi" or "wsgi" (or cormorant.constants.Interfaces.WSGI)
     working_dir: Optional[_Path]  # granian
     url_path_prefix: Optional[str]  # granian
     # Logging.

@@ -26,6 +26,8 @@ class Settings(TypedDict, total=False):
     backlog: int
     workers: Union[int, str]
     loop: str
+    interface: str
+    blocking_threads: int
     lifespan: str
     log_level: Union[str, int]
     access_log: bool

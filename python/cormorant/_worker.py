@@ -18,7 +18,7 @@ import signal
 import sys
 from typing import Any, Callable, Dict, TextIO
 
-from . import _cormorant
+from . import _cormorant, _wsgi
 
 logger = logging.getLogger("cormorant.error")
 
@@ -258,7 +258,7 @@ def load_app(target: str, factory: bool = False, app_dir: str = ".") -> Any:
         except Exception as exc:
             raise AppLoadError(f"app factory {target!r} raised {type(exc).__name__}: {exc}") from exc
     if not callable(app):
-        raise AppLoadError(f"{target!r} is not callable, so it is not an ASGI application")
+        raise AppLoadError(f"{target!r} is not callable, so it is not an ASGI or WSGI application")
     return app
 
 
@@ -489,8 +489,9 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
         else:
             logger.info("reached --limit-max-requests; waiting for a replacement")
 
+    wsgi = cfg.get("interface") == "wsgi"
     lifespan = None
-    if cfg["lifespan"] != "off":
+    if cfg["lifespan"] != "off" and not wsgi:
         lifespan = _Lifespan(loop, app, cfg["lifespan"])
         started = await lifespan.startup()
         if started is False:
@@ -507,13 +508,20 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     spawn, pooled = _make_spawn(loop)
     worker.start(loop, app, spawn, on_limit,
                  lifespan.state if lifespan is not None else None,
-                 access_log=_access_log_mode(cfg), timed=bool(timed), pooled=pooled)
+                 access_log=_access_log_mode(cfg), timed=bool(timed), pooled=pooled,
+                 wsgi=(_wsgi.ErrorStream(), _wsgi.FileWrapper, _CONTROL_FD is not None)
+                 if wsgi else None)
     ticker = _Ticker(loop, worker) if worker.tick is not None else None
     loop.add_reader(worker.fd, worker.drain if ticker is None else ticker.on_ready)
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
-    logger.info("Cormorant running on %s (%s; pid %d; press CTRL+C to quit)",
-                worker.url, worker.protocols, os.getpid())
+    if wsgi:
+        threads = cfg.get("blocking_threads", 1)
+        interface = f"WSGI, {threads} thread{'s' if threads != 1 else ''}"
+    else:
+        interface = "ASGI"
+    logger.info("Cormorant running on %s (%s; %s; pid %d; press CTRL+C to quit)",
+                worker.url, worker.protocols, interface, os.getpid())
     _tell_supervisor(_MSG_READY)
     _notify_systemd(f"READY=1\nSTATUS=serving on {worker.url}")
     period = _cormorant.watchdog_period() if _CONTROL_FD is None else None
@@ -585,8 +593,11 @@ def run(config_json: str, app: Any = None, listen_fds: list[int] | None = None) 
     become = cfg.get("user") is not None or cfg.get("group") is not None
 
     def load() -> Any:
-        return app if app is not None else load_app(
+        loaded = app if app is not None else load_app(
             cfg["target"], cfg.get("factory", False), cfg.get("app_dir", "."))
+        if cfg.get("interface", "auto") == "auto":
+            cfg["interface"] = _wsgi.detect_interface(loaded)
+        return loaded
 
     try:
         setup_logging(cfg.get("log_level", "info"), cfg.get("log_config"),

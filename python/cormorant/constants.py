@@ -31,8 +31,9 @@ class _StrEnum(str, Enum):
 
 
 class Interfaces(_StrEnum):
-    """The application interface (``interface=``). Cormorant serves ASGI;
-    ``ASGINL`` is ASGI without the lifespan protocol, as in granian."""
+    """The application interface (``interface=``). Cormorant serves ASGI and
+    WSGI; ``ASGINL`` is ASGI without the lifespan protocol, as in granian.
+    The default, the string ``"auto"``, tells them apart by the callable."""
 
     ASGI = "asgi"
     ASGINL = "asginl"

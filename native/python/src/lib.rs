@@ -18,4 +18,4 @@ mod systemd;
 mod worker_protocol;
 
 // The server crate's modules, under the names the Python side uses.
-use cormorant_server::{access_format, config, console, handoff, metrics, server, tls};
+use cormorant_server::{access_format, config, console, embed, handoff, metrics, server, tls};

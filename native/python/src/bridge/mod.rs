@@ -11,6 +11,7 @@ pub(crate) mod scope;
 pub(crate) mod task_pool;
 pub(crate) mod websocket;
 pub(crate) mod worker;
+pub(crate) mod wsgi;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOSError};

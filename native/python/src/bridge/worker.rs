@@ -17,9 +17,10 @@ use super::queue_time::QueueTime;
 use super::request::{Request, receive_message};
 use super::task_pool::Tasks;
 use super::websocket::{self, WebSocket};
+use super::wsgi::Wsgi;
 use super::{ClientDisconnected, PyCtx, StartupError, reject, resolve, scope};
 use crate::access_format::AccessFormat;
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, WsMode};
 use crate::handoff::SendSide;
 use crate::handoff::http::{NewRequest, Shared};
 use crate::handoff::queue::{ConnWakes, Job, JobQueue};
@@ -44,6 +45,8 @@ struct Running {
     on_stop: Py<PyAny>,
     state: Option<Py<PyDict>>,
     pyctx: Arc<PyCtx>,
+    /// A WSGI app's side (its requests are not coroutines).
+    wsgi: Option<Wsgi>,
 }
 
 /// One worker: its listeners, the server, and the Python side's entry
@@ -294,6 +297,12 @@ impl Worker {
         let mut first_err = None;
         for job in jobs.drain(..) {
             let r = match job {
+                Job::Request(nr) if run.wsgi.is_some() => {
+                    if let Some(w) = &run.wsgi {
+                        w.dispatch(py, nr);
+                    }
+                    Ok(())
+                }
                 Job::Request(nr) => {
                     let shared = nr.shared.clone();
                     match Self::new_request(py, run, kept, nr) {
@@ -417,7 +426,11 @@ impl Worker {
     /// under a pooled task that `spawn(coro)` makes (see
     /// [`super::task_pool`]); else `spawn(coro)` schedules each.
     /// `on_stop()` is called when the worker wants to stop on its own.
-    #[pyo3(signature = (event_loop, app, spawn, on_stop, state = None, access_log = "off", timed = false, pooled = false))]
+    /// With `wsgi = (errors, file_wrapper, multiprocess)`, `app` is a WSGI
+    /// application, run on `--blocking-threads` threads; those are its
+    /// environ's `wsgi.errors`, `wsgi.file_wrapper` and
+    /// `wsgi.multiprocess` (true under a supervisor).
+    #[pyo3(signature = (event_loop, app, spawn, on_stop, state = None, access_log = "off", timed = false, pooled = false, wsgi = None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python call
     fn start(
         &mut self,
@@ -430,6 +443,7 @@ impl Worker {
         access_log: &str,
         timed: bool,
         pooled: bool,
+        wsgi: Option<(Py<PyAny>, Py<PyAny>, bool)>,
     ) -> PyResult<()> {
         let listeners = self
             .listeners
@@ -465,6 +479,10 @@ impl Worker {
             "python" => Some(AccessLog::to_app(access_format, self.queue.clone())),
             _ => None,
         };
+        if wsgi.is_some() {
+            // A WSGI app cannot take an upgrade: it sees the request.
+            self.config.ws = WsMode::None;
+        }
         let conn_wakes = Arc::new(
             ConnWakes::new()
                 .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
@@ -491,8 +509,20 @@ impl Worker {
             )
             .map_err(StartupError::new_err)?,
         );
+        let wsgi = match wsgi {
+            Some((errors, file_wrapper, multiprocess)) => Some(Wsgi::start(
+                app.clone_ref(py),
+                pyctx.clone(),
+                self.config.blocking_threads,
+                multiprocess,
+                errors,
+                file_wrapper,
+            )?),
+            None => None,
+        };
         self.running = Some(Running {
             app,
+            wsgi,
             timed,
             tasks: Tasks::new(py, event_loop, &pyctx.create_future, spawn, pooled)?,
             on_stop,
@@ -638,6 +668,13 @@ impl Worker {
                 }
             };
             remove_socket_file(&this.config);
+            // Its threads are done with the requests: end them, with the
+            // handle free (the loop may still drain).
+            let wsgi = this.running.as_mut().and_then(|r| r.wsgi.take());
+            drop(this);
+            if let Some(mut w) = wsgi {
+                w.close(py);
+            }
             return joined;
         }
     }

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::tls::TlsSettings;
 pub use values::Level;
 pub use values::{
-    ClientAuth, HttpVersions, Lifespan, Loop, ProxyProtocol, ResponseHeader, TlsVersionMin, WsMode,
+    ClientAuth, HttpVersions, Interface, Lifespan, Loop, ProxyProtocol, ResponseHeader,
+    TlsVersionMin, WsMode,
 };
 use values::{
     choice, one_or_many, parse_seconds, parse_umask, parse_workers, seconds, umask, worker_count,
@@ -60,6 +61,19 @@ pub struct ServerConfig {
     #[arg(id = "loop", long = "loop", value_enum, default_value_t = Loop::Auto)]
     #[serde(rename = "loop", with = "choice")]
     pub loop_impl: Loop,
+    /// The application's interface: auto (detected from the callable: a
+    /// coroutine function is ASGI, `(environ, start_response)` is WSGI),
+    /// asgi or wsgi.
+    #[arg(long, value_enum, default_value_t = Interface::Auto)]
+    #[serde(with = "choice")]
+    pub interface: Interface,
+    /// WSGI: application threads per worker (a request beyond them waits
+    /// its turn). 1 runs a request whose body has arrived on the worker's
+    /// own thread, with no hop: the fastest for apps that seldom wait.
+    /// An app that waits on a database or another service needs about as
+    /// many as the requests it should overlap.
+    #[arg(long, alias = "wsgi-threads", default_value_t = 1, value_name = "N")]
+    pub blocking_threads: usize,
     /// Lifespan protocol: auto (use it if the app supports it), on, off.
     #[arg(long, value_enum, default_value_t = Lifespan::Auto)]
     #[serde(with = "choice")]
@@ -455,6 +469,12 @@ impl ServerConfig {
         }
         if let Some(f) = &self.access_log_format {
             crate::access_format::AccessFormat::parse(f)?;
+        }
+        if !(1..=1024).contains(&self.blocking_threads) {
+            return Err(format!(
+                "invalid --blocking-threads {}: must be between 1 and 1024",
+                self.blocking_threads
+            ));
         }
         if self.ws_max_size == 0 || self.ws_max_queue == 0 {
             return Err("ws-max-size and ws-max-queue must be at least 1".into());

@@ -104,6 +104,17 @@ pub enum Loop {
     Uvloop,
 }
 
+/// The application interface (`--interface`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Interface {
+    /// Detected from the application callable.
+    Auto,
+    /// ASGI 3.0.
+    Asgi,
+    /// WSGI (PEP 3333).
+    Wsgi,
+}
+
 /// The ASGI lifespan protocol (`--lifespan`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Lifespan {

@@ -231,6 +231,8 @@ impl Drop for Server {
 /// worker processes, no Python logging): refused rather than ignored.
 const NOT_EMBEDDED: &[&str] = &[
     "target",
+    "interface",
+    "blocking_threads",
     "factory",
     "app_dir",
     "workers",

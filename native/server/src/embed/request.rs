@@ -50,6 +50,21 @@ impl Request {
         Ok(n)
     }
 
+    /// The next piece of the request body as it arrived, without a copy,
+    /// blocking until one does; empty at the end of the body.
+    pub fn next_chunk(&mut self) -> Result<Bytes, StreamError> {
+        while self.pending.is_empty() && !self.body_done {
+            self.receive()?;
+        }
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    /// Whether more response bytes wait to be written than a blocking
+    /// send lets queue up (a send from the I/O thread does not wait).
+    pub fn backlogged(&self) -> bool {
+        self.shared.lock().out_bytes > SEND_HIGH_WATER
+    }
+
     /// Waits for the next body chunk (or the end, or a disconnect).
     fn receive(&mut self) -> Result<(), StreamError> {
         loop {
@@ -109,7 +124,10 @@ impl Request {
         })
     }
 
-    fn send(&mut self, msg: AppMessage) -> Result<(), StreamError> {
+    /// Hands one response message to the stream (any of [`AppMessage`]'s
+    /// HTTP ones, `http.response.pathsend` included); a body blocks as
+    /// [`Self::write`] does.
+    pub fn send(&mut self, msg: AppMessage) -> Result<(), StreamError> {
         let mut st = self.shared.lock();
         let out = st.stream.handle_app(msg)?;
         if out.is_empty() {

@@ -1,0 +1,291 @@
+//! WSGI applications (PEP 3333). Each request is one blocking call of the
+//! app over the request's blocking handle (the embedding layer's
+//! [`embed::Request`], the same app-side stream the C API's server uses),
+//! run by a bounded pool of threads that let the GIL go around every wait.
+//!
+//! With one thread (`--blocking-threads 1`), a request whose body has
+//! arrived whole runs inline, on the worker's own thread, with no thread
+//! hop: nothing it does can wait there, except on a slow client, and a
+//! response that gets that far ahead hands the rest of its iterable to the
+//! pool thread.
+
+mod call;
+mod environ;
+mod pool;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use super::PyCtx;
+use super::message::bytes_like;
+use crate::embed::{self, Link};
+use crate::handoff::http::NewRequest;
+use call::{Call, Input};
+use pool::Pool;
+
+/// What every call of one worker's app shares.
+pub(crate) struct App {
+    app: Py<PyAny>,
+    link: Arc<Link>,
+    ctx: Arc<PyCtx>,
+    environ: environ::Shared,
+}
+
+/// Work for an application thread.
+pub(crate) enum Work {
+    /// A new request.
+    Request(Box<NewRequest>),
+    /// The rest of a response whose inline call got ahead of its client.
+    Resume {
+        call: Py<Call>,
+        iter: Py<PyAny>,
+        iterable: Py<PyAny>,
+    },
+}
+
+/// A worker's WSGI side.
+pub(crate) struct Wsgi {
+    app: Arc<App>,
+    pool: Pool,
+    /// Requests whose body is complete run on the calling thread.
+    inline: Option<Mutex<environ::Kept>>,
+}
+
+impl Wsgi {
+    /// Starts `threads` application threads for `app`. `errors` and
+    /// `file_wrapper` are `wsgi.errors` and `wsgi.file_wrapper`.
+    pub(crate) fn start(
+        app: Py<PyAny>,
+        ctx: Arc<PyCtx>,
+        threads: usize,
+        multiprocess: bool,
+        errors: Py<PyAny>,
+        file_wrapper: Py<PyAny>,
+    ) -> PyResult<Self> {
+        let link = Arc::new(Link {
+            conn_wakes: ctx.conn_wakes.clone(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let inline = threads == 1;
+        let app = Arc::new(App {
+            app,
+            link,
+            ctx,
+            environ: environ::Shared {
+                errors,
+                file_wrapper,
+                // An inline call and the pool thread can overlap.
+                multithread: threads > 1 || inline,
+                multiprocess,
+            },
+        });
+        let pool = Pool::start(threads, &app)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the WSGI threads: {e}")))?;
+        Ok(Self {
+            app,
+            pool,
+            inline: inline.then(|| Mutex::new(environ::Kept::default())),
+        })
+    }
+
+    /// Runs a new request's app: inline when it can, else on the pool.
+    pub(crate) fn dispatch(&self, py: Python<'_>, nr: Box<NewRequest>) {
+        if let Some(kept) = &self.inline
+            && !nr.shared.lock().stream.wants_body()
+        {
+            let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(rest) = run(py, &self.app, &mut kept, Work::Request(nr)) {
+                self.pool.push(rest);
+            }
+            return;
+        }
+        self.pool.push(Work::Request(nr));
+    }
+
+    /// Ends the pool once the server is done: queued calls run first.
+    pub(crate) fn close(&mut self, py: Python<'_>) {
+        self.app
+            .link
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.pool.close(py);
+    }
+}
+
+/// Runs one piece of work. Inline, a response that got ahead of its
+/// client returns the rest, for a pool thread.
+fn run(py: Python<'_>, app: &App, kept: &mut environ::Kept, work: Work) -> Option<Work> {
+    let (call, iter, iterable) = match work {
+        Work::Request(nr) => {
+            let req = embed::Request::new(*nr, app.link.clone());
+            let environ = environ::environ(py, kept, &app.environ, req.scope());
+            let call = match environ.and_then(|environ| {
+                let call = Py::new(py, Call::new(req))?;
+                let input = Input {
+                    call: call.clone_ref(py),
+                };
+                environ.set_item(intern!(py, "wsgi.input"), input)?;
+                Ok((environ, call))
+            }) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    log(py, app, &e, "Exception while starting the WSGI application");
+                    return None;
+                }
+            };
+            let (environ, call) = call;
+            let iterable = match app.app.call1(py, (environ, call.clone_ref(py))) {
+                Ok(it) => it,
+                Err(e) => {
+                    log(py, app, &e, "Exception in WSGI application");
+                    call.get().finish();
+                    return None;
+                }
+            };
+            match respond_at_once(py, app, call.get(), iterable.bind(py)) {
+                Ok(true) => {
+                    close(py, app, iterable.bind(py));
+                    call.get().finish();
+                    return None;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log(py, app, &e, "Exception in WSGI application");
+                    close(py, app, iterable.bind(py));
+                    call.get().finish();
+                    return None;
+                }
+            }
+            match iterable.bind(py).try_iter() {
+                Ok(iter) => (call, iter.into_any().unbind(), iterable),
+                Err(e) => {
+                    log(py, app, &e, "Exception in WSGI application");
+                    close(py, app, iterable.bind(py));
+                    call.get().finish();
+                    return None;
+                }
+            }
+        }
+        Work::Resume {
+            call,
+            iter,
+            iterable,
+        } => (call, iter, iterable),
+    };
+    let inline = crate::handoff::on_io_thread();
+    let ended = stream(py, call.get(), iter.bind(py), inline);
+    match ended {
+        Ok(true) => {}
+        Ok(false) => {
+            return Some(Work::Resume {
+                call,
+                iter,
+                iterable,
+            });
+        }
+        Err(e) => log(py, app, &e, "Exception in WSGI application"),
+    }
+    close(py, app, iterable.bind(py));
+    call.get().finish();
+    None
+}
+
+/// A list or tuple (what most frameworks return for a whole body), or a
+/// `wsgi.file_wrapper` over a file, goes out at once, its last piece with
+/// the end of the response (so that its length is known). False: iterate.
+fn respond_at_once(
+    py: Python<'_>,
+    app: &App,
+    call: &Call,
+    iterable: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = iterable.cast::<PyList>() {
+        list.iter().collect()
+    } else if let Ok(tuple) = iterable.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else if let Some(path) = file_path(py, app, iterable)? {
+        return call.send_file(path);
+    } else {
+        return Ok(false);
+    };
+    let last = items.len().saturating_sub(1);
+    for (i, item) in items.iter().enumerate() {
+        call.send_body(py, body_piece(item)?, i != last)?;
+    }
+    if items.is_empty() {
+        call.send_body(py, Bytes::new(), false)?;
+    }
+    Ok(true)
+}
+
+/// Sends the iterator's pieces; true at its end. Inline, stops (false)
+/// once the response is that far ahead of its client.
+fn stream(py: Python<'_>, call: &Call, iter: &Bound<'_, PyAny>, inline: bool) -> PyResult<bool> {
+    loop {
+        let Some(item) = next(iter)? else {
+            call.send_body(py, Bytes::new(), false)?;
+            return Ok(true);
+        };
+        call.send_body(py, body_piece(&item)?, true)?;
+        if inline && call.backlogged() {
+            return Ok(false);
+        }
+    }
+}
+
+/// `next(iter)`, None at its end.
+fn next<'py>(iter: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = iter.py();
+    match iter.call_method0(intern!(py, "__next__")) {
+        Ok(item) => Ok(Some(item)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn body_piece(item: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    bytes_like(item).ok_or_else(|| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "the response iterable must yield bytes, not {} (PEP 3333)",
+            item.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
+        ))
+    })
+}
+
+/// The path of the file a `wsgi.file_wrapper` of ours wraps, when it can
+/// be sent whole by the server (`sendfile`): a regular file, read from its
+/// start (the wrapper's `sendable_path()` decides).
+fn file_path(py: Python<'_>, app: &App, iterable: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if !iterable.get_type().is(&app.environ.file_wrapper) {
+        return Ok(None);
+    }
+    iterable
+        .call_method0(intern!(py, "sendable_path"))?
+        .extract()
+}
+
+/// Calls the iterable's `close()`, if it has one (PEP 3333: always).
+fn close(py: Python<'_>, app: &App, iterable: &Bound<'_, PyAny>) {
+    match iterable.getattr_opt(intern!(py, "close")) {
+        Ok(Some(close)) => {
+            if let Err(e) = close.call0() {
+                log(py, app, &e, "Exception in the WSGI response's close()");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log(py, app, &e, "Exception in the WSGI response's close()"),
+    }
+}
+
+/// Logs an exception with its traceback (which `into_value` attaches).
+fn log(py: Python<'_>, app: &App, e: &PyErr, what: &str) {
+    let exc = e.clone_ref(py).into_value(py);
+    let _ = app.ctx.log_app_error(py, exc.bind(py).as_any(), what);
+}
