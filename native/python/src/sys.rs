@@ -559,3 +559,19 @@ pub(crate) fn sent<'py>(py: Python<'py>, r: PyResult<Bound<'py, PyAny>>) -> PyRe
         Err(e) => Err(e),
     }
 }
+
+/// A `str` of ISO-8859-1 bytes (PEP 3333's "bytes as native strings"),
+/// decoded by CPython in one pass: no UTF-8 check of a `&str` first.
+pub(crate) fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, pyo3::types::PyString> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(b.len()).unwrap_or(pyo3::ffi::Py_ssize_t::MAX);
+    // SAFETY: `b` is valid for `len` bytes; ISO-8859-1 decoding cannot
+    // fail except on memory exhaustion, which raises (then the fallback).
+    let made = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyUnicode_DecodeLatin1(b.as_ptr().cast(), len, std::ptr::null()),
+        )
+    };
+    made.and_then(|s| Ok(s.cast_into::<pyo3::types::PyString>()?))
+        .unwrap_or_else(|_| pyo3::types::PyString::new(py, ""))
+}

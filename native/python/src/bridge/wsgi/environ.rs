@@ -2,9 +2,12 @@
 //! core's [`Environ`] (which decides every variable).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
-use cormorant_core::asgi::HttpScope;
+use std::sync::Arc;
+
+use cormorant_core::asgi::{Address, HttpScope};
 use cormorant_core::wsgi::{CgiName, Environ, cgi_name};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -29,7 +32,68 @@ pub(crate) struct Shared {
 #[derive(Default)]
 pub(crate) struct Kept {
     prototypes: Vec<(Shape, Py<PyDict>)>,
-    names: HashMap<Bytes, Option<Py<PyString>>>,
+    /// Per header name: its environ key (None: left out) and its last value.
+    names: HashMap<Bytes, Option<HeaderVar>, BuildHasherDefault<NameHasher>>,
+    path: LastStr,
+    /// The last client's address (shared by its connection's requests).
+    client: Option<(Arc<str>, Py<PyString>)>,
+    port: Option<(u16, Py<PyString>)>,
+}
+
+/// A header's environ key, and its last value.
+type HeaderVar = (Py<PyString>, LastStr);
+
+/// The string made for the last value of a variable: the next request
+/// often has the same (`Host`, `Accept`, a path polled over and over),
+/// and then shares it instead of decoding it again.
+#[derive(Default)]
+struct LastStr {
+    bytes: Vec<u8>,
+    string: Option<Py<PyString>>,
+}
+
+/// Values longer than this are not kept.
+const LAST_KEPT: usize = 256;
+
+impl LastStr {
+    fn get<'py>(&mut self, py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
+        if let Some(s) = &self.string
+            && self.bytes == b
+        {
+            return s.bind(py).clone();
+        }
+        let s = latin1(py, b);
+        if b.len() <= LAST_KEPT {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(b);
+            self.string = Some(s.clone().unbind());
+        }
+        s
+    }
+}
+
+/// FNV-1a over a header name: names are short and chosen by clients only
+/// up to the cache's bound, so a keyed hash buys nothing here.
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// Distinct prototypes kept; header names kept.
@@ -79,36 +143,67 @@ impl Shape {
         d.set_item(intern!(py, "SERVER_NAME"), &self.server_name)?;
         d.set_item(intern!(py, "SERVER_PORT"), &self.server_port)?;
         d.set_item(intern!(py, "SERVER_PROTOCOL"), self.server_protocol)?;
+        // Every request sets these: present from the start, the copy is
+        // made at its final size and they are replaced, not inserted.
+        for key in ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "wsgi.input"] {
+            d.set_item(PyString::intern(py, key), "")?;
+        }
         Ok(d)
     }
 }
 
-/// A byte string as a native string: ISO-8859-1, as PEP 3333 asks.
-pub(crate) fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(b) {
-        Ok(s) if b.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &b.iter().map(|&c| char::from(c)).collect::<String>()),
-    }
-}
+use crate::sys::latin1_str as latin1;
 
 impl Kept {
-    /// The environ key of header `name`, or None for one left out.
-    fn name<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Option<Bound<'py, PyString>> {
-        if let Some(k) = self.names.get(name) {
-            return k.as_ref().map(|k| k.bind(py).clone());
+    /// Sets header `name`'s variable, unless it is left out.
+    fn set_header(
+        &mut self,
+        py: Python<'_>,
+        d: &Bound<'_, PyDict>,
+        name: &[u8],
+        value: &[u8],
+    ) -> PyResult<()> {
+        if !self.names.contains_key(name) {
+            let key = match &cgi_name(name) {
+                CgiName::Content(k) => Some(PyString::intern(py, k)),
+                CgiName::Http(k) => Some(PyString::intern(py, k)),
+                CgiName::Dropped => None,
+            };
+            if self.names.len() >= NAMES_KEPT {
+                return match key {
+                    Some(key) => d.set_item(key, latin1(py, value)),
+                    None => Ok(()),
+                };
+            }
+            let entry = key.map(|k| (k.unbind(), LastStr::default()));
+            self.names.insert(Bytes::copy_from_slice(name), entry);
         }
-        let key = match &cgi_name(name) {
-            CgiName::Content(k) => Some(PyString::intern(py, k)),
-            CgiName::Http(k) => Some(PyString::intern(py, k)),
-            CgiName::Dropped => None,
+        match self.names.get_mut(name) {
+            Some(Some((key, last))) => d.set_item(key.bind(py), last.get(py, value)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `REMOTE_ADDR` and `REMOTE_PORT`.
+    fn set_client(&mut self, py: Python<'_>, d: &Bound<'_, PyDict>, a: &Address) -> PyResult<()> {
+        let addr = match &self.client {
+            Some((host, s)) if Arc::ptr_eq(host, &a.host) => s.bind(py).clone(),
+            _ => {
+                let s = PyString::new(py, &a.host);
+                self.client = Some((a.host.clone(), s.clone().unbind()));
+                s
+            }
         };
-        if self.names.len() < NAMES_KEPT {
-            self.names.insert(
-                Bytes::copy_from_slice(name),
-                key.as_ref().map(|k| k.clone().unbind()),
-            );
-        }
-        key
+        let port = match &self.port {
+            Some((p, s)) if *p == a.port => s.bind(py).clone(),
+            _ => {
+                let s = PyString::new(py, &a.port.to_string());
+                self.port = Some((a.port, s.clone().unbind()));
+                s
+            }
+        };
+        d.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
+        d.set_item(intern!(py, "REMOTE_PORT"), port)
     }
 }
 
@@ -140,16 +235,16 @@ pub(crate) fn environ<'py>(
         m => PyString::new(py, m),
     };
     d.set_item(intern!(py, "REQUEST_METHOD"), method)?;
-    d.set_item(intern!(py, "PATH_INFO"), latin1(py, &e.path_info))?;
-    d.set_item(intern!(py, "QUERY_STRING"), latin1(py, e.query_string))?;
-    if let (Some(addr), Some(port)) = (e.remote_addr, &e.remote_port) {
-        d.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
-        d.set_item(intern!(py, "REMOTE_PORT"), port)?;
+    d.set_item(intern!(py, "PATH_INFO"), kept.path.get(py, &e.path_info))?;
+    if !e.query_string.is_empty() {
+        d.set_item(intern!(py, "QUERY_STRING"), latin1(py, e.query_string))?;
+    }
+    // Core decided whether there is a client address to give.
+    if let (Some(_), Some(client)) = (e.remote_addr, &scope.client) {
+        kept.set_client(py, &d, client)?;
     }
     for (name, value) in &e.headers {
-        if let Some(key) = kept.name(py, name) {
-            d.set_item(key, latin1(py, value))?;
-        }
+        kept.set_header(py, &d, name, value)?;
     }
     Ok(d)
 }

@@ -198,26 +198,26 @@ fn run(py: Python<'_>, app: &App, kept: &mut environ::Kept, work: Work) -> Optio
 /// A list or tuple (what most frameworks return for a whole body), or a
 /// `wsgi.file_wrapper` over a file, goes out at once, its last piece with
 /// the end of the response (so that its length is known). False: iterate.
-fn respond_at_once(
-    py: Python<'_>,
+fn respond_at_once<'py>(
+    py: Python<'py>,
     app: &App,
     call: &Call,
-    iterable: &Bound<'_, PyAny>,
+    iterable: &Bound<'py, PyAny>,
 ) -> PyResult<bool> {
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = iterable.cast::<PyList>() {
-        list.iter().collect()
-    } else if let Ok(tuple) = iterable.cast::<PyTuple>() {
-        tuple.iter().collect()
-    } else if let Some(path) = file_path(py, app, iterable)? {
-        return call.send_file(path);
-    } else {
-        return Ok(false);
-    };
-    let last = items.len().saturating_sub(1);
-    for (i, item) in items.iter().enumerate() {
-        call.send_body(py, body_piece(item)?, i != last)?;
+    let (len, item): (usize, &dyn Fn(usize) -> PyResult<Bound<'py, PyAny>>) =
+        if let Ok(list) = iterable.cast::<PyList>() {
+            (list.len(), &move |i| list.get_item(i))
+        } else if let Ok(tuple) = iterable.cast::<PyTuple>() {
+            (tuple.len(), &move |i| tuple.get_item(i))
+        } else if let Some(path) = file_path(py, app, iterable)? {
+            return call.send_file(path);
+        } else {
+            return Ok(false);
+        };
+    for i in 0..len {
+        call.send_body(py, body_piece(&item(i)?)?, i + 1 != len)?;
     }
-    if items.is_empty() {
+    if len == 0 {
         call.send_body(py, Bytes::new(), false)?;
     }
     Ok(true)
@@ -273,6 +273,11 @@ fn file_path(py: Python<'_>, app: &App, iterable: &Bound<'_, PyAny>) -> PyResult
 
 /// Calls the iterable's `close()`, if it has one (PEP 3333: always).
 fn close(py: Python<'_>, app: &App, iterable: &Bound<'_, PyAny>) {
+    // The common whole bodies have none: no failed lookup (an exception
+    // made and dropped) for them.
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return;
+    }
     match iterable.getattr_opt(intern!(py, "close")) {
         Ok(Some(close)) => {
             if let Err(e) = close.call0() {
