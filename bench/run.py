@@ -81,6 +81,11 @@ WORKLOADS = [
     # hello with the access log on (written to /dev/null): what logging
     # costs, against the plain hello of the same run (cormorant only).
     ("hello-access-log", "bench.apps.raw:app", "/", "access"),
+    # WSGI (PEP 3333): cormorant, granian and peregrine with one application
+    # thread, and gunicorn's sync and gthread workers.
+    ("wsgi-hello", "bench.apps.wsgi_raw:app", "/", "wsgi"),
+    ("flask-json", "bench.apps.flask_app:app", "/json", "wsgi"),
+    ("django-json", "bench.apps.django_app:app", "/json", "wsgi"),
     # Memory: RSS per idle keep-alive connection.
     ("idle-conns", "bench.apps.raw:app", "/", "idle"),
 ]
@@ -88,7 +93,7 @@ WORKLOADS = [
 
 def mode_of(driver) -> str:
     """How the server must be started for a workload's driver."""
-    return driver if driver in ("h2", "ws-h2", "tls", "h3", "access", "idle") else "h1"
+    return driver if driver in ("h2", "ws-h2", "tls", "h3", "access", "idle", "wsgi") else "h1"
 
 
 @dataclass
@@ -110,15 +115,24 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
         cmd += ["--access-log"]
     if mode == "idle":
         cmd += ["--timeout-keep-alive", "120"]
+    if mode == "wsgi":
+        cmd += ["--interface", "wsgi", "--blocking-threads", str(WSGI_THREADS)]
     return cmd
+
+
+# Application threads of each WSGI server (peregrine's default; granian's
+# is hundreds, slower for these CPU-bound apps).
+WSGI_THREADS = 1
 
 
 def cmd_granian(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
     if mode in ("access", "h3", "ws-h2"):  # no WebSocket over HTTP/2 in granian
         return None
-    cmd = [os.path.join(BIN, "granian"), "--interface", "asgi", "--loop", "uvloop",
-           "--http", "2" if mode == "h2" else "1", "--workers", "1", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
+    cmd = [os.path.join(BIN, "granian"), "--interface", "wsgi" if mode == "wsgi" else "asgi",
+           "--loop", "uvloop", "--http", "2" if mode == "h2" else "1", "--workers", "1",
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if mode == "wsgi":
+        cmd += ["--blocking-threads", str(WSGI_THREADS)]
     if mode == "tls":
         cmd += ["--ssl-certificate", tls.cert, "--ssl-keyfile", tls.key]
     return cmd + [app]
@@ -137,11 +151,13 @@ def cmd_peregrine(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
         cmd += ["--http3"]
     if mode == "idle":
         cmd += ["--keep-alive", "120000", "--max-connections", "16000"]
+    if mode == "wsgi":
+        cmd += ["--protocol", "wsgi", "--wsgi-threads", str(WSGI_THREADS)]
     return cmd
 
 
 def cmd_h2corn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode in ("access", "h3"):
+    if mode in ("access", "h3", "wsgi"):
         return None
     cmd = [os.path.join(BIN, "h2corn"), app, "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1", "--loop", "uvloop", "--no-access-log"]
@@ -176,7 +192,7 @@ def cmd_rust_ref(app: str, port: int, mode: str, tls: Tls | None) -> list[str] |
 
 
 def cmd_uvicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
-    if mode in ("h2", "ws-h2", "h3", "access"):
+    if mode in ("h2", "ws-h2", "h3", "access", "wsgi"):
         return None  # no HTTP/2 or HTTP/3 in uvicorn; the access-log run is ours only
     cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--loop",
            "uvloop", "--http", "httptools", "--ws", "websockets", "--workers", "1",
@@ -199,6 +215,23 @@ def cmd_hypercorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
             "--worker-class", "uvloop", "--log-level", "warning"]
 
 
+def cmd_gunicorn(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    """gunicorn's sync worker: one request at a time, no keep-alive."""
+    if mode != "wsgi":
+        return None
+    return [os.path.join(BIN, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "1",
+            "--worker-class", "sync", "--log-level", "warning"]
+
+
+def cmd_gunicorn_gthread(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    """gunicorn's gthread worker, with keep-alive and its threads."""
+    if mode != "wsgi":
+        return None
+    return [os.path.join(BIN, "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "1",
+            "--worker-class", "gthread", "--threads", str(max(WSGI_THREADS, 4)),
+            "--log-level", "warning"]
+
+
 def make_cert(directory: str) -> Tls:
     """A self-signed P-256 certificate for localhost (valid two days)."""
     cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
@@ -211,7 +244,8 @@ def make_cert(directory: str) -> Tls:
 
 SERVERS = {"cormorant": cmd_cormorant, "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
            "granian": cmd_granian, "uvicorn": cmd_uvicorn, "hypercorn": cmd_hypercorn,
-           "rust-ref": cmd_rust_ref}
+           "rust-ref": cmd_rust_ref, "gunicorn": cmd_gunicorn,
+           "gunicorn-gthread": cmd_gunicorn_gthread}
 
 
 @dataclass
@@ -512,7 +546,8 @@ def main() -> int:
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="connections held open by the idle-conns workload")
     p.add_argument("--servers",
-                   default="cormorant,peregrine,h2corn,granian,uvicorn,hypercorn,rust-ref")
+                   default="cormorant,peregrine,h2corn,granian,uvicorn,hypercorn,rust-ref,"
+                           "gunicorn,gunicorn-gthread")
     p.add_argument("--workloads", default=",".join(w[0] for w in WORKLOADS))
     p.add_argument("--write", action="store_true", help="save the table to bench/RESULTS.md")
     args = p.parse_args()

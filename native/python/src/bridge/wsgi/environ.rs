@@ -137,6 +137,10 @@ impl Shape {
         d.set_item(intern!(py, "wsgi.multithread"), shared.multithread)?;
         d.set_item(intern!(py, "wsgi.multiprocess"), shared.multiprocess)?;
         d.set_item(intern!(py, "wsgi.run_once"), false)?;
+        // wsgi.input ends with the body, chunked or not (a de facto
+        // extension: Werkzeug reads a body without Content-Length only
+        // when the server says so).
+        d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
         d.set_item(intern!(py, "wsgi.errors"), &shared.errors)?;
         d.set_item(intern!(py, "wsgi.file_wrapper"), &shared.file_wrapper)?;
         d.set_item(intern!(py, "SCRIPT_NAME"), &self.script_name)?;

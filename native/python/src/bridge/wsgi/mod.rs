@@ -42,6 +42,8 @@ pub(crate) enum Work {
     Request(Box<NewRequest>),
     /// The rest of a response whose inline call got ahead of its client.
     Resume {
+        /// The request's `contextvars` context.
+        context: Py<PyAny>,
         call: Py<Call>,
         iter: Py<PyAny>,
         iterable: Py<PyAny>,
@@ -117,78 +119,108 @@ impl Wsgi {
     }
 }
 
-/// Runs one piece of work. Inline, a response that got ahead of its
-/// client returns the rest, for a pool thread.
+/// Runs one piece of work, in the request's own copy of the thread's
+/// `contextvars` context (kept when the rest of a response moves to a pool
+/// thread: Flask's `stream_with_context` reads it). Inline, a response
+/// that got ahead of its client returns the rest, for a pool thread.
 fn run(py: Python<'_>, app: &App, kept: &mut environ::Kept, work: Work) -> Option<Work> {
-    let (call, iter, iterable) = match work {
+    let (context, started) = match work {
         Work::Request(nr) => {
-            let req = embed::Request::new(*nr, app.link.clone());
-            let environ = environ::environ(py, kept, &app.environ, req.scope());
-            let call = match environ.and_then(|environ| {
-                let call = Py::new(py, Call::new(req))?;
-                let input = Input {
-                    call: call.clone_ref(py),
-                };
-                environ.set_item(intern!(py, "wsgi.input"), input)?;
-                Ok((environ, call))
-            }) {
-                Ok(ready) => ready,
+            let context = match crate::sys::copy_context(py) {
+                Ok(c) => c,
                 Err(e) => {
                     log(py, app, &e, "Exception while starting the WSGI application");
                     return None;
                 }
             };
-            let (environ, call) = call;
-            let iterable = match app.app.call1(py, (environ, call.clone_ref(py))) {
-                Ok(it) => it,
-                Err(e) => {
-                    log(py, app, &e, "Exception in WSGI application");
-                    call.get().finish();
-                    return None;
-                }
-            };
-            match respond_at_once(py, app, call.get(), iterable.bind(py)) {
-                Ok(true) => {
-                    close(py, app, iterable.bind(py));
-                    call.get().finish();
-                    return None;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    log(py, app, &e, "Exception in WSGI application");
-                    close(py, app, iterable.bind(py));
-                    call.get().finish();
-                    return None;
-                }
-            }
-            match iterable.bind(py).try_iter() {
-                Ok(iter) => (call, iter.into_any().unbind(), iterable),
-                Err(e) => {
-                    log(py, app, &e, "Exception in WSGI application");
-                    close(py, app, iterable.bind(py));
-                    call.get().finish();
-                    return None;
-                }
-            }
+            let started = crate::sys::in_context(&context, || start(py, app, kept, nr));
+            (context, started)
         }
         Work::Resume {
+            context,
             call,
             iter,
             iterable,
-        } => (call, iter, iterable),
+        } => (context.into_bound(py), Ok(Some((call, iter, iterable)))),
+    };
+    let (call, iter, iterable) = match started {
+        Ok(Some(running)) => running,
+        Ok(None) => return None,
+        Err(e) => {
+            log(py, app, &e, "Exception while starting the WSGI application");
+            return None;
+        }
     };
     let inline = crate::handoff::on_io_thread();
-    let ended = stream(py, call.get(), iter.bind(py), inline);
-    match ended {
-        Ok(true) => {}
-        Ok(false) => {
-            return Some(Work::Resume {
-                call,
-                iter,
-                iterable,
-            });
+    let ended = crate::sys::in_context(&context, || {
+        let ended = stream(py, call.get(), iter.bind(py), inline);
+        if !matches!(ended, Ok(false)) {
+            if let Err(e) = &ended {
+                log(py, app, e, "Exception in WSGI application");
+            }
+            close(py, app, iterable.bind(py));
+            call.get().finish();
         }
-        Err(e) => log(py, app, &e, "Exception in WSGI application"),
+        ended
+    });
+    match ended {
+        Ok(Ok(false)) => Some(Work::Resume {
+            context: context.unbind(),
+            call,
+            iter,
+            iterable,
+        }),
+        Err(e) => {
+            log(py, app, &e, "Exception in WSGI application");
+            call.get().finish();
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Calls the app for a new request. A response it gave whole is sent
+/// here (None); otherwise its iterator is returned, to stream.
+fn start(
+    py: Python<'_>,
+    app: &App,
+    kept: &mut environ::Kept,
+    nr: Box<NewRequest>,
+) -> Option<(Py<Call>, Py<PyAny>, Py<PyAny>)> {
+    let req = embed::Request::new(*nr, app.link.clone());
+    let made = environ::environ(py, kept, &app.environ, req.scope()).and_then(|environ| {
+        let call = Py::new(py, Call::new(req))?;
+        let input = Input {
+            call: call.clone_ref(py),
+        };
+        environ.set_item(intern!(py, "wsgi.input"), input)?;
+        Ok((environ, call))
+    });
+    let (environ, call) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            log(py, app, &e, "Exception while starting the WSGI application");
+            return None;
+        }
+    };
+    let iterable = match app.app.call1(py, (environ, call.clone_ref(py))) {
+        Ok(it) => it,
+        Err(e) => {
+            log(py, app, &e, "Exception in WSGI application");
+            call.get().finish();
+            return None;
+        }
+    };
+    let iter = match respond_at_once(py, app, call.get(), iterable.bind(py)) {
+        Ok(true) => None,
+        Ok(false) => match iterable.bind(py).try_iter() {
+            Ok(iter) => return Some((call, iter.into_any().unbind(), iterable)),
+            Err(e) => Some(e),
+        },
+        Err(e) => Some(e),
+    };
+    if let Some(e) = iter {
+        log(py, app, &e, "Exception in WSGI application");
     }
     close(py, app, iterable.bind(py));
     call.get().finish();
