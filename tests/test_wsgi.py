@@ -379,3 +379,32 @@ def test_concurrent_clients_get_their_own_responses(server):
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
         assert all(ex.map(one, range(64)))
     assert threading.active_count() >= 1
+
+
+def test_max_queue_time_sheds_requests_queued_behind_busy_threads(server_factory):
+    server = server_factory.start(APP, "--blocking-threads", "2", "--max-queue-time", "200")
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        results = list(ex.map(lambda _: get(server, "/sleep?s=0.6"), range(6)))
+    codes = sorted(r.status_code for r in results)
+    assert codes.count(200) >= 2 and 503 in codes, codes
+    assert all(r.headers.get("retry-after") == "1" for r in results if r.status_code == 503)
+    # Nothing stays counted as waiting: later requests are served.
+    assert all(get(server, "/").status_code == 200 for _ in range(5))
+
+
+def test_carries_over_tls_proxy_headers_limits_access_log(server_factory, tmp_path):
+    import certs
+
+    pki = certs.make_pki(tmp_path)
+    server = server_factory.start(
+        APP, "--ssl-certfile", str(pki.server_cert), "--ssl-keyfile", str(pki.server_key),
+        "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--limit-request-body", "1000",
+        "--access-log")
+    import ssl
+
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(pki.ca_cert)), timeout=5) as c:
+        env = c.get(server.url("/environ"), headers={"X-Forwarded-For": "203.0.113.9"}).json()
+        assert env["wsgi.url_scheme"] == "https"
+        assert env["REMOTE_ADDR"] == "203.0.113.9"
+        assert c.post(server.url("/echo"), content=b"x" * 5000).status_code == 413
+    server.wait_for_output('"GET /environ HTTP/1.1" 200')

@@ -60,7 +60,7 @@ pub struct Environ<'s> {
     /// `REMOTE_ADDR`, when the peer has an address (after the proxy
     /// headers were applied, as for the ASGI scope).
     pub remote_addr: Option<&'s str>,
-    /// `REMOTE_PORT`.
+    /// `REMOTE_PORT`, when known.
     pub remote_port: Option<String>,
     /// `wsgi.url_scheme`.
     pub url_scheme: &'static str,
@@ -89,10 +89,11 @@ impl<'s> Environ<'s> {
             },
             server_name,
             server_port,
+            // A client named by a proxy's header may come without a port.
             remote_addr: scope
                 .client
                 .as_ref()
-                .filter(|c| c.port != 0)
+                .filter(|c| !c.host.is_empty())
                 .map(|c| &*c.host),
             remote_port: scope
                 .client
@@ -271,8 +272,15 @@ mod tests {
             assert_eq!((&*e.server_name, &*e.server_port), (name, port), "{host}");
             assert_eq!(e.remote_addr, None);
         }
-        let s = scope(b"/", &[], "", true);
+        let mut s = scope(b"/", &[], "", true);
         assert_eq!(&*Environ::new(&s).server_name, "localhost");
+        // A client a proxy's header named, without a port.
+        s.client = Some(Address {
+            host: Arc::from("203.0.113.9"),
+            port: 0,
+        });
+        let e = Environ::new(&s);
+        assert_eq!((e.remote_addr, e.remote_port), (Some("203.0.113.9"), None));
     }
 
     #[test]

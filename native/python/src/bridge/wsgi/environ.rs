@@ -198,6 +198,10 @@ impl Kept {
                 s
             }
         };
+        d.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
+        if a.port == 0 {
+            return Ok(());
+        }
         let port = match &self.port {
             Some((p, s)) if *p == a.port => s.bind(py).clone(),
             _ => {
@@ -206,7 +210,6 @@ impl Kept {
                 s
             }
         };
-        d.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
         d.set_item(intern!(py, "REMOTE_PORT"), port)
     }
 }

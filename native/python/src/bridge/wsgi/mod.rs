@@ -187,6 +187,15 @@ fn start(
     kept: &mut environ::Kept,
     nr: Box<NewRequest>,
 ) -> Option<(Py<Call>, Py<PyAny>, Py<PyAny>)> {
+    // `--metrics`, `--max-queue-time`: the wait until now is counted, and
+    // one that was too long (queued behind busy threads) is answered 503.
+    if let Some(arrived) = nr.arrived {
+        let queue_time = &app.ctx.queue_time;
+        if !queue_time.start(arrived, queue_time.has_limit()) {
+            super::request::Request::shed(&nr.shared, &app.ctx);
+            return None;
+        }
+    }
     let req = embed::Request::new(*nr, app.link.clone());
     let made = environ::environ(py, kept, &app.environ, req.scope()).and_then(|environ| {
         let call = Py::new(py, Call::new(req))?;
