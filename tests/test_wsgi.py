@@ -291,6 +291,22 @@ def test_the_io_does_not_wait_for_the_pool(server_factory):
         assert all(f.result().status_code == 200 for f in busy)
 
 
+def test_the_io_does_not_wait_for_python_work_on_the_pool(server_factory):
+    """A thread running Python (holding the GIL) does not hold up the I/O:
+    with a pool it has a thread of its own that never takes the GIL."""
+    server = server_factory.start(APP, "--blocking-threads", "2", "--health-path", "/healthz")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        busy = ex.submit(get, server, "/spin?s=2")
+        time.sleep(0.3)
+        worst = 0.0
+        for _ in range(10):
+            started = time.monotonic()
+            assert get(server, "/healthz").status_code == 200
+            worst = max(worst, time.monotonic() - started)
+        assert worst < 0.1, worst
+        assert busy.result().status_code == 200
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_a_slow_client_cannot_grow_memory(server_factory, threads):
     server = server_factory.start(APP, "--blocking-threads", threads)

@@ -14,7 +14,8 @@ app's side) unless ``WSGI_VALIDATE=0``.
 /write          the write() callable, then an empty iterable
 /empty          204 and an empty list
 /big?mb=N       N MiB of b"x" in 64 KiB pieces, by a generator
-/sleep?s=S      sleeps S seconds, then answers with the thread's name
+/sleep?s=S      sleeps S seconds, then answers with the thread's ident
+/spin?s=S       runs Python for S seconds without letting the GIL go
 /file           a wsgi.file_wrapper over this file
 /file-offset    a wsgi.file_wrapper over this file, read from byte 10
 /raise          raises before start_response
@@ -131,6 +132,13 @@ def raw_app(environ, start_response):
     if path == "/sleep":
         time.sleep(float(query.get("s", ["0.1"])[0]))
         return _json(start_response, {"thread": threading.get_ident()})
+    if path == "/spin":
+        # Python work holding the GIL (no wait at all) for S seconds.
+        end = time.monotonic() + float(query.get("s", ["0.5"])[0])
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+        return _json(start_response, {"spins": n})
     if path in ("/file", "/file-offset"):
         f = open(__file__, "rb")
         if path == "/file-offset":

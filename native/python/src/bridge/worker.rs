@@ -499,16 +499,6 @@ impl Worker {
                 self.config.max_queue_time.map(Duration::from_millis),
             ),
         });
-        let ctx = Arc::new(
-            ServerCtx::new(
-                &self.config,
-                self.queue.clone(),
-                conn_wakes,
-                metrics,
-                access_log.map(Arc::new),
-            )
-            .map_err(StartupError::new_err)?,
-        );
         let wsgi = match wsgi {
             Some((errors, file_wrapper, multiprocess)) => Some(Wsgi::start(
                 app.clone_ref(py),
@@ -520,6 +510,26 @@ impl Worker {
             )?),
             None => None,
         };
+        // With a pool, new requests go from the I/O thread straight to it,
+        // and the I/O needs no GIL at all: it runs on a thread of its own.
+        let wsgi_pool = wsgi.as_ref().is_some_and(|w| !w.is_inline());
+        let queue = match &wsgi {
+            Some(w) if wsgi_pool => Arc::new(
+                w.direct_queue(self.queue.clone())
+                    .map_err(|e| StartupError::new_err(format!("cannot create eventfd: {e}")))?,
+            ),
+            _ => self.queue.clone(),
+        };
+        let ctx = Arc::new(
+            ServerCtx::new(
+                &self.config,
+                queue,
+                conn_wakes,
+                metrics,
+                access_log.map(Arc::new),
+            )
+            .map_err(StartupError::new_err)?,
+        );
         self.running = Some(Running {
             app,
             wsgi,
@@ -531,16 +541,17 @@ impl Worker {
         });
         self.ctx = Some(ctx.clone());
         crate::sys::keep_heap_top(KEPT_HEAP_TOP);
-        let driven = if std::env::var_os("CORMORANT_IO_THREAD").is_some_and(|v| v != "0") {
-            None
-        } else {
-            Driven::new()
-                .inspect_err(|e| {
-                    let line = format!("serving from an I/O thread: {e}");
-                    let _ = error_logger.call_method1(intern!(py, "warning"), (line,));
-                })
-                .ok()
-        };
+        let driven =
+            if wsgi_pool || std::env::var_os("CORMORANT_IO_THREAD").is_some_and(|v| v != "0") {
+                None
+            } else {
+                Driven::new()
+                    .inspect_err(|e| {
+                        let line = format!("serving from an I/O thread: {e}");
+                        let _ = error_logger.call_method1(intern!(py, "warning"), (line,));
+                    })
+                    .ok()
+            };
         self.io = match driven {
             Some(mut driven) => {
                 // Jobs are pushed during a step and taken right after it.

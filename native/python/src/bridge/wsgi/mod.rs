@@ -25,6 +25,7 @@ use super::PyCtx;
 use super::message::bytes_like;
 use crate::embed::{self, Link};
 use crate::handoff::http::NewRequest;
+use crate::handoff::queue::{Job, JobQueue};
 use call::{Call, Input};
 use pool::Pool;
 
@@ -73,7 +74,10 @@ impl Wsgi {
             conn_wakes: ctx.conn_wakes.clone(),
             stopped: std::sync::atomic::AtomicBool::new(false),
         });
-        let inline = threads == 1;
+        // `CORMORANT_WSGI_INLINE=0` runs one thread as a pool (to measure
+        // the two against each other).
+        let inline =
+            threads == 1 && std::env::var_os("CORMORANT_WSGI_INLINE").is_none_or(|v| v != "0");
         let app = Arc::new(App {
             app,
             link,
@@ -107,6 +111,32 @@ impl Wsgi {
             return;
         }
         self.pool.push(Work::Request(nr));
+    }
+
+    /// Whether requests run inline (one application thread).
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// The server's job queue for a pool: on the I/O thread, a new request
+    /// is admitted (`--max-queue-time`) and queued for the pool at once,
+    /// with no Python; every other job goes on to `main`, the worker
+    /// thread's queue.
+    pub(crate) fn direct_queue(&self, main: Arc<JobQueue>) -> std::io::Result<JobQueue> {
+        let (pool, ctx) = (self.pool.handle(), self.app.ctx.clone());
+        JobQueue::direct(move |job| match job {
+            Job::Request(nr) => {
+                if let Some(arrived) = nr.arrived {
+                    let queue_time = &ctx.queue_time;
+                    if queue_time.has_limit() && !queue_time.admit(arrived) {
+                        super::request::Request::shed(&nr.shared, &ctx);
+                        return;
+                    }
+                }
+                pool.push(Work::Request(nr));
+            }
+            other => main.push(other),
+        })
     }
 
     /// Ends the pool once the server is done: queued calls run first.

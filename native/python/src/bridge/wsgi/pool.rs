@@ -49,8 +49,12 @@ impl Pool {
 
     /// Queues `work` for the next free thread.
     pub(crate) fn push(&self, work: Work) {
-        self.inner.lock().work.push_back(work);
-        self.inner.ready.notify_one();
+        self.inner.push(work);
+    }
+
+    /// A handle that queues work, for another thread.
+    pub(crate) fn handle(&self) -> Handle {
+        Handle(self.inner.clone())
     }
 
     /// Lets the threads finish what is queued, then joins them (with the
@@ -67,7 +71,21 @@ impl Pool {
     }
 }
 
+/// Queues work for a pool from any thread.
+pub(crate) struct Handle(Arc<Inner>);
+
+impl Handle {
+    pub(crate) fn push(&self, work: Work) {
+        self.0.push(work);
+    }
+}
+
 impl Inner {
+    fn push(&self, work: Work) {
+        self.lock().work.push_back(work);
+        self.ready.notify_one();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
