@@ -120,6 +120,14 @@ def cmd_cormorant(app: str, port: int, mode: str, tls: Tls | None) -> list[str] 
     return cmd
 
 
+def cmd_cormorant_pool(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    """WSGI with its one application thread run as a pool (the I/O on a
+    thread of its own), against the default inline path."""
+    if mode != "wsgi":
+        return None
+    return ["env", "CORMORANT_WSGI_INLINE=0"] + cmd_cormorant(app, port, mode, tls)
+
+
 # Application threads of each WSGI server (peregrine's default; granian's
 # is hundreds, slower for these CPU-bound apps).
 WSGI_THREADS = 1
@@ -242,7 +250,8 @@ def make_cert(directory: str) -> Tls:
     return Tls(cert, key)
 
 
-SERVERS = {"cormorant": cmd_cormorant, "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
+SERVERS = {"cormorant": cmd_cormorant, "cormorant-pool": cmd_cormorant_pool,
+           "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
            "granian": cmd_granian, "uvicorn": cmd_uvicorn, "hypercorn": cmd_hypercorn,
            "rust-ref": cmd_rust_ref, "gunicorn": cmd_gunicorn,
            "gunicorn-gthread": cmd_gunicorn_gthread}
