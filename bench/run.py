@@ -128,6 +128,13 @@ def cmd_cormorant_pool(app: str, port: int, mode: str, tls: Tls | None) -> list[
     return ["env", "CORMORANT_WSGI_INLINE=0"] + cmd_cormorant(app, port, mode, tls)
 
 
+def cmd_cormorant_threads(app: str, port: int, mode: str, tls: Tls | None) -> list[str] | None:
+    """WSGI with four application threads (a pool)."""
+    if mode != "wsgi":
+        return None
+    return cmd_cormorant(app, port, mode, tls)[:-1] + ["4"]
+
+
 # Application threads of each WSGI server (peregrine's default; granian's
 # is hundreds, slower for these CPU-bound apps).
 WSGI_THREADS = 1
@@ -251,6 +258,7 @@ def make_cert(directory: str) -> Tls:
 
 
 SERVERS = {"cormorant": cmd_cormorant, "cormorant-pool": cmd_cormorant_pool,
+           "cormorant-4": cmd_cormorant_threads,
            "peregrine": cmd_peregrine, "h2corn": cmd_h2corn,
            "granian": cmd_granian, "uvicorn": cmd_uvicorn, "hypercorn": cmd_hypercorn,
            "rust-ref": cmd_rust_ref, "gunicorn": cmd_gunicorn,

@@ -26,7 +26,7 @@ APP = "apps.wsgi_app:app"
 @pytest.fixture(scope="module")
 def one(module_server_factory):
     """Inline mode: one application thread."""
-    return module_server_factory.start(APP, "--root-path", "/mount")
+    return module_server_factory.start(APP, "--root-path", "/mount", "--blocking-threads", "1")
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +352,8 @@ def test_several_workers(server_factory):
 def test_interface_can_be_forced(server_factory):
     server = server_factory.start(APP, "--interface", "wsgi")
     assert get(server, "/").text == "Hello, world!"
-    assert "WSGI, 1 thread;" in server.output()
+    # The default: four threads.
+    assert "WSGI, 4 threads;" in server.output()
 
 
 def test_a_bad_thread_count_is_one_line(server_factory):
@@ -364,17 +365,15 @@ def test_a_bad_thread_count_is_one_line(server_factory):
 
 def test_python_api_detects_and_serves(server_factory, tmp_path):
     script = tmp_path / "serve.py"
-    port = server_factory_port = None
-    del server_factory_port
     from conftest import free_port, wait_ready
+
     port = free_port()
     script.write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(os.path.dirname(__file__))!r})\n"
         "import cormorant\n"
-        "from cormorant.constants import Interfaces\n"
         "from apps.wsgi_app import raw_app\n"
-        f"cormorant.run(raw_app, port={port}, interface=Interfaces.WSGI, blocking_threads=2)\n"
+        f"cormorant.run(raw_app, port={port}, blocking_threads=2)\n"
     )
     proc, log = server_factory.spawn([str(script)])
     try:

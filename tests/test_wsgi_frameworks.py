@@ -16,8 +16,8 @@ from test_http2 import process_tree_rss_mb
 from h2client import H2Client
 
 APPS = {"flask": "apps.flask_app:app", "django": "apps.django_app:app"}
-# Flask with one application thread (inline), Django with a pool.
-FLAGS = {"flask": (), "django": ("--blocking-threads", "4")}
+# Flask with one application thread (inline), Django with the default pool.
+FLAGS = {"flask": ("--blocking-threads", "1"), "django": ()}
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,6 @@ class ServerOptions(Settings, total=False):
     runtime_threads: int
     runtime_blocking_threads: Optional[int]
     runtime_mode: str
-    blocking_threads: Optional[int]
     blocking_threads_idle_timeout: _Seconds
     task_impl: str
     backpressure: Optional[int]

@@ -516,7 +516,7 @@ async def serve(worker: Any, app: Any, cfg: Dict[str, Any]) -> int:
     if cfg.get("metrics"):
         _probe_loop_lag(loop, worker)
     if wsgi:
-        threads = cfg.get("blocking_threads", 1)
+        threads = cfg.get("blocking_threads", 4)
         interface = f"WSGI, {threads} thread{'s' if threads != 1 else ''}"
     else:
         interface = "ASGI"

@@ -73,14 +73,18 @@ class FileWrapper:
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike = filelike
         self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
+
+    def close(self) -> None:
+        """Closes the file (the server calls it once the response is over)."""
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        data = self.filelike.read(self.blksize)
+        data: bytes = self.filelike.read(self.blksize)
         if data:
             return data
         raise StopIteration

@@ -68,11 +68,12 @@ pub struct ServerConfig {
     #[serde(with = "choice")]
     pub interface: Interface,
     /// WSGI: application threads per worker (a request beyond them waits
-    /// its turn). 1 runs a request whose body has arrived on the worker's
-    /// own thread, with no hop: the fastest for apps that seldom wait.
-    /// An app that waits on a database or another service needs about as
-    /// many as the requests it should overlap.
-    #[arg(long, alias = "wsgi-threads", default_value_t = 1, value_name = "N")]
+    /// its turn); the I/O runs apart and never waits for them. The default
+    /// overlaps a few requests waiting on a database. 1 runs a request
+    /// whose body has arrived on the worker's own thread, with no hand-over:
+    /// the fastest for apps that never wait, but the worker's I/O waits
+    /// while the app runs.
+    #[arg(long, alias = "wsgi-threads", default_value_t = 4, value_name = "N")]
     pub blocking_threads: usize,
     /// Lifespan protocol: auto (use it if the app supports it), on, off.
     #[arg(long, value_enum, default_value_t = Lifespan::Auto)]
