@@ -60,8 +60,8 @@ pub struct Environ<'s> {
     /// `REMOTE_ADDR`, when the peer has an address (after the proxy
     /// headers were applied, as for the ASGI scope).
     pub remote_addr: Option<&'s str>,
-    /// `REMOTE_PORT`, when known.
-    pub remote_port: Option<String>,
+    /// `REMOTE_PORT`, when known (the frontend writes it in decimal).
+    pub remote_port: Option<u16>,
     /// `wsgi.url_scheme`.
     pub url_scheme: &'static str,
     /// The request headers to pass on: each name (lowercase; its environ
@@ -99,7 +99,7 @@ impl<'s> Environ<'s> {
                 .client
                 .as_ref()
                 .filter(|c| c.port != 0)
-                .map(|c| c.port.to_string()),
+                .map(|c| c.port),
             url_scheme: scope.scheme,
             headers: joined_headers(&scope.headers),
         }
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(e.server_protocol, "HTTP/1.1");
         assert_eq!((&*e.server_name, &*e.server_port), ("127.0.0.1", "8000"));
         assert_eq!(e.remote_addr, Some("10.0.0.7"));
-        assert_eq!(e.remote_port.as_deref(), Some("51000"));
+        assert_eq!(e.remote_port, Some(51000));
         assert_eq!(e.url_scheme, "http");
         let got: Vec<(&[u8], &[u8])> = e.headers.iter().map(|(k, v)| (*k, &**v)).collect();
         assert_eq!(

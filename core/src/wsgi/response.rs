@@ -75,6 +75,14 @@ const HOP_BY_HOP: &[&[u8]] = &[
     b"upgrade",
 ];
 
+/// Whether `name` is one of [`HOP_BY_HOP`] (most names are ruled out by
+/// their length or first letter).
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    matches!(name.len(), 2 | 7 | 10 | 17 | 18 | 19)
+        && matches!(name[0] | 0x20, b'c' | b'k' | b'p' | b't' | b'u')
+        && HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
 /// Where the response is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -132,10 +140,8 @@ impl Response {
         if let Some(e) = headers.iter().find_map(|(n, v)| field_error(n, v)) {
             return Err(StartError::Invalid(e));
         }
-        let headers = headers
-            .into_iter()
-            .filter(|(n, _)| !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h)))
-            .collect();
+        let mut headers = headers;
+        headers.retain(|(n, _)| !is_hop_by_hop(n));
         self.state = State::Set { status, headers };
         Ok(())
     }

@@ -10,7 +10,7 @@ use cormorant_core::asgi::AppMessage;
 use cormorant_core::wsgi::{Response, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::super::ClientDisconnected;
 use super::super::message::bytes_like;
@@ -83,23 +83,26 @@ fn header_part(v: &Bound<'_, PyAny>) -> PyResult<Bytes> {
 }
 
 fn headers_of(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(Bytes, Bytes)>> {
-    let mut out = Vec::new();
-    for item in headers.try_iter()? {
-        let item = item?;
-        let pair = item.cast::<PyTuple>().map_err(|_| {
-            PyTypeError::new_err("each header must be a (name, value) tuple (PEP 3333)")
-        })?;
-        if pair.len() != 2 {
-            return Err(PyTypeError::new_err(
+    fn pair(item: &Bound<'_, PyAny>) -> PyResult<(Bytes, Bytes)> {
+        match item.cast::<PyTuple>() {
+            Ok(t) if t.len() == 2 => Ok((
+                header_part(&*t.get_borrowed_item(0)?)?,
+                header_part(&*t.get_borrowed_item(1)?)?,
+            )),
+            _ => Err(PyTypeError::new_err(
                 "each header must be a (name, value) tuple (PEP 3333)",
-            ));
+            )),
         }
-        out.push((
-            header_part(&pair.get_item(0)?)?,
-            header_part(&pair.get_item(1)?)?,
-        ));
     }
-    Ok(out)
+    // A list, as PEP 3333 asks: by index, with no iterator.
+    if let Ok(list) = headers.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len() + 2);
+        for item in list.iter() {
+            out.push(pair(&item)?);
+        }
+        return Ok(out);
+    }
+    headers.try_iter()?.map(|item| pair(&item?)).collect()
 }
 
 impl CallState {
@@ -260,15 +263,25 @@ impl Call {
 
 #[pymethods]
 impl Call {
-    /// `start_response(status, response_headers, exc_info=None)`: returns
-    /// the `write()` callable.
-    #[pyo3(signature = (status, headers, exc_info = None))]
+    /// `start_response(status, response_headers, exc_info=None)`; returns
+    /// the `write()` callable, which is this object again: called with
+    /// the body piece alone, it writes it (no bound method to make per
+    /// request; `start_response` always has two arguments or more).
+    #[pyo3(signature = (status, headers = None, exc_info = None))]
     fn __call__<'py>(
         slf: &Bound<'py, Self>,
-        status: &str,
-        headers: &Bound<'py, PyAny>,
+        status: &Bound<'py, PyAny>,
+        headers: Option<&Bound<'py, PyAny>>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(headers) = headers else {
+            slf.get().write(slf.py(), status)?;
+            return Ok(slf.py().None().into_bound(slf.py()));
+        };
+        let status = status
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("the status must be a str, as \"200 OK\""))?
+            .to_str()?;
         let exc_info = exc_info.filter(|e| !e.is_none());
         let headers = headers_of(headers)?;
         let started =
@@ -277,7 +290,7 @@ impl Call {
                 .response
                 .start_response(status, headers, exc_info.is_some());
         match started {
-            Ok(()) => slf.getattr(pyo3::intern!(slf.py(), "write")),
+            Ok(()) => Ok(slf.clone().into_any()),
             Err(StartError::Reraise) => {
                 let exc = exc_info
                     .map(|e| e.get_item(1))

@@ -35,9 +35,10 @@ pub(crate) struct Kept {
     /// Per header name: its environ key (None: left out) and its last value.
     names: HashMap<Bytes, Option<HeaderVar>, BuildHasherDefault<NameHasher>>,
     path: LastStr,
-    /// The last client's address (shared by its connection's requests).
+    /// The last client address (most clients are a few proxies).
     client: Option<(Arc<str>, Py<PyString>)>,
-    port: Option<(u16, Py<PyString>)>,
+    /// Client ports' strings (each connection has its own port).
+    ports: HashMap<u16, Py<PyString>>,
 }
 
 /// A header's environ key, and its last value.
@@ -149,7 +150,14 @@ impl Shape {
         d.set_item(intern!(py, "SERVER_PROTOCOL"), self.server_protocol)?;
         // Every request sets these: present from the start, the copy is
         // made at its final size and they are replaced, not inserted.
-        for key in ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "wsgi.input"] {
+        for key in [
+            "REQUEST_METHOD",
+            "PATH_INFO",
+            "QUERY_STRING",
+            "REMOTE_ADDR",
+            "REMOTE_PORT",
+            "wsgi.input",
+        ] {
             d.set_item(PyString::intern(py, key), "")?;
         }
         Ok(d)
@@ -188,10 +196,20 @@ impl Kept {
         }
     }
 
-    /// `REMOTE_ADDR` and `REMOTE_PORT`.
-    fn set_client(&mut self, py: Python<'_>, d: &Bound<'_, PyDict>, a: &Address) -> PyResult<()> {
+    /// `REMOTE_ADDR` and `REMOTE_PORT` (placeholders in the prototype:
+    /// removed when unknown).
+    fn set_client(
+        &mut self,
+        py: Python<'_>,
+        d: &Bound<'_, PyDict>,
+        client: Option<&Address>,
+    ) -> PyResult<()> {
+        let Some(a) = client else {
+            d.del_item(intern!(py, "REMOTE_ADDR"))?;
+            return d.del_item(intern!(py, "REMOTE_PORT"));
+        };
         let addr = match &self.client {
-            Some((host, s)) if Arc::ptr_eq(host, &a.host) => s.bind(py).clone(),
+            Some((host, s)) if **host == *a.host => s.bind(py).clone(),
             _ => {
                 let s = PyString::new(py, &a.host);
                 self.client = Some((a.host.clone(), s.clone().unbind()));
@@ -200,19 +218,21 @@ impl Kept {
         };
         d.set_item(intern!(py, "REMOTE_ADDR"), addr)?;
         if a.port == 0 {
-            return Ok(());
+            return d.del_item(intern!(py, "REMOTE_PORT"));
         }
-        let port = match &self.port {
-            Some((p, s)) if *p == a.port => s.bind(py).clone(),
-            _ => {
-                let s = PyString::new(py, &a.port.to_string());
-                self.port = Some((a.port, s.clone().unbind()));
-                s
-            }
-        };
-        d.set_item(intern!(py, "REMOTE_PORT"), port)
+        if self.ports.len() >= PORTS_KEPT {
+            self.ports.clear();
+        }
+        let port = self
+            .ports
+            .entry(a.port)
+            .or_insert_with(|| latin1(py, a.port.to_string().as_bytes()).unbind());
+        d.set_item(intern!(py, "REMOTE_PORT"), port.bind(py))
     }
 }
+
+/// Client ports whose strings are kept.
+const PORTS_KEPT: usize = 4096;
 
 /// The environ of `scope`'s request, less `wsgi.input`.
 pub(crate) fn environ<'py>(
@@ -247,9 +267,8 @@ pub(crate) fn environ<'py>(
         d.set_item(intern!(py, "QUERY_STRING"), latin1(py, e.query_string))?;
     }
     // Core decided whether there is a client address to give.
-    if let (Some(_), Some(client)) = (e.remote_addr, &scope.client) {
-        kept.set_client(py, &d, client)?;
-    }
+    let client = scope.client.as_ref().filter(|_| e.remote_addr.is_some());
+    kept.set_client(py, &d, client)?;
     for (name, value) in &e.headers {
         kept.set_header(py, &d, name, value)?;
     }
