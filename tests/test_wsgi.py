@@ -423,3 +423,10 @@ def test_carries_over_tls_proxy_headers_limits_access_log(server_factory, tmp_pa
         assert env["REMOTE_ADDR"] == "203.0.113.9"
         assert c.post(server.url("/echo"), content=b"x" * 5000).status_code == 413
     server.wait_for_output('"GET /environ HTTP/1.1" 200')
+
+
+def test_start_response_without_headers_is_a_clear_error(server_factory):
+    server = server_factory.start(APP, "--blocking-threads", "1")
+    r = get(server, "/no-headers")
+    assert r.status_code == 500
+    server.wait_for_output("start_response() takes (status, headers[, exc_info])")

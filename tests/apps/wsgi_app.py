@@ -22,6 +22,7 @@ app's side) unless ``WSGI_VALIDATE=0``.
 /raise-late     yields a piece, then raises
 /exc-info       start_response, then an error page through exc_info
 /no-start       returns without calling start_response
+/no-headers     calls start_response without its headers
 /str-body       yields a str (not allowed)
 /bad-status     an invalid status line
 /hop            hop-by-hop headers, which the server leaves out
@@ -161,6 +162,9 @@ def raw_app(environ, start_response):
             return [b"the app's error page"]
     if path == "/no-start":
         return []
+    if path == "/no-headers":
+        start_response("200 OK")
+        return [b"never"]
     if path == "/str-body":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ["text"]
@@ -187,7 +191,7 @@ def raw_app(environ, start_response):
     return [b"Hello, world!"]
 
 
-UNCHECKED = {"/echo-all", "/file", "/file-offset", "/no-start", "/str-body", "/bad-status",
+UNCHECKED = {"/echo-all", "/no-headers", "/file", "/file-offset", "/no-start", "/str-body", "/bad-status",
              "/hop", "/exc-info", "/raise-late"}
 
 

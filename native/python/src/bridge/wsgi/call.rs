@@ -275,6 +275,11 @@ impl Call {
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let Some(headers) = headers else {
+            if status.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err(
+                    "start_response() takes (status, headers[, exc_info])",
+                ));
+            }
             slf.get().write(slf.py(), status)?;
             return Ok(slf.py().None().into_bound(slf.py()));
         };
