@@ -340,8 +340,6 @@ where
         if !park(link) {
             return Err(StreamError::Disconnected);
         }
-        // Woken, or the check period passed: the connection looks again.
-        shared.wake_conn(&link.conn_wakes);
     }
 }
 

@@ -820,6 +820,15 @@ impl Http1 {
         }
         // 4. Wait for the app: its next output wakes this connection.
         self.c.conn.set_reading(clock::now(), false);
+        if !self.c.all_written() {
+            // Step 1 takes output only once what came before it is
+            // written: a wake-up for output queued meanwhile (by an app on
+            // another thread, while this drive ran) must outlive this wait,
+            // or that output would sit untaken while its sender waits for
+            // room. Writability drives the connection again.
+            x.shared.conn_wake.register(&self.waker);
+            return Ok(Some(Step::Wait));
+        }
         let mut cx = Context::from_waker(&self.waker);
         if pin!(x.shared.conn_wake.notified()).poll(&mut cx).is_ready() {
             Ok(None)
