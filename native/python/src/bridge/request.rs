@@ -36,6 +36,20 @@ impl Request {
         });
     }
 
+    /// As a request that arrived at `arrived` is handed to the app side:
+    /// with `--max-queue-time`, false when it will likely wait too long,
+    /// and then it is answered 503 here (see [`QueueTime::admit`]).
+    ///
+    /// [`QueueTime::admit`]: super::queue_time::QueueTime::admit
+    pub(crate) fn admit(shared: &Arc<Shared>, ctx: &PyCtx, arrived: std::time::Instant) -> bool {
+        let qt = &ctx.queue_time;
+        if qt.has_limit() && !qt.admit(arrived) {
+            Self::shed(shared, ctx);
+            return false;
+        }
+        true
+    }
+
     /// The app is about to be called (with `--metrics` or
     /// `--max-queue-time`; see [`super::app_call`]): counts how long the request
     /// waited, and sheds it with a 503 if that was longer than

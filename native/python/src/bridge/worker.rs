@@ -164,11 +164,7 @@ impl Worker {
             };
             let arrived = qt.arrival(read_at);
             nr.arrived = Some(arrived);
-            if qt.has_limit() && !qt.admit(arrived) {
-                Request::shed(&nr.shared, &run.pyctx);
-                return false;
-            }
-            true
+            Request::admit(&nr.shared, &run.pyctx, arrived)
         });
     }
 

@@ -126,14 +126,12 @@ impl Wsgi {
         let (pool, ctx) = (self.pool.handle(), self.app.ctx.clone());
         JobQueue::direct(move |job| match job {
             Job::Request(nr) => {
-                if let Some(arrived) = nr.arrived {
-                    let queue_time = &ctx.queue_time;
-                    if queue_time.has_limit() && !queue_time.admit(arrived) {
-                        super::request::Request::shed(&nr.shared, &ctx);
-                        return;
-                    }
+                let admitted = nr
+                    .arrived
+                    .is_none_or(|at| super::request::Request::admit(&nr.shared, &ctx, at));
+                if admitted {
+                    pool.push(Work::Request(nr));
                 }
-                pool.push(Work::Request(nr));
             }
             other => main.push(other),
         })
