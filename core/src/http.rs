@@ -202,6 +202,27 @@ pub fn alt_svc_h3(port: u16) -> Bytes {
     Bytes::from(format!("h3=\":{port}\"; ma={ALT_SVC_MAX_AGE}"))
 }
 
+/// The decimal digits of `n`, written into `buf`: a `content-length`
+/// value without the formatting machinery (one is made per response).
+pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = n;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// `n` in decimal, as a field value.
+pub fn decimal_value(n: u64) -> Bytes {
+    Bytes::copy_from_slice(decimal(n, &mut [0; 20]))
+}
+
 /// The fields of a plain-text body the server writes itself (an error, a
 /// denial): `content-type: text/plain; charset=utf-8` and its
 /// `content-length`.
@@ -213,7 +234,7 @@ pub fn plain_text_fields(body: &[u8]) -> Vec<(Bytes, Bytes)> {
         ),
         (
             Bytes::from_static(b"content-length"),
-            Bytes::from(body.len().to_string()),
+            decimal_value(body.len() as u64),
         ),
     ]
 }

@@ -637,7 +637,7 @@ fn add_content_length(start: &mut ResponseStart, len: usize) {
     if !has_framing {
         start.headers.push((
             Bytes::from_static(b"content-length"),
-            Bytes::from(len.to_string()),
+            crate::http::decimal_value(len as u64),
         ));
     }
 }

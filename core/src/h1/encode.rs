@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::head::parse_content_length;
 use super::{ResponseHead, Version};
-use crate::http::{is_field_value, is_token, list, trim_ows};
+use crate::http::{decimal, is_field_value, is_token, list, trim_ows};
 use crate::{PeerError, UsageError};
 
 /// Body pieces up to this size are copied into the head buffer, so a small
@@ -175,18 +175,8 @@ pub(super) fn reason(status: u16) -> &'static str {
 }
 
 /// Writes the decimal digits of `n`.
-fn put_decimal(out: &mut BytesMut, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
+fn put_decimal(out: &mut BytesMut, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
 }
 
 /// Writes the lowercase hex digits of `n`.
