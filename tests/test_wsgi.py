@@ -222,6 +222,20 @@ def test_broken_responses_are_500s(server, path, message):
     server.wait_for_output(message)
 
 
+def test_header_strings_are_sent_as_iso_8859_1(server):
+    """PEP 3333: a header str is ISO-8859-1; a character beyond U+00FF
+    cannot be sent, so that response is a 500 with the reason logged."""
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        s.sendall(b"GET /latin1-header HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"\r\nx-name: caf\xe9\r\n" in data.lower()
+    r = get(server, "/wide-header")
+    assert r.status_code == 500 and "x-price" not in r.headers
+    server.wait_for_output("is not ISO-8859-1")
+
+
 def test_hop_by_hop_headers_are_left_out(server):
     r = get(server, "/hop")
     assert r.headers["x-kept"] == "1"

@@ -175,6 +175,12 @@ def raw_app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close"),
                                   ("Keep-Alive", "timeout=5"), ("X-Kept", "1")])
         return [b"hop"]
+    if path == "/latin1-header":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Name", "caf\u00e9")])
+        return [b"latin1"]
+    if path == "/wide-header":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Price", "5 \u20ac")])
+        return [b"wide"]
     if path == "/errors":
         err = environ["wsgi.errors"]
         err.write("first error line\nsecond ")
@@ -192,7 +198,7 @@ def raw_app(environ, start_response):
 
 
 UNCHECKED = {"/echo-all", "/no-headers", "/file", "/file-offset", "/no-start", "/str-body", "/bad-status",
-             "/hop", "/exc-info", "/raise-late"}
+             "/hop", "/exc-info", "/raise-late", "/wide-header"}
 
 
 def _pick(raw, checked):

@@ -560,6 +560,48 @@ pub(crate) fn sent<'py>(py: Python<'py>, r: PyResult<Bound<'py, PyAny>>) -> PyRe
     }
 }
 
+/// The ISO-8859-1 bytes of `s` (PEP 3333's native strings), or None when a
+/// character is beyond U+00FF. A string of such characters is stored one
+/// byte a character, so they are borrowed from it: no UTF-8 round trip for
+/// every response header.
+#[cfg(not(Py_3_14))]
+pub(crate) fn latin1_bytes<'a>(
+    s: &'a Bound<'_, pyo3::types::PyString>,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use pyo3::ffi;
+    let p = s.as_ptr();
+    // SAFETY: `s` is a live `str` (bound, so the GIL is held); a 1-byte
+    // kind string's data is `len` bytes that live as long as it does.
+    unsafe {
+        #[cfg(not(Py_3_12))]
+        if ffi::PyUnicode_READY(p) != 0 {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        if ffi::PyUnicode_KIND(p) != ffi::PyUnicode_1BYTE_KIND {
+            return None;
+        }
+        let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(p)).ok()?;
+        Some(std::borrow::Cow::Borrowed(std::slice::from_raw_parts(
+            ffi::PyUnicode_1BYTE_DATA(p),
+            len,
+        )))
+    }
+}
+
+/// The ISO-8859-1 bytes of `s`, or None when a character is beyond U+00FF.
+#[cfg(Py_3_14)]
+pub(crate) fn latin1_bytes<'a>(
+    s: &'a Bound<'_, pyo3::types::PyString>,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    s.to_str()
+        .ok()?
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(std::borrow::Cow::Owned)
+}
+
 /// A `str` of ISO-8859-1 bytes (PEP 3333's "bytes as native strings"),
 /// decoded by CPython in one pass: no UTF-8 check of a `&str` first.
 pub(crate) fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, pyo3::types::PyString> {

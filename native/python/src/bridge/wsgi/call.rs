@@ -59,17 +59,13 @@ fn start_err(e: StartError) -> PyErr {
 /// bytes.
 fn header_part(v: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(s) = v.cast::<PyString>() {
-        let s = s.to_str()?;
-        if s.is_ascii() {
-            return Ok(Bytes::copy_from_slice(s.as_bytes()));
-        }
-        return s
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).ok())
-            .collect::<Option<Vec<u8>>>()
-            .map(Bytes::from)
+        return crate::sys::latin1_bytes(s)
+            .map(|b| Bytes::copy_from_slice(&b))
             .ok_or_else(|| {
-                PyValueError::new_err(format!("header {s:?} is not ISO-8859-1 (PEP 3333)"))
+                PyValueError::new_err(format!(
+                    "header {:?} is not ISO-8859-1 (PEP 3333)",
+                    s.to_string_lossy()
+                ))
             });
     }
     bytes_like(v).ok_or_else(|| {
