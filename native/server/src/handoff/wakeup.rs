@@ -40,16 +40,16 @@ impl Wakeup {
         })
     }
 
-    /// Forgets a wake-up given: the task is about to look at everything
-    /// the waker could have told it of, so that wake-up is spent. Without
-    /// this, the task's next wait would end at once and it would look
-    /// again at nothing.
     /// Registers `waker` for the next notification without taking one
     /// that is already pending (it stays for the next wait).
     pub fn register(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
     }
 
+    /// Forgets a wake-up given: the task is about to look at everything
+    /// the waker could have told it of, so that wake-up is spent. Without
+    /// this, the task's next wait would end at once and it would look
+    /// again at nothing.
     pub fn clear(&self) {
         self.take();
     }
