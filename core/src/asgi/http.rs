@@ -302,7 +302,7 @@ impl HttpStream {
         let mut headers = crate::http::plain_text_fields(SHED_BODY);
         headers.push((
             Bytes::from_static(b"retry-after"),
-            Bytes::from(retry_after_secs.to_string()),
+            crate::http::decimal_value(u64::from(retry_after_secs)),
         ));
         let out = Output {
             start: Some(ResponseStart {

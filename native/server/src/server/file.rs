@@ -80,7 +80,7 @@ pub(super) fn add_content_length(headers: &mut Vec<(Bytes, Bytes)>, len: u64) {
     if !framed {
         headers.push((
             Bytes::from_static(b"content-length"),
-            Bytes::from(len.to_string()),
+            cormorant_core::http::decimal_value(len),
         ));
     }
 }

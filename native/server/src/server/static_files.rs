@@ -238,7 +238,7 @@ impl StaticFiles {
         };
         headers.push((
             Bytes::from_static(b"content-length"),
-            Bytes::from(count.to_string()),
+            http::decimal_value(count),
         ));
         let body = if head || count == 0 {
             StaticBody::Bytes(Bytes::new())
